@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""``python kiosk.py [ARGS]`` does what the installed ``kiosk`` command does."""
+
+import sys
+
+from kiosk.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

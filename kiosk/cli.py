@@ -1,0 +1,98 @@
+"""The ``kiosk`` command: the kiosk itself, and the commands that staff run beside it.
+
+This is the composition root: it reads the configuration, builds the services, and
+hands them to the screens. It is the one module that reaches both sides, and it
+imports the screens (and so Textual) only for the commands that show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kiosk import __version__
+from kiosk.config import Config, ConfigError, load_config
+from kiosk.exam_sessions import SessionError
+from kiosk.store import StoreError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk",
+        description="Borne d'inscription au baccalauréat professionnel (candidats individuels).",
+    )
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    parser.add_argument("--config", type=Path, help="fichier de configuration TOML (ou KIOSK_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="dossier des données de la borne (ou KIOSK_DATA_DIR)")
+    parser.add_argument("--session", help="session d'examen : nom d'une session livrée ou chemin d'un fichier")
+    parser.add_argument("--language", choices=("fr", "en"), help="langue de l'interface")
+    commands = parser.add_subparsers(dest="command", metavar="COMMANDE")
+    commands.add_parser("run", help="lancer la borne (par défaut)")
+    commands.add_parser("purge", help="supprimer les comptes non activés dans les 48 heures")
+    commands.add_parser("mailbox", help="lire les messages déposés dans la boîte locale (Maildir)")
+    deliver = commands.add_parser("deliver", help="envoyer les messages en attente")
+    deliver.add_argument("--limit", type=int, default=200)
+    commands.add_parser("sessions", help="lister les sessions d'examen livrées")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(
+        args.config,
+        overrides={"data_dir": args.data_dir, "session": args.session, "language": args.language},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+        command = args.command or "run"
+        if command == "sessions":
+            from kiosk.exam_sessions import shipped_sessions
+
+            print("\n".join(shipped_sessions()))
+            return 0
+        if command == "mailbox":
+            return _mailbox(config)
+        from kiosk.services import build_services
+
+        services = build_services(config)
+        try:
+            if command == "purge":
+                print(f"{services.accounts.purge_unactivated()} compte(s) supprimé(s).")
+                return 0
+            if command == "deliver":
+                report = services.mail.deliver_due(limit=args.limit)
+                print(f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}")
+                return 0 if report.retrying == 0 and report.failed == 0 else 1
+            from screens.app import build_app
+
+            build_app(services).run()
+            return 0
+        finally:
+            services.close()
+    except (ConfigError, SessionError, StoreError) as error:
+        print(f"kiosk: {error}", file=sys.stderr)
+        return 2
+
+
+def _mailbox(config: Config) -> int:
+    from kiosk.mail_transport import read_maildir
+
+    entries = read_maildir(config.maildir_path)
+    if not entries:
+        print(f"Aucun message dans {config.maildir_path}.")
+        return 0
+    for entry in entries:
+        when = entry.date.isoformat(sep=" ", timespec="minutes") if entry.date else "?"
+        print(f"── {when}  à : {entry.to}")
+        print(f"   objet : {entry.subject}\n")
+        print("\n".join(f"   {line}" for line in entry.body.rstrip().splitlines()))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Configuration: one TOML file, then ``KIOSK_*`` environment variables, then options.
+
+Each setting has one name. In the file it sits in its table (``[mail] smtp_host``), in
+the environment it is ``KIOSK_`` plus the table and the key in capitals
+(``KIOSK_MAIL_SMTP_HOST``); top-level settings drop the table (``KIOSK_SESSION``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, with the name the user wrote it under."""
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """How outgoing mail leaves the kiosk: a local Maildir, or an SMTP server."""
+
+    transport: str = "maildir"  # maildir | smtp
+    sender: str = "Inscriptions bac pro <ne-pas-repondre@ac-poitiers.fr>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 0  # 0: the usual port of the chosen security
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 10.0
+    smtp_ca_file: str = ""  # trust this CA instead of the system's (private relays)
+
+
+@dataclass(frozen=True)
+class PrintConfig:
+    """Where documents are printed: a CUPS queue, or the data dir's print folder."""
+
+    queue: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the composition root needs to build the kiosk's services."""
+
+    data_dir: Path = field(default_factory=lambda: default_data_dir())
+    session: str = "bacpro-poitiers-2020"
+    language: str = "fr"
+    kiosk_name: str = "borne"
+    now: str = ""
+    idle_timeout: float = 120.0
+    idle_warning: float = 30.0
+    purge_interval: float = 60.0
+    mail: MailConfig = field(default_factory=MailConfig)
+    printing: PrintConfig = field(default_factory=PrintConfig)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "kiosk.sqlite3"
+
+    @property
+    def maildir_path(self) -> Path:
+        return self.data_dir / "maildir"
+
+    @property
+    def print_dir(self) -> Path:
+        return self.data_dir / "impressions"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "kiosk"
+
+
+def _coerce(value: Any, kind: Any, name: str) -> Any:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name in ("Path",):
+            return Path(value).expanduser()
+        if kind_name == "int":
+            return int(value)
+        if kind_name == "float":
+            return float(value)
+        if kind_name == "bool":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "oui", "on")
+        return str(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{name}: {value!r} is not a valid {kind_name}") from error
+
+
+def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
+    changes: dict[str, Any] = {}
+    known = {f.name: f for f in fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}{key}: unknown setting")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}{key}: expected a table")
+            changes[key] = _apply(current, value, f"{where}{key}.")
+        else:
+            changes[key] = _coerce(value, known[key].type, f"{where}{key}")
+    return replace(obj, **changes)
+
+
+def _from_environment(obj: Any, environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for f in fields(obj):
+        current = getattr(obj, f.name)
+        name = f"{prefix}{f.name.upper()}"
+        if is_dataclass(current):
+            nested = _from_environment(current, environ, f"{name}_")
+            if nested:
+                found[f.name] = nested
+        elif name in environ:
+            found[f.name] = environ[name]
+    return found
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """The configuration from the file, the environment and the command line, in that order."""
+    environ = os.environ if environ is None else environ
+    config = Config()
+    path = path or (Path(environ["KIOSK_CONFIG"]) if environ.get("KIOSK_CONFIG") else None)
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                config = _apply(config, tomllib.load(handle), "")
+        except OSError as error:
+            raise ConfigError(f"{path}: {error.strerror}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: {error}") from error
+    config = _apply(config, _from_environment(config, environ, "KIOSK_"), "KIOSK_")
+    if overrides:
+        config = _apply(config, {k: v for k, v in overrides.items() if v is not None}, "--")
+    if config.mail.transport not in ("maildir", "smtp"):
+        raise ConfigError(f"mail.transport: {config.mail.transport!r} is neither maildir nor smtp")
+    if config.mail.smtp_security not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"mail.smtp_security: {config.mail.smtp_security!r} is not starttls, ssl or none")
+    return config

@@ -1,0 +1,29 @@
+"""What a service says when it refuses: message names from the catalogue, per field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One refusal, as a catalogue message name and its parameters."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Refused(Exception):
+    """A request the rules refuse; ``problems`` maps each field (or ``""``) to its problem.
+
+    The screens show each problem next to its field and keep everything typed.
+    """
+
+    def __init__(self, problems: dict[str, Problem]) -> None:
+        super().__init__(", ".join(f"{name or 'form'}: {p.key}" for name, p in problems.items()))
+        self.problems = problems
+
+    @classmethod
+    def one(cls, field_name: str, key: str, **params: Any) -> Refused:
+        return cls({field_name: Problem(key, params)})

@@ -1,0 +1,165 @@
+"""Exam sessions as data: the exam, its académie, its window and its specialties."""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from kiosk.assets import asset
+from kiosk.clock import Clock, parse_instant
+
+
+class SessionError(ValueError):
+    """An exam session that cannot be found or read."""
+
+
+class WindowState(Enum):
+    """Where an instant stands against the registration window."""
+
+    NOT_YET_OPEN = "not_yet_open"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Specialty:
+    """One spécialité of the baccalauréat professionnel, from the national list."""
+
+    code: str
+    title: str
+    option: str
+    first_session: int
+    last_session: int | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} — option {self.option}" if self.option else self.title
+
+    def offered_in(self, year: int) -> bool:
+        return self.first_session <= year and (self.last_session is None or self.last_session >= year)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who receives the paper files, as printed on the documents."""
+
+    name: str
+    bureau: str
+    address: tuple[str, ...]
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class ExamSession:
+    """One exam session: the window during which candidates register, and what it offers."""
+
+    id: str
+    exam: str
+    title: str
+    academie: str
+    year: int
+    opens: datetime
+    closes: datetime
+    zone: ZoneInfo
+    reference_date: date
+    paper_deadline: date
+    contact: Contact
+    specialties: tuple[Specialty, ...]
+
+    def window_state(self, now: datetime) -> WindowState:
+        """Open from ``opens`` included to ``closes`` excluded."""
+        if now < self.opens:
+            return WindowState.NOT_YET_OPEN
+        if now < self.closes:
+            return WindowState.OPEN
+        return WindowState.CLOSED
+
+    def local(self, instant: datetime) -> datetime:
+        return instant.astimezone(self.zone)
+
+    def specialty(self, code: str) -> Specialty | None:
+        return next((s for s in self.specialties if s.code == code), None)
+
+
+@cache
+def national_specialties(path: Path | None = None) -> tuple[Specialty, ...]:
+    """Every spécialité of the national list, offered or not."""
+    with open(path or asset("specialites-bacpro.csv"), newline="", encoding="utf-8") as handle:
+        return tuple(
+            Specialty(
+                code=row["code"].strip(),
+                title=row["intitule"].strip(),
+                option=row["option"].strip(),
+                first_session=int(row["premiere_session"]),
+                last_session=int(row["derniere_session"]) if row["derniere_session"].strip() else None,
+            )
+            for row in csv.DictReader(handle)
+        )
+
+
+def shipped_sessions() -> list[str]:
+    return sorted(p.stem for p in asset("sessions").glob("*.toml"))
+
+
+def _instant(data: dict, key: str, zone: ZoneInfo, now: datetime) -> datetime:
+    """A fixed instant (``opens``), or one relative to now in days (``opens_days_from_now``)."""
+    if key in data:
+        return parse_instant(str(data[key]), zone)
+    relative = f"{key}_days_from_now"
+    if relative in data:
+        start_of_today = now.astimezone(zone).replace(hour=9, minute=0, second=0, microsecond=0)
+        return start_of_today + timedelta(days=int(data[relative]))
+    raise SessionError(f"the session gives neither {key} nor {relative}")
+
+
+def load_session(name_or_path: str, clock: Clock) -> ExamSession:
+    """A shipped session by name, or a session file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = asset("sessions", f"{name_or_path}.toml")
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as error:
+        known = ", ".join(shipped_sessions())
+        raise SessionError(f"no exam session {name_or_path!r} (shipped: {known})") from error
+    except tomllib.TOMLDecodeError as error:
+        raise SessionError(f"{path}: {error}") from error
+    try:
+        zone = ZoneInfo(data.get("timezone", "Europe/Paris"))
+        now = clock.now()
+        opens = _instant(data, "opens", zone, now)
+        closes = _instant(data, "closes", zone, now)
+        reference = _instant(data, "reference", zone, now).astimezone(zone).date()
+        paper_deadline = _instant(data, "paper_deadline", zone, now).astimezone(zone).date()
+        year = int(data.get("year", reference.year))
+        contact = data["contact"]
+        return ExamSession(
+            id=str(data.get("id", path.stem)),
+            exam=data["exam"],
+            title=data["title"],
+            academie=data["academie"],
+            year=year,
+            opens=opens,
+            closes=closes,
+            zone=zone,
+            reference_date=reference,
+            paper_deadline=paper_deadline,
+            contact=Contact(
+                name=contact["name"],
+                bureau=contact["bureau"],
+                address=tuple(contact["address"]),
+                email=contact["email"],
+                phone=contact.get("phone", ""),
+            ),
+            specialties=tuple(s for s in national_specialties() if s.offered_in(year)),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise SessionError(f"{path}: missing or invalid {error}") from error

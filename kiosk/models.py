@@ -1,0 +1,130 @@
+"""The kiosk's records, as peewee models over the local SQLite store.
+
+The tables themselves are made by the SQL migrations beside this module; a test checks
+that models and migrated schema agree.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+from peewee import (
+    CharField,
+    Field,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+
+class InstantField(Field):
+    """A timezone-aware instant, stored as ISO 8601 text in UTC so that it sorts."""
+
+    field_type = "TEXT"
+
+    def db_value(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("instants are stored with their timezone")
+        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    def python_value(self, value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+class UUIDTextField(Field):
+    """A UUID stored as its canonical text, readable in any SQL tool."""
+
+    field_type = "TEXT"
+
+    def db_value(self, value: uuid.UUID | str | None) -> str | None:
+        return None if value is None else str(uuid.UUID(str(value)))
+
+    def python_value(self, value: str | None) -> uuid.UUID | None:
+        return None if value is None else uuid.UUID(value)
+
+
+class JSONField(TextField):
+    def db_value(self, value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value: str | None) -> object:
+        return None if value is None else json.loads(value)
+
+
+class Record(Model):
+    """Every record has a UUID made here, a version raised on each change, and timestamps."""
+
+    id = UUIDTextField(primary_key=True, default=uuid.uuid4)
+    version = IntegerField(default=1)
+    created_at = InstantField()
+    updated_at = InstantField()
+
+    def touch(self, now: datetime) -> None:
+        """Mark a change: the version goes up by one."""
+        self.version += 1
+        self.updated_at = now
+
+
+class Account(Record):
+    """A candidate's account: an e-mail address, a password, and whether it is active."""
+
+    email = TextField()
+    email_key = TextField(unique=True)
+    family_name = TextField()
+    given_names = TextField()
+    password_hash = TextField()
+    status = CharField(default="pending")  # pending | active
+    activated_at = InstantField(null=True)
+    failed_logins = IntegerField(default=0)
+    locked_until = InstantField(null=True)
+
+    class Meta:
+        table_name = "account"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_names} {self.family_name}"
+
+
+class OneTimeCode(Record):
+    """A code sent by e-mail, to activate an account or reset its password; kept hashed."""
+
+    account = ForeignKeyField(Account, backref="codes", on_delete="CASCADE")
+    purpose = CharField()  # activation | reset
+    code_hash = TextField()
+    expires_at = InstantField()
+    tries_left = IntegerField()
+    spent_at = InstantField(null=True)
+
+    class Meta:
+        table_name = "one_time_code"
+
+
+class LoginFailure(Record):
+    """One failed login at this kiosk, whatever the address, for the kiosk-wide cap."""
+
+    class Meta:
+        table_name = "login_failure"
+
+
+class OutboxRow(Record):
+    """Something to deliver outside the kiosk, written with the change that causes it."""
+
+    kind = CharField()  # mail
+    payload = JSONField()
+    attempts = IntegerField(default=0)
+    next_attempt_at = InstantField()
+    delivered_at = InstantField(null=True)
+    failed_at = InstantField(null=True)
+    last_error = TextField(null=True)
+
+    class Meta:
+        table_name = "outbox"
+
+
+MODELS: tuple[type[Record], ...] = (Account, OneTimeCode, LoginFailure, OutboxRow)

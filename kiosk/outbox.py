@@ -1,0 +1,133 @@
+"""The outbox: everything that leaves the kiosk is first a row written with its cause.
+
+A service writes the outbox row in the same transaction as the change that causes it,
+so that a crash loses both or neither. A delivery worker then sends what is due, and
+retries with a growing delay when the other side is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, Protocol
+
+from kiosk.clock import Clock
+from kiosk.models import OutboxRow
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = timedelta(seconds=30)
+LAST_RETRY = timedelta(hours=1)
+
+
+def enqueue(kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
+    """Add a row; call it inside the transaction of the change that causes it."""
+    return OutboxRow.create(kind=kind, payload=payload, created_at=now, updated_at=now, next_attempt_at=now)
+
+
+def enqueue_mail(to: str, subject: str, body: str, now: datetime) -> OutboxRow:
+    domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else "kiosk.local"
+    return enqueue(
+        "mail",
+        {"to": to, "subject": subject, "body": body, "message_id": make_msgid(domain=domain), "date": now.isoformat()},
+        now,
+    )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s after the first failure, doubling, at most an hour."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LAST_RETRY)
+
+
+def pending_count(kind: str | None = None) -> int:
+    query = OutboxRow.select().where(OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null())
+    if kind:
+        query = query.where(OutboxRow.kind == kind)
+    return query.count()
+
+
+class MailTransport(Protocol):
+    def send(self, message: EmailMessage, key: str) -> None: ...
+
+
+def compose(payload: dict[str, Any], sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = payload["to"]
+    message["Subject"] = payload["subject"]
+    message["Message-ID"] = payload["message_id"]
+    message["Date"] = format_datetime(datetime.fromisoformat(payload["date"]))
+    message.set_content(payload["body"])
+    return message
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    retrying: int
+    failed: int
+
+
+class MailDelivery:
+    """Sends the mail rows that are due through one transport."""
+
+    def __init__(self, transport: MailTransport, sender: str, clock: Clock) -> None:
+        self.transport = transport
+        self.sender = sender
+        self.clock = clock
+
+    def deliver_due(self, limit: int = 50) -> DeliveryReport:
+        # Imported here so that the outbox stays usable without the transports' imports.
+        from kiosk.mail_transport import DeliveryError, PermanentDeliveryError
+
+        sent = retrying = failed = 0
+        now = self.clock.now()
+        due = (
+            OutboxRow.select()
+            .where(
+                OutboxRow.kind == "mail",
+                OutboxRow.delivered_at.is_null(),
+                OutboxRow.failed_at.is_null(),
+                OutboxRow.next_attempt_at <= now,
+            )
+            .order_by(OutboxRow.created_at)
+            .limit(limit)
+        )
+        for row in list(due):
+            try:
+                self.transport.send(compose(row.payload, self.sender), row.id.hex)
+            except PermanentDeliveryError as error:
+                self._record_failure(row, str(error), permanent=True)
+                failed += 1
+            except DeliveryError as error:
+                self._record_failure(row, str(error), permanent=False)
+                retrying += 1
+            else:
+                self._record_delivery(row)
+                sent += 1
+        return DeliveryReport(sent, retrying, failed)
+
+    def _record_delivery(self, row: OutboxRow) -> None:
+        now = self.clock.now()
+        # The body may hold a one-time code: once sent it has nothing left to do here.
+        payload = {k: v for k, v in row.payload.items() if k != "body"}
+        OutboxRow.update(
+            payload=payload, delivered_at=now, updated_at=now, attempts=OutboxRow.attempts + 1,
+            version=OutboxRow.version + 1, last_error=None,
+        ).where(OutboxRow.id == row.id).execute()
+
+    def _record_failure(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
+        now = self.clock.now()
+        attempts = row.attempts + 1
+        log.warning("mail %s not delivered (attempt %d): %s", row.id, attempts, error)
+        OutboxRow.update(
+            attempts=attempts,
+            last_error=error[:500],
+            next_attempt_at=now + retry_delay(attempts),
+            failed_at=now if permanent else None,
+            updated_at=now,
+            version=OutboxRow.version + 1,
+        ).where(OutboxRow.id == row.id).execute()

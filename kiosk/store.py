@@ -1,0 +1,75 @@
+"""The kiosk's local store: one SQLite file, migrated in place, safe against power cuts."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from kiosk.models import MODELS
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    # A save the candidate was told about must survive a power cut.
+    "synchronous": "full",
+    "busy_timeout": 10_000,
+}
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened as it is; staff must look at it."""
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Every migration shipped, as (number, SQL), in order."""
+    found = []
+    for entry in resources.files("kiosk.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version(db: SqliteDatabase) -> int:
+    return db.execute_sql("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: SqliteDatabase) -> int:
+    """Bring the schema up to date, one migration per transaction; returns the version."""
+    shipped = migrations()
+    latest = shipped[-1][0] if shipped else 0
+    current = schema_version(db)
+    if current > latest:
+        raise StoreError(
+            f"the store is at schema version {current}, newer than this program ({latest})"
+        )
+    for number, sql in shipped:
+        if number <= current:
+            continue
+        with db.atomic():
+            for statement in sql.split(";\n"):
+                if statement.strip() and not _only_comments(statement):
+                    db.execute_sql(statement)
+            db.execute_sql(f"PRAGMA user_version = {number}")
+    return schema_version(db)
+
+
+def _only_comments(statement: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+
+
+def open_store(path: Path | str) -> SqliteDatabase:
+    """Open (creating it if needed) and migrate the store, and bind the models to it."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(str(path), pragmas=PRAGMAS)
+    db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+    try:
+        db.connect(reuse_if_open=True)
+        migrate(db)
+    except Exception:
+        db.close()
+        raise
+    return db

@@ -1,0 +1,1 @@
+"""The kiosk's Textual screens; they call the services of the ``kiosk`` package."""

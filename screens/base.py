@@ -1,0 +1,148 @@
+"""What every kiosk screen shares: its keys, its header, and the way it calls services.
+
+Services may take a tenth of a second (argon2) or more (mail, PDF, sync), so a screen
+never calls them on the event loop. ``call`` runs one in a worker thread and the outcome
+comes back as a ``Done`` message, handled by ``on_done_<action>`` (success) or shown at
+the fields (a refusal). While a call runs the screen is marked busy and its buttons
+do nothing, so a double press cannot register twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input
+
+from kiosk.errors import Refused
+from screens.widgets import FormField, Plain, Problem
+
+if TYPE_CHECKING:
+    from screens.app import KioskApp
+
+log = logging.getLogger(__name__)
+
+
+class KioskScreen(Screen, inherit_bindings=False):
+    """A full screen of the kiosk, with the keys it declares and nothing else."""
+
+    BINDINGS = [
+        Binding("tab", "app.focus_next", show=False),
+        Binding("shift+tab", "app.focus_previous", show=False),
+        Binding("down", "app.focus_next", show=False),
+        Binding("up", "app.focus_previous", show=False),
+    ]
+
+    class Done(Message):
+        """The outcome of a service call made by ``KioskScreen.call``."""
+
+        def __init__(self, action: str, value: Any = None, refused: Refused | None = None, failed: bool = False):
+            super().__init__()
+            self.action = action
+            self.value = value
+            self.refused = refused
+            self.failed = failed
+
+    app: KioskApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._translate_key_descriptions()
+
+    def _translate_key_descriptions(self) -> None:
+        """Key descriptions in ``BINDINGS`` are message names; the footer shows their text."""
+        for key, bindings in self._bindings.key_to_bindings.items():
+            self._bindings.key_to_bindings[key] = [
+                replace(b, description=self.t(b.description)) if b.description.startswith("keys.") else b
+                for b in bindings
+            ]
+
+    @property
+    def t(self) -> Callable[..., str]:
+        return self.app.t
+
+    @property
+    def services(self):
+        return self.app.services
+
+    def title_bar(self, title: str) -> ComposeResult:
+        yield Plain(self.t("app.banner", academie=self.services.session.academie), id="banner")
+        yield Plain(title, id="title")
+
+    def footer(self) -> ComposeResult:
+        yield Footer(show_command_palette=False)
+
+    # -- service calls ------------------------------------------------------------------
+
+    def call(self, action: str, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` in a worker; its outcome comes back as ``Done``."""
+        if self.has_class("-busy"):
+            return
+        self.add_class("-busy")
+        self._run(action, function, args)
+
+    @work(thread=True, exit_on_error=False, group="service")
+    def _run(self, action: str, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        with self.services.db.connection_context():
+            try:
+                value = function(*args)
+            except Refused as refused:
+                self.post_message(self.Done(action, refused=refused))
+            except Exception:
+                log.exception("service call %s failed", action)
+                self.post_message(self.Done(action, failed=True))
+            else:
+                self.post_message(self.Done(action, value=value))
+
+    @on(Done)
+    def _finish(self, message: Done) -> None:
+        self.remove_class("-busy")
+        self.clear_problems()
+        if message.refused is not None:
+            self.show_problems(message.refused)
+        elif message.failed:
+            self.show_form_problem(self.t("app.failure"))
+        else:
+            handler = getattr(self, f"on_done_{message.action}", None)
+            if handler is not None:
+                handler(message.value)
+
+    @on(Button.Pressed)
+    def _ignore_presses_while_busy(self, event: Button.Pressed) -> None:
+        if self.has_class("-busy"):
+            event.stop()
+
+    # -- problems -----------------------------------------------------------------------
+
+    def clear_problems(self) -> None:
+        for field in self.query(FormField):
+            field.show_problem("")
+        for problem in self.query("#form-problem").results(Problem):
+            problem.show("")
+
+    def show_form_problem(self, text: str) -> None:
+        self.query_one("#form-problem", Problem).show(text)
+
+    def show_problems(self, refused: Refused) -> None:
+        """Each problem at its field, focus on the first; the rest at the top of the form."""
+        first: Input | None = None
+        for name, problem in refused.problems.items():
+            text = self.t(problem.key, **problem.params)
+            fields = self.query(f"#field-{name}").results(FormField) if name else iter(())
+            field = next(fields, None)
+            if field is None:
+                self.show_form_problem(text)
+                continue
+            field.show_problem(text)
+            first = first or field.input
+        if first is not None:
+            first.focus()
+
+    def value(self, name: str) -> str:
+        return self.query_one(f"#field-{name}", FormField).value

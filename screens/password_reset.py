@@ -1,0 +1,71 @@
+"""Forgotten password: a code by e-mail, then a new password."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Button
+
+from kiosk.accounts import CODE_LENGTH
+from kiosk.models import Account
+from kiosk.passwords import MAX_LENGTH
+from screens.form import FormScreen
+from screens.widgets import FormField
+
+
+class PasswordResetScreen(FormScreen):
+    """Both steps on one screen: ask for a code, then type it with the new password."""
+
+    TITLE_KEY = "reset.title"
+    INTRO_KEY = "reset.intro"
+
+    def __init__(self, email: str = "") -> None:
+        super().__init__()
+        self.email = email
+
+    def fields(self) -> ComposeResult:
+        yield FormField("email", self.t("reset.email"), max_length=254)
+        yield FormField("code", self.t("reset.code"), max_length=CODE_LENGTH + 4)
+        yield FormField(
+            "password", self.t("reset.password"), password=True, max_length=MAX_LENGTH + 1,
+            hint=self.t("signup.password_hint"),
+        )
+        yield FormField("password_again", self.t("reset.password_again"), password=True, max_length=MAX_LENGTH + 1)
+
+    def buttons(self) -> ComposeResult:
+        yield Button(self.t("reset.send"), id="send")
+        yield Button(self.t("reset.submit"), id="submit", variant="primary")
+        yield Button(self.t("common.back"), id="back")
+
+    def on_mount(self) -> None:
+        self.query_one("#field-email", FormField).input.value = self.email
+        super().on_mount()
+
+    @on(Button.Pressed, "#send")
+    def send(self) -> None:
+        self.call("request", self.services.accounts.request_reset, self.value("email"))
+
+    @on(Button.Pressed, "#submit")
+    def submit(self) -> None:
+        self.call(
+            "reset",
+            self.services.accounts.reset_password,
+            self.value("email"),
+            self.value("code"),
+            self.value("password"),
+            self.value("password_again"),
+        )
+
+    @on(Button.Pressed, "#back")
+    def back(self) -> None:
+        self.action_back()
+
+    def on_done_request(self, _: None) -> None:
+        self.app.deliver_mail()
+        self.say(self.t("reset.sent", email=self.value("email")))
+        self.query_one("#field-code", FormField).input.focus()
+
+    def on_done_reset(self, account: Account) -> None:
+        from screens.login import LoginScreen
+
+        self.app.switch_screen(LoginScreen(email=account.email, notice=self.t("reset.done")))

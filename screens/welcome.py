@@ -1,0 +1,80 @@
+"""The first screen: the exam session, its window, and the ways in."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button
+
+from kiosk import formatting
+from kiosk.exam_sessions import WindowState
+from screens.base import KioskScreen
+from screens.widgets import Plain
+
+
+class WelcomeScreen(KioskScreen):
+    """Where every candidate starts, and where the kiosk returns after each one."""
+
+    BINDINGS = [
+        Binding("c", "sign_up", "keys.sign_up"),
+        Binding("a", "activate", "keys.activate"),
+        Binding("s", "log_in", "keys.log_in"),
+        Binding("f1", "app.help", "keys.help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        session = self.services.session
+        yield from self.title_bar(session.title)
+        with VerticalScroll(id="body"):
+            yield Plain(self.window_text(), id="window")
+            yield Plain(self.t("welcome.steps"), id="steps")
+            with Horizontal(classes="buttons"):
+                yield Button(self.t("welcome.sign_up"), id="sign-up", variant="primary")
+                yield Button(self.t("welcome.activate"), id="activate")
+                yield Button(self.t("welcome.log_in"), id="log-in", variant="primary")
+                yield Button(self.t("welcome.help"), id="help")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sign-up").focus()
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#window", Plain).show(self.window_text())
+
+    def window_text(self) -> str:
+        session = self.services.session
+        now = self.services.clock.now()
+        state = session.window_state(now)
+        opens = formatting.instant(session.opens, session.zone, self.app.messages)
+        closes = formatting.instant(session.closes, session.zone, self.app.messages)
+        window = self.t("welcome.window", opens=opens, closes=closes)
+        status = {
+            WindowState.NOT_YET_OPEN: self.t("welcome.not_yet_open", opens=opens),
+            WindowState.OPEN: self.t("welcome.open", closes=closes),
+            WindowState.CLOSED: self.t("welcome.closed", closes=closes),
+        }[state]
+        return f"{window}\n{status}"
+
+    @on(Button.Pressed, "#sign-up")
+    def action_sign_up(self) -> None:
+        from screens.signup import SignUpScreen
+
+        self.app.push_screen(SignUpScreen())
+
+    @on(Button.Pressed, "#activate")
+    def action_activate(self) -> None:
+        from screens.activation import ActivationScreen
+
+        self.app.push_screen(ActivationScreen())
+
+    @on(Button.Pressed, "#log-in")
+    def action_log_in(self) -> None:
+        from screens.login import LoginScreen
+
+        self.app.push_screen(LoginScreen())
+
+    @on(Button.Pressed, "#help")
+    def show_help(self) -> None:
+        self.app.action_help()
