@@ -91,19 +91,22 @@ def _coerce(value: Any, kind: Any, name: str) -> Any:
         raise ConfigError(f"{name}: {value!r} is not a valid {kind_name}") from error
 
 
-def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
+def _apply(obj: Any, values: Mapping[str, Any], where: str, *, environment: bool = False) -> Any:
+    """Set ``values`` on ``obj``; errors name each setting as written: ``mail.smtp_port``
+    in the file, ``KIOSK_MAIL_SMTP_PORT`` in the environment."""
     changes: dict[str, Any] = {}
     known = {f.name: f for f in fields(obj)}
     for key, value in values.items():
+        name = f"{where}{key.upper() if environment else key}"
         if key not in known:
-            raise ConfigError(f"{where}{key}: unknown setting")
+            raise ConfigError(f"{name}: unknown setting")
         current = getattr(obj, key)
         if is_dataclass(current):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{where}{key}: expected a table")
-            changes[key] = _apply(current, value, f"{where}{key}.")
+                raise ConfigError(f"{name}: expected a table")
+            changes[key] = _apply(current, value, f"{name}{'_' if environment else '.'}", environment=environment)
         else:
-            changes[key] = _coerce(value, known[key].type, f"{where}{key}")
+            changes[key] = _coerce(value, known[key].type, name)
     return replace(obj, **changes)
 
 
@@ -138,7 +141,7 @@ def load_config(
             raise ConfigError(f"{path}: {error.strerror}") from error
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: {error}") from error
-    config = _apply(config, _from_environment(config, environ, "KIOSK_"), "KIOSK_")
+    config = _apply(config, _from_environment(config, environ, "KIOSK_"), "KIOSK_", environment=True)
     if overrides:
         config = _apply(config, {k: v for k, v in overrides.items() if v is not None}, "--")
     if config.mail.transport not in ("maildir", "smtp"):

@@ -52,7 +52,13 @@ def _is_common(password: str) -> bool:
     if len(set(plain)) <= 3:
         return True
     words = common_passwords()
-    return plain in words or (len(core) >= 4 and core in words)
+    if plain in words or (len(core) >= 4 and core in words):
+        return True
+    if not core:
+        # No letters, so no word to strip the digits around ("1234567890" + "12"): look
+        # for a common password of 4 or more characters at either end instead.
+        return any(plain[:n] in words or plain[-n:] in words for n in range(4, len(plain)))
+    return False
 
 
 def check_password(password: str, *, names: tuple[str, ...] = (), email: str = "") -> Problem | None:

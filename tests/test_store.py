@@ -1,0 +1,147 @@
+"""The SQLite store: pragmas, migrations, the schema against the models, cascades."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from peewee import IntegrityError
+
+from kiosk.models import MODELS, Account, OneTimeCode, Record
+from kiosk.store import StoreError, migrations, open_store, schema_version
+
+
+def pragma(db, name):
+    return db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+
+
+def make_account(clock, email="jean@exemple.fr") -> Account:
+    now = clock.now()
+    return Account.create(
+        email=email, email_key=email, family_name="Dupont", given_names="Jean",
+        password_hash="x", created_at=now, updated_at=now,
+    )
+
+
+def test_pragmas_make_saves_durable(db):
+    assert pragma(db, "journal_mode") == "wal"
+    assert pragma(db, "foreign_keys") == 1
+    assert pragma(db, "synchronous") == 2  # FULL
+
+
+def test_user_version_is_the_last_migration(db):
+    shipped = migrations()
+    assert [number for number, _ in shipped] == sorted({number for number, _ in shipped})
+    assert shipped[0][0] == 1
+    assert schema_version(db) == shipped[-1][0]
+
+
+def test_reopening_keeps_the_data_and_runs_no_migration(db, tmp_path, clock, monkeypatch):
+    account = make_account(clock)
+    version = schema_version(db)
+    db.close()
+    ran = []
+    real_execute = type(db).execute_sql
+
+    def spy(self, sql, *args, **kwargs):
+        ran.append(sql)
+        return real_execute(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(type(db), "execute_sql", spy)
+    reopened = open_store(tmp_path / "kiosk.sqlite3")
+    try:
+        assert not [sql for sql in ran if "CREATE" in sql.upper() or "user_version =" in sql]
+        assert schema_version(reopened) == version
+        assert Account.get_by_id(account.id).email == "jean@exemple.fr"
+    finally:
+        reopened.close()
+
+
+def test_a_store_from_a_newer_program_is_refused(tmp_path):
+    path = tmp_path / "newer.sqlite3"
+    open_store(path).close()
+    latest = migrations()[-1][0]
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {latest + 1}")
+    with pytest.raises(StoreError, match=str(latest + 1)):
+        open_store(path)
+
+
+def test_the_migrated_schema_matches_the_models(db):
+    for model in MODELS:
+        table = model._meta.table_name
+        columns = {row[1]: row for row in db.execute_sql(f"PRAGMA table_info({table})").fetchall()}
+        fields = {f.column_name: f for f in model._meta.sorted_fields}
+        assert set(columns) == set(fields), table
+        for name, field in fields.items():
+            not_null = bool(columns[name][3])
+            assert not_null == (not field.null), f"{table}.{name}: NOT NULL differs"
+        primary = {name for name, row in columns.items() if row[5]}
+        assert primary == {model._meta.primary_key.column_name}, table
+
+
+def test_foreign_keys_in_the_schema_match_the_models(db):
+    for model in MODELS:
+        table = model._meta.table_name
+        in_schema = {
+            (row[3], row[2], row[6]) for row in db.execute_sql(f"PRAGMA foreign_key_list({table})").fetchall()
+        }
+        in_model = {
+            (f.column_name, f.rel_model._meta.table_name, (f.on_delete or "NO ACTION").upper())
+            for f in model._meta.refs
+        }
+        assert in_schema == in_model, table
+
+
+def test_every_record_has_id_version_and_timestamps(db):
+    assert MODELS
+    for model in MODELS:
+        assert issubclass(model, Record)
+        columns = {row[1] for row in db.execute_sql(f"PRAGMA table_info({model._meta.table_name})").fetchall()}
+        assert {"id", "version", "created_at", "updated_at"} <= columns
+
+
+def test_records_get_a_uuid_version_1_and_utc_instants(db, clock):
+    account = make_account(clock)
+    stored = Account.get_by_id(account.id)
+    assert stored.version == 1
+    assert stored.id == account.id and stored.id.version == 4
+    assert stored.created_at == clock.now() and stored.created_at.utcoffset() == timedelta(0)
+
+
+def test_touch_raises_the_version(db, clock):
+    account = make_account(clock)
+    clock.advance(timedelta(minutes=5))
+    account.touch(clock.now())
+    account.save()
+    stored = Account.get_by_id(account.id)
+    assert stored.version == 2
+    assert stored.updated_at == clock.now()
+    assert stored.created_at == clock.now() - timedelta(minutes=5)
+
+
+def test_an_instant_without_timezone_is_refused(db, clock):
+    account = make_account(clock)
+    account.updated_at = clock.now().replace(tzinfo=None)
+    with pytest.raises(ValueError):
+        account.save()
+
+
+def test_deleting_an_account_deletes_its_codes(db, clock):
+    account = make_account(clock)
+    other = make_account(clock, "autre@exemple.fr")
+    now = clock.now()
+    for owner in (account, account, other):
+        OneTimeCode.create(
+            account=owner, purpose="activation", code_hash="h", expires_at=now, tries_left=5,
+            created_at=now, updated_at=now,
+        )
+    Account.delete().where(Account.id == account.id).execute()
+    assert [code.account_id for code in OneTimeCode.select()] == [other.id]
+
+
+def test_the_schema_checks_statuses(db, clock):
+    make_account(clock)
+    with pytest.raises(IntegrityError):
+        Account.update(status="deleted").execute()
