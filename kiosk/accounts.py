@@ -66,7 +66,9 @@ def login_delay(failures: int) -> timedelta:
     """The wait after ``failures`` consecutive failures: none up to 4, then 30 s doubling, at most 15 min."""
     if failures <= FREE_FAILURES:
         return timedelta(0)
-    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES - 1), LONGEST_DELAY)
+    # Cap the exponent before multiplying: from 47 failures on, 30 s * 2**n overflows timedelta.
+    doublings = min(failures - FREE_FAILURES - 1, 16)
+    return min(FIRST_DELAY * 2**doublings, LONGEST_DELAY)
 
 
 def new_code() -> str:
@@ -153,8 +155,9 @@ class AccountService:
         """Activate a pending account with the code it was sent."""
         account = self._pending_account(email, "code")
         now = self.clock.now()
-        self._use_code(account, "activation", code, now)
+        right_code = self._check_code(account, "activation", code, now)
         with self.db.atomic():
+            self._spend(right_code, now)
             account.status = "active"
             account.activated_at = now
             account.touch(now)
@@ -273,9 +276,10 @@ class AccountService:
         if password != password_again:
             raise Refused.one("password_again", "password.mismatch")
         now = self.clock.now()
-        self._use_code(account, "reset", code, now)
+        right_code = self._check_code(account, "reset", code, now)
         password_hash = self.hasher.hash(password)
         with self.db.atomic():
+            self._spend(right_code, now)
             account.password_hash = password_hash
             account.failed_logins = 0
             account.locked_until = None
@@ -328,8 +332,12 @@ class AccountService:
         if len(sent) >= RESEND_PER_DAY:
             raise Refused.one("", "code.resend_limit", maximum=RESEND_PER_DAY)
 
-    def _use_code(self, account: Account, purpose: str, typed: str, now: datetime) -> None:
-        """Check a typed code against the account's current one; a wrong try costs one of five."""
+    def _check_code(self, account: Account, purpose: str, typed: str, now: datetime) -> OneTimeCode:
+        """The account's current code if ``typed`` is it; a wrong try costs one of five.
+
+        The right code is returned unspent, so that the caller spends it in the same
+        transaction as the change it allows.
+        """
         code = (
             OneTimeCode.select()
             .where(OneTimeCode.account == account, OneTimeCode.purpose == purpose, OneTimeCode.spent_at.is_null())
@@ -339,10 +347,7 @@ class AccountService:
         if code is None or code.expires_at <= now:
             raise Refused.one("code", "code.expired")
         if self.hasher.verify(code.code_hash, typed_code(typed)):
-            code.spent_at = now
-            code.touch(now)
-            code.save()
-            return
+            return code
         code.tries_left -= 1
         if code.tries_left <= 0:
             code.spent_at = now
@@ -351,6 +356,12 @@ class AccountService:
         if code.tries_left <= 0:
             raise Refused.one("code", "code.spent", tries=CODE_TRIES)
         raise Refused.one("code", "code.wrong", tries_left=code.tries_left)
+
+    @staticmethod
+    def _spend(code: OneTimeCode, now: datetime) -> None:
+        code.spent_at = now
+        code.touch(now)
+        code.save()
 
     # -- helpers ------------------------------------------------------------------------
 
