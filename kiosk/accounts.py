@@ -12,13 +12,12 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from peewee import Database, IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
 from kiosk.errors import Problem, Refused
-from kiosk.exam_sessions import ExamSession
+from kiosk.exam_sessions import ExamSession, WindowState
 from kiosk.i18n import french
 from kiosk.models import Account, LoginFailure, OneTimeCode
 from kiosk.outbox import enqueue_mail
@@ -52,6 +51,9 @@ def email_key(normalised: str) -> str:
 
 def normalise_email(text: str, field_name: str = "email") -> str:
     """The address as email-validator normalises it; refused with a message when invalid."""
+    # Imported on first use: its tables cost ~14 ms, which start-up need not pay.
+    from email_validator import EmailNotValidError, validate_email
+
     text = text.strip()
     if not text:
         raise Refused.one(field_name, "email.required")
@@ -119,6 +121,8 @@ class AccountService:
 
     def sign_up(self, form: SignUp) -> Account:
         """Create a pending account and e-mail its activation code."""
+        if self.session.window_state(self.clock.now()) is WindowState.CLOSED:
+            raise Refused.one("", "signup.closed")
         problems: dict[str, Problem] = {}
         family = _check_name(form.family_name, "family_name", problems)
         given = _check_name(form.given_names, "given_names", problems)
@@ -153,7 +157,7 @@ class AccountService:
 
     def activate(self, email: str, code: str) -> Account:
         """Activate a pending account with the code it was sent."""
-        account = self._pending_account(email, "code")
+        account = self._pending_account(email, "email")
         now = self.clock.now()
         right_code = self._check_code(account, "activation", code, now)
         with self.db.atomic():

@@ -1,4 +1,8 @@
-"""Dates, times and durations as a person reads them, in the kiosk's languages."""
+"""Dates, times and durations as a person reads them, in the kiosk's languages.
+
+Day and month names come from the message catalogues: two formats do not warrant a
+locale library and the time it takes to load its data at start-up.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,20 @@ from zoneinfo import ZoneInfo
 from kiosk.i18n import Messages, french
 
 
+def day(value: date, messages: Messages = french) -> str:
+    """« vendredi 13 décembre 2019 », « mardi 1er décembre 2026 »."""
+    weekdays = messages("format.weekdays").split()
+    months = messages("format.months").split()
+    number = messages("format.first_day") if value.day == 1 else str(value.day)
+    return messages(
+        "format.day", weekday=weekdays[value.weekday()], day=number, month=months[value.month - 1], year=value.year
+    )
+
+
 def instant(moment: datetime, zone: ZoneInfo, messages: Messages = french) -> str:
     """« mercredi 27 novembre 2019 à 19:00 », in the given zone."""
-    from babel.dates import format_datetime
-
-    return format_datetime(moment, messages("format.instant"), tzinfo=zone, locale=messages.language)
-
-
-def day(value: date, messages: Messages = french) -> str:
-    """« vendredi 13 décembre 2019 »."""
-    from babel.dates import format_date
-
-    return format_date(value, messages("format.day"), locale=messages.language)
+    local = moment.astimezone(zone)
+    return messages("format.instant", day=day(local.date(), messages), time=f"{local:%H:%M}")
 
 
 def duration(delta: timedelta, messages: Messages = french) -> str:

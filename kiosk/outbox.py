@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from typing import Any, Protocol
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kiosk.clock import Clock
+from kiosk.config import MailConfig
 from kiosk.models import OutboxRow
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ def enqueue(kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
 
 
 def enqueue_mail(to: str, subject: str, body: str, now: datetime) -> OutboxRow:
+    from email.utils import make_msgid
+
     domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else "kiosk.local"
     return enqueue(
         "mail",
@@ -54,6 +60,9 @@ class MailTransport(Protocol):
 
 
 def compose(payload: dict[str, Any], sender: str) -> EmailMessage:
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
     message = EmailMessage()
     message["From"] = sender
     message["To"] = payload["to"]
@@ -72,12 +81,20 @@ class DeliveryReport:
 
 
 class MailDelivery:
-    """Sends the mail rows that are due through one transport."""
+    """Sends the mail rows that are due through the configured transport."""
 
-    def __init__(self, transport: MailTransport, sender: str, clock: Clock) -> None:
-        self.transport = transport
-        self.sender = sender
+    def __init__(self, config: MailConfig, maildir: Path, clock: Clock) -> None:
+        self.config = config
+        self.maildir = maildir
+        self.sender = config.sender
         self.clock = clock
+
+    @cached_property
+    def transport(self) -> MailTransport:
+        # Made on first delivery, in a worker: smtplib and ssl need not load at start-up.
+        from kiosk.mail_transport import transport_from_config
+
+        return transport_from_config(self.config, self.maildir)
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         # Imported here so that the outbox stays usable without the transports' imports.

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, cached_property
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from kiosk.assets import asset
 from kiosk.errors import Problem
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -84,13 +86,22 @@ class Hasher:
     """Hashes and checks passwords and codes with argon2id."""
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
-        self._hasher = hasher or PasswordHasher()
-        self._decoy = None
+        self._given = hasher
+        self._decoy: str | None = None
+
+    @cached_property
+    def _hasher(self) -> PasswordHasher:
+        # Made on first use, in a worker: start-up has no password to check.
+        from argon2 import PasswordHasher
+
+        return self._given or PasswordHasher()
 
     def hash(self, secret: str) -> str:
         return self._hasher.hash(normalise(secret))
 
     def verify(self, hashed: str, secret: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             return self._hasher.verify(hashed, normalise(secret))
         except (VerificationError, InvalidHashError):

@@ -30,8 +30,6 @@ class Services:
 
 
 def build_services(config: Config, clock: Clock | None = None) -> Services:
-    from kiosk.mail_transport import transport_from_config
-
     clock = clock or Clock.from_setting(config.now)
     session = load_session(config.session, clock)
     db = open_store(config.database_path)
@@ -41,5 +39,5 @@ def build_services(config: Config, clock: Clock | None = None) -> Services:
         session=session,
         db=db,
         accounts=AccountService(db, clock, session),
-        mail=MailDelivery(transport_from_config(config.mail, config.maildir_path), config.mail.sender, clock),
+        mail=MailDelivery(config.mail, config.maildir_path, clock),
     )

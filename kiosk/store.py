@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from peewee import SqliteDatabase
@@ -24,12 +23,11 @@ class StoreError(RuntimeError):
 
 def migrations() -> list[tuple[int, str]]:
     """Every migration shipped, as (number, SQL), in order."""
-    found = []
-    for entry in resources.files("kiosk.migrations").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    folder = Path(__file__).with_name("migrations")
+    return sorted(
+        (int(path.name[:4]), path.read_text(encoding="utf-8"))
+        for path in folder.glob("[0-9][0-9][0-9][0-9]_*.sql")
+    )
 
 
 def schema_version(db: SqliteDatabase) -> int:

@@ -25,17 +25,13 @@ class ActivationScreen(FormScreen):
         self.email = email
 
     def fields(self) -> ComposeResult:
-        yield FormField("email", self.t("activation.email"), max_length=254)
+        yield FormField("email", self.t("activation.email"), value=self.email, max_length=254)
         yield FormField("code", self.t("activation.code"), max_length=CODE_LENGTH + 4)
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("activation.submit"), id="submit", variant="primary")
         yield Button(self.t("activation.resend"), id="resend")
         yield Button(self.t("common.back"), id="back")
-
-    def on_mount(self) -> None:
-        self.query_one("#field-email", FormField).input.value = self.email
-        super().on_mount()
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from kiosk.assets import asset
 from kiosk.i18n import Messages
@@ -37,13 +38,17 @@ class KioskApp(App, inherit_bindings=False):
         """The message ``key`` in the kiosk's language."""
         return self.messages(key, **params)
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen:
         from screens.welcome import WelcomeScreen
 
-        self.push_screen(WelcomeScreen())
+        return WelcomeScreen()
+
+    def on_mount(self) -> None:
         self.set_interval(self.services.config.purge_interval, self.purge)
         self.set_interval(MAIL_INTERVAL, self.deliver_mail)
-        self.purge()
+        # The first purge and delivery wait until the welcome screen is drawn.
+        self.set_timer(1.0, self.purge)
+        self.set_timer(1.0, self.deliver_mail)
 
     def action_help(self) -> None:
         from screens.help import HelpScreen
@@ -65,9 +70,7 @@ class KioskApp(App, inherit_bindings=False):
         self.back_to_welcome()
 
     def back_to_welcome(self) -> None:
-        from screens.welcome import WelcomeScreen
-
-        while len(self.screen_stack) > 1 and not isinstance(self.screen, WelcomeScreen):
+        while len(self.screen_stack) > 1:
             self.pop_screen()
 
     # -- background work ----------------------------------------------------------------

@@ -82,10 +82,19 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     def call(self, action: str, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` in a worker; its outcome comes back as ``Done``."""
-        if self.has_class("-busy"):
+        if self.busy:
             return
-        self.add_class("-busy")
+        self.set_busy(True)
         self._run(action, function, args)
+
+    @property
+    def busy(self) -> bool:
+        return self.has_class("-busy")
+
+    def set_busy(self, busy: bool) -> None:
+        self.set_class(busy, "-busy")
+        for button in self.query(Button):
+            button.disabled = busy
 
     @work(thread=True, exit_on_error=False, group="service")
     def _run(self, action: str, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -102,7 +111,7 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     @on(Done)
     def _finish(self, message: Done) -> None:
-        self.remove_class("-busy")
+        self.set_busy(False)
         self.clear_problems()
         if message.refused is not None:
             self.show_problems(message.refused)
@@ -112,11 +121,6 @@ class KioskScreen(Screen, inherit_bindings=False):
             handler = getattr(self, f"on_done_{message.action}", None)
             if handler is not None:
                 handler(message.value)
-
-    @on(Button.Pressed)
-    def _ignore_presses_while_busy(self, event: Button.Pressed) -> None:
-        if self.has_class("-busy"):
-            event.stop()
 
     # -- problems -----------------------------------------------------------------------
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
+from textual.widget import Widget
 from textual.widgets import Button, Input
 
 from screens.base import KioskScreen
-from screens.widgets import FormField, Plain, Problem
+from screens.widgets import Body, FormField, Plain, Problem
 
 
 class FormScreen(KioskScreen):
@@ -23,6 +24,8 @@ class FormScreen(KioskScreen):
     TITLE_KEY = ""
     INTRO_KEY = ""
     SUBMIT = "submit"
+    # Fields on which Enter presses another button than the next field would lead to.
+    ENTER_PRESSES: dict[str, str] = {}
 
     def __init__(self, notice: str = "") -> None:
         super().__init__()
@@ -30,7 +33,7 @@ class FormScreen(KioskScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.title_bar(self.t(self.TITLE_KEY))
-        with VerticalScroll(id="body"):
+        with Body(id="body"):
             if self.INTRO_KEY:
                 yield Plain(self.t(self.INTRO_KEY), classes="intro")
             yield Plain(self.notice, id="notice", classes="notice")
@@ -48,8 +51,12 @@ class FormScreen(KioskScreen):
 
     def on_mount(self) -> None:
         self.query_one("#notice", Plain).display = bool(self.notice)
+        self.first_focus().focus()
+
+    def first_focus(self) -> Widget:
+        """Where the cursor starts: the first empty field."""
         first_empty = next((f.input for f in self.query(FormField) if not f.value), None)
-        (first_empty or self.query(Input).first()).focus()
+        return first_empty or self.query(Input).first()
 
     def say(self, text: str) -> None:
         """Show a notice above the form (what just happened, what to do next)."""
@@ -59,6 +66,9 @@ class FormScreen(KioskScreen):
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
+        if event.input.id in self.ENTER_PRESSES:
+            self.query_one(f"#{self.ENTER_PRESSES[event.input.id]}", Button).press()
+            return
         inputs = [i for i in self.query(Input) if i.display and not i.disabled]
         position = inputs.index(event.input) if event.input in inputs else -1
         if 0 <= position < len(inputs) - 1:
@@ -67,4 +77,5 @@ class FormScreen(KioskScreen):
             self.query_one(f"#{self.SUBMIT}", Button).press()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        if not self.busy:
+            self.app.pop_screen()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button
 
 from screens.base import KioskScreen
-from screens.widgets import Plain
+from screens.widgets import Body, Plain
 
 
 class HelpScreen(KioskScreen):
@@ -20,7 +20,7 @@ class HelpScreen(KioskScreen):
     def compose(self) -> ComposeResult:
         contact = self.services.session.contact
         yield from self.title_bar(self.t("help.title"))
-        with VerticalScroll(id="body"):
+        with Body(id="body"):
             yield Plain(self.t("help.how"), id="how")
             yield Plain(self.t("help.keys"), id="keys")
             yield Plain(
@@ -39,7 +39,7 @@ class HelpScreen(KioskScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self.query_one("#back").focus()
+        self.query_one("#back").focus(scroll_visible=False)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

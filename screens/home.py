@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.exam_sessions import WindowState
 from screens.base import KioskScreen
-from screens.widgets import Plain
+from screens.widgets import Body, Plain
 
 
 class HomeScreen(KioskScreen):
@@ -27,7 +27,7 @@ class HomeScreen(KioskScreen):
         session = self.services.session
         messages = self.app.messages
         yield from self.title_bar(self.t("home.title"))
-        with VerticalScroll(id="body"):
+        with Body(id="body"):
             yield Plain(self.t("home.greeting", name=account.display_name), id="greeting")
             yield Plain(self.t("home.account", email=account.email), id="account")
             state = session.window_state(self.services.clock.now())

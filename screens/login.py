@@ -24,17 +24,13 @@ class LoginScreen(FormScreen):
         self.email = email
 
     def fields(self) -> ComposeResult:
-        yield FormField("email", self.t("login.email"), max_length=254)
+        yield FormField("email", self.t("login.email"), value=self.email, max_length=254)
         yield FormField("password", self.t("login.password"), password=True, max_length=MAX_LENGTH + 1)
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("login.submit"), id="submit", variant="primary")
         yield Button(self.t("login.forgotten"), id="forgotten")
         yield Button(self.t("common.back"), id="back")
-
-    def on_mount(self) -> None:
-        self.query_one("#field-email", FormField).input.value = self.email
-        super().on_mount()
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:

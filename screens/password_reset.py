@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
+from textual.widget import Widget
 from textual.widgets import Button
 
 from kiosk.accounts import CODE_LENGTH
@@ -18,13 +19,14 @@ class PasswordResetScreen(FormScreen):
 
     TITLE_KEY = "reset.title"
     INTRO_KEY = "reset.intro"
+    ENTER_PRESSES = {"email": "send"}
 
     def __init__(self, email: str = "") -> None:
         super().__init__()
         self.email = email
 
     def fields(self) -> ComposeResult:
-        yield FormField("email", self.t("reset.email"), max_length=254)
+        yield FormField("email", self.t("reset.email"), value=self.email, max_length=254)
         yield FormField("code", self.t("reset.code"), max_length=CODE_LENGTH + 4)
         yield FormField(
             "password", self.t("reset.password"), password=True, max_length=MAX_LENGTH + 1,
@@ -37,9 +39,9 @@ class PasswordResetScreen(FormScreen):
         yield Button(self.t("reset.submit"), id="submit", variant="primary")
         yield Button(self.t("common.back"), id="back")
 
-    def on_mount(self) -> None:
-        self.query_one("#field-email", FormField).input.value = self.email
-        super().on_mount()
+    def first_focus(self) -> Widget:
+        # With the address known, the first step is to ask for a code.
+        return self.query_one("#send") if self.email else super().first_focus()
 
     @on(Button.Pressed, "#send")
     def send(self) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.exam_sessions import WindowState
 from screens.base import KioskScreen
-from screens.widgets import Plain
+from screens.widgets import Body, Plain
 
 
 class WelcomeScreen(KioskScreen):
@@ -27,7 +27,7 @@ class WelcomeScreen(KioskScreen):
     def compose(self) -> ComposeResult:
         session = self.services.session
         yield from self.title_bar(session.title)
-        with VerticalScroll(id="body"):
+        with Body(id="body"):
             yield Plain(self.window_text(), id="window")
             yield Plain(self.t("welcome.steps"), id="steps")
             with Horizontal(classes="buttons"):
@@ -41,7 +41,9 @@ class WelcomeScreen(KioskScreen):
         self.query_one("#sign-up").focus()
 
     def on_screen_resume(self) -> None:
-        self.query_one("#window", Plain).show(self.window_text())
+        # The window may have opened or closed while another candidate was here.
+        if self.is_mounted:
+            self.query_one("#window", Plain).show(self.window_text())
 
     def window_text(self) -> str:
         session = self.services.session

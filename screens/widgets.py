@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
@@ -39,9 +40,12 @@ class FormField(Vertical):
     FormField > Horizontal { height: auto; }
     """
 
-    def __init__(self, name: str, label: str, *, password: bool = False, max_length: int = 0, hint: str = "") -> None:
+    def __init__(
+        self, name: str, label: str, *, value: str = "", password: bool = False, max_length: int = 0, hint: str = ""
+    ) -> None:
         super().__init__(id=f"field-{name}")
         self.field_name = name
+        self.initial = value
         self.label = label
         self.password = password
         self.max_length = max_length
@@ -51,6 +55,7 @@ class FormField(Vertical):
         with Horizontal():
             yield Plain(self.label, classes="field-label")
             yield Input(
+                self.initial,
                 id=self.field_name,
                 password=self.password,
                 max_length=self.max_length,
@@ -72,3 +77,12 @@ class FormField(Vertical):
     def show_problem(self, text: str) -> None:
         self.query_one(Problem).show(text)
         self.set_class(bool(text), "-invalid")
+
+
+class Body(VerticalScroll, inherit_bindings=False):
+    """A screen's scrolling body: the arrows move between fields, the page keys scroll."""
+
+    BINDINGS = [
+        Binding("pageup", "page_up", show=False),
+        Binding("pagedown", "page_down", show=False),
+    ]

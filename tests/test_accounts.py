@@ -156,7 +156,7 @@ def test_activation_at_48_hours_fails_and_the_account_is_gone(accounts, signed_u
     clock.advance(timedelta(hours=48))
     with pytest.raises(Refused) as refused:
         activate(accounts, signed_up)
-    assert problem_key(refused, "code") == "activation.unknown"
+    assert problem_key(refused, "email") == "activation.unknown"
     assert Account.select().count() == 0
 
 
@@ -169,7 +169,7 @@ def test_an_active_account_cannot_be_activated_again(accounts, signed_up):
     activate(accounts, signed_up)
     with pytest.raises(Refused) as refused:
         activate(accounts, signed_up)
-    assert problem_key(refused, "code") == "activation.already"
+    assert problem_key(refused, "email") == "activation.already"
 
 
 def test_purge_deletes_at_48_hours_not_before(accounts, signed_up, clock):
