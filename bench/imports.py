@@ -15,7 +15,11 @@ RUNS = 3
 TOP = 5
 # Modules that only later screens need (documents, QR codes, the password lists):
 # none of them should be imported before the welcome screen is up.
-MUST_NOT_LOAD = ("fpdf", "PIL", "fontTools", "pypdf", "segno", "zxcvbn.frequency_lists", "aiosmtpd")
+MUST_NOT_LOAD = (
+    "fpdf", "PIL", "fontTools", "pypdf", "segno", "zxcvbn.frequency_lists", "aiosmtpd",
+    # The store opens after the first screen is drawn.
+    "peewee", "sqlite3", "argon2", "email_validator", "smtplib",
+)
 
 
 def _importtime(mode: str) -> list[tuple[int, str, int, int]]:

@@ -8,13 +8,14 @@ imports the screens (and so Textual) only for the commands that show them.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
 from kiosk import __version__
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.exam_sessions import SessionError
-from kiosk.store import StoreError
+from kiosk.errors import StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if report.retrying == 0 and report.failed == 0 else 1
             from screens.app import build_app
 
-            build_app(services).run()
+            app = build_app(services)
+            # What exists now lives as long as the program: keep the collector from
+            # walking it on every pass (a fifth of the time to the first screen).
+            gc.freeze()
+            app.run()
             return 0
         finally:
             services.close()

@@ -1,4 +1,4 @@
-"""What a service says when it refuses: message names from the catalogue, per field."""
+"""The program's own exceptions: a refusal (catalogue message names, per field), a store in trouble."""
 
 from __future__ import annotations
 
@@ -27,3 +27,7 @@ class Refused(Exception):
     @classmethod
     def one(cls, field_name: str, key: str, **params: Any) -> Refused:
         return cls({field_name: Problem(key, params)})
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened as it is; staff must look at it."""

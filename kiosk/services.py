@@ -1,43 +1,82 @@
-"""The kiosk's services, built once from the configuration and handed to the UI."""
+"""The kiosk's services, built from the configuration and handed to the UI.
+
+The welcome screen needs only the exam session and the clock. The store and the
+services over it are opened on first use, from a worker, so that the first screen is
+drawn before peewee, SQLite and the migrations are paid for.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from peewee import Database
-
-from kiosk.accounts import AccountService
 from kiosk.clock import Clock
 from kiosk.config import Config
 from kiosk.exam_sessions import ExamSession, load_session
-from kiosk.outbox import MailDelivery
-from kiosk.store import open_store
+
+if TYPE_CHECKING:
+    from peewee import Database
+
+    from kiosk.accounts import AccountService
+    from kiosk.outbox import MailDelivery
+
+T = TypeVar("T")
 
 
-@dataclass
+class _Opened:
+    """A service made on first use, once, whichever thread asks first."""
+
+    def __init__(self, make: Callable[[Services], Any]) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, services: Services | None, owner: type) -> Any:
+        if services is None:
+            return self
+        with services._lock:
+            if self.name not in services.__dict__:
+                services.__dict__[self.name] = self.make(services)
+            return services.__dict__[self.name]
+
+
+def _store(services: Services) -> Database:
+    from kiosk.store import open_store
+
+    return open_store(services.config.database_path)
+
+
+def _accounts(services: Services) -> AccountService:
+    from kiosk.accounts import AccountService
+
+    return AccountService(services.db, services.clock, services.session)
+
+
+def _mail(services: Services) -> MailDelivery:
+    from kiosk.outbox import MailDelivery
+
+    return MailDelivery(services.config.mail, services.config.maildir_path, services.clock)
+
+
 class Services:
     """Everything the screens may call; nothing in here knows about Textual."""
 
-    config: Config
-    clock: Clock
-    session: ExamSession
-    db: Database
-    accounts: AccountService
-    mail: MailDelivery
+    db: Database = _Opened(_store)  # type: ignore[assignment]
+    accounts: AccountService = _Opened(_accounts)  # type: ignore[assignment]
+    mail: MailDelivery = _Opened(_mail)  # type: ignore[assignment]
+
+    def __init__(self, config: Config, clock: Clock, session: ExamSession) -> None:
+        self.config = config
+        self.clock = clock
+        self.session = session
+        self._lock = threading.RLock()
 
     def close(self) -> None:
-        self.db.close()
+        if "db" in self.__dict__:
+            self.db.close()
 
 
 def build_services(config: Config, clock: Clock | None = None) -> Services:
     clock = clock or Clock.from_setting(config.now)
-    session = load_session(config.session, clock)
-    db = open_store(config.database_path)
-    return Services(
-        config=config,
-        clock=clock,
-        session=session,
-        db=db,
-        accounts=AccountService(db, clock, session),
-        mail=MailDelivery(config.mail, config.maildir_path, clock),
-    )
+    return Services(config, clock, load_session(config.session, clock))

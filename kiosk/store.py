@@ -6,6 +6,7 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
+from kiosk.errors import StoreError
 from kiosk.models import MODELS
 
 PRAGMAS = {
@@ -15,10 +16,6 @@ PRAGMAS = {
     "synchronous": "full",
     "busy_timeout": 10_000,
 }
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened as it is; staff must look at it."""
 
 
 def migrations() -> list[tuple[int, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -12,8 +12,10 @@ from textual.screen import Screen
 
 from kiosk.assets import asset
 from kiosk.i18n import Messages
-from kiosk.models import Account
 from kiosk.services import Services
+
+if TYPE_CHECKING:
+    from kiosk.models import Account
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,8 @@ class KioskApp(App, inherit_bindings=False):
     def on_mount(self) -> None:
         self.set_interval(self.services.config.purge_interval, self.purge)
         self.set_interval(MAIL_INTERVAL, self.deliver_mail)
-        # The first purge and delivery wait until the welcome screen is drawn.
-        self.set_timer(1.0, self.purge)
+        # The first purge opens the store, once the welcome screen is drawn.
+        self.set_timer(0.2, self.purge)
         self.set_timer(1.0, self.deliver_mail)
 
     def action_help(self) -> None:

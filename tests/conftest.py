@@ -13,6 +13,7 @@ from kiosk.clock import Clock, parse_instant
 from kiosk.exam_sessions import load_session
 from kiosk.models import OutboxRow
 from kiosk.store import open_store
+from tests.requirements import REQUIRE_ALL
 
 CANDIDATE = SignUp(
     email="jean.dupont@exemple.fr",
@@ -21,6 +22,19 @@ CANDIDATE = SignUp(
     password="cheval agrafe lumière 42",
     password_again="cheval agrafe lumière 42",
 )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``KIOSK_REQUIRE_ALL=1`` (CI), a test skipped for a missing part fails."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but KIOSK_REQUIRE_ALL=1 requires every part: {reason}"
+
+
 _CODE = re.compile(r"Votre code .*est : (\w{4}-\w{4})")
 
 

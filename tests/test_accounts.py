@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from conftest import CANDIDATE, fast_hasher, mailed_code
+from tests.conftest import CANDIDATE, fast_hasher, mailed_code
 
 from kiosk import accounts as accounts_module
 from kiosk.accounts import LONGEST_DELAY, AccountService, email_key, login_delay

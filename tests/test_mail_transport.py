@@ -29,6 +29,7 @@ from kiosk.mail_transport import (
     read_maildir,
     transport_from_config,
 )
+from tests.requirements import need_program
 
 SUBJECT = "Votre inscription au baccalauréat — récépissé"
 BODY = "Bonjour Éloïse,\nVotre inscription est enregistrée. À bientôt, ça marche.\n"
@@ -99,10 +100,11 @@ def serve():
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate for localhost, made fresh for this test run."""
+    openssl = need_program("openssl", "openssl")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
         check=True, capture_output=True,

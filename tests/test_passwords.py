@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from conftest import fast_hasher
+from tests.conftest import fast_hasher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
