@@ -72,6 +72,7 @@ class ExamSession:
     paper_deadline: date
     contact: Contact
     specialties: tuple[Specialty, ...]
+    optional_tests: tuple[str, ...]
 
     def window_state(self, now: datetime) -> WindowState:
         """Open from ``opens`` included to ``closes`` excluded."""
@@ -160,6 +161,7 @@ def load_session(name_or_path: str, clock: Clock) -> ExamSession:
                 phone=contact.get("phone", ""),
             ),
             specialties=tuple(s for s in national_specialties() if s.offered_in(year)),
+            optional_tests=tuple(data.get("optional_tests", ())),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise SessionError(f"{path}: missing or invalid {error}") from error

@@ -127,4 +127,58 @@ class OutboxRow(Record):
         table_name = "outbox"
 
 
-MODELS: tuple[type[Record], ...] = (Account, OneTimeCode, LoginFailure, OutboxRow)
+# Crockford's base 32: a reference read aloud or typed from paper has no 0/O or 1/I/L.
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class Registration(Record):
+    """A candidate's saved registration for one exam session; each saved change adds a version."""
+
+    account = ForeignKeyField(Account, backref="registrations", on_delete="CASCADE")
+    session_id = CharField()
+    answers = JSONField()
+    status = CharField(default="registered")  # registered | withdrawn | set_aside
+    saved_at = InstantField()
+    withdrawn_at = InstantField(null=True)
+    # Written by the rectorat only: its number, and what it made of the paper file.
+    number = CharField(null=True)
+    paper_status = CharField(null=True)  # received | complete | incomplete | validated
+    missing_pieces = JSONField(null=True)
+
+    class Meta:
+        table_name = "registration"
+        indexes = ((("account", "session_id"), True),)
+
+    @property
+    def reference(self) -> str:
+        """The file's reference, printed and scanned on paper: ten characters from its UUID."""
+        bits = self.id.int >> 78
+        chars = "".join(_REFERENCE_ALPHABET[(bits >> shift) & 31] for shift in range(45, -1, -5))
+        return f"{chars[:5]}-{chars[5:]}"
+
+
+class Draft(Record):
+    """What a candidate typed in the form and has not saved; theirs alone."""
+
+    account = ForeignKeyField(Account, backref="drafts", on_delete="CASCADE")
+    session_id = CharField()
+    values = JSONField()
+
+    class Meta:
+        table_name = "draft"
+        indexes = ((("account", "session_id"), True),)
+
+
+class AddressChange(Record):
+    """A new postal address reported to the rectorat, also after the window has closed."""
+
+    registration = ForeignKeyField(Registration, backref="address_changes", on_delete="CASCADE")
+    address = JSONField()
+
+    class Meta:
+        table_name = "address_change"
+
+
+MODELS: tuple[type[Record], ...] = (
+    Account, OneTimeCode, LoginFailure, OutboxRow, Registration, Draft, AddressChange,
+)
