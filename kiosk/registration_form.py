@@ -39,6 +39,7 @@ FRANCE = "france"
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 .-]{7,18}[0-9]$")
 _POSTCODE_FR = re.compile(r"^[0-9]{5}$")
+_YEAR = re.compile(r"^[0-9]{4}$")
 _DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 
 
@@ -87,7 +88,8 @@ class Field:
 
 
 def _is(name: str, *accepted: Any) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda values: values.get(name) in accepted
+    # Compared as ``check`` keeps the answer: « distance » typed with spaces is still « distance ».
+    return lambda values: _clean_text(values.get(name)) in accepted
 
 
 def _flag(name: str) -> Callable[[Mapping[str, Any]], bool]:
@@ -128,11 +130,14 @@ FIELDS: tuple[Field, ...] = (
     Field("eps_exempt", "candidature", "flag", required=False),
     Field("optional_language", "candidature", "flag", required=False, options="langue_vivante"),
     Field(
-        "optional_language_name", "candidature", "choice", choices=LANGUAGES,
+        "optional_language_name", "candidature", "choice", choices=LANGUAGES, options="langue_vivante",
         applies=_flag("optional_language"),
     ),
     Field("optional_eps", "candidature", "flag", required=False, options="eps"),
-    Field("eps_activity", "candidature", "choice", choices=EPS_ACTIVITIES, applies=_flag("optional_eps")),
+    Field(
+        "eps_activity", "candidature", "choice", choices=EPS_ACTIVITIES, options="eps",
+        applies=_flag("optional_eps"),
+    ),
     Field("optional_mobility", "candidature", "flag", required=False, options="mobilite"),
     Field("kept_marks", "candidature", "flag", required=False),
     Field("kept_marks_session", "candidature", "text", applies=_flag("kept_marks"), max_length=4),
@@ -267,7 +272,8 @@ def _check_candidature(out: Checked, session: ExamSession) -> None:
     if answers.get("kept_marks") and "kept_marks_session" not in problems:
         year = answers.get("kept_marks_session", "")
         first = session.year - KEPT_MARKS_YEARS
-        if not (year.isdigit() and first <= int(year) < session.year):
+        # ASCII digits only: str.isdigit() also says yes to « ² » or « ２０１７ ».
+        if not (_YEAR.match(year) and first <= int(year) < session.year):
             problems["kept_marks_session"] = Problem(
                 "form.kept_marks_session.range", {"first": first, "last": session.year - 1}
             )

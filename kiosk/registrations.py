@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
 
-from peewee import Database
+from peewee import Database, IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
@@ -112,6 +112,8 @@ class RegistrationService:
         now = self.clock.now()
         self._require_open(now)
         registration = self.registration(account)
+        if registration is not None and registration.status == "set_aside":
+            raise Refused.one("", "registration.set_aside")
         values = dict(values)
         if registration is not None:
             # Locked fields keep their saved value whatever the form sends.
@@ -125,23 +127,30 @@ class RegistrationService:
             raise Refused.one("", "registration.unchanged")
         with self.db.atomic():
             if registration is None:
-                registration = Registration.create(
-                    account=account.id, session_id=self.session.id, answers=answers, status="registered",
-                    saved_at=now, created_at=now, updated_at=now,
-                )
+                try:
+                    registration = Registration.create(
+                        account=account.id, session_id=self.session.id, answers=answers, status="registered",
+                        saved_at=now, created_at=now, updated_at=now,
+                    )
+                except IntegrityError:
+                    # The same candidate saved a first time a moment ago, elsewhere.
+                    raise Refused.one("", "registration.conflict") from None
                 Account.update(
                     family_name=answers["family_name"], given_names=answers["given_names"],
                     updated_at=now, version=Account.version + 1,
                 ).where(Account.id == account.id).execute()
+                account.family_name, account.given_names = answers["family_name"], answers["given_names"]
                 self._mail(account, registration, "registered", now)
             else:
+                # After a withdrawal, saving registers anew: the candidate gets a confirmation.
+                event = "registered" if registration.status == "withdrawn" else "changed"
                 registration.answers = answers
                 registration.status = "registered"
                 registration.saved_at = now
                 registration.withdrawn_at = None
                 registration.touch(now)
                 registration.save()
-                self._mail(account, registration, "changed", now)
+                self._mail(account, registration, event, now)
             self.discard_draft(account)
         return registration
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from kiosk.accounts import AccountService
     from kiosk.outbox import MailDelivery
+    from kiosk.registrations import RegistrationService
 
 T = TypeVar("T")
 
@@ -53,6 +54,12 @@ def _accounts(services: Services) -> AccountService:
     return AccountService(services.db, services.clock, services.session)
 
 
+def _registrations(services: Services) -> RegistrationService:
+    from kiosk.registrations import RegistrationService
+
+    return RegistrationService(services.db, services.clock, services.session)
+
+
 def _mail(services: Services) -> MailDelivery:
     from kiosk.outbox import MailDelivery
 
@@ -64,6 +71,7 @@ class Services:
 
     db: Database = _Opened(_store)  # type: ignore[assignment]
     accounts: AccountService = _Opened(_accounts)  # type: ignore[assignment]
+    registrations: RegistrationService = _Opened(_registrations)  # type: ignore[assignment]
     mail: MailDelivery = _Opened(_mail)  # type: ignore[assignment]
 
     def __init__(self, config: Config, clock: Clock, session: ExamSession) -> None:

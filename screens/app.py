@@ -71,6 +71,15 @@ class KioskApp(App, inherit_bindings=False):
         self.candidate = None
         self.back_to_welcome()
 
+    def back_home(self, notice: str = "") -> None:
+        """Back to the candidate's home, saying what just happened."""
+        from screens.home import HomeScreen
+
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+        if isinstance(self.screen, HomeScreen):
+            self.screen.say(notice)
+
     def back_to_welcome(self) -> None:
         while len(self.screen_stack) > 1:
             self.pop_screen()
@@ -83,6 +92,14 @@ class KioskApp(App, inherit_bindings=False):
             report = self.services.mail.deliver_due()
         if report.sent or report.retrying or report.failed:
             log.info("mail: %s", report)
+
+    @work(thread=True, exit_on_error=False, group="draft")
+    def keep_draft(self, values: dict[str, Any]) -> None:
+        """Keep the candidate's unsaved answers; an app worker, so leaving the form does not stop it."""
+        if self.candidate is None:
+            return
+        with self.services.db.connection_context():
+            self.services.registrations.save_draft(self.candidate, values)
 
     @work(thread=True, exit_on_error=False, group="purge", exclusive=True)
     def purge(self) -> None:

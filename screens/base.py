@@ -18,10 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input
+from textual.widget import Widget
+from textual.widgets import Button, Footer
 
 from kiosk.errors import Refused
-from screens.widgets import FormField, Plain, Problem
+from screens.widgets import Field, Plain, Problem
 
 if TYPE_CHECKING:
     from screens.app import KioskApp
@@ -125,7 +126,7 @@ class KioskScreen(Screen, inherit_bindings=False):
     # -- problems -----------------------------------------------------------------------
 
     def clear_problems(self) -> None:
-        for field in self.query(FormField):
+        for field in self.query(Field):
             field.show_problem("")
         for problem in self.query("#form-problem").results(Problem):
             problem.show("")
@@ -135,18 +136,18 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     def show_problems(self, refused: Refused) -> None:
         """Each problem at its field, focus on the first; the rest at the top of the form."""
-        first: Input | None = None
+        first: Widget | None = None
         for name, problem in refused.problems.items():
             text = self.t(problem.key, **problem.params)
-            fields = self.query(f"#field-{name}").results(FormField) if name else iter(())
+            fields = self.query(f"#field-{name}").results(Field) if name else iter(())
             field = next(fields, None)
             if field is None:
                 self.show_form_problem(text)
                 continue
             field.show_problem(text)
-            first = first or field.input
+            first = first or field.control
         if first is not None:
             first.focus()
 
-    def value(self, name: str) -> str:
-        return self.query_one(f"#field-{name}", FormField).value
+    def value(self, name: str) -> Any:
+        return self.query_one(f"#field-{name}", Field).value

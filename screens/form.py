@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input
 
 from screens.base import KioskScreen
-from screens.widgets import Body, FormField, Plain, Problem
+from screens.widgets import Body, Field, Plain, Problem
 
 
 class FormScreen(KioskScreen):
@@ -55,7 +55,7 @@ class FormScreen(KioskScreen):
 
     def first_focus(self) -> Widget:
         """Where the cursor starts: the first empty field."""
-        first_empty = next((f.input for f in self.query(FormField) if not f.value), None)
+        first_empty = next((f.control for f in self.query(Field) if not f.value), None)
         return first_empty or self.query(Input).first()
 
     def say(self, text: str) -> None:

@@ -1,4 +1,4 @@
-"""The candidate's home: their account, the session, and what comes next."""
+"""The candidate's home: their account, where their registration stands, and what comes next."""
 
 from __future__ import annotations
 
@@ -10,50 +10,168 @@ from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.exam_sessions import WindowState
+from kiosk.registrations import Standing
 from screens.base import KioskScreen
-from screens.widgets import Body, Plain
+from screens.widgets import Body, Plain, Problem
+
+# Which actions each standing offers, while the window is open and after it has closed.
+ACTIONS_OPEN = {
+    "none": ("register",),
+    "draft": ("register",),
+    "registered": ("register", "address", "withdraw"),
+    "withdrawn": ("register",),
+}
+ACTIONS_CLOSED = ("address",)
 
 
 class HomeScreen(KioskScreen):
-    """What a logged-in candidate sees first."""
+    """What a logged-in candidate sees first, and comes back to after each step."""
 
     BINDINGS = [
+        Binding("f2", "register", "keys.register"),
+        Binding("f3", "address", "keys.address"),
         Binding("f1", "app.help", "keys.help"),
         Binding("f10", "log_out", "keys.log_out"),
     ]
 
+    def __init__(self, notice: str = "") -> None:
+        super().__init__()
+        self.notice = notice
+        self.standing: Standing | None = None
+
     def compose(self) -> ComposeResult:
         account = self.app.candidate
-        session = self.services.session
-        messages = self.app.messages
         yield from self.title_bar(self.t("home.title"))
         with Body(id="body"):
             yield Plain(self.t("home.greeting", name=account.display_name), id="greeting")
             yield Plain(self.t("home.account", email=account.email), id="account")
-            state = session.window_state(self.services.clock.now())
-            closes = formatting.instant(session.closes, session.zone, messages)
-            opens = formatting.instant(session.opens, session.zone, messages)
-            yield Plain(
-                self.t(f"home.window_{state.value}", exam=session.title, opens=opens, closes=closes),
-                id="window",
-            )
-            if state is not WindowState.CLOSED:
-                yield Plain(
-                    self.t("home.next", paper_deadline=formatting.day(session.paper_deadline, messages)),
-                    id="next",
-                )
-            with Horizontal(classes="buttons"):
-                yield Button(self.t("home.log_out"), id="log-out", variant="primary")
-                yield Button(self.t("welcome.help"), id="help")
+            yield Plain(self.notice, id="notice", classes="notice")
+            yield Problem(id="form-problem")
+            yield Plain(self._window_text(), id="window")
+            yield Plain("", id="standing")
+            yield Plain("", id="todo")
+            with Horizontal(classes="buttons", id="home-buttons"):
+                yield Button(self.t("home.register"), id="register", variant="primary")
+                yield Button(self.t("home.address"), id="address")
+                yield Button(self.t("home.withdraw"), id="withdraw", variant="error")
+                yield Button(self.t("home.log_out"), id="log-out")
         yield from self.footer()
 
+    def _window_text(self) -> str:
+        session = self.services.session
+        state = session.window_state(self.services.clock.now())
+        messages = self.app.messages
+        return self.t(
+            f"home.window_{state.value}",
+            exam=session.title,
+            opens=formatting.instant(session.opens, session.zone, messages),
+            closes=formatting.instant(session.closes, session.zone, messages),
+        )
+
     def on_mount(self) -> None:
+        self.query_one("#notice", Plain).display = bool(self.notice)
+        for button in self.query(".buttons Button"):
+            button.display = button.id == "log-out"
         self.query_one("#log-out").focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_standing()
+
+    def refresh_standing(self) -> None:
+        self.call("standing", self.services.registrations.standing, self.app.candidate)
+
+    def say(self, text: str) -> None:
+        notice = self.query_one("#notice", Plain)
+        notice.show(text)
+        notice.display = bool(text)
+
+    def on_done_standing(self, standing: Standing) -> None:
+        self.standing = standing
+        session = self.services.session
+        messages = self.app.messages
+        saved_at = formatting.instant(standing.saved_at, session.zone, messages) if standing.saved_at else ""
+        self.query_one("#window", Plain).show(self._window_text())
+        self.query_one("#standing", Plain).show(
+            self.t(f"standing.{standing.state}", version=standing.version, saved_at=saved_at, missing="")
+        )
+        todo = ""
+        if standing.pieces:
+            todo = self.t("standing.to_do", paper_deadline=formatting.day(standing.paper_deadline, messages))
+        self.query_one("#todo", Plain).show(todo)
+        self.query_one("#todo", Plain).display = bool(todo)
+        offered = self._actions(standing)
+        registered = standing.state != "none" and standing.state != "draft"
+        self.query_one("#register", Button).label = self.t("home.change" if registered and standing.state != "withdrawn" else "home.register")
+        for button in self.query(".buttons Button"):
+            button.display = button.id in offered or button.id == "log-out"
+        self.refresh_bindings()
+        first = next((b for b in self.query(".buttons Button") if b.display), None)
+        if first is not None:
+            first.focus()
+
+    def _actions(self, standing: Standing) -> tuple[str, ...]:
+        state = self.services.session.window_state(self.services.clock.now())
+        if state is WindowState.OPEN:
+            return ACTIONS_OPEN.get(standing.state, ())
+        if state is WindowState.CLOSED and standing.version:
+            return ACTIONS_CLOSED if standing.state != "withdrawn" else ()
+        return ()
+
+    # -- actions ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers only what the candidate can do now."""
+        if action in ("register", "address"):
+            return True if self._offers(action) else None
+        return True
+
+    def _offers(self, action: str) -> bool:
+        return self.standing is not None and action in self._actions(self.standing)
+
+    @on(Button.Pressed, "#register")
+    def action_register(self) -> None:
+        if self._offers("register"):
+            registrations = self.services.registrations
+            account = self.app.candidate
+            self.call("open_form", lambda: (registrations.form_values(account), registrations.locked_fields(account)))
+
+    def on_done_open_form(self, opened: tuple[dict, tuple[str, ...]]) -> None:
+        from screens.registration import RegistrationScreen
+
+        values, locked = opened
+        self.app.push_screen(RegistrationScreen(values, locked))
+
+    @on(Button.Pressed, "#address")
+    def action_address(self) -> None:
+        if self._offers("address"):
+            self.call("open_address", self.services.registrations.form_values, self.app.candidate)
+
+    def on_done_open_address(self, values: dict) -> None:
+        from screens.address import AddressScreen
+
+        self.app.push_screen(AddressScreen(values))
+
+    @on(Button.Pressed, "#withdraw")
+    def withdraw(self) -> None:
+        from screens.dialogs import Confirm
+
+        if not self._offers("withdraw"):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call("withdraw", self.services.registrations.withdraw, self.app.candidate)
+
+        self.app.push_screen(
+            Confirm(self.t("home.withdraw_question"), self.t("home.withdraw_yes"), self.t("home.withdraw_no")),
+            answered,
+        )
+
+    def on_done_withdraw(self, _) -> None:
+        self.app.deliver_mail()
+        self.say(self.t("home.withdrawn"))
+        self.refresh_standing()
 
     @on(Button.Pressed, "#log-out")
     def action_log_out(self) -> None:
         self.app.log_out()
-
-    @on(Button.Pressed, "#help")
-    def show_help(self) -> None:
-        self.app.action_help()

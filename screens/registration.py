@@ -1,0 +1,233 @@
+"""« M'inscrire »: the registration form, tab by tab, built from its specification.
+
+Which fields apply, what they accept and what the pièces are is decided in
+``kiosk.registration_form`` and ``kiosk.registrations``; this screen lays the fields
+out, shows or hides them as answers change, keeps the draft, and saves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Select, TabbedContent, TabPane
+
+from kiosk.pieces import required_pieces
+from kiosk.registration_form import (
+    FIELDS,
+    TABS,
+    Field,
+    applies,
+    check,
+    choices_of,
+    offered,
+    parse_date,
+    problems_by_tab,
+)
+from screens.base import KioskScreen
+from screens.widgets import Body, ChoiceField, FlagField, FormField, Plain, Problem
+from screens.widgets import Field as FieldWidget
+
+DRAFT_INTERVAL = 15.0
+
+
+class RegistrationScreen(KioskScreen):
+    """The four tabs of the form; « Enregistrer » on the last one only."""
+
+    BINDINGS = [
+        Binding("f7", "previous", "keys.previous"),
+        Binding("f8", "next", "keys.next"),
+        Binding("escape", "back", "keys.back"),
+        Binding("f1", "app.help", "keys.help"),
+    ]
+
+    def __init__(self, values: dict[str, Any], locked: tuple[str, ...]) -> None:
+        super().__init__()
+        self.initial = values
+        self.locked = locked
+        self._saved_draft = dict(values)
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield from self.title_bar(self.t("form.title"))
+        with TabbedContent(id="tabs"):
+            for tab in TABS:
+                with TabPane(self.t(f"form.tab_labels.{tab}"), id=f"tab-{tab}"):
+                    with Body(classes="tab-body"):
+                        yield Plain(self.t(f"form.tabs.{tab}"), classes="tab-heading")
+                        if tab == "modalites":
+                            yield Plain(self.t("form.intro"), classes="intro")
+                            yield Plain(self.t("form.rules.text"), id="rules")
+                        if tab == "identification" and self.locked:
+                            yield Plain(self.t("form.locked_note"), classes="notice")
+                        if tab == "recapitulatif":
+                            yield Problem(id="form-problem")
+                            yield Vertical(id="summary")
+                        for spec in FIELDS:
+                            if spec.tab == tab and offered(spec, self.services.session):
+                                yield self._widget(spec)
+                    with Horizontal(classes="buttons"):
+                        if tab != TABS[0]:
+                            yield Button(self.t("form.previous"), classes="previous")
+                        if tab != TABS[-1]:
+                            yield Button(self.t("form.next"), classes="next", variant="primary")
+                        else:
+                            yield Button(self.t("form.save"), id="save", variant="success")
+        yield from self.footer()
+
+    def _widget(self, spec: Field) -> FieldWidget:
+        label = self.t(f"form.{spec.name}.label")
+        value = self.initial.get(spec.name)
+        if spec.kind == "flag":
+            widget: FieldWidget = FlagField(spec.name, label, value=value is True)
+        elif spec.kind == "choice":
+            widget = ChoiceField(
+                spec.name, label, self._options(spec), value=str(value or ""), prompt=self.t("form.select_prompt")
+            )
+        else:
+            widget = FormField(spec.name, label, value=str(value or ""), max_length=spec.max_length)
+        widget.disabled = spec.name in self.locked
+        return widget
+
+    def _options(self, spec: Field) -> list[tuple[str, str]]:
+        if spec.options == "specialties":
+            return [(s.label, s.code) for s in self.services.session.specialties]
+        return [(self._choice_label(spec, c), c) for c in choices_of(spec, self.services.session)]
+
+    def _choice_label(self, spec: Field, choice: str) -> str:
+        family = {"optional_language_name": "language"}.get(spec.name, spec.name)
+        return self.t(f"choices.{family}.{choice}")
+
+    def on_mount(self) -> None:
+        self._show_applicable()
+        self.set_interval(DRAFT_INTERVAL, self._keep_draft)
+
+    # -- values -------------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """Every value as typed, applicable or not: a draft loses nothing."""
+        return {field.field_name: field.value for field in self.query(FieldWidget)}
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _answers_changed(self) -> None:
+        self._show_applicable()
+
+    def _show_applicable(self) -> None:
+        values = self.values()
+        session = self.services.session
+        for field in self.query(FieldWidget):
+            spec = next(f for f in FIELDS if f.name == field.field_name)
+            field.display = applies(spec, values, session)
+
+    def _keep_draft(self) -> None:
+        values = self.values()
+        if values != self._saved_draft:
+            self._saved_draft = values
+            self.app.keep_draft(values)
+
+    # -- tabs ---------------------------------------------------------------------------
+
+    @property
+    def tab(self) -> str:
+        return self.query_one(TabbedContent).active.removeprefix("tab-")
+
+    def _go(self, step: int) -> None:
+        position = TABS.index(self.tab) + step
+        if 0 <= position < len(TABS):
+            self._keep_draft()
+            self.query_one(TabbedContent).active = f"tab-{TABS[position]}"
+
+    @on(Button.Pressed, ".next")
+    def action_next(self) -> None:
+        """Move on once this tab's answers are acceptable; say what is not."""
+        checked = check(self.values(), self.services.session)
+        here = {name: p for name, p in checked.problems.items() if name in self._fields_of(self.tab)}
+        self.clear_problems()
+        if here:
+            from kiosk.errors import Refused
+
+            self.show_problems(Refused(here))
+            return
+        self._go(+1)
+
+    @on(Button.Pressed, ".previous")
+    def action_previous(self) -> None:
+        self._go(-1)
+
+    def _fields_of(self, tab: str) -> set[str]:
+        return {f.name for f in FIELDS if f.tab == tab}
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-recapitulatif":
+            self._summarise()
+        first = next((f.control for f in event.pane.query(FieldWidget) if f.display and not f.disabled), None)
+        (first or event.pane.query(Button).last()).focus()
+
+    def _summarise(self) -> None:
+        """The récapitulatif: every applicable answer as text, then the pièces it calls for."""
+        values = self.values()
+        session = self.services.session
+        checked = check(values, session)
+        summary = self.query_one("#summary", Vertical)
+        summary.remove_children()
+        lines: list[Plain] = []
+        for tab in TABS[1:3]:
+            lines.append(Plain(self.t(f"form.tabs.{tab}"), classes="summary-heading"))
+            for spec in FIELDS:
+                if spec.tab == tab and applies(spec, values, session):
+                    lines.append(Plain(f"{self.t(f'form.{spec.name}.label')} : {self._shown(spec, values)}"))
+        lines.append(Plain(self.t("form.pieces_heading"), classes="summary-heading"))
+        for piece in required_pieces(checked.answers, session):
+            lines.append(Plain(f"– {self.t(f'pieces.{piece}.title')}"))
+        summary.mount_all(lines)
+        self.query_one("#form-problem", Problem).show(self._problem_summary(checked.problems))
+
+    def _shown(self, spec: Field, values: dict[str, Any]) -> str:
+        value = values.get(spec.name)
+        if spec.kind == "flag":
+            return self.t("form.yes") if value else self.t("form.no")
+        if not value:
+            return self.t("form.empty")
+        if spec.options == "specialties":
+            specialty = self.services.session.specialty(value)
+            return specialty.label if specialty else value
+        if spec.kind == "choice":
+            return self._choice_label(spec, value)
+        if spec.kind == "date" and (day := parse_date(value)):
+            return f"{day:%d/%m/%Y}"
+        return str(value)
+
+    def _problem_summary(self, problems: dict[str, Any]) -> str:
+        tabs = [self.t(f"form.tabs.{tab}") for tab in problems_by_tab(problems) if tab in TABS]
+        return self.t("form.fix_first", tabs=", ".join(tabs)) if tabs else ""
+
+    # -- saving -------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#save")
+    def save(self) -> None:
+        values = self.values()
+        self._saved_draft = values
+        self.call("save", self.services.registrations.save, self.app.candidate, values)
+
+    def show_problems(self, refused) -> None:
+        super().show_problems(refused)
+        tabs = problems_by_tab(refused.problems)
+        if self.tab == "recapitulatif" and set(tabs) - {"recapitulatif"}:
+            self.query_one("#form-problem", Problem).show(self._problem_summary(refused.problems))
+
+    def on_done_save(self, registration) -> None:
+        self.app.deliver_mail()
+        key = "form.saved_first" if registration.version == 1 else "form.saved_change"
+        self.app.back_home(self.t(key, version=registration.version))
+
+    def action_back(self) -> None:
+        if not self.busy:
+            self._keep_draft()
+            self.app.pop_screen()
