@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 from kiosk.errors import Problem
 from kiosk.exam_sessions import ExamSession
+from kiosk.i18n import Messages
 
 Values = dict[str, Any]
 Answers = dict[str, Any]
@@ -289,3 +290,40 @@ def problems_by_tab(problems: Mapping[str, Problem]) -> dict[str, list[str]]:
         tab = FIELDS_BY_NAME[name].tab if name in FIELDS_BY_NAME else "recapitulatif"
         tabs.setdefault(tab, []).append(name)
     return tabs
+
+
+def choice_label(field: Field, choice: str, messages: Messages) -> str:
+    family = {"optional_language_name": "language"}.get(field.name, field.name)
+    return messages(f"choices.{family}.{choice}")
+
+
+def shown_answer(field: Field, values: Mapping[str, Any], session: ExamSession, messages: Messages) -> str:
+    """An answer as the candidate reads it: « oui », « Anglais », « 05/03/2002 », « — »."""
+    value = values.get(field.name)
+    if field.kind == "flag":
+        return messages("form.yes") if value else messages("form.no")
+    if not value:
+        return messages("form.empty")
+    if field.options == "specialties":
+        specialty = session.specialty(str(value))
+        return specialty.label if specialty else str(value)
+    if field.kind == "choice":
+        return choice_label(field, str(value), messages)
+    if field.kind == "date" and (day := parse_date(str(value))):
+        return f"{day:%d/%m/%Y}"
+    return str(value)
+
+
+def summary(values: Mapping[str, Any], session: ExamSession, messages: Messages) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The applicable answers of the identification and candidature tabs, as (tab, [(label, answer)])."""
+    return [
+        (
+            messages(f"form.tabs.{tab}"),
+            [
+                (messages(f"form.{f.name}.label"), shown_answer(f, values, session, messages))
+                for f in FIELDS
+                if f.tab == tab and applies(f, values, session)
+            ],
+        )
+        for tab in ("identification", "candidature")
+    ]

@@ -22,10 +22,11 @@ from kiosk.registration_form import (
     Field,
     applies,
     check,
+    choice_label,
     choices_of,
     offered,
-    parse_date,
     problems_by_tab,
+    summary,
 )
 from screens.base import KioskScreen
 from screens.widgets import Body, ChoiceField, FlagField, FormField, Plain, Problem
@@ -99,8 +100,7 @@ class RegistrationScreen(KioskScreen):
         return [(self._choice_label(spec, c), c) for c in choices_of(spec, self.services.session)]
 
     def _choice_label(self, spec: Field, choice: str) -> str:
-        family = {"optional_language_name": "language"}.get(spec.name, spec.name)
-        return self.t(f"choices.{family}.{choice}")
+        return choice_label(spec, choice, self.app.messages)
 
     def on_mount(self) -> None:
         self._show_applicable()
@@ -175,34 +175,17 @@ class RegistrationScreen(KioskScreen):
         values = self.values()
         session = self.services.session
         checked = check(values, session)
-        summary = self.query_one("#summary", Vertical)
-        summary.remove_children()
+        container = self.query_one("#summary", Vertical)
+        container.remove_children()
         lines: list[Plain] = []
-        for tab in TABS[1:3]:
-            lines.append(Plain(self.t(f"form.tabs.{tab}"), classes="summary-heading"))
-            for spec in FIELDS:
-                if spec.tab == tab and applies(spec, values, session):
-                    lines.append(Plain(f"{self.t(f'form.{spec.name}.label')} : {self._shown(spec, values)}"))
+        for heading, answers in summary(values, session, self.app.messages):
+            lines.append(Plain(heading, classes="summary-heading"))
+            lines.extend(Plain(f"{label} : {answer}") for label, answer in answers)
         lines.append(Plain(self.t("form.pieces_heading"), classes="summary-heading"))
         for piece in required_pieces(checked.answers, session):
             lines.append(Plain(f"– {self.t(f'pieces.{piece}.title')}"))
-        summary.mount_all(lines)
+        container.mount_all(lines)
         self.query_one("#form-problem", Problem).show(self._problem_summary(checked.problems))
-
-    def _shown(self, spec: Field, values: dict[str, Any]) -> str:
-        value = values.get(spec.name)
-        if spec.kind == "flag":
-            return self.t("form.yes") if value else self.t("form.no")
-        if not value:
-            return self.t("form.empty")
-        if spec.options == "specialties":
-            specialty = self.services.session.specialty(value)
-            return specialty.label if specialty else value
-        if spec.kind == "choice":
-            return self._choice_label(spec, value)
-        if spec.kind == "date" and (day := parse_date(value)):
-            return f"{day:%d/%m/%Y}"
-        return str(value)
 
     def _problem_summary(self, problems: dict[str, Any]) -> str:
         tabs = [self.t(f"form.tabs.{tab}") for tab in problems_by_tab(problems) if tab in TABS]

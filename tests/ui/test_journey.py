@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 
 from screens.activation import ActivationScreen
 from screens.help import HelpScreen
@@ -26,7 +25,6 @@ from .conftest import (
     mailed_code,
     settle,
     sign_up,
-    type_into,
     value_of,
 )
 
