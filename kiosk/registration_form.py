@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from kiosk.errors import Problem
 from kiosk.exam_sessions import ExamSession
 from kiosk.i18n import Messages
+from kiosk.text import has_control
 
 Values = dict[str, Any]
 Answers = dict[str, Any]
@@ -180,10 +181,6 @@ def _clean_text(value: Any) -> str:
     return unicodedata.normalize("NFC", " ".join(str(value or "").split()))
 
 
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn") for c in text)
-
-
 @dataclass
 class Checked:
     """The outcome of ``check``: clean answers, or problems by field name."""
@@ -203,6 +200,8 @@ def _check_field(f: Field, raw: Any, session: ExamSession, out: Checked) -> None
             out.problems[f.name] = Problem(f"form.{f.name}.required")
         out.answers[f.name] = value
         return
+    # Controls are looked for before spaces are folded: some count as white space.
+    unsafe = has_control(str(raw or "").replace("\t", " "))
     text = _clean_text(raw)
     if not text:
         if f.required:
@@ -211,7 +210,7 @@ def _check_field(f: Field, raw: Any, session: ExamSession, out: Checked) -> None
         return
     if len(text) > f.max_length:
         out.problems[f.name] = Problem("form.too_long", {"maximum": f.max_length})
-    elif _has_control(text):
+    elif unsafe:
         out.problems[f.name] = Problem("form.control")
     elif f.kind == "choice" and text not in choices_of(f, session):
         out.problems[f.name] = Problem("form.choice")

@@ -11,15 +11,17 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Select, Static
 
+from kiosk.text import SAFE_INPUT, displayable
+
 
 class Plain(Static):
-    """Text shown as it is: never read as markup, whoever wrote it."""
+    """Text shown as it is: never read as markup, and no control character reaches the terminal."""
 
     def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(Content(text), markup=False, id=id, classes=classes)
+        super().__init__(Content(displayable(text)), markup=False, id=id, classes=classes)
 
     def show(self, text: str) -> None:
-        self.update(Content(text))
+        self.update(Content(displayable(text)))
 
 
 class Problem(Plain):
@@ -98,8 +100,9 @@ class FormField(Field):
 
     def make_control(self) -> Widget:
         return Input(
-            self.initial,
+            displayable(self.initial),
             id=self.field_name,
+            restrict=SAFE_INPUT,
             password=self.password,
             max_length=self.max_length,
             compact=True,
@@ -127,7 +130,7 @@ class ChoiceField(Field):
     def make_control(self) -> Widget:
         known = {value for _, value in self.options}
         return Select(
-            [(Content(text), value) for text, value in self.options],
+            [(Content(displayable(text)), value) for text, value in self.options],
             prompt=self.prompt,
             value=self.initial if self.initial in known else Select.NULL,
             id=self.field_name,
