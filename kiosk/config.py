@@ -38,6 +38,7 @@ class PrintConfig:
     """Where documents are printed: a CUPS queue, or the data dir's print folder."""
 
     queue: str = ""
+    server: str = ""  # a CUPS server other than the system's default, host:port or a socket path
 
 
 @dataclass(frozen=True)

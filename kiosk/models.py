@@ -179,6 +179,36 @@ class AddressChange(Record):
         table_name = "address_change"
 
 
+class Document(Record):
+    """The PDF made for one version of a registration; a newer version supersedes it."""
+
+    registration = ForeignKeyField(Registration, backref="documents", on_delete="CASCADE")
+    registration_version = IntegerField()
+    kind = CharField(default="confirmation")
+    file_name = TextField()
+    sha256 = TextField()
+    size = IntegerField()
+    superseded_at = InstantField(null=True)
+
+    class Meta:
+        table_name = "document"
+        indexes = ((("registration", "registration_version", "kind"), True),)
+
+
+class StaffAccount(Record):
+    """A member of the reception or the exam office; the kiosk's own, never a candidate's."""
+
+    name = TextField(unique=True)
+    role = CharField()  # reception | exam_office
+    password_hash = TextField()
+    failed_logins = IntegerField(default=0)
+    locked_until = InstantField(null=True)
+    disabled_at = InstantField(null=True)
+
+    class Meta:
+        table_name = "staff_account"
+
+
 MODELS: tuple[type[Record], ...] = (
-    Account, OneTimeCode, LoginFailure, OutboxRow, Registration, Draft, AddressChange,
+    Account, OneTimeCode, LoginFailure, OutboxRow, Registration, Draft, AddressChange, Document, StaffAccount,
 )

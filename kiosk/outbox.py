@@ -32,15 +32,17 @@ def enqueue(kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
     return OutboxRow.create(kind=kind, payload=payload, created_at=now, updated_at=now, next_attempt_at=now)
 
 
-def enqueue_mail(to: str, subject: str, body: str, now: datetime) -> OutboxRow:
+def enqueue_mail(
+    to: str, subject: str, body: str, now: datetime, attachments: list[dict[str, str]] | None = None
+) -> OutboxRow:
+    """Queue a mail; each attachment is ``{"path": …, "filename": …}`` of a PDF kept on disk."""
     from email.utils import make_msgid
 
     domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else "kiosk.local"
-    return enqueue(
-        "mail",
-        {"to": to, "subject": subject, "body": body, "message_id": make_msgid(domain=domain), "date": now.isoformat()},
-        now,
-    )
+    payload = {"to": to, "subject": subject, "body": body, "message_id": make_msgid(domain=domain), "date": now.isoformat()}
+    if attachments:
+        payload["attachments"] = attachments
+    return enqueue("mail", payload, now)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -70,6 +72,10 @@ def compose(payload: dict[str, Any], sender: str) -> EmailMessage:
     message["Message-ID"] = payload["message_id"]
     message["Date"] = format_datetime(datetime.fromisoformat(payload["date"]))
     message.set_content(payload["body"])
+    for attachment in payload.get("attachments", ()):
+        # A missing file is an error worth retrying later, not a mail without its PDF.
+        data = Path(attachment["path"]).read_bytes()
+        message.add_attachment(data, maintype="application", subtype="pdf", filename=attachment["filename"])
     return message
 
 
@@ -115,7 +121,11 @@ class MailDelivery:
         )
         for row in list(due):
             try:
-                self.transport.send(compose(row.payload, self.sender), row.id.hex)
+                try:
+                    message = compose(row.payload, self.sender)
+                except OSError as error:
+                    raise DeliveryError(f"attachment unreadable: {error}") from error
+                self.transport.send(message, row.id.hex)
             except PermanentDeliveryError as error:
                 self._record_failure(row, str(error), permanent=True)
                 failed += 1

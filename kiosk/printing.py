@@ -407,4 +407,4 @@ class FolderPrinter:
 def printer_from_config(config: PrintConfig, print_dir: Path) -> CupsPrinter | FolderPrinter:
     """The CUPS queue when one is configured, else the print folder."""
     queue = config.queue.strip()
-    return CupsPrinter(queue) if queue else FolderPrinter(print_dir)
+    return CupsPrinter(queue, server=config.server.strip() or None) if queue else FolderPrinter(print_dir)

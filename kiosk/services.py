@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from peewee import Database
 
     from kiosk.accounts import AccountService
+    from kiosk.candidate_documents import DocumentService
     from kiosk.outbox import MailDelivery
     from kiosk.registrations import RegistrationService
+    from kiosk.staff import StaffService
 
 T = TypeVar("T")
 
@@ -60,6 +62,25 @@ def _registrations(services: Services) -> RegistrationService:
     return RegistrationService(services.db, services.clock, services.session)
 
 
+def _documents(services: Services) -> DocumentService:
+    from kiosk.candidate_documents import DocumentService
+
+    def printer():
+        from kiosk.printing import printer_from_config
+
+        return printer_from_config(services.config.printing, services.config.print_dir)
+
+    return DocumentService(
+        services.db, services.clock, services.session, services.config.data_dir / "documents", printer
+    )
+
+
+def _staff(services: Services) -> StaffService:
+    from kiosk.staff import StaffService
+
+    return StaffService(services.db, services.clock)
+
+
 def _mail(services: Services) -> MailDelivery:
     from kiosk.outbox import MailDelivery
 
@@ -72,6 +93,8 @@ class Services:
     db: Database = _Opened(_store)  # type: ignore[assignment]
     accounts: AccountService = _Opened(_accounts)  # type: ignore[assignment]
     registrations: RegistrationService = _Opened(_registrations)  # type: ignore[assignment]
+    documents: DocumentService = _Opened(_documents)  # type: ignore[assignment]
+    staff: StaffService = _Opened(_staff)  # type: ignore[assignment]
     mail: MailDelivery = _Opened(_mail)  # type: ignore[assignment]
 
     def __init__(self, config: Config, clock: Clock, session: ExamSession) -> None:

@@ -18,10 +18,10 @@ from screens.widgets import Body, Plain, Problem
 ACTIONS_OPEN = {
     "none": ("register",),
     "draft": ("register",),
-    "registered": ("register", "address", "withdraw"),
+    "registered": ("register", "documents", "address", "withdraw"),
     "withdrawn": ("register",),
 }
-ACTIONS_CLOSED = ("address",)
+ACTIONS_CLOSED = ("documents", "address")
 
 
 class HomeScreen(KioskScreen):
@@ -30,6 +30,7 @@ class HomeScreen(KioskScreen):
     BINDINGS = [
         Binding("f2", "register", "keys.register"),
         Binding("f3", "address", "keys.address"),
+        Binding("f4", "documents", "keys.documents"),
         Binding("f1", "app.help", "keys.help"),
         Binding("f10", "log_out", "keys.log_out"),
     ]
@@ -52,6 +53,7 @@ class HomeScreen(KioskScreen):
             yield Plain("", id="todo")
             with Horizontal(classes="buttons", id="home-buttons"):
                 yield Button(self.t("home.register"), id="register", variant="primary")
+                yield Button(self.t("home.documents"), id="documents")
                 yield Button(self.t("home.address"), id="address")
                 yield Button(self.t("home.withdraw"), id="withdraw", variant="error")
                 yield Button(self.t("home.log_out"), id="log-out")
@@ -121,8 +123,8 @@ class HomeScreen(KioskScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The footer offers only what the candidate can do now."""
-        if action in ("register", "address"):
-            return True if self._offers(action) else None
+        if action in ("register", "address", "documents"):
+            return self._offers(action)
         return True
 
     def _offers(self, action: str) -> bool:
@@ -150,6 +152,13 @@ class HomeScreen(KioskScreen):
         from screens.address import AddressScreen
 
         self.app.push_screen(AddressScreen(values))
+
+    @on(Button.Pressed, "#documents")
+    def action_documents(self) -> None:
+        from screens.documents import DocumentsScreen
+
+        if self._offers("documents"):
+            self.app.push_screen(DocumentsScreen())
 
     @on(Button.Pressed, "#withdraw")
     def withdraw(self) -> None:

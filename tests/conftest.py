@@ -85,3 +85,12 @@ def signed_up(accounts):
     """A pending account for CANDIDATE and its activation code, read back from the mail."""
     account = accounts.sign_up(CANDIDATE)
     return account, mailed_code(account.email)
+
+
+@pytest.fixture(scope="session")
+def cups():
+    """A private CUPS server with the cups-pdf backend, for the whole test run."""
+    from tests.cups_server import cups_server, need_cups
+
+    with cups_server(need_cups()) as server:
+        yield server

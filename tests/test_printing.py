@@ -23,13 +23,6 @@ from kiosk.printing import (
     printer_from_config,
     safe_file_name,
 )
-from tests.cups_server import CupsServer, cups_server, need_cups
-
-
-@pytest.fixture(scope="session")
-def cups() -> CupsServer:
-    with cups_server(need_cups()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,154 @@
+"""« Mes documents »: the confirmation of each registration version, printed, mailed or kept.
+
+The PDF for the current version is made when the candidate first asks for it; a new
+version's PDF supersedes the older one, which stays listed as superseded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from peewee import Database
+
+from kiosk.clock import Clock
+from kiosk.errors import Refused
+from kiosk.exam_sessions import ExamSession
+from kiosk.i18n import french
+from kiosk.models import Account, Document, Registration
+from kiosk.outbox import enqueue_mail
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document as « Mes documents » lists it."""
+
+    id: str
+    reference: str
+    registration_version: int
+    created_at: datetime
+    superseded: bool
+    size: int
+
+
+class DocumentService:
+    """Makes, lists and hands out the candidate's documents."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        session: ExamSession,
+        folder: Path,
+        printer: Callable[[], object],
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.session = session
+        self.folder = folder
+        self._printer = printer
+
+    def _registration(self, account: Account) -> Registration | None:
+        return Registration.get_or_none(Registration.account == account.id, Registration.session_id == self.session.id)
+
+    def documents(self, account: Account) -> list[DocumentView]:
+        """The current version's document (made now if needed), then the superseded ones."""
+        registration = self._registration(account)
+        if registration is None:
+            return []
+        if registration.status == "registered":
+            self._ensure(registration, account)
+        rows = (
+            Document.select()
+            .where(Document.registration == registration.id)
+            .order_by(Document.registration_version.desc())
+        )
+        return [
+            DocumentView(
+                id=str(row.id), reference=registration.reference, registration_version=row.registration_version,
+                created_at=row.created_at, superseded=row.superseded_at is not None, size=row.size,
+            )
+            for row in rows
+        ]
+
+    def _ensure(self, registration: Registration, account: Account) -> Document:
+        existing = Document.get_or_none(
+            Document.registration == registration.id, Document.registration_version == registration.version
+        )
+        if existing is not None and self.path(existing).exists():
+            return existing
+        from kiosk.documents import render_confirmation
+
+        now = self.clock.now()
+        pdf = render_confirmation(registration, account.email, self.session, now)
+        name = f"confirmation-{registration.reference}-v{registration.version}.pdf"
+        self._write(name, pdf)
+        with self.db.atomic():
+            if existing is not None:
+                existing.delete_instance()
+            Document.update(superseded_at=now, updated_at=now, version=Document.version + 1).where(
+                Document.registration == registration.id, Document.superseded_at.is_null()
+            ).execute()
+            return Document.create(
+                registration=registration.id, registration_version=registration.version, file_name=name,
+                sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf), created_at=now, updated_at=now,
+            )
+
+    def _write(self, name: str, data: bytes) -> None:
+        """Written whole or not at all: a power cut leaves no half PDF under the final name."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        final = self.folder / name
+        partial = final.with_suffix(".part")
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+
+    def path(self, document: Document) -> Path:
+        return self.folder / document.file_name
+
+    def _own(self, account: Account, document_id: str) -> tuple[Document, Registration]:
+        registration = self._registration(account)
+        document = Document.get_or_none(Document.id == document_id)
+        if registration is None or document is None or document.registration_id != registration.id:
+            raise Refused.one("", "documents.unknown")
+        return document, registration
+
+    def print(self, account: Account, document_id: str):
+        """Print one document; a printer problem is refused with its message name."""
+        from kiosk.printing import PrintProblem
+
+        document, registration = self._own(account, document_id)
+        title = f"Confirmation {registration.reference} v{document.registration_version}"
+        try:
+            return self._printer().print(self.path(document), title)
+        except PrintProblem as problem:
+            log.warning("printing %s failed: %s (%s)", title, problem.key, problem.detail)
+            raise Refused.one("", problem.key) from None
+
+    def email(self, account: Account, document_id: str) -> None:
+        """Queue the document, attached, to the candidate's own address."""
+        document, registration = self._own(account, document_id)
+        now = self.clock.now()
+        params = {
+            "name": account.display_name,
+            "exam": self.session.title,
+            "reference": registration.reference,
+            "version": document.registration_version,
+            "contact_email": self.session.contact.email,
+        }
+        with self.db.atomic():
+            enqueue_mail(
+                account.email,
+                french("mail.document.subject", **params),
+                french("mail.document.body", **params),
+                now,
+                attachments=[{"path": str(self.path(document)), "filename": document.file_name}],
+            )

@@ -1,0 +1,78 @@
+"""Staff accounts: who may leave kiosk mode, and (later) use the reception console."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+
+from peewee import Database, IntegrityError
+
+from kiosk import formatting
+from kiosk.accounts import login_delay
+from kiosk.clock import Clock
+from kiosk.errors import Refused
+from kiosk.models import StaffAccount
+from kiosk.passwords import Hasher, check_password
+
+ROLES = ("reception", "exam_office")
+
+
+def staff_name(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+class StaffService:
+    """Staff accounts, with the same password rules and login delays as candidates'."""
+
+    def __init__(self, db: Database, clock: Clock, hasher: Hasher | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.hasher = hasher or Hasher()
+
+    def add(self, name: str, role: str, password: str) -> StaffAccount:
+        name = staff_name(name)
+        if not name or not name.replace("-", "").replace(".", "").isalnum():
+            raise Refused.one("name", "staff.name")
+        if role not in ROLES:
+            raise Refused.one("role", "staff.role")
+        problem = check_password(password, names=(name,))
+        if problem:
+            raise Refused({"password": problem})
+        now = self.clock.now()
+        try:
+            return StaffAccount.create(
+                name=name, role=role, password_hash=self.hasher.hash(password), created_at=now, updated_at=now
+            )
+        except IntegrityError:
+            raise Refused.one("name", "staff.taken") from None
+
+    def authenticate(self, name: str, password: str) -> StaffAccount:
+        """The staff member for this name and password; refused alike for an unknown name."""
+        now = self.clock.now()
+        staff = StaffAccount.get_or_none(StaffAccount.name == staff_name(name))
+        if staff is not None and staff.locked_until and staff.locked_until > now:
+            raise Refused.one("", "login.locked", wait=formatting.duration(staff.locked_until - now))
+        if staff is None or staff.disabled_at is not None:
+            self.hasher.waste_time(password)
+            raise Refused.one("", "staff.wrong")
+        if not self.hasher.verify(staff.password_hash, password):
+            self._failed(staff, now)
+            raise Refused.one("", "staff.wrong")
+        with self.db.atomic():
+            staff.failed_logins = 0
+            staff.locked_until = None
+            if self.hasher.needs_rehash(staff.password_hash):
+                staff.password_hash = self.hasher.hash(password)
+                staff.touch(now)
+            staff.save()
+        return staff
+
+    def _failed(self, staff: StaffAccount, now: datetime) -> None:
+        failures = staff.failed_logins + 1
+        delay = login_delay(failures)
+        StaffAccount.update(
+            failed_logins=failures, locked_until=now + delay if delay else None, updated_at=now
+        ).where(StaffAccount.id == staff.id).execute()
+
+    def names(self) -> list[tuple[str, str]]:
+        return [(s.name, s.role) for s in StaffAccount.select().order_by(StaffAccount.name)]
