@@ -37,6 +37,8 @@ def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # runs after the warm-up read cached bytecode
     env.pop("TEXTUAL", None)  # no devtools, no debug features
+    # Timed as the launcher starts it (and restarts it): the kiosk process itself.
+    env["KIOSK_LAUNCHED"] = "1"
     return env
 
 

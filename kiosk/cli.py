@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
+import os
 import sys
 from pathlib import Path
 
 from kiosk import __version__
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.exam_sessions import SessionError
+from kiosk.launcher import launched
 from kiosk.errors import StoreError
 
 
@@ -35,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     deliver = commands.add_parser("deliver", help="envoyer les messages en attente")
     deliver.add_argument("--limit", type=int, default=200)
     commands.add_parser("sessions", help="lister les sessions d'examen livrées")
+    staff = commands.add_parser("staff-account", help="gérer les comptes du personnel")
+    staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
+    add = staff_commands.add_parser("add", help="créer un compte (le mot de passe est demandé)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("reception", "exam_office"), required=True)
+    add.add_argument("--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard")
+    staff_commands.add_parser("list", help="lister les comptes")
     return parser
 
 
@@ -59,8 +69,15 @@ def main(argv: list[str] | None = None) -> int:
             return _mailbox(config)
         from kiosk.services import build_services
 
+        _log_to_file(config)
+        if command == "run" and not launched():
+            from kiosk.launcher import supervise
+
+            return supervise(argv if argv is not None else sys.argv[1:])
         services = build_services(config)
         try:
+            if command == "staff-account":
+                return _staff_account(services, args)
             if command == "purge":
                 print(f"{services.accounts.purge_unactivated()} compte(s) supprimé(s).")
                 return 0
@@ -68,19 +85,67 @@ def main(argv: list[str] | None = None) -> int:
                 report = services.mail.deliver_due(limit=args.limit)
                 print(f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}")
                 return 0 if report.retrying == 0 and report.failed == 0 else 1
+            _neutralise_textual_environment()
             from screens.app import build_app
 
-            app = build_app(services)
+            app = build_app(services, terminal=True)
             # What exists now lives as long as the program: keep the collector from
             # walking it on every pass (a fifth of the time to the first screen).
             gc.freeze()
             app.run()
-            return 0
+            return app.return_code if app.return_code is not None else 1
         finally:
             services.close()
     except (ConfigError, SessionError, StoreError) as error:
         print(f"kiosk: {error}", file=sys.stderr)
         return 2
+
+
+def _log_to_file(config: Config) -> None:
+    """Everything worth logging goes to the data dir: the screen belongs to the candidate."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=config.data_dir / "kiosk.log",
+        level=logging.INFO,
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
+
+
+def _staff_account(services, args: argparse.Namespace) -> int:
+    from kiosk.errors import Refused
+    from kiosk.i18n import french
+
+    if args.staff_command == "list":
+        for name, role in services.staff.names():
+            print(f"{name}\t{role}")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Mot de passe : ")
+        if getpass.getpass("Confirmation : ") != password:
+            print("kiosk: les deux mots de passe diffèrent.", file=sys.stderr)
+            return 2
+    try:
+        services.staff.add(args.name, args.role, password)
+    except Refused as refused:
+        for problem in refused.problems.values():
+            print(f"kiosk: {french(problem.key, **problem.params)}", file=sys.stderr)
+        return 2
+    print(f"Compte {args.name} ({args.role}) créé.")
+    return 0
+
+
+def _neutralise_textual_environment() -> None:
+    """Drop the variables that change Textual's behaviour (driver, signals, devtools…).
+
+    Textual reads them when it is imported: a public kiosk runs as shipped, whatever
+    the environment it was started from.
+    """
+    for name in [n for n in os.environ if n.startswith("TEXTUAL")]:
+        del os.environ[name]
 
 
 def _mailbox(config: Config) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
     from screens.app import KioskApp
 
 log = logging.getLogger(__name__)
+
+
+def translate_keys(node: DOMNode, t: Callable[..., str]) -> None:
+    """Key descriptions in ``BINDINGS`` are message names; the footer shows their text.
+
+    Rebuilt from the class's bindings each time, so that a change of language applies.
+    """
+    bindings = type(node)._merged_bindings.copy()
+    for key, found in bindings.key_to_bindings.items():
+        bindings.key_to_bindings[key] = [
+            replace(b, description=t(b.description)) if b.description.startswith("keys.") else b for b in found
+        ]
+    node._bindings = bindings
 
 
 class KioskScreen(Screen, inherit_bindings=False):
@@ -54,15 +68,7 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     def __init__(self) -> None:
         super().__init__()
-        self._translate_key_descriptions()
-
-    def _translate_key_descriptions(self) -> None:
-        """Key descriptions in ``BINDINGS`` are message names; the footer shows their text."""
-        for key, bindings in self._bindings.key_to_bindings.items():
-            self._bindings.key_to_bindings[key] = [
-                replace(b, description=self.t(b.description)) if b.description.startswith("keys.") else b
-                for b in bindings
-            ]
+        translate_keys(self, self.t)
 
     @property
     def t(self) -> Callable[..., str]:

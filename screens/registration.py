@@ -125,6 +125,10 @@ class RegistrationScreen(KioskScreen):
             spec = next(f for f in FIELDS if f.name == field.field_name)
             field.display = applies(spec, values, session)
 
+    def keep_draft_now(self) -> None:
+        """Keep what was typed before the screen goes (walk-away, logout)."""
+        self._keep_draft()
+
     def _keep_draft(self) -> None:
         values = self.values()
         if values != self._saved_draft:

@@ -22,6 +22,7 @@ class WelcomeScreen(KioskScreen):
         Binding("a", "activate", "keys.activate"),
         Binding("s", "log_in", "keys.log_in"),
         Binding("f1", "app.help", "keys.help"),
+        Binding("f11", "app.language", "keys.language"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT_EVERYTHING = """
 import importlib, pkgutil, sys
 import kiosk
-names = ["kiosk"] + [m.name for m in pkgutil.walk_packages(kiosk.__path__, "kiosk.")]
+# kiosk.__main__ is the command itself: importing it runs the kiosk.
+names = ["kiosk"] + [m.name for m in pkgutil.walk_packages(kiosk.__path__, "kiosk.") if m.name != "kiosk.__main__"]
 for name in names:
     importlib.import_module(name)
 print(len(names))
@@ -31,6 +32,12 @@ def test_no_kiosk_module_imports_textual():
     count, textual = result.stdout.splitlines()
     assert int(count) >= 15  # every module under kiosk/ was found and imported
     assert textual == "[]"
+
+
+def test_python_m_kiosk_is_the_command():
+    result = run("-m", "kiosk", "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kiosk 0.1.0"
 
 
 def test_kiosk_py_prints_its_version():

@@ -1,0 +1,53 @@
+"""The walk-away warning: the candidate seems gone; their session ends unless they answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button
+
+from screens.widgets import Plain
+
+
+class WalkAwayWarning(ModalScreen[bool], inherit_bindings=False):
+    """Counts down to ``deadline`` on the one clock; any key or the button keeps the session."""
+
+    DEFAULT_CSS = """
+    WalkAwayWarning { align: center middle; }
+    WalkAwayWarning > Vertical {
+        width: 60; height: auto; padding: 1 2;
+        border: thick $warning; background: $surface;
+    }
+    WalkAwayWarning Button { margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "stay", show=False)]
+
+    def __init__(self, deadline: datetime) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Plain(self.app.t("walk_away.question"), id="question")
+            yield Plain("", id="countdown")
+            yield Button(self.app.t("walk_away.stay"), id="stay", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay").focus()
+        self.tick()
+        self.set_interval(0.5, self.tick)
+
+    def tick(self) -> None:
+        left = max(0, int(-(-(self.deadline - self.app.services.clock.now()).total_seconds() // 1)))
+        self.query_one("#countdown", Plain).show(self.app.t("walk_away.countdown", seconds=left))
+        if left == 0:
+            self.dismiss(False)
+
+    @on(Button.Pressed, "#stay")
+    def action_stay(self) -> None:
+        self.dismiss(True)
