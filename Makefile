@@ -12,7 +12,14 @@ $(BIN)/kiosk: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(BIN)/kiosk
+# The demo's staff account leaves kiosk mode: F12, then « accueil » and this password.
+DEMO_STAFF_PASSWORD ?= borne de démonstration
+
+$(DATA)/.staff: | $(BIN)/kiosk
+	echo '$(DEMO_STAFF_PASSWORD)' | $(BIN)/kiosk --data-dir $(DATA) staff-account add accueil --role exam_office --password-stdin
+	touch $@
+
+run: $(BIN)/kiosk $(DATA)/.staff
 	$(BIN)/kiosk --data-dir $(DATA) --session demo
 
 test: $(BIN)/kiosk

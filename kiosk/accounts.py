@@ -11,6 +11,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from peewee import Database, IntegrityError
 
@@ -20,7 +21,7 @@ from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession, WindowState
 from kiosk.i18n import french
 from kiosk.models import Account, LoginFailure, OneTimeCode
-from kiosk.outbox import enqueue_mail
+from kiosk.outbox import enqueue, enqueue_mail
 from kiosk.passwords import Hasher, check_password
 from kiosk.text import has_control
 
@@ -114,11 +115,20 @@ class SignUp:
 class AccountService:
     """The account rules, over the local store, with the one clock."""
 
-    def __init__(self, db: Database, clock: Clock, session: ExamSession, hasher: Hasher | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        session: ExamSession,
+        hasher: Hasher | None = None,
+        elsewhere: Callable[[str, str], Account | None] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.session = session
         self.hasher = hasher or Hasher()
+        # Asks the rectorat for an account made at another kiosk (checks the password there).
+        self.elsewhere = elsewhere
 
     # -- sign-up and activation -------------------------------------------------------
 
@@ -187,11 +197,10 @@ class AccountService:
         """Delete the accounts not activated within 48 h; returns how many."""
         now = self.clock.now()
         with self.db.atomic():
-            deleted = (
-                Account.delete()
-                .where(Account.status == "pending", Account.created_at <= now - ACTIVATION_DEADLINE)
-                .execute()
+            expired = Account.select().where(
+                Account.status == "pending", Account.created_at <= now - ACTIVATION_DEADLINE
             )
+            deleted = sum(self._delete_if_expired(account, now) for account in expired)
             LoginFailure.delete().where(LoginFailure.created_at <= now - KIOSK_WINDOW).execute()
         return deleted
 
@@ -210,6 +219,10 @@ class AccountService:
             account = None
         if account is not None and account.locked_until and account.locked_until > now:
             raise Refused.one("", "login.locked", wait=formatting.duration(account.locked_until - now))
+        if account is None and key and self.elsewhere is not None:
+            account = self.elsewhere(key, password)
+            if account is not None:
+                return self._logged_in(account, password, now)
         if account is None:
             self.hasher.waste_time(password)
             self._record_failure(None, now)
@@ -217,6 +230,9 @@ class AccountService:
         if not self.hasher.verify(account.password_hash, password):
             self._record_failure(account, now)
             raise Refused.one("", "login.wrong")
+        return self._logged_in(account, password, now)
+
+    def _logged_in(self, account: Account, password: str, now: datetime) -> Account:
         if account.status != "active":
             raise Refused.one("", "login.pending")
         with self.db.atomic():
@@ -388,5 +404,12 @@ class AccountService:
             return False
         if now < self.activation_deadline(account):
             return False
-        Account.delete().where(Account.id == account.id).execute()
+        with self.db.atomic():
+            # The rectorat deletes it too, whether or not it has heard of it yet.
+            enqueue(
+                "sync",
+                {"entity": "account_deletion", "id": str(account.id), "data": {"reason": "not_activated"}},
+                now,
+            )
+            Account.delete().where(Account.id == account.id).execute()
         return True

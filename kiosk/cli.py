@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     deliver = commands.add_parser("deliver", help="envoyer les messages en attente")
     deliver.add_argument("--limit", type=int, default=200)
     commands.add_parser("sessions", help="lister les sessions d'examen livrées")
+    sync = commands.add_parser("sync", help="synchroniser avec le rectorat")
+    sync.add_argument("--once", action="store_true", required=True, help="une seule synchronisation, puis quitter")
     staff = commands.add_parser("staff-account", help="gérer les comptes du personnel")
     staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
     add = staff_commands.add_parser("add", help="créer un compte (le mot de passe est demandé)")
@@ -45,7 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=("reception", "exam_office"), required=True)
     add.add_argument("--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard")
     staff_commands.add_parser("list", help="lister les comptes")
+    _add_rectorat(commands)
     return parser
+
+
+def _add_rectorat(commands: argparse._SubParsersAction) -> None:
+    """``kiosk rectorat …``: the rectorat's sync service (its own store, no kiosk services)."""
+    from kiosk.rectorat.cli import add_parser
+
+    add_parser(commands)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -57,6 +67,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "rectorat":
+        from kiosk.rectorat.cli import run as run_rectorat
+
+        return run_rectorat(args)
     try:
         config = _config(args)
         command = args.command or "run"
@@ -74,10 +88,21 @@ def main(argv: list[str] | None = None) -> int:
             from kiosk.launcher import supervise
 
             return supervise(argv if argv is not None else sys.argv[1:])
+        if command == "run":
+            from kiosk.launcher import die_with_launcher
+
+            die_with_launcher()
         services = build_services(config)
         try:
             if command == "staff-account":
                 return _staff_account(services, args)
+            if command == "sync":
+                report = services.sync.sync_once(force=True)
+                print(
+                    f"envoyés : {report.pushed}, reçus : {report.pulled}, en attente : {report.pending}"
+                    + (f", erreur : {report.error}" if report.error else "")
+                )
+                return 0 if report.online else 1
             if command == "purge":
                 print(f"{services.accounts.purge_unactivated()} compte(s) supprimé(s).")
                 return 0

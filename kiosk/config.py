@@ -42,6 +42,18 @@ class PrintConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """The rectorat's sync service; an empty ``url`` keeps the kiosk on its own."""
+
+    url: str = ""
+    token: str = ""  # NAME:TOKEN as issued by « kiosk rectorat kiosk add NAME »
+    token_file: str = ""  # or a file holding it, readable by the kiosk alone
+    ca_file: str = ""
+    interval: float = 30.0
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the composition root needs to build the kiosk's services."""
 
@@ -55,6 +67,7 @@ class Config:
     purge_interval: float = 60.0
     mail: MailConfig = field(default_factory=MailConfig)
     printing: PrintConfig = field(default_factory=PrintConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     @property
     def database_path(self) -> Path:

@@ -29,9 +29,24 @@ def launched() -> bool:
     return os.environ.get(CHILD_VARIABLE) == "1"
 
 
+def die_with_launcher() -> None:
+    """Ask Linux to end this process when its launcher ends, so that no kiosk is orphaned."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the launcher's SIGTERM still reaches it
+        log.info("no parent-death signal on this system")
+    if os.getppid() == 1:
+        # The launcher died before the request took effect.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def supervise(argv: list[str], sleep=time.sleep, run=subprocess.run) -> int:
     """Run ``kiosk ARGV`` until a staff exit; returns the last exit code."""
-    for name in ("SIGINT", "SIGQUIT", "SIGTSTP", "SIGHUP"):
+    for name in ("SIGINT", "SIGQUIT", "SIGTSTP"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     # The child imports the same kiosk package as this process, wherever it was started from.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -82,6 +82,8 @@ class Account(Record):
     activated_at = InstantField(null=True)
     failed_logins = IntegerField(default=0)
     locked_until = InstantField(null=True)
+    # « kiosk »: made here; « rectorat »: borrowed from the rectorat for a login.
+    origin = CharField(default="kiosk")
 
     class Meta:
         table_name = "account"
@@ -144,6 +146,7 @@ class Registration(Record):
     number = CharField(null=True)
     paper_status = CharField(null=True)  # received | complete | incomplete | validated
     missing_pieces = JSONField(null=True)
+    origin = CharField(default="kiosk")
 
     class Meta:
         table_name = "registration"
@@ -209,6 +212,17 @@ class StaffAccount(Record):
         table_name = "staff_account"
 
 
+class SyncState(Record):
+    """What the kiosk remembers of its sync: the pull cursor, the last contact."""
+
+    name = TextField(unique=True)
+    value = TextField()
+
+    class Meta:
+        table_name = "sync_state"
+
+
 MODELS: tuple[type[Record], ...] = (
     Account, OneTimeCode, LoginFailure, OutboxRow, Registration, Draft, AddressChange, Document, StaffAccount,
+    SyncState,
 )

@@ -40,6 +40,7 @@ class Standing:
     has_draft: bool
     pieces: tuple[str, ...]
     paper_deadline: date
+    missing: tuple[str, ...] = ()
 
 
 class RegistrationService:
@@ -88,7 +89,10 @@ class RegistrationService:
         elif state == "registered" and closed:
             state = "validated"
         pieces = tuple(required_pieces(registration.answers, self.session)) if state != "withdrawn" else ()
-        return Standing(state, registration.version, registration.saved_at, has_draft, pieces, self.session.paper_deadline)
+        return Standing(
+            state, registration.version, registration.saved_at, has_draft, pieces, self.session.paper_deadline,
+            missing=tuple(registration.missing_pieces or ()),
+        )
 
     # -- changing -----------------------------------------------------------------------
 

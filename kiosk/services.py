@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kiosk.outbox import MailDelivery
     from kiosk.registrations import RegistrationService
     from kiosk.staff import StaffService
+    from kiosk.sync import SyncService
 
 T = TypeVar("T")
 
@@ -53,7 +54,17 @@ def _store(services: Services) -> Database:
 def _accounts(services: Services) -> AccountService:
     from kiosk.accounts import AccountService
 
-    return AccountService(services.db, services.clock, services.session)
+    sync = services.sync
+    return AccountService(
+        services.db, services.clock, services.session, elsewhere=sync.borrow if sync.configured else None
+    )
+
+
+def _sync(services: Services) -> SyncService:
+    from kiosk.sync import SyncClient, SyncService
+
+    config = services.config.sync
+    return SyncService(services.db, services.clock, SyncClient(config) if config.url else None)
 
 
 def _registrations(services: Services) -> RegistrationService:
@@ -95,6 +106,7 @@ class Services:
     registrations: RegistrationService = _Opened(_registrations)  # type: ignore[assignment]
     documents: DocumentService = _Opened(_documents)  # type: ignore[assignment]
     staff: StaffService = _Opened(_staff)  # type: ignore[assignment]
+    sync: SyncService = _Opened(_sync)  # type: ignore[assignment]
     mail: MailDelivery = _Opened(_mail)  # type: ignore[assignment]
 
     def __init__(self, config: Config, clock: Clock, session: ExamSession) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from peewee import SqliteDatabase
@@ -44,15 +45,25 @@ def migrate(db: SqliteDatabase) -> int:
         if number <= current:
             continue
         with db.atomic():
-            for statement in sql.split(";\n"):
-                if statement.strip() and not _only_comments(statement):
-                    db.execute_sql(statement)
+            for statement in statements(sql):
+                db.execute_sql(statement)
             db.execute_sql(f"PRAGMA user_version = {number}")
     return schema_version(db)
 
 
-def _only_comments(statement: str) -> bool:
-    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+def statements(sql: str) -> list[str]:
+    """The statements of a script, as SQLite itself delimits them (trigger bodies hold ';')."""
+    found, buffer = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            found.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise StoreError(f"incomplete SQL statement in a migration: {buffer.strip()[:60]}")
+    return found
 
 
 def open_store(path: Path | str) -> SqliteDatabase:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -16,9 +17,11 @@ from kiosk.assets import asset
 from kiosk.i18n import Messages
 from kiosk.services import Services
 from screens.base import translate_keys
+from screens.widgets import Plain
 
 if TYPE_CHECKING:
     from kiosk.models import Account
+    from kiosk.sync import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,9 @@ HIGH_CONTRAST = Theme(
 # The only actions of the App itself that anything may run: no quit, screenshot, suspend,
 # command palette, theme or screen switching, whether from a key, a link or a message.
 APP_ACTIONS = frozenset({"help", "focus_next", "focus_previous", "toggle_contrast", "staff_exit", "language"})
-# Signals a public terminal must shrug off; SIGTERM still stops it (systemd, the launcher).
-IGNORED_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGHUP")
+# Signals a public terminal must shrug off. SIGTERM still stops it (systemd, the launcher),
+# and so does SIGHUP: a kiosk whose terminal is gone has no one to serve.
+IGNORED_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU")
 
 
 class KioskApp(App, inherit_bindings=False):
@@ -54,7 +58,8 @@ class KioskApp(App, inherit_bindings=False):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("f1", "help", show=False),
-        Binding("f9", "toggle_contrast", "keys.contrast"),
+        # Works everywhere; shown in the footers of the welcome and the help.
+        Binding("f9", "toggle_contrast", show=False),
         # Known to staff, shown to no one.
         Binding("f12", "staff_exit", show=False),
     ]
@@ -68,6 +73,8 @@ class KioskApp(App, inherit_bindings=False):
         self.title = self.t("app.title")
         self.last_input = services.clock.now()
         self._clipboard = ""
+        # Known before the first round: alone, or offline until the rectorat answers.
+        self.sync_text = self.t("sync.offline" if services.config.sync.url else "sync.alone")
         self.register_theme(HIGH_CONTRAST)
         self.theme = DEFAULT_THEME
         translate_keys(self, self.t)
@@ -101,6 +108,8 @@ class KioskApp(App, inherit_bindings=False):
         self.set_interval(self.services.config.purge_interval, self.purge)
         self.set_interval(MAIL_INTERVAL, self.deliver_mail)
         self.set_interval(IDLE_CHECK, self.look_for_walk_away)
+        self.set_interval(self.services.config.sync.interval, self.sync)
+        self.set_timer(0.5, self.sync)
         # The first purge opens the store, once the welcome screen is drawn.
         self.set_timer(0.2, self.purge)
         self.set_timer(1.0, self.deliver_mail)
@@ -162,6 +171,8 @@ class KioskApp(App, inherit_bindings=False):
         for screen in self.screen_stack:
             if isinstance(screen, RegistrationScreen):
                 screen.keep_draft_now()
+        if self.candidate is not None and self.candidate.origin == "rectorat":
+            self.forget_borrowed(str(self.candidate.id))
         self.candidate = None
         self._clipboard = ""
         self.clear_notifications()
@@ -218,6 +229,49 @@ class KioskApp(App, inherit_bindings=False):
             return
         with self.services.db.connection_context():
             self.services.registrations.save_draft(self.candidate, values)
+        self.post_message(self.DraftKept())
+
+    class DraftKept(Message):
+        """The draft is in the store: what shows the candidate's standing may read it now."""
+
+    def on_kiosk_app_draft_kept(self) -> None:
+        from screens.home import HomeScreen
+
+        if isinstance(self.screen, HomeScreen):
+            self.screen.refresh_standing()
+
+    class SyncReported(Message):
+        """A sync round is over; its report says how it went."""
+
+        def __init__(self, report: SyncReport) -> None:
+            super().__init__()
+            self.report = report
+
+    @work(thread=True, exit_on_error=False, group="sync", exclusive=True)
+    def sync(self) -> None:
+        with self.services.db.connection_context():
+            report = self.services.sync.sync_once()
+        self.post_message(self.SyncReported(report))
+
+    def on_kiosk_app_sync_reported(self, message: SyncReported) -> None:
+        report = message.report
+        if report.error == "not configured":
+            text = self.t("sync.alone")
+        elif report.online:
+            text = self.t("sync.online")
+        else:
+            text = self.t("sync.offline")
+        if report.pending and report.error != "not configured":
+            text = self.t("sync.pending", state=text, count=report.pending)
+        self.sync_text = text
+        for status in self.screen.query("#sync-status").results(Plain):
+            status.show(text)
+
+    @work(thread=True, exit_on_error=False, group="forget")
+    def forget_borrowed(self, account_id: str) -> None:
+        """A candidate from another kiosk leaves: their records go, once nothing waits to be sent."""
+        with self.services.db.connection_context():
+            self.services.sync.forget_borrowed(account_id, self.services.config.data_dir / "documents")
 
     @work(thread=True, exit_on_error=False, group="purge", exclusive=True)
     def purge(self) -> None:

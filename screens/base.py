@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.screen import Screen
@@ -79,7 +80,9 @@ class KioskScreen(Screen, inherit_bindings=False):
         return self.app.services
 
     def title_bar(self, title: str) -> ComposeResult:
-        yield Plain(self.t("app.banner", academie=self.services.session.academie), id="banner")
+        with Horizontal(id="banner-row"):
+            yield Plain(self.t("app.banner", academie=self.services.session.academie), id="banner")
+            yield Plain(self.app.sync_text, id="sync-status")
         yield Plain(title, id="title")
 
     def footer(self) -> ComposeResult:
@@ -140,7 +143,7 @@ class KioskScreen(Screen, inherit_bindings=False):
     def show_form_problem(self, text: str) -> None:
         self.query_one("#form-problem", Problem).show(text)
 
-    def show_problems(self, refused: Refused) -> None:
+    def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
         """Each problem at its field, focus on the first; the rest at the top of the form."""
         first: Widget | None = None
         for name, problem in refused.problems.items():
@@ -152,7 +155,7 @@ class KioskScreen(Screen, inherit_bindings=False):
                 continue
             field.show_problem(text)
             first = first or field.control
-        if first is not None:
+        if first is not None and focus:
             first.focus()
 
     def value(self, name: str) -> Any:

@@ -15,7 +15,10 @@ from screens.widgets import Body, Plain
 class HelpScreen(KioskScreen):
     """Open from every screen with F1; Escape goes back to where the candidate was."""
 
-    BINDINGS = [Binding("escape", "back", "keys.back")]
+    BINDINGS = [
+        Binding("escape", "back", "keys.back"),
+        Binding("f9", "app.toggle_contrast", "keys.contrast"),
+    ]
 
     def compose(self) -> ComposeResult:
         contact = self.services.session.contact

@@ -94,7 +94,10 @@ class HomeScreen(KioskScreen):
         saved_at = formatting.instant(standing.saved_at, session.zone, messages) if standing.saved_at else ""
         self.query_one("#window", Plain).show(self._window_text())
         self.query_one("#standing", Plain).show(
-            self.t(f"standing.{standing.state}", version=standing.version, saved_at=saved_at, missing="")
+            self.t(
+                f"standing.{standing.state}", version=standing.version, saved_at=saved_at,
+                missing=", ".join(self.t(f"pieces.{piece}.title") for piece in standing.missing),
+            )
         )
         todo = ""
         if standing.pieces:
@@ -141,7 +144,8 @@ class HomeScreen(KioskScreen):
         from screens.registration import RegistrationScreen
 
         values, locked = opened
-        self.app.push_screen(RegistrationScreen(values, locked))
+        registered = self.standing is not None and self.standing.state == "registered"
+        self.app.push_screen(RegistrationScreen(values, locked, registered))
 
     @on(Button.Pressed, "#address")
     def action_address(self) -> None:

@@ -9,7 +9,7 @@ from textual.widgets import Button
 
 from kiosk.accounts import CODE_LENGTH
 from kiosk.models import Account
-from kiosk.passwords import MAX_LENGTH
+from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
 from screens.form import FormScreen
 from screens.widgets import FormField
 
@@ -30,7 +30,7 @@ class PasswordResetScreen(FormScreen):
         yield FormField("code", self.t("reset.code"), max_length=CODE_LENGTH + 4)
         yield FormField(
             "password", self.t("reset.password"), password=True, max_length=MAX_LENGTH + 1,
-            hint=self.t("signup.password_hint"),
+            hint=self.t("signup.password_hint", minimum=MIN_LENGTH),
         )
         yield FormField("password_again", self.t("reset.password_again"), password=True, max_length=MAX_LENGTH + 1)
 

@@ -45,10 +45,11 @@ class RegistrationScreen(KioskScreen):
         Binding("f1", "app.help", "keys.help"),
     ]
 
-    def __init__(self, values: dict[str, Any], locked: tuple[str, ...]) -> None:
+    def __init__(self, values: dict[str, Any], locked: tuple[str, ...], registered: bool = False) -> None:
         super().__init__()
         self.initial = values
         self.locked = locked
+        self.registered = registered
         self._saved_draft = dict(values)
 
     # -- layout -------------------------------------------------------------------------
@@ -103,6 +104,8 @@ class RegistrationScreen(KioskScreen):
         return choice_label(spec, choice, self.app.messages)
 
     def on_mount(self) -> None:
+        # What the form opened with is no draft: only what the candidate changes is.
+        self._saved_draft = self.values()
         self._show_applicable()
         self.set_interval(DRAFT_INTERVAL, self._keep_draft)
 
@@ -171,6 +174,13 @@ class RegistrationScreen(KioskScreen):
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-recapitulatif":
             self._summarise()
+        focused = self.focused
+        if focused is not None and event.pane in focused.ancestors:
+            return  # a problem's field took the focus and brought its tab
+        if event.pane.id == "tab-modalites":
+            # The rules come first: the candidate reads them before ticking.
+            event.pane.query_one(Body).focus()
+            return
         first = next((f.control for f in event.pane.query(FieldWidget) if f.display and not f.disabled), None)
         (first or event.pane.query(Button).last()).focus()
 
@@ -189,6 +199,12 @@ class RegistrationScreen(KioskScreen):
         for piece in required_pieces(checked.answers, session):
             lines.append(Plain(f"– {self.t(f'pieces.{piece}.title')}"))
         container.mount_all(lines)
+        # What is still wrong is shown in its tab too, without taking the candidate there.
+        self.clear_problems()
+        if checked.problems:
+            from kiosk.errors import Refused
+
+            self.show_problems(Refused(checked.problems), focus=False)
         self.query_one("#form-problem", Problem).show(self._problem_summary(checked.problems))
 
     def _problem_summary(self, problems: dict[str, Any]) -> str:
@@ -203,15 +219,15 @@ class RegistrationScreen(KioskScreen):
         self._saved_draft = values
         self.call("save", self.services.registrations.save, self.app.candidate, values)
 
-    def show_problems(self, refused) -> None:
-        super().show_problems(refused)
+    def show_problems(self, refused, *, focus: bool = True) -> None:
+        super().show_problems(refused, focus=focus)
         tabs = problems_by_tab(refused.problems)
         if self.tab == "recapitulatif" and set(tabs) - {"recapitulatif"}:
             self.query_one("#form-problem", Problem).show(self._problem_summary(refused.problems))
 
     def on_done_save(self, registration) -> None:
         self.app.deliver_mail()
-        key = "form.saved_first" if registration.version == 1 else "form.saved_change"
+        key = "form.saved_change" if self.registered else "form.saved_first"
         self.app.back_home(self.t(key, version=registration.version))
 
     def action_back(self) -> None:

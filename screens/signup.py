@@ -9,7 +9,7 @@ from textual.widgets import Button
 from kiosk import formatting
 from kiosk.accounts import NAME_MAX, SignUp
 from kiosk.models import Account
-from kiosk.passwords import MAX_LENGTH
+from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
 from screens.form import FormScreen
 from screens.widgets import FormField
 
@@ -27,7 +27,7 @@ class SignUpScreen(FormScreen):
         # One character more than allowed, so that a too-long password is refused, not cut.
         yield FormField(
             "password", self.t("signup.password"), password=True, max_length=MAX_LENGTH + 1,
-            hint=self.t("signup.password_hint"),
+            hint=self.t("signup.password_hint", minimum=MIN_LENGTH),
         )
         yield FormField("password_again", self.t("signup.password_again"), password=True, max_length=MAX_LENGTH + 1)
 

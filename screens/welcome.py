@@ -23,6 +23,7 @@ class WelcomeScreen(KioskScreen):
         Binding("s", "log_in", "keys.log_in"),
         Binding("f1", "app.help", "keys.help"),
         Binding("f11", "app.language", "keys.language"),
+        Binding("f9", "app.toggle_contrast", "keys.contrast"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
+from rich.text import Text
 from textual.widgets import Checkbox, Input, Select, Static
 
 from kiosk.text import SAFE_INPUT, displayable
@@ -130,7 +131,8 @@ class ChoiceField(Field):
     def make_control(self) -> Widget:
         known = {value for _, value in self.options}
         return Select(
-            [(Content(displayable(text)), value) for text, value in self.options],
+            # Text, not Content: the list's type-to-search reads plain labels (never markup).
+            [(Text(displayable(text)), value) for text, value in self.options],
             prompt=self.prompt,
             value=self.initial if self.initial in known else Select.NULL,
             id=self.field_name,
@@ -143,6 +145,15 @@ class ChoiceField(Field):
         return "" if selected is Select.NULL else str(selected)
 
 
+class TickBox(Checkbox):
+    """A box that shows its state by its shape, « ✓ » or empty, not by colour alone."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "✓" if self.value else " "
+        return super()._button
+
+
 class FlagField(Field):
     """A yes/no answer: a box to tick, and its label beside it, wrapped as long as it needs."""
 
@@ -152,7 +163,7 @@ class FlagField(Field):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Checkbox("", self.initial, id=self.field_name, compact=True)
+            yield TickBox("", self.initial, id=self.field_name, compact=True)
             yield Plain(self.label, classes="flag-label")
         yield Problem(id=f"problem-{self.field_name}")
 

@@ -72,7 +72,7 @@ def accounts(db, clock, session) -> AccountService:
 
 def mailed_code(email: str) -> str:
     """The code in the latest mail queued for ``email``, as the candidate reads it."""
-    rows = OutboxRow.select().order_by(SQL("rowid"))
+    rows = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))
     bodies = [row.payload["body"] for row in rows if row.payload["to"] == email]
     assert bodies, f"no mail for {email}"
     found = _CODE.search(bodies[-1])

@@ -41,7 +41,7 @@ def key(refused: pytest.ExceptionInfo[Refused], field: str = "") -> str:
 
 
 def mails(to: str) -> list[dict]:
-    return [row.payload for row in OutboxRow.select().order_by(SQL("rowid")) if row.payload["to"] == to]
+    return [row.payload for row in OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid")) if row.payload["to"] == to]
 
 
 def registration_mails(to: str) -> list[dict]:

@@ -142,3 +142,42 @@ async def steady(pilot: Pilot) -> None:
             break
         await pilot.pause(0.05)
     await pilot.pause()
+
+
+# -- registration helpers ----------------------------------------------------------------
+
+
+def candidate(services: Services, email: str = EMAIL, **names: str):
+    """An active account made through the services, and the ``Account`` its log-in returns."""
+    create_account(services, email=email, **names)
+    return services.accounts.log_in(email, PASSWORD)
+
+
+def register(services: Services, account, **overrides):
+    """A registration saved through the services: the valid answers, with the account's names."""
+    from tests.test_registration_form import valid_values
+
+    names = {"family_name": account.family_name, "given_names": account.given_names, "sex": "F"}
+    return services.registrations.save(account, valid_values(services.session, **{**names, **overrides}))
+
+
+async def log_in(pilot: Pilot, account) -> None:
+    """Straight to the candidate's home, as a log-in would lead there."""
+    pilot.app.log_in(account)
+    await settle(pilot)
+
+
+def text_of(pilot: Pilot, selector: str) -> str:
+    """The text a widget of the current screen renders."""
+    return str(pilot.app.screen.query_one(selector).render())
+
+
+def queued_mails(services: Services, to: str) -> list[str]:
+    """The subjects of the mails queued for ``to`` (delivered or not), oldest first."""
+    from peewee import SQL
+
+    from kiosk.models import OutboxRow
+
+    with services.db.connection_context():
+        rows = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))
+        return [row.payload["subject"] for row in rows if row.payload["to"] == to]

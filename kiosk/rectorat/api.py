@@ -1,0 +1,220 @@
+"""The rectorat's sync API over HTTP (Starlette), as docs/sync-protocol.md describes it.
+
+The endpoints only read requests and answer; the rules are in
+:mod:`kiosk.rectorat.service`. Database work runs in Starlette's thread pool, each call
+with its own connection taken and given back (a pool with PostgreSQL). Tokens and
+passwords are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from contextlib import asynccontextmanager
+from typing import Any, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from kiosk.clock import Clock
+from kiosk.passwords import Hasher
+from kiosk.rectorat.service import (
+    DEFAULT_LIMIT,
+    MAX_BATCH,
+    MAX_LIMIT,
+    KioskIdentity,
+    LoginRefused,
+    RectoratService,
+    iso,
+)
+from kiosk.rectorat.store import RectoratStore, open_store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 5 * 1024 * 1024
+SEQUENCE_INTERVAL = 1.0
+UNAUTHORISED = {"error": "unauthorised"}
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def make_app(
+    store: RectoratStore,
+    clock: Clock,
+    *,
+    hasher: Hasher | None = None,
+    service: RectoratService | None = None,
+    max_body: int = MAX_BODY,
+    sequence_interval: float | None = SEQUENCE_INTERVAL,
+    close_store: bool = False,
+) -> Starlette:
+    """The Starlette app over ``store``. ``sequence_interval``: how often a background
+    thread numbers the change feed (``None``: only before each pull). ``close_store``:
+    close the store when the app shuts down (the app owns it)."""
+    service = service or RectoratService(store, clock, hasher)
+    db = store.db
+
+    def with_db(function: Callable[..., Any], *args: Any) -> Any:
+        with db.connection_context():
+            return function(*args)
+
+    async def call(function: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(with_db, function, *args)
+
+    async def kiosk_of(request: Request) -> KioskIdentity | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        name, colon, token = credential.strip().partition(":")
+        if scheme.lower() != "bearer" or not colon or not name or not token:
+            return None
+        return await call(service.authenticate, name, token)
+
+    async def json_body(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > max_body:
+                    raise _BadRequest(413, f"request body larger than {max_body} bytes")
+            except ValueError:
+                raise _BadRequest(400, "bad Content-Length") from None
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise _BadRequest(413, f"request body larger than {max_body} bytes")
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _BadRequest(400, "the body is not valid JSON") from None
+
+    def health(request: Request) -> JSONResponse:
+        try:
+            with db.connection_context():
+                db.execute_sql("SELECT 1")
+        except Exception as error:  # the store cannot be reached: not « en ligne »
+            log.warning("health: store unreachable: %s", type(error).__name__)
+            return JSONResponse({"ok": False, "now": iso(clock.now())}, status_code=503)
+        return JSONResponse({"ok": True, "now": iso(clock.now())})
+
+    async def push(request: Request) -> JSONResponse:
+        kiosk = await kiosk_of(request)
+        if kiosk is None:
+            return JSONResponse(UNAUTHORISED, status_code=401)
+        try:
+            body = await json_body(request)
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise _BadRequest(400, 'expected {"items": [...]}')
+            if len(items) > MAX_BATCH:
+                raise _BadRequest(400, f"at most {MAX_BATCH} items a batch")
+        except _BadRequest as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        results = await call(service.push, kiosk, items, clock.now())
+        return JSONResponse({"results": results, "now": iso(clock.now())})
+
+    async def changes(request: Request) -> JSONResponse:
+        kiosk = await kiosk_of(request)
+        if kiosk is None:
+            return JSONResponse(UNAUTHORISED, status_code=401)
+        try:
+            after = int(request.query_params.get("after", "0"))
+            limit = int(request.query_params.get("limit", str(DEFAULT_LIMIT)))
+        except ValueError:
+            return JSONResponse({"error": "after and limit are integers"}, status_code=400)
+        if after < 0 or not 1 <= limit <= MAX_LIMIT:
+            return JSONResponse({"error": f"after >= 0 and 1 <= limit <= {MAX_LIMIT}"}, status_code=400)
+        return JSONResponse(await call(service.changes, kiosk, after, limit))
+
+    async def login(request: Request) -> JSONResponse:
+        kiosk = await kiosk_of(request)
+        if kiosk is None:
+            return JSONResponse(UNAUTHORISED, status_code=401)
+        try:
+            body = await json_body(request)
+        except _BadRequest as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        texts = isinstance(body, dict) and all(isinstance(body.get(k), str) for k in ("email_key", "password"))
+        if not texts:
+            return JSONResponse({"error": 'expected {"email_key": "...", "password": "..."}'}, status_code=400)
+        try:
+            found = await call(service.login, kiosk, body["email_key"], body["password"], clock.now())
+        except LoginRefused as refused:
+            if refused.reason == "locked":
+                return JSONResponse(
+                    {"error": "locked", "retry_after": refused.retry_after},
+                    status_code=429,
+                    headers={"Retry-After": str(refused.retry_after)},
+                )
+            if refused.reason == "pending":
+                return JSONResponse({"error": "pending"}, status_code=403)
+            return JSONResponse({"error": "login"}, status_code=401)
+        return JSONResponse(found)
+
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        log.error("%s %s failed: %s", request.method, request.url.path, type(error).__name__, exc_info=error)
+        return JSONResponse({"error": "internal"}, status_code=500)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        stop = threading.Event()
+        worker = None
+        if sequence_interval:
+            worker = threading.Thread(
+                target=_sequence_until, args=(store, stop, sequence_interval), name="rectorat-sequencer", daemon=True
+            )
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=10)
+            if close_store:
+                store.close()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/health", health, methods=["GET"]),
+            Route("/v1/push", push, methods=["POST"]),
+            Route("/v1/changes", changes, methods=["GET"]),
+            Route("/v1/accounts/login", login, methods=["POST"]),
+        ],
+        exception_handlers={500: server_error},
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.store = store
+    return app
+
+
+def _sequence_until(store: RectoratStore, stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        try:
+            with store.db.connection_context():
+                store.sequence()
+        except Exception as error:  # keep numbering: the next round may succeed
+            log.warning("sequencer: %s: %s", type(error).__name__, error)
+
+
+DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
+
+
+def app_from_environment() -> Starlette:
+    """The app for ``uvicorn --factory`` (several workers): the store from
+    ``KIOSK_RECTORAT_DB``, the clock from ``KIOSK_NOW``."""
+    url = os.environ.get(DB_ENVIRONMENT)
+    if not url:
+        raise RuntimeError(f"{DB_ENVIRONMENT} is not set")
+    store = open_store(url, pool=True)
+    return make_app(store, Clock.from_setting(os.environ.get("KIOSK_NOW")), close_store=True)

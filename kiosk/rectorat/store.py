@@ -1,0 +1,404 @@
+"""The rectorat's store: its tables, their schema, and the change-feed sequencer.
+
+One store is opened by URL with ``playhouse.db_url``: ``postgresql://…`` in production
+(``postgresql+pool://…`` pools connections), ``sqlite:///path`` by default. The tables
+mirror the kiosk's records (same ids, versions and ISO 8601 UTC instants stored as
+text) plus what only the rectorat keeps: registration numbers and paper status,
+conflicts, kiosk credentials and interests, and the change feed.
+
+The model classes below are templates: :class:`RectoratStore` makes subclasses bound to
+its own database, so that two stores (a SQLite and a PostgreSQL one in the same test
+run, a server thread and a test) never share a binding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+from peewee import (
+    SQL,
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    CharField,
+    CompositeKey,
+    Database,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from kiosk.errors import StoreError
+from kiosk.models import InstantField, UUIDTextField
+
+SCHEMA_VERSION = 1
+DEFAULT_FILE = "rectorat.sqlite3"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "full",
+    "busy_timeout": 10_000,
+}
+# Keys of PostgreSQL advisory locks taken inside transactions ("kiosk" in ASCII, then 1, 2).
+SCHEMA_LOCK = 0x6B696F736B0001
+SEQUENCER_LOCK = 0x6B696F736B0002
+
+
+class JSONText(TextField):
+    """JSON stored as text; ``None`` is SQL NULL (not the text ``null``)."""
+
+    def db_value(self, value: object) -> str | None:
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value: str | None) -> object:
+        return None if value is None else json.loads(value)
+
+
+def _references(table: str, on_delete: str = "CASCADE") -> list[SQL]:
+    return [SQL(f"REFERENCES {table} (id) ON DELETE {on_delete}")]
+
+
+class _Template(Model):
+    pass
+
+
+class SchemaRow(_Template):
+    version = IntegerField(primary_key=True)
+    migrated_at = InstantField()
+
+    class Meta:
+        table_name = "rc_schema"
+
+
+class Kiosk(_Template):
+    """One kiosk's credential: only the SHA-256 of its token is kept."""
+
+    id = AutoField()
+    name = TextField(unique=True)
+    token_sha256 = CharField(max_length=64)
+    created_at = InstantField()
+    revoked_at = InstantField(null=True)
+
+    class Meta:
+        table_name = "rc_kiosk"
+
+
+class Account(_Template):
+    id = UUIDTextField(primary_key=True)
+    version = IntegerField()
+    created_at = InstantField()
+    updated_at = InstantField()
+    email = TextField()
+    email_key = TextField(unique=True)
+    family_name = TextField()
+    given_names = TextField()
+    password_hash = TextField()
+    status = CharField(max_length=16)  # pending | active
+    activated_at = InstantField(null=True)
+    # The rectorat's own: login delays for « login elsewhere ».
+    failed_logins = IntegerField(default=0)
+    locked_until = InstantField(null=True)
+    received_at = InstantField()
+
+    class Meta:
+        table_name = "rc_account"
+
+
+class Registration(_Template):
+    id = UUIDTextField(primary_key=True)
+    version = IntegerField()
+    created_at = InstantField()
+    updated_at = InstantField()
+    account_id = UUIDTextField(constraints=_references("rc_account"))
+    session_id = TextField()
+    answers = JSONText()
+    status = CharField(max_length=16)  # registered | withdrawn | set_aside
+    saved_at = InstantField()
+    withdrawn_at = InstantField(null=True)
+    # Family name, given names and birth date, normalised; NULL once set aside, so that
+    # a registration set aside never blocks another.
+    identity_key = TextField(null=True)
+    # Written by the rectorat only.
+    number = TextField(null=True, unique=True)
+    paper_status = CharField(max_length=16, null=True)  # received | complete | incomplete | validated
+    missing_pieces = JSONText(null=True)
+    received_at = InstantField()
+
+    class Meta:
+        table_name = "rc_registration"
+        indexes = (
+            (("identity_key", "session_id"), True),
+            (("account_id", "session_id"), True),
+        )
+
+
+class AddressChange(_Template):
+    id = UUIDTextField(primary_key=True)
+    version = IntegerField()
+    created_at = InstantField()
+    updated_at = InstantField()
+    registration_id = UUIDTextField(constraints=_references("rc_registration"), index=True)
+    address = JSONText()
+    received_at = InstantField()
+
+    class Meta:
+        table_name = "rc_address_change"
+
+
+class Conflict(_Template):
+    """A pushed item kept aside for the exam office: never applied, never dropped."""
+
+    id = UUIDTextField(primary_key=True, default=uuid.uuid4)
+    kind = CharField(max_length=32)  # email_key | identity | account_session | account | registration
+    entity = CharField(max_length=32)
+    entity_id = UUIDTextField(index=True)
+    version = IntegerField()
+    incoming = JSONText()  # the item's data as pushed
+    existing_id = TextField(null=True)  # the record (or conflict) it collides with
+    kiosk_id = IntegerField(constraints=_references("rc_kiosk", "RESTRICT"))
+    created_at = InstantField()
+    resolved_at = InstantField(null=True)
+    resolution = TextField(null=True)
+    resolved_by = TextField(null=True)
+
+    class Meta:
+        table_name = "rc_conflict"
+
+
+class Interest(_Template):
+    """A kiosk holds this account: it pushed it, or borrowed it for a login."""
+
+    kiosk_id = IntegerField(constraints=_references("rc_kiosk", "CASCADE"))
+    account_id = UUIDTextField(constraints=_references("rc_account"), index=True)
+    created_at = InstantField()
+
+    class Meta:
+        table_name = "rc_interest"
+        primary_key = CompositeKey("kiosk_id", "account_id")
+
+
+class Change(_Template):
+    """One write, for the feed; ``seq`` is given by the sequencer once committed."""
+
+    id = BigAutoField()
+    seq = BigIntegerField(null=True, unique=True)
+    entity = CharField(max_length=32)
+    entity_id = UUIDTextField()
+    account_id = UUIDTextField()  # whose record: the feed is filtered by interests
+    created_at = InstantField()
+
+    class Meta:
+        table_name = "rc_change"
+        indexes = ((("account_id", "seq"), False),)
+
+
+class Tombstone(_Template):
+    """A deleted record, so that a replayed push cannot bring it back."""
+
+    entity_id = UUIDTextField(primary_key=True)
+    entity = CharField(max_length=32)
+    reason = TextField()
+    kiosk_id = IntegerField(null=True)
+    deleted_at = InstantField()
+
+    class Meta:
+        table_name = "rc_tombstone"
+
+
+class Counter(_Template):
+    """The last registration number given under a prefix (year and académie)."""
+
+    prefix = TextField(primary_key=True)
+    last = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "rc_counter"
+
+
+TEMPLATES: tuple[type[Model], ...] = (
+    SchemaRow, Kiosk, Account, Registration, AddressChange, Conflict, Interest, Change, Tombstone, Counter,
+)
+"""In creation order: a table comes after those it references."""
+
+_EXTRA_INDEXES = (
+    # What the sequencer looks for, and only that: the index stays tiny.
+    "CREATE INDEX IF NOT EXISTS rc_change_unsequenced ON rc_change (id) WHERE seq IS NULL",
+    "CREATE INDEX IF NOT EXISTS rc_conflict_open ON rc_conflict (created_at) WHERE resolved_at IS NULL",
+)
+
+
+def _bound(template: type[Model], db: Database) -> type[Model]:
+    meta = type("Meta", (), {"database": db, "table_name": template._meta.table_name})
+    return type(template.__name__, (template,), {"Meta": meta, "__module__": __name__})
+
+
+def sqlite_url(path: Path | str) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def default_url(data_dir: Path | str) -> str:
+    return sqlite_url(Path(data_dir) / DEFAULT_FILE)
+
+
+class RectoratStore:
+    """The rectorat's database and its models bound to it: ``store.Account`` and so on."""
+
+    def __init__(self, db: Database, url: str) -> None:
+        self.db = db
+        self.url = url
+        self.backend = "postgresql" if urlparse(url).scheme.startswith(("postgres", "postgresql")) else "sqlite"
+        # SQLite has one writer: this process's threads queue here, in turn, rather
+        # than poll SQLite's busy handler (which is unfair, and gives up after its timeout).
+        self._write_lock = threading.RLock() if self.backend == "sqlite" else None
+        self.SchemaRow = _bound(SchemaRow, db)
+        self.Kiosk = _bound(Kiosk, db)
+        self.Account = _bound(Account, db)
+        self.Registration = _bound(Registration, db)
+        self.AddressChange = _bound(AddressChange, db)
+        self.Conflict = _bound(Conflict, db)
+        self.Interest = _bound(Interest, db)
+        self.Change = _bound(Change, db)
+        self.Tombstone = _bound(Tombstone, db)
+        self.Counter = _bound(Counter, db)
+        self.models = (
+            self.SchemaRow, self.Kiosk, self.Account, self.Registration, self.AddressChange,
+            self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter,
+        )  # fmt: skip
+
+    @property
+    def postgresql(self) -> bool:
+        return self.backend == "postgresql"
+
+    @contextlib.contextmanager
+    def write(self):
+        """A write transaction (a savepoint when one is open already)."""
+        if self._write_lock is None:
+            with self.db.atomic():
+                yield
+            return
+        with self._write_lock, self.db.atomic():
+            yield
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+        close_all = getattr(self.db, "close_all", None)
+        if close_all is not None:  # a pool: its idle connections too
+            close_all()
+
+    # -- schema ------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        if not self.db.table_exists("rc_schema"):
+            return 0
+        row = self.db.execute_sql("SELECT MAX(version) FROM rc_schema").fetchone()
+        return row[0] or 0
+
+    def migrate(self, now=None) -> int:
+        """Create the schema, or bring it up to date; one transaction, under a lock."""
+        from datetime import datetime, timezone
+
+        now = now or datetime.now(timezone.utc)
+        with self.write():
+            if self.postgresql:
+                self.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            current = self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the rectorat store is at schema version {current}, newer than this program ({SCHEMA_VERSION})"
+                )
+            if current == 0:
+                for model in self.models:
+                    model.create_table(safe=True)
+                for statement in _EXTRA_INDEXES:
+                    self.db.execute_sql(statement)
+                if self.postgresql:
+                    self.db.execute_sql("CREATE SEQUENCE IF NOT EXISTS rc_registration_number")
+                self.SchemaRow.create(version=1, migrated_at=now)
+            # Later versions: ``if current < 2: …; SchemaRow.create(version=2, …)``.
+        return self.schema_version()
+
+    # -- the sequencer -------------------------------------------------------------------
+
+    def sequence(self, batch: int = 10_000) -> int:
+        """Number the committed, unnumbered changes; returns how many were numbered.
+
+        Each round is one transaction under a lock (PostgreSQL: an advisory lock;
+        SQLite: the write lock, which ``BEGIN IMMEDIATE`` takes at once). A change whose
+        transaction is still open is invisible here, so it is numbered by a later round,
+        after everything numbered now: the numbers follow commit order, and a cursor
+        that has passed a number never misses a change committed later.
+        """
+        p = self.db.param
+        numbered = 0
+        while True:
+            with self.write():
+                if self.postgresql:
+                    self.db.execute_sql(f"SELECT pg_advisory_xact_lock({p})", (SEQUENCER_LOCK,))
+                top = self.db.execute_sql("SELECT COALESCE(MAX(seq), 0) FROM rc_change").fetchone()[0]
+                cursor = self.db.execute_sql(
+                    "UPDATE rc_change SET seq = numbered.rn + " + p + " FROM ("
+                    " SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM rc_change"
+                    " WHERE seq IS NULL ORDER BY id LIMIT " + p + ") AS numbered"
+                    " WHERE rc_change.id = numbered.id",
+                    (top, batch),
+                )
+                count = cursor.rowcount
+            numbered += max(count, 0)
+            if count < batch:
+                return numbered
+
+    def last_seq(self) -> int:
+        return self.db.execute_sql("SELECT COALESCE(MAX(seq), 0) FROM rc_change").fetchone()[0]
+
+
+def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> RectoratStore:
+    """Open the store at ``url`` (creating the schema when needed).
+
+    ``pool``: for the server, a PostgreSQL URL is opened with peewee's connection pool
+    (connections are taken and given back around each request).
+    """
+    from playhouse.db_url import connect
+
+    parsed = urlparse(url)
+    scheme = parsed.scheme
+    kwargs: dict[str, object] = {}
+    if scheme.startswith("sqlite"):
+        path = parsed.path[1:]
+        if not path or path == ":memory:":
+            raise StoreError("the rectorat store needs a file: sqlite:///PATH")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Every transaction here writes: take the write lock at BEGIN, never upgrade.
+        kwargs = {"pragmas": SQLITE_PRAGMAS, "lock_type": "IMMEDIATE"}
+    elif scheme in ("postgres", "postgresql"):
+        if pool:
+            url = url.replace(f"{scheme}://", f"{scheme}+pool://", 1)
+            kwargs = {"max_connections": max_connections, "stale_timeout": 300, "timeout": 30}
+    elif not scheme.startswith(("postgres", "postgresql")):
+        raise StoreError(f"unsupported database URL scheme {scheme!r}: use postgresql:// or sqlite:///")
+    try:
+        db = connect(url, **kwargs)
+    except (RuntimeError, ValueError) as error:
+        raise StoreError(f"cannot use the database URL: {error}") from error
+    store = RectoratStore(db, url)
+    try:
+        with db.connection_context():
+            store.migrate()
+    except StoreError:
+        store.close()
+        raise
+    except Exception as error:
+        store.close()
+        raise StoreError(f"cannot open the rectorat store: {type(error).__name__}: {_first_line(error)}") from error
+    return store
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""

@@ -1,0 +1,745 @@
+"""The rectorat's side of the sync (docs/sync-protocol.md), on SQLite and on a real
+PostgreSQL 15: push results, the change feed and its sequencer, login elsewhere,
+credentials, the HTTP API (also through a real uvicorn on 127.0.0.1) and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kiosk.clock import parse_instant
+from kiosk.errors import StoreError
+from kiosk.rectorat.service import (
+    ConflictNotApplied,
+    KioskIdentity,
+    LoginRefused,
+    RectoratService,
+    identity_key,
+)
+from kiosk.rectorat.store import default_url, open_store, sqlite_url
+from tests.conftest import fast_hasher
+from tests.pg_server import _free_port, fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+HASHER = fast_hasher()
+PASSWORD = "cheval agrafe lumière 42"
+PASSWORD_HASH = HASHER.hash(PASSWORD)
+SESSION = "bacpro-poitiers-2020"
+CLOSES = parse_instant("2019-11-27T19:00:00")  # the Poitiers window's close, in UTC
+EARLIER = parse_instant("2019-11-09T14:00:00")
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def account_item(
+    account_id=None, version=1, *, email="jean.dupont@exemple.fr", family="Dupont", given="Jean",
+    status="active", when=EARLIER,
+) -> dict:  # fmt: skip
+    return {
+        "entity": "account",
+        "id": str(account_id or uuid.uuid4()),
+        "version": version,
+        "data": {
+            "created_at": iso(when), "updated_at": iso(when), "email": email, "email_key": email.lower(),
+            "family_name": family, "given_names": given, "password_hash": PASSWORD_HASH, "status": status,
+            "activated_at": iso(when) if status == "active" else None,
+        },
+    }  # fmt: skip
+
+
+def answers(family="Dupont", given="Jean", birth="04/05/2001") -> dict:
+    return {"family_name": family, "given_names": given, "birth_date": birth, "birth_town": "Niort", "specialty": "x"}
+
+
+def registration_item(
+    account_id, registration_id=None, version=1, *, saved_at=EARLIER, session=SESSION, status="registered",
+    who=None, **extra,
+) -> dict:  # fmt: skip
+    data = {
+        "created_at": iso(EARLIER), "updated_at": iso(saved_at), "account_id": str(account_id),
+        "session_id": session, "answers": who or answers(), "status": status, "saved_at": iso(saved_at),
+        "withdrawn_at": None, **extra,
+    }  # fmt: skip
+    return {"entity": "registration", "id": str(registration_id or uuid.uuid4()), "version": version, "data": data}
+
+
+def address_item(registration_id, change_id=None, version=1) -> dict:
+    data = {"created_at": iso(EARLIER), "registration_id": str(registration_id),
+            "address": {"line1": "3 rue des Lilas", "postcode": "79000", "town": "Niort"}}  # fmt: skip
+    return {"entity": "address_change", "id": str(change_id or uuid.uuid4()), "version": version, "data": data}
+
+
+def deletion_item(account_id) -> dict:
+    return {"entity": "account_deletion", "id": str(account_id), "version": 1, "data": {"reason": "not_activated"}}
+
+
+def results(answer: list[dict]) -> list[str]:
+    return [r["result"] for r in answer]
+
+
+# -- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "rectorat.sqlite3")
+    return request.getfixturevalue("fresh_postgres_url")
+
+
+@pytest.fixture
+def store(store_url):
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def service(store, clock) -> RectoratService:
+    return RectoratService(store, clock, hasher=fast_hasher())
+
+
+def new_kiosk(service: RectoratService, name: str) -> tuple[KioskIdentity, str]:
+    token = service.issue_credential(name)
+    kiosk = service.authenticate(name, token)
+    assert kiosk is not None
+    return kiosk, token
+
+
+@pytest.fixture
+def kiosk_a(service) -> KioskIdentity:
+    return new_kiosk(service, "borne-a")[0]
+
+
+@pytest.fixture
+def kiosk_b(service) -> KioskIdentity:
+    return new_kiosk(service, "borne-b")[0]
+
+
+# -- store -----------------------------------------------------------------------------
+
+
+def test_the_schema_is_created_once_with_its_version(store, store_url):
+    assert store.schema_version() == 1
+    again = open_store(store_url)
+    try:
+        assert again.schema_version() == 1
+        again.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (99, 'x')")
+    finally:
+        again.close()
+    with pytest.raises(StoreError, match="newer than this program"):
+        open_store(store_url)
+
+
+def test_a_store_url_that_cannot_be_used_is_a_store_error(tmp_path):
+    with pytest.raises(StoreError):
+        open_store("mysql://nobody@127.0.0.1/none")
+    with pytest.raises(StoreError):
+        open_store("sqlite:///:memory:")
+
+
+# -- push ------------------------------------------------------------------------------
+
+
+def test_a_batch_is_applied_then_its_replay_is_all_stale(service, store, kiosk_a):
+    account = account_item()
+    registration = registration_item(account["id"])
+    address = address_item(registration["id"])
+    batch = [account, registration, address]
+    assert results(service.push(kiosk_a, batch)) == ["applied"] * 3
+    # Killed before the acknowledgement, the kiosk sends the batch again: a no-op.
+    answer = service.push(kiosk_a, batch)
+    assert answer == [{"id": item["id"], "result": "stale"} for item in batch]
+    assert store.Account.select().count() == 1 and store.Registration.select().count() == 1
+    assert store.AddressChange.select().count() == 1
+
+    same_version = account_item(account["id"], 1, family="Autre")
+    assert results(service.push(kiosk_a, [same_version])) == ["stale"]
+    newer = account_item(account["id"], 3, family="Dupont-Martin")
+    assert results(service.push(kiosk_a, [newer])) == ["applied"]
+    older = account_item(account["id"], 2, family="Ancien")
+    assert results(service.push(kiosk_a, [older])) == ["stale"]
+    stored = store.Account.get_by_id(uuid.UUID(account["id"]))
+    assert (stored.version, stored.family_name) == (3, "Dupont-Martin")
+
+    changed = registration_item(account["id"], registration["id"], 2, who=answers(birth="05/05/2001"))
+    assert results(service.push(kiosk_a, [changed])) == ["applied"]
+    assert store.Registration.get_by_id(uuid.UUID(registration["id"])).answers["birth_date"] == "05/05/2001"
+
+
+def test_registrations_get_a_number_from_the_rectorat(service, store, kiosk_a):
+    first, second = account_item(), account_item(email="marie.curie@exemple.fr", family="Curie", given="Marie")
+    batch = [
+        first, registration_item(first["id"]),
+        second, registration_item(second["id"], who=answers("Curie", "Marie", "07/11/2000")),
+    ]  # fmt: skip
+    assert results(service.push(kiosk_a, batch)) == ["applied"] * 4
+    numbers = sorted(r.number for r in store.Registration.select())
+    assert numbers == ["2020-PO-000001", "2020-PO-000002"]
+
+
+def test_fields_only_the_rectorat_writes_are_never_taken_from_a_kiosk(service, store, kiosk_a):
+    account = account_item()
+    sneaky = registration_item(
+        account["id"], status="set_aside", number="2020-PO-999999", paper_status="validated", missing_pieces=["x"]
+    )
+    assert results(service.push(kiosk_a, [account, sneaky])) == ["applied", "applied"]
+    registration_id = uuid.UUID(sneaky["id"])
+    stored = store.Registration.get_by_id(registration_id)
+    assert stored.number == "2020-PO-000001"
+    assert (stored.status, stored.paper_status, stored.missing_pieces) == ("registered", None, None)
+
+    service.set_paper_status(registration_id, "incomplete", ["photo"])
+    again = registration_item(account["id"], sneaky["id"], 2, number="X", paper_status="validated", missing_pieces=[])
+    assert results(service.push(kiosk_a, [again])) == ["applied"]
+    stored = store.Registration.get_by_id(registration_id)
+    assert (stored.version, stored.number, stored.paper_status, stored.missing_pieces) == (
+        2, "2020-PO-000001", "incomplete", ["photo"],
+    )  # fmt: skip
+
+    # Set aside by the exam office: no kiosk lifts it.
+    service.set_aside(registration_id)
+    lifted = registration_item(account["id"], sneaky["id"], 3, status="registered")
+    assert results(service.push(kiosk_a, [lifted])) == ["applied"]
+    assert store.Registration.get_by_id(registration_id).status == "set_aside"
+
+
+def test_an_email_of_another_account_is_a_conflict_never_an_overwrite(service, store, kiosk_a, kiosk_b):
+    first = account_item(family="Dupont")
+    assert results(service.push(kiosk_a, [first])) == ["applied"]
+    # The same person signed up again at another kiosk, offline, with a case variant.
+    second = account_item(email="Jean.Dupont@EXEMPLE.fr", family="Dupond")
+    answer = service.push(kiosk_b, [second])
+    assert answer[0]["result"] == "conflict"
+    conflict = store.Conflict.get_by_id(uuid.UUID(answer[0]["conflict"]))
+    assert (conflict.kind, conflict.entity, str(conflict.entity_id)) == ("email_key", "account", second["id"])
+    assert (conflict.existing_id, conflict.kiosk_id, conflict.resolved_at) == (first["id"], kiosk_b.id, None)
+    assert conflict.incoming["family_name"] == "Dupond"
+    assert store.Account.get_by_id(uuid.UUID(first["id"])).family_name == "Dupont"
+    assert store.Account.get_or_none(store.Account.id == uuid.UUID(second["id"])) is None
+    assert [c.id for c in service.conflicts()] == [conflict.id]
+
+    # Delivered for the kiosk: sent again, it is stale; its registration waits too.
+    registration = registration_item(second["id"])
+    answer = service.push(kiosk_b, [second, registration])
+    assert results(answer) == ["stale", "conflict"]
+    held = store.Conflict.get_by_id(uuid.UUID(answer[1]["conflict"]))
+    assert (held.kind, held.existing_id) == ("account", str(conflict.id))
+
+    # The candidate changes the address at kiosk B: the account now applies.
+    renamed = account_item(second["id"], 2, email="jean.dupond@exemple.fr", family="Dupond")
+    assert results(service.push(kiosk_b, [renamed])) == ["applied"]
+    assert store.Conflict.get_by_id(conflict.id).resolution == "superseded"
+    # And the registration held for it, once staff apply it.
+    outcome = service.resolve_conflict(held.id, "apply_incoming", by="dec")
+    assert outcome == {"result": "applied"}
+    resolved = store.Conflict.get_by_id(held.id)
+    assert (resolved.resolution, resolved.resolved_by) == ("apply_incoming", "dec")
+    assert service.conflicts() == []
+
+
+def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(service, store, kiosk_a, kiosk_b):
+    first = account_item()
+    first_registration = registration_item(first["id"])
+    assert results(service.push(kiosk_a, [first, first_registration])) == ["applied", "applied"]
+    other = account_item(email="jd2001@exemple.fr")
+    twin = registration_item(other["id"], who=answers("DUPONT ", "jéan", "2001-05-04"))
+    answer = service.push(kiosk_b, [other, twin])
+    assert results(answer) == ["applied", "conflict"]
+    conflict = store.Conflict.get_by_id(uuid.UUID(answer[1]["conflict"]))
+    assert (conflict.kind, conflict.existing_id) == ("identity", first_registration["id"])
+    assert store.Registration.select().count() == 1
+    assert store.Registration.get_by_id(uuid.UUID(first_registration["id"])).account_id == uuid.UUID(first["id"])
+    # A replay is stale; the conflict is kept, once.
+    assert results(service.push(kiosk_b, [other, twin])) == ["stale", "stale"]
+    assert store.Conflict.select().count() == 1
+
+    # Staff keep the second one: the first is set aside, the second numbered.
+    with pytest.raises(ValueError):
+        service.resolve_conflict(conflict.id, "merge")
+    assert service.resolve_conflict(conflict.id, "apply_incoming") == {"result": "applied"}
+    kept_aside = store.Registration.get_by_id(uuid.UUID(first_registration["id"]))
+    applied = store.Registration.get_by_id(uuid.UUID(twin["id"]))
+    assert (kept_aside.status, applied.status, applied.number) == ("set_aside", "registered", "2020-PO-000002")
+    with pytest.raises(ValueError, match="resolved already"):
+        service.resolve_conflict(conflict.id, "keep_existing")
+
+
+def test_applying_a_conflict_still_blocked_changes_nothing(service, store, kiosk_a, kiosk_b):
+    assert results(service.push(kiosk_a, [account_item()])) == ["applied"]
+    answer = service.push(kiosk_b, [account_item()])
+    with pytest.raises(ConflictNotApplied):
+        service.resolve_conflict(answer[0]["conflict"], "apply_incoming")
+    conflict = store.Conflict.get_by_id(uuid.UUID(answer[0]["conflict"]))
+    assert (conflict.resolved_at, conflict.version) == (None, 1)
+    assert service.resolve_conflict(conflict.id, "keep_existing") == {"result": "kept"}
+    assert service.conflicts() == [] and len(service.conflicts(open_only=False)) == 1
+
+
+def test_the_window_counts_the_kiosk_save_time(service, store, clock, kiosk_a):
+    clock.set(CLOSES + timedelta(hours=2))  # pushed after the close
+    people = [account_item(email=f"p{n}@exemple.fr", family=f"Nom{n}") for n in range(4)]
+    assert results(service.push(kiosk_a, people)) == ["applied"] * 4
+    before = registration_item(people[0]["id"], saved_at=CLOSES - timedelta(seconds=1))
+    at_close = registration_item(people[1]["id"], saved_at=CLOSES, who=answers("Nom1"))
+    answer = service.push(kiosk_a, [before, at_close])
+    assert results(answer) == ["applied", "refused"]
+    assert answer[1]["reason"] == "closed"
+
+    clock.set(CLOSES - timedelta(days=2))
+    future = registration_item(people[2]["id"], saved_at=clock.now() + timedelta(minutes=6), who=answers("Nom2"))
+    near = registration_item(people[3]["id"], saved_at=clock.now() + timedelta(minutes=4), who=answers("Nom3"))
+    answer = service.push(kiosk_a, [future, near])
+    assert results(answer) == ["refused", "applied"]
+    assert answer[0]["reason"] == "future"
+    assert store.Registration.select().count() == 2
+
+
+def test_a_pending_account_is_deleted_with_its_interests(service, store, kiosk_a, kiosk_b):
+    pending = account_item(status="pending")
+    active = account_item(email="actif@exemple.fr", family="Actif")
+    assert results(service.push(kiosk_a, [pending, active])) == ["applied", "applied"]
+    assert results(service.push(kiosk_b, [deletion_item(pending["id"])])) == ["refused"]
+    answer = service.push(kiosk_a, [deletion_item(pending["id"]), deletion_item(active["id"])])
+    assert results(answer) == ["applied", "refused"]
+    assert answer[1]["reason"] == "active"
+    assert store.Account.get_or_none(store.Account.id == uuid.UUID(pending["id"])) is None
+    assert store.Interest.select().where(store.Interest.account_id == uuid.UUID(pending["id"])).count() == 0
+    # Replayed, the deletion and even the account's first push are stale: it stays gone.
+    assert results(service.push(kiosk_a, [pending, deletion_item(pending["id"])])) == ["stale", "stale"]
+    assert store.Account.select().count() == 1
+
+
+def test_what_a_kiosk_may_not_write_is_refused(service, kiosk_a, kiosk_b):
+    account = account_item()
+    registration = registration_item(account["id"])
+    assert results(service.push(kiosk_a, [account, registration])) == ["applied", "applied"]
+    answer = service.push(kiosk_b, [
+        account_item(account["id"], 2, family="Pirate"),
+        registration_item(account["id"], registration["id"], 2),
+        address_item(registration["id"]),
+        {"entity": "conflict", "id": str(uuid.uuid4()), "version": 1, "data": {}},
+        {"entity": "account", "id": "not-a-uuid", "version": 1, "data": {}},
+        account_item(version=0),
+        registration_item(account["id"], session="../../etc/passwd"),
+        registration_item(account["id"], session="bacpro-nowhere-2031"),
+    ])  # fmt: skip
+    assert [(r["result"], r.get("reason")) for r in answer] == [
+        ("refused", "forbidden"), ("refused", "forbidden"), ("refused", "forbidden"), ("refused", "entity"),
+        ("refused", "invalid"), ("refused", "invalid"), ("refused", "session"), ("refused", "session"),
+    ]  # fmt: skip
+    assert answer[4]["id"] == "not-a-uuid"
+    with pytest.raises(ValueError):
+        service.push(kiosk_a, [account_item() for _ in range(501)])
+
+
+# -- pull ------------------------------------------------------------------------------
+
+
+def test_each_kiosk_pulls_the_changes_of_its_candidates_in_order(service, kiosk_a, kiosk_b):
+    mine = account_item()
+    registration = registration_item(mine["id"])
+    theirs = account_item(email="autre@exemple.fr", family="Autre")
+    service.push(kiosk_a, [mine, registration])
+    service.push(kiosk_b, [theirs])
+    page = service.changes(kiosk_a, 0)
+    assert [(c["entity"], c["id"]) for c in page["changes"]] == [
+        ("account", mine["id"]), ("registration", registration["id"]),
+    ]  # fmt: skip
+    seqs = [c["seq"] for c in page["changes"]]
+    assert seqs == sorted(seqs) and page["last"] >= seqs[-1]
+    assert page["changes"][1]["version"] == page["changes"][1]["data"]["version"] == 1
+    assert page["changes"][1]["data"]["number"] == "2020-PO-000001"
+    assert page["changes"][0]["data"]["email_key"] == "jean.dupont@exemple.fr"
+    assert service.changes(kiosk_a, page["last"]) == {"changes": [], "last": page["last"]}
+    assert [c["id"] for c in service.changes(kiosk_b, 0)["changes"]] == [theirs["id"]]
+
+    # The exam office's work reaches the kiosk, with the rectorat's fields.
+    service.set_paper_status(registration["id"], "complete", [])
+    update = service.changes(kiosk_a, page["last"])
+    assert [(c["entity"], c["data"]["paper_status"]) for c in update["changes"]] == [("registration", "complete")]
+    assert update["changes"][0]["seq"] > page["last"]
+
+    # Paged: the cursor stops at the last change given.
+    first = service.changes(kiosk_a, 0, limit=1)
+    assert [c["id"] for c in first["changes"]] == [mine["id"]] and first["last"] == seqs[0]
+    rest = service.changes(kiosk_a, first["last"], limit=1)
+    assert [c["id"] for c in rest["changes"]] == [registration["id"]]
+
+
+def _hold_open_push(service, kiosk, items, holding, release, answer):
+    with service.db.connection_context():
+        with service.db.atomic():
+            answer.extend(service.push(kiosk, items))
+            holding.set()
+            release.wait(30)
+
+
+def test_a_transaction_that_commits_late_is_not_skipped(fresh_postgres_url, clock):
+    store = open_store(fresh_postgres_url)
+    try:
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk = new_kiosk(service, "borne-a")[0]
+        late, early = account_item(), account_item(email="tot@exemple.fr", family="Tot")
+        holding, release, answer = threading.Event(), threading.Event(), []
+        transaction_a = threading.Thread(
+            target=_hold_open_push, args=(service, kiosk, [late], holding, release, answer)
+        )
+        transaction_a.start()
+        try:
+            assert holding.wait(30)
+            # B writes and commits while A is still open: sequenced and pulled first.
+            assert results(service.push(kiosk, [early])) == ["applied"]
+            first = service.changes(kiosk, 0)
+            assert [c["id"] for c in first["changes"]] == [early["id"]]
+        finally:
+            release.set()
+            transaction_a.join(30)
+        assert results(answer) == ["applied"]
+        # A committed late: numbered after the cursor, so the kiosk still gets it.
+        second = service.changes(kiosk, first["last"])
+        assert [c["id"] for c in second["changes"]] == [late["id"]]
+        assert second["changes"][0]["seq"] > first["last"]
+        ids = {str(row.entity_id): row.id for row in store.Change.select()}
+        assert ids[late["id"]] < ids[early["id"]]  # written first, numbered last
+    finally:
+        store.close()
+
+
+def test_two_kiosks_pushing_one_email_at_once_give_one_account_and_one_conflict(fresh_postgres_url, clock):
+    store = open_store(fresh_postgres_url)
+    try:
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk_a, kiosk_b = new_kiosk(service, "borne-a")[0], new_kiosk(service, "borne-b")[0]
+        holding, release, answer_a, answer_b = threading.Event(), threading.Event(), [], []
+        first = threading.Thread(
+            target=_hold_open_push, args=(service, kiosk_a, [account_item()], holding, release, answer_a)
+        )
+        first.start()
+        assert holding.wait(30)
+
+        def push_b():
+            with service.db.connection_context():
+                answer_b.extend(service.push(kiosk_b, [account_item(email="JEAN.dupont@exemple.fr")]))
+
+        second = threading.Thread(target=push_b)
+        second.start()
+        time.sleep(0.3)  # B waits on the unique e-mail that A's open transaction holds
+        assert not answer_b
+        release.set()
+        first.join(30)
+        second.join(30)
+        assert results(answer_a) == ["applied"] and results(answer_b) == ["conflict"]
+        assert store.Account.select().count() == 1 and store.Conflict.select().count() == 1
+    finally:
+        store.close()
+
+
+# -- login elsewhere -------------------------------------------------------------------
+
+
+def test_login_elsewhere_lends_the_account_and_records_the_interest(service, store, kiosk_a, kiosk_b):
+    account = account_item()
+    registration = registration_item(account["id"])
+    service.push(kiosk_a, [account, registration])
+    found = service.login(kiosk_b, "Jean.Dupont@exemple.fr", PASSWORD)
+    assert found["account"] == {"id": account["id"], "version": 1, **account["data"]}
+    assert [(r["id"], r["version"], r["number"], r["answers"]) for r in found["registrations"]] == [
+        (registration["id"], 1, "2020-PO-000001", answers()),
+    ]
+    # Kiosk B now holds the account: it pulls its changes and may write it.
+    start = service.changes(kiosk_b, 0)["last"]
+    service.set_paper_status(registration["id"], "received")
+    assert [c["id"] for c in service.changes(kiosk_b, start)["changes"]] == [registration["id"]]
+    assert results(service.push(kiosk_b, [account_item(account["id"], 2, family="Dupont")])) == ["applied"]
+
+    with pytest.raises(LoginRefused) as wrong:
+        service.login(kiosk_b, "jean.dupont@exemple.fr", "not the password at all")
+    assert wrong.value.reason == "login"
+    with pytest.raises(LoginRefused) as unknown:
+        service.login(kiosk_b, "personne@exemple.fr", PASSWORD)
+    assert unknown.value.reason == "login"
+    service.push(kiosk_a, [account_item(email="attente@exemple.fr", status="pending")])
+    with pytest.raises(LoginRefused) as pending:
+        service.login(kiosk_b, "attente@exemple.fr", PASSWORD)
+    assert pending.value.reason == "pending"
+
+
+def test_login_elsewhere_waits_after_five_failures(service, store, clock, kiosk_a, kiosk_b):
+    service.push(kiosk_a, [account_item()])
+    for _ in range(5):
+        with pytest.raises(LoginRefused) as refused:
+            service.login(kiosk_b, "jean.dupont@exemple.fr", "wrong password, again")
+        assert refused.value.reason == "login"
+    with pytest.raises(LoginRefused) as locked:
+        service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)  # even the right one
+    assert (locked.value.reason, locked.value.retry_after) == ("locked", 30)
+    clock.advance(timedelta(seconds=31))
+    assert service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)["account"]["family_name"] == "Dupont"
+    stored = store.Account.get()
+    assert (stored.failed_logins, stored.locked_until) == (0, None)
+
+
+# -- credentials -----------------------------------------------------------------------
+
+
+def test_credentials_are_issued_checked_and_revoked(service, store):
+    kiosk, token = new_kiosk(service, "borne-1")
+    assert store.Kiosk.get().token_sha256 != token and len(store.Kiosk.get().token_sha256) == 64
+    assert service.authenticate("borne-1", token + "x") is None
+    assert service.authenticate("borne-2", token) is None
+    with pytest.raises(ValueError, match="already"):
+        service.issue_credential("borne-1")
+    with pytest.raises(ValueError):
+        service.issue_credential("borne:1")
+    service.revoke_credential("borne-1")
+    assert service.authenticate("borne-1", token) is None
+    fresh = service.issue_credential("borne-1")  # the same kiosk, a new token
+    assert service.authenticate("borne-1", fresh) == kiosk
+    assert service.authenticate("borne-1", token) is None
+
+
+def test_identity_key_ignores_case_accents_and_date_format():
+    same = identity_key(answers("dupont", "jean", "2001-05-04"))
+    assert identity_key(answers("DUPONT", "Jéan ", "04/05/2001")) == same
+    assert identity_key(answers(birth="")) is None
+
+
+# -- HTTP ------------------------------------------------------------------------------
+
+
+def _bearer(name: str, token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {name}:{token}"}
+
+
+class _Uvicorn:
+    """A real uvicorn server on 127.0.0.1, in a thread of this process."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+@pytest.fixture
+def http(service, store, clock):
+    """An HTTP client of the app served by a real uvicorn on 127.0.0.1."""
+    from kiosk.rectorat.api import make_app
+
+    app = make_app(store, clock, service=service, max_body=64 * 1024, sequence_interval=0.05)
+    with _Uvicorn(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+        yield client
+
+
+def test_http_answers_and_refusals(http, service, clock):
+    health = http.get("/v1/health")
+    assert health.status_code == 200 and health.json() == {"ok": True, "now": iso(clock.now())}
+    kiosk, token = new_kiosk(service, "borne-a")
+    auth = _bearer("borne-a", token)
+    for headers in ({}, {"Authorization": f"Bearer borne-a:{token}x"}, {"Authorization": f"Basic borne-a:{token}"},
+                    {"Authorization": "Bearer borne-a"}):  # fmt: skip
+        answer = http.post("/v1/push", json={"items": []}, headers=headers)
+        assert (answer.status_code, answer.json()) == (401, {"error": "unauthorised"})
+    assert http.get("/v1/changes", headers={}).status_code == 401
+
+    bad = http.post("/v1/push", content=b"{not json", headers=auth)
+    assert bad.status_code == 400 and "JSON" in bad.json()["error"]
+    assert http.post("/v1/push", json={"things": []}, headers=auth).status_code == 400
+    assert http.post("/v1/push", json={"items": [{}] * 501}, headers=auth).status_code == 400
+    huge = http.post("/v1/push", content=b"[" + b" " * 70_000 + b"]", headers=auth)
+    assert huge.status_code == 413
+    assert http.get("/v1/changes?after=x", headers=auth).status_code == 400
+    assert http.get("/v1/changes?limit=0", headers=auth).status_code == 400
+    assert http.get("/v1/nowhere").status_code == 404
+
+    account = account_item()
+    pushed = http.post("/v1/push", json={"items": [account]}, headers=auth)
+    assert pushed.status_code == 200
+    assert pushed.json() == {"results": [{"id": account["id"], "result": "applied"}], "now": iso(clock.now())}
+    pulled = http.get("/v1/changes", params={"after": 0, "limit": 10}, headers=auth).json()
+    assert [c["id"] for c in pulled["changes"]] == [account["id"]] and pulled["last"] == pulled["changes"][0]["seq"]
+
+    right = {"email_key": "jean.dupont@exemple.fr", "password": PASSWORD}
+    good = http.post("/v1/accounts/login", json=right, headers=auth)
+    assert good.status_code == 200 and good.json()["account"]["id"] == account["id"]
+    for _ in range(5):
+        wrong = http.post("/v1/accounts/login", json={**right, "password": "nope"}, headers=auth)
+        assert (wrong.status_code, wrong.json()) == (401, {"error": "login"})
+    locked = http.post("/v1/accounts/login", json=right, headers=auth)
+    assert (locked.status_code, locked.json()) == (429, {"error": "locked", "retry_after": 30})
+    assert locked.headers["retry-after"] == "30"
+    assert http.post("/v1/accounts/login", json={"email_key": 3}, headers=auth).status_code == 400
+
+    service.revoke_credential("borne-a")
+    revoked = http.get("/v1/changes", headers=auth)
+    assert (revoked.status_code, revoked.json()) == (401, {"error": "unauthorised"})
+
+
+def test_the_background_sequencer_numbers_the_feed(http, service, store):
+    kiosk = new_kiosk(service, "borne-a")[0]
+    service.push(kiosk, [account_item()])
+    deadline = time.monotonic() + 10
+    while store.Change.select().where(store.Change.seq.is_null()).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.Change.get().seq == 1
+
+
+def test_sync_through_a_real_uvicorn_server(service, store, clock):
+    from kiosk.rectorat.api import make_app
+
+    kiosk, token = new_kiosk(service, "borne-a")
+    other_token = new_kiosk(service, "borne-b")[1]
+    account = account_item()
+    registration = registration_item(account["id"])
+    with _Uvicorn(make_app(store, clock, service=service)) as base, httpx.Client(base_url=base, timeout=10) as client:
+        assert client.get("/v1/health").json()["ok"] is True
+        auth = _bearer("borne-a", token)
+        pushed = client.post("/v1/push", json={"items": [account, registration]}, headers=auth)
+        assert [r["result"] for r in pushed.json()["results"]] == ["applied", "applied"]
+        replayed = client.post("/v1/push", json={"items": [account, registration]}, headers=auth)
+        assert [r["result"] for r in replayed.json()["results"]] == ["stale", "stale"]
+        pulled = client.get("/v1/changes", params={"after": 0}, headers=auth).json()
+        assert [c["entity"] for c in pulled["changes"]] == ["account", "registration"]
+        assert pulled["changes"][1]["data"]["number"] == "2020-PO-000001"
+
+        borrowed = client.post(
+            "/v1/accounts/login", json={"email_key": "jean.dupont@exemple.fr", "password": PASSWORD},
+            headers=_bearer("borne-b", other_token),
+        )  # fmt: skip
+        assert borrowed.status_code == 200 and len(borrowed.json()["registrations"]) == 1
+
+        service.revoke_credential("borne-a")  # takes effect on the next request
+        answer = client.get("/v1/changes", params={"after": pulled["last"]}, headers=auth)
+        assert (answer.status_code, answer.json()) == (401, {"error": "unauthorised"})
+
+
+# -- command line ----------------------------------------------------------------------
+
+
+def _kiosk_command(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "kiosk.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env=dict(os.environ, **(env or {})), check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cli_store(store_url, tmp_path):
+    """How the command is told where the store is: --data-dir for SQLite, the
+    environment for PostgreSQL."""
+    if store_url.startswith("sqlite"):
+        data_dir = tmp_path
+        assert store_url == default_url(data_dir)
+        return ["--data-dir", str(data_dir)], {"KIOSK_RECTORAT_DB": ""}
+    return [], {"KIOSK_RECTORAT_DB": store_url}
+
+
+def test_cli_adds_lists_and_revokes_kiosk_credentials(cli_store, store_url, clock):
+    options, env = cli_store
+    added = _kiosk_command("rectorat", *options, "kiosk", "add", "borne-1", env=env)
+    assert added.returncode == 0, added.stderr
+    name, _, token = added.stdout.strip().partition(":")
+    assert name == "borne-1" and len(token) >= 43 and token not in added.stderr
+    again = _kiosk_command("rectorat", "kiosk", "add", "borne-1", *options, env=env)
+    assert again.returncode == 2 and "already" in again.stderr
+
+    store = open_store(store_url)
+    try:
+        service = RectoratService(store, clock)
+        assert service.authenticate("borne-1", token) is not None
+        listed = _kiosk_command("rectorat", "kiosk", "list", *options, env=env)
+        assert listed.returncode == 0 and listed.stdout.startswith("borne-1\t") and "active" in listed.stdout
+        assert token not in listed.stdout
+        revoked = _kiosk_command("rectorat", *options, "kiosk", "revoke", "borne-1", env=env)
+        assert revoked.returncode == 0, revoked.stderr
+        assert service.authenticate("borne-1", token) is None
+        assert "révoquée" in _kiosk_command("rectorat", "kiosk", "list", *options, env=env).stdout
+        unknown = _kiosk_command("rectorat", *options, "kiosk", "revoke", "borne-9", env=env)
+        assert unknown.returncode == 2 and "borne-9" in unknown.stderr
+    finally:
+        store.close()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from tests.requirements import need_program
+
+    openssl = need_program("openssl", "openssl")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize("workers, tls", [(1, False), (2, False), (1, True)], ids=["one", "two-workers", "tls"])
+def test_cli_serves_the_api(tmp_path, workers, tls):
+    import ssl
+
+    data = ["--data-dir", str(tmp_path)]
+    env = {"KIOSK_RECTORAT_DB": ""}
+    credential = _kiosk_command("rectorat", *data, "kiosk", "add", "borne-1", env=env).stdout.strip()
+    token = credential.partition(":")[2]
+    port = _free_port()
+    secret = "mot de passe secret 1234"
+    options, verify, scheme = [], True, "http"
+    if tls:
+        cert, key = _self_signed(tmp_path)
+        options, scheme = ["--tls-cert", str(cert), "--tls-key", str(key)], "https"
+        verify = ssl.create_default_context(cafile=cert)
+    server = subprocess.Popen(
+        [sys.executable, "kiosk.py", "rectorat", "serve", *data, "--port", str(port), "--workers", str(workers),
+         "--log-level", "info", *options],
+        cwd=ROOT, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"{scheme}://127.0.0.1:{port}", verify=verify, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get("/v1/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+            auth = _bearer("borne-1", token)
+            answer = client.post("/v1/push", json={"items": [account_item()]}, headers=auth)
+            assert [r["result"] for r in answer.json()["results"]] == ["applied"]
+            assert client.get("/v1/changes", params={"after": 0}, headers=auth).json()["changes"]
+            login = client.post("/v1/accounts/login", json={"email_key": "jean.dupont@exemple.fr", "password": secret},
+                                headers=auth)  # fmt: skip
+            assert login.status_code == 401
+            assert client.get("/v1/changes", headers=_bearer("borne-1", "x")).status_code == 401
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "/v1/push" in output  # the access log is on…
+    assert token not in output and secret not in output  # …and tells no secret
