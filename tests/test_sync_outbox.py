@@ -1,0 +1,98 @@
+"""The store's triggers: every change meant for the rectorat writes its outbox row, in the
+same transaction; local bookkeeping and what came from the rectorat write none."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import CANDIDATE
+from tests.test_registration_form import valid_values
+
+from kiosk.accounts import ACTIVATION_DEADLINE
+from kiosk.errors import Refused
+from kiosk.models import Account, OutboxRow
+from kiosk.registrations import RegistrationService
+from kiosk.sync import SyncService
+
+
+def sync_rows() -> list[dict]:
+    return [row.payload for row in OutboxRow.select().where(OutboxRow.kind == "sync").order_by(OutboxRow.created_at)]
+
+
+def test_a_sign_up_writes_one_sync_row_with_the_account(accounts, signed_up):
+    account, _ = signed_up
+    assert sync_rows() == [{"entity": "account", "id": str(account.id), "version": 1}]
+
+
+def test_activation_raises_the_version_and_writes_a_row(accounts, signed_up):
+    account, code = signed_up
+    accounts.activate(account.email, code)
+    assert [row["version"] for row in sync_rows()] == [1, 2]
+
+
+def test_failed_logins_are_local_bookkeeping_and_write_nothing(accounts, signed_up):
+    account, code = signed_up
+    accounts.activate(account.email, code)
+    before = len(sync_rows())
+    for _ in range(3):
+        with pytest.raises(Refused):
+            accounts.log_in(account.email, "pas le bon mot de passe")
+    assert len(sync_rows()) == before
+
+
+def test_a_registration_and_its_changes_are_queued(db, clock, session, accounts, signed_up):
+    account, code = signed_up
+    account = accounts.activate(account.email, code)
+    registrations = RegistrationService(db, clock, session)
+    registration = registrations.save(account, valid_values(session))
+    registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
+    queued = [(row["entity"], row["version"]) for row in sync_rows() if row["id"] == str(registration.id)]
+    assert queued == [("registration", 1), ("registration", 2)]
+
+
+def test_a_draft_stays_on_the_kiosk(db, clock, session, accounts, signed_up):
+    account, code = signed_up
+    account = accounts.activate(account.email, code)
+    before = len(sync_rows())
+    RegistrationService(db, clock, session).save_draft(account, {"town": "Niort"})
+    assert len(sync_rows()) == before
+
+
+def test_what_comes_from_the_rectorat_is_not_sent_back(db, clock):
+    sync = SyncService(db, clock, client=None)
+    now = clock.now().isoformat()
+    sync._guarded(
+        lambda: sync._apply_account(
+            "6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10",
+            {"version": 4, "created_at": now, "updated_at": now, "email": "ailleurs@exemple.fr",
+             "email_key": "ailleurs@exemple.fr", "family_name": "Ailleurs", "given_names": "Zoé",
+             "password_hash": "x", "status": "active", "activated_at": now},
+        )
+    )
+    assert Account.get_by_id("6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10").origin == "rectorat"
+    assert sync_rows() == []
+    assert db.execute_sql("SELECT count(*) FROM sync_guard").fetchone()[0] == 0
+
+
+def test_the_purge_sends_a_deletion(accounts, signed_up, clock):
+    account, _ = signed_up
+    clock.advance(ACTIVATION_DEADLINE)
+    assert accounts.purge_unactivated() == 1
+    assert sync_rows()[-1] == {"entity": "account_deletion", "id": str(account.id), "data": {"reason": "not_activated"}}
+
+
+def test_an_aborted_change_leaves_no_row(accounts, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("kiosk.accounts.enqueue_mail", broken)
+    with pytest.raises(RuntimeError):
+        accounts.sign_up(CANDIDATE)
+    assert sync_rows() == [] and Account.select().count() == 0
+
+
+def test_pending_counts_what_waits(db, clock, accounts, signed_up):
+    assert SyncService(db, clock, client=None).pending() == 1
+    report = SyncService(db, clock, client=None).sync_once()
+    assert (report.online, report.pending, report.error) == (False, 1, "not configured")
+
+
