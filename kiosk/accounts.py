@@ -20,7 +20,7 @@ from kiosk.clock import Clock
 from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession, WindowState
 from kiosk.i18n import french
-from kiosk.models import Account, LoginFailure, OneTimeCode
+from kiosk.models import Account, LoginFailure, OneTimeCode, StaffAccount
 from kiosk.outbox import enqueue, enqueue_mail
 from kiosk.passwords import Hasher, check_password
 from kiosk.text import has_control
@@ -73,6 +73,26 @@ def login_delay(failures: int) -> timedelta:
     # Cap the exponent before multiplying: from 47 failures on, 30 s * 2**n overflows timedelta.
     doublings = min(failures - FREE_FAILURES - 1, 16)
     return min(FIRST_DELAY * 2**doublings, LONGEST_DELAY)
+
+
+def count_failure(record: Account | StaffAccount, now: datetime) -> None:
+    """One more failed login on ``record``; from the fifth, a growing wait before the next try."""
+    failures = record.failed_logins + 1
+    delay = login_delay(failures)
+    model = type(record)
+    model.update(failed_logins=failures, locked_until=now + delay if delay else None, updated_at=now).where(
+        model.id == record.id
+    ).execute()
+
+
+def clear_failures(record: Account | StaffAccount, password: str, hasher: Hasher, now: datetime) -> None:
+    """A login succeeded: the count starts again, and a hash made with old parameters is redone."""
+    record.failed_logins = 0
+    record.locked_until = None
+    if hasher.needs_rehash(record.password_hash):
+        record.password_hash = hasher.hash(password)
+        record.touch(now)
+    record.save()
 
 
 def new_code() -> str:
@@ -236,25 +256,14 @@ class AccountService:
         if account.status != "active":
             raise Refused.one("", "login.pending")
         with self.db.atomic():
-            account.failed_logins = 0
-            account.locked_until = None
-            if self.hasher.needs_rehash(account.password_hash):
-                account.password_hash = self.hasher.hash(password)
-                account.touch(now)
-            account.save()
+            clear_failures(account, password, self.hasher, now)
         return account
 
     def _record_failure(self, account: Account | None, now: datetime) -> None:
         with self.db.atomic():
             LoginFailure.create(created_at=now, updated_at=now)
             if account is not None:
-                failures = account.failed_logins + 1
-                delay = login_delay(failures)
-                Account.update(
-                    failed_logins=failures,
-                    locked_until=now + delay if delay else None,
-                    updated_at=now,
-                ).where(Account.id == account.id).execute()
+                count_failure(account, now)
 
     def _check_kiosk_cap(self, now: datetime) -> None:
         recent = (

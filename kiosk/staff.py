@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
-
 from peewee import Database, IntegrityError
 
 from kiosk import formatting
-from kiosk.accounts import login_delay
+from kiosk.accounts import clear_failures, count_failure
 from kiosk.clock import Clock
 from kiosk.errors import Refused
 from kiosk.models import StaffAccount
@@ -56,23 +54,11 @@ class StaffService:
             self.hasher.waste_time(password)
             raise Refused.one("", "staff.wrong")
         if not self.hasher.verify(staff.password_hash, password):
-            self._failed(staff, now)
+            count_failure(staff, now)
             raise Refused.one("", "staff.wrong")
         with self.db.atomic():
-            staff.failed_logins = 0
-            staff.locked_until = None
-            if self.hasher.needs_rehash(staff.password_hash):
-                staff.password_hash = self.hasher.hash(password)
-                staff.touch(now)
-            staff.save()
+            clear_failures(staff, password, self.hasher, now)
         return staff
-
-    def _failed(self, staff: StaffAccount, now: datetime) -> None:
-        failures = staff.failed_logins + 1
-        delay = login_delay(failures)
-        StaffAccount.update(
-            failed_logins=failures, locked_until=now + delay if delay else None, updated_at=now
-        ).where(StaffAccount.id == staff.id).execute()
 
     def names(self) -> list[tuple[str, str]]:
         return [(s.name, s.role) for s in StaffAccount.select().order_by(StaffAccount.name)]
