@@ -88,10 +88,6 @@ def main(argv: list[str] | None = None) -> int:
             from kiosk.launcher import supervise
 
             return supervise(argv if argv is not None else sys.argv[1:])
-        if command == "run":
-            from kiosk.launcher import die_with_launcher
-
-            die_with_launcher()
         services = build_services(config)
         try:
             if command == "staff-account":

@@ -29,19 +29,16 @@ def launched() -> bool:
     return os.environ.get(CHILD_VARIABLE) == "1"
 
 
-def die_with_launcher() -> None:
-    """Ask Linux to end this process when its launcher ends, so that no kiosk is orphaned."""
+def _die_with_launcher() -> None:
+    """In the child, between fork and exec: end it when the launcher ends (Linux keeps this
+    across exec), so that no kiosk is ever orphaned on its terminal."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the launcher's SIGTERM still reaches it
-        log.info("no parent-death signal on this system")
-    if os.getppid() == 1:
-        # The launcher died before the request took effect.
-        os.kill(os.getpid(), signal.SIGTERM)
+        pass
 
 
 def supervise(argv: list[str], sleep=time.sleep, run=subprocess.run) -> int:
@@ -55,7 +52,7 @@ def supervise(argv: list[str], sleep=time.sleep, run=subprocess.run) -> int:
     deaths: deque[float] = deque(maxlen=QUICK_DEATHS)
     while True:
         started = time.monotonic()
-        code = run([sys.executable, "-m", "kiosk", *argv], env=environment).returncode
+        code = run([sys.executable, "-m", "kiosk", *argv], env=environment, preexec_fn=_die_with_launcher).returncode
         if code == STAFF_EXIT:
             return code
         log.error("the kiosk stopped with code %s after %.0f s; starting it again", code, time.monotonic() - started)

@@ -10,7 +10,7 @@ from textual.widgets import Button
 from kiosk.accounts import CODE_LENGTH
 from kiosk.models import Account
 from screens.form import FormScreen
-from screens.widgets import FormField
+from screens.fields import FormField
 
 
 class ActivationScreen(FormScreen):

@@ -11,7 +11,7 @@ from textual.widgets import Button
 from kiosk.registration_form import FIELDS_BY_NAME
 from kiosk.registrations import ADDRESS_FIELDS
 from screens.form import FormScreen
-from screens.widgets import FormField
+from screens.fields import FormField
 
 
 class AddressScreen(FormScreen):

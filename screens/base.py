@@ -24,7 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer
 
 from kiosk.errors import Refused
-from screens.widgets import Field, Plain, Problem
+from screens.widgets import Plain, Problem
 
 if TYPE_CHECKING:
     from screens.app import KioskApp
@@ -135,6 +135,8 @@ class KioskScreen(Screen, inherit_bindings=False):
     # -- problems -----------------------------------------------------------------------
 
     def clear_problems(self) -> None:
+        from screens.fields import Field  # with the first form, not at start-up
+
         for field in self.query(Field):
             field.show_problem("")
         for problem in self.query("#form-problem").results(Problem):
@@ -145,6 +147,8 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
         """Each problem at its field, focus on the first; the rest at the top of the form."""
+        from screens.fields import Field
+
         first: Widget | None = None
         for name, problem in refused.problems.items():
             text = self.t(problem.key, **problem.params)
@@ -159,4 +163,6 @@ class KioskScreen(Screen, inherit_bindings=False):
             first.focus()
 
     def value(self, name: str) -> Any:
+        from screens.fields import Field
+
         return self.query_one(f"#field-{name}", Field).value

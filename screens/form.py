@@ -10,7 +10,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Input
 
 from screens.base import KioskScreen
-from screens.widgets import Body, Field, Plain, Problem
+from screens.fields import Field
+from screens.widgets import Body, Plain, Problem
 
 
 class FormScreen(KioskScreen):

@@ -10,7 +10,7 @@ from textual.widgets import Button
 from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH
 from screens.form import FormScreen
-from screens.widgets import FormField
+from screens.fields import FormField
 
 
 class LoginScreen(FormScreen):

@@ -29,8 +29,9 @@ from kiosk.registration_form import (
     summary,
 )
 from screens.base import KioskScreen
-from screens.widgets import Body, ChoiceField, FlagField, FormField, Plain, Problem
-from screens.widgets import Field as FieldWidget
+from screens.fields import ChoiceField, FlagField, FormField
+from screens.fields import Field as FieldWidget
+from screens.widgets import Body, Plain, Problem
 
 DRAFT_INTERVAL = 15.0
 

@@ -11,7 +11,7 @@ from kiosk.accounts import NAME_MAX, SignUp
 from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
 from screens.form import FormScreen
-from screens.widgets import FormField
+from screens.fields import FormField
 
 
 class SignUpScreen(FormScreen):

@@ -10,7 +10,7 @@ from textual.widgets import Button
 from kiosk.launcher import STAFF_EXIT
 from kiosk.passwords import MAX_LENGTH
 from screens.form import FormScreen
-from screens.widgets import FormField
+from screens.fields import FormField
 
 
 class StaffExitScreen(FormScreen):

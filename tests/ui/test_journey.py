@@ -12,7 +12,8 @@ from screens.login import LoginScreen
 from screens.password_reset import PasswordResetScreen
 from screens.signup import SignUpScreen
 from screens.welcome import WelcomeScreen
-from screens.widgets import FormField, Plain
+from screens.fields import FormField
+from screens.widgets import Plain
 
 from .conftest import (
     EMAIL,
