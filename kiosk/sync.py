@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import Database
+from peewee import SQL, Database
 
 from kiosk import formatting
 from kiosk.clock import Clock
@@ -129,6 +129,9 @@ class SyncReport:
     error: str = ""
 
 
+_MODELS = {"account": Account, "registration": Registration, "address_change": AddressChange}
+
+
 class SyncService:
     """Push the outbox's sync rows, pull the rectorat's changes, borrow accounts for a login."""
 
@@ -197,7 +200,10 @@ class SyncService:
         rows = list(
             OutboxRow.select()
             .where(OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null())
-            .order_by(OutboxRow.created_at, OutboxRow.id)
+            # Insertion order, which is commit order: a record's rows follow those of the
+            # records it refers to (an account before its registration) even when the clock
+            # gave them the same instant, or stepped back. Ids are random: no order.
+            .order_by(SQL("rowid"))
             .limit(BATCH)
         )
         if not rows:
@@ -205,10 +211,11 @@ class SyncService:
         items: dict[tuple[str, str], dict[str, Any]] = {}
         rows_of: dict[tuple[str, str], list[OutboxRow]] = {}
         gone: list[OutboxRow] = []
+        records = self._records(rows)
         for row in rows:
             key = (row.payload["entity"], row.payload["id"])
             if key not in items:
-                item = self._item(row.payload)
+                item = self._item(row.payload, records)
                 if item is None:
                     gone.append(row)
                     continue
@@ -230,28 +237,44 @@ class SyncService:
             ).execute()
         return len(rows)
 
-    def _item(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """What to send for one outbox row, read now: the record's latest state."""
+    @staticmethod
+    def _records(rows: list[OutboxRow]) -> dict[tuple[str, str], Any]:
+        """The records a batch's rows name, read with one query a kind rather than one a row
+        (a query built by peewee costs more than SQLite's answer)."""
+        wanted: dict[str, set[str]] = {}
+        for row in rows:
+            if row.payload["entity"] in _MODELS:
+                wanted.setdefault(row.payload["entity"], set()).add(row.payload["id"])
+        found: dict[tuple[str, str], Any] = {}
+        for entity, ids in wanted.items():
+            model = _MODELS[entity]
+            for record in model.select().where(model.id.in_(list(ids))):
+                found[(entity, str(record.id))] = record
+        return found
+
+    def _item(
+        self, payload: dict[str, Any], records: dict[tuple[str, str], Any] | None = None
+    ) -> dict[str, Any] | None:
+        """What to send for one outbox row, read now: the record's latest state (from
+        ``records`` when the batch's records were read together)."""
         entity, key = payload["entity"], payload["id"]
         if entity == "account_deletion":
             return {"entity": entity, "id": key, "version": 1, "data": payload.get("data", {})}
+        model = _MODELS.get(entity)
+        if model is None:
+            log.error("sync: unknown entity %r in the outbox", entity)
+            return None
+        record = records.get((entity, key)) if records is not None else model.get_or_none(model.id == key)
+        if record is None:
+            return None
         if entity == "account":
-            account = Account.get_or_none(Account.id == key)
-            return account and {"entity": entity, "id": key, "version": account.version, "data": account_data(account)}
-        if entity == "registration":
-            registration = Registration.get_or_none(Registration.id == key)
-            return registration and {
-                "entity": entity, "id": key, "version": registration.version, "data": registration_data(registration),
-            }
-        if entity == "address_change":
-            change = AddressChange.get_or_none(AddressChange.id == key)
-            return change and {
-                "entity": entity, "id": key, "version": change.version,
-                "data": {"created_at": _instant(change.created_at), "registration_id": str(change.registration_id),
-                         "address": change.address},
-            }
-        log.error("sync: unknown entity %r in the outbox", entity)
-        return None
+            data = account_data(record)
+        elif entity == "registration":
+            data = registration_data(record)
+        else:
+            data = {"created_at": _instant(record.created_at), "registration_id": str(record.registration_id),
+                    "address": record.address}  # fmt: skip
+        return {"entity": entity, "id": key, "version": record.version, "data": data}
 
     # -- pull ---------------------------------------------------------------------------
 
@@ -285,7 +308,9 @@ class SyncService:
         entity, data = change["entity"], change.get("data") or {}
         if entity == "registration":
             self._apply_registration(change["id"], data)
-        elif entity == "account":
+        elif entity == "account" and Account.select().where(Account.id == change["id"]).exists():
+            # Only an account still here: one borrowed for a login and forgotten since
+            # does not come back with the feed.
             self._apply_account(change["id"], data)
 
     def _apply_account(self, key: str, data: dict[str, Any]) -> None:
@@ -312,6 +337,13 @@ class SyncService:
         status = data.get("status", "registered")
         if registration is None:
             if Account.get_or_none(Account.id == data["account_id"]) is None:
+                return
+            if Registration.select().where(
+                Registration.account == data["account_id"], Registration.session_id == data["session_id"]
+            ).exists():
+                # This account registered here too, under another id: the rectorat holds
+                # ours as a conflict for the exam office. Keep ours; pull on.
+                log.warning("sync: registration %s of an account registered here under another id", key)
                 return
             Registration.create(
                 id=key, version=int(data.get("version", 1)), account=data["account_id"], session_id=data["session_id"],
@@ -366,11 +398,14 @@ class SyncService:
         if account is None or account.origin != "rectorat":
             return False
         registration_ids = [str(r.id) for r in Registration.select(Registration.id).where(Registration.account == account.id)]
+        # An address change reported here is theirs too: deleting it unsent would lose it.
+        changes = AddressChange.select(AddressChange.id).where(AddressChange.registration.in_(registration_ids))
+        change_ids = [str(c.id) for c in changes]
         waiting = [
             row for row in OutboxRow.select().where(
                 OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null()
             )
-            if row.payload.get("id") in {str(account.id), *registration_ids}
+            if row.payload.get("id") in {str(account.id), *registration_ids, *change_ids}
         ]
         has_draft = Draft.select().where(Draft.account == account.id).exists()
         if waiting or has_draft:
