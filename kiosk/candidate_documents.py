@@ -69,10 +69,12 @@ class DocumentService:
             .where(Document.registration == registration.id)
             .order_by(Document.registration_version.desc())
         )
+        # A withdrawn registration has no document left to send, not even its last one.
+        withdrawn = registration.status != "registered"
         return [
             DocumentView(
                 id=str(row.id), reference=registration.reference, registration_version=row.registration_version,
-                created_at=row.created_at, superseded=row.superseded_at is not None, size=row.size,
+                created_at=row.created_at, superseded=withdrawn or row.superseded_at is not None, size=row.size,
             )
             for row in rows
         ]
@@ -119,6 +121,9 @@ class DocumentService:
         document = Document.get_or_none(Document.id == document_id)
         if registration is None or document is None or document.registration_id != registration.id:
             raise Refused.one("", "documents.unknown")
+        if document.superseded_at is not None or registration.status != "registered":
+            # The rectorat must receive only the current version of a live registration.
+            raise Refused.one("", "documents.not_current")
         return document, registration
 
     def print(self, account: Account, document_id: str):
