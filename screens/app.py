@@ -149,11 +149,15 @@ class KioskApp(App, inherit_bindings=False):
         from screens.walk_away import WalkAwayWarning
 
         config = self.services.config
-        someone_here = self.candidate is not None or len(self.screen_stack) > 1
-        if not someone_here or isinstance(self.screen, WalkAwayWarning):
-            return
         now = self.services.clock.now()
-        if now - self.last_input < timedelta(seconds=config.idle_timeout):
+        idle = now - self.last_input >= timedelta(seconds=config.idle_timeout)
+        someone_here = self.candidate is not None or len(self.screen_stack) > 1
+        if not someone_here:
+            if idle and (self.messages.language != config.language or self.theme != DEFAULT_THEME):
+                # A choice made on the welcome by someone who left is not the next person's.
+                self.end_session()
+            return
+        if not idle or isinstance(self.screen, WalkAwayWarning):
             return
 
         def answered(stayed: bool | None) -> None:
@@ -223,12 +227,13 @@ class KioskApp(App, inherit_bindings=False):
             log.info("mail: %s", report)
 
     @work(thread=True, exit_on_error=False, group="draft")
-    def keep_draft(self, values: dict[str, Any]) -> None:
-        """Keep the candidate's unsaved answers; an app worker, so leaving the form does not stop it."""
-        if self.candidate is None:
-            return
+    def keep_draft(self, account: Account, values: dict[str, Any]) -> None:
+        """Keep the candidate's unsaved answers; an app worker, so leaving the form does not stop it.
+
+        The account is given, not read when the worker runs: the session may have ended by then.
+        """
         with self.services.db.connection_context():
-            self.services.registrations.save_draft(self.candidate, values)
+            self.services.registrations.save_draft(account, values)
         self.post_message(self.DraftKept())
 
     class DraftKept(Message):

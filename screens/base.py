@@ -48,9 +48,11 @@ def translate_keys(node: DOMNode, t: Callable[..., str]) -> None:
 class KioskScreen(Screen, inherit_bindings=False):
     """A full screen of the kiosk, with the keys it declares and nothing else."""
 
+    # Priority: the focus moves as soon as the key arrives, so that what is typed right
+    # after lands in the next field (a password never shows in the e-mail field).
     BINDINGS = [
-        Binding("tab", "app.focus_next", show=False),
-        Binding("shift+tab", "app.focus_previous", show=False),
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
         Binding("down", "app.focus_next", show=False),
         Binding("up", "app.focus_previous", show=False),
     ]

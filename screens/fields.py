@@ -56,6 +56,16 @@ class Field(Vertical):
         self.set_class(bool(text), "-invalid")
 
 
+class SecretInput(Input):
+    """A password input: what is typed can be neither copied nor cut out of it."""
+
+    def action_copy(self) -> None:
+        pass
+
+    def action_cut(self) -> None:
+        pass
+
+
 class FormField(Field):
     """A text field."""
 
@@ -68,7 +78,7 @@ class FormField(Field):
         self.max_length = max_length
 
     def make_control(self) -> Widget:
-        return Input(
+        return (SecretInput if self.password else Input)(
             displayable(self.initial),
             id=self.field_name,
             restrict=SAFE_INPUT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -20,6 +20,8 @@ class FormScreen(KioskScreen):
     BINDINGS = [
         Binding("escape", "back", "keys.back"),
         Binding("f1", "app.help", "keys.help"),
+        # Handled before the input sees it, for the same reason as Tab (see KioskScreen).
+        Binding("enter", "enter", show=False, priority=True),
     ]
 
     TITLE_KEY = ""
@@ -65,15 +67,18 @@ class FormScreen(KioskScreen):
         notice.show(text)
         notice.display = bool(text)
 
-    @on(Input.Submitted)
-    def _next_field(self, event: Input.Submitted) -> None:
-        if event.input.id in self.ENTER_PRESSES:
-            self.query_one(f"#{self.ENTER_PRESSES[event.input.id]}", Button).press()
+    def action_enter(self) -> None:
+        """Enter in a field moves to the next one; on the last, it presses the main button."""
+        current = self.focused
+        if not isinstance(current, Input):
+            raise SkipAction()  # a button, a box: Enter does what it does there
+        if current.id in self.ENTER_PRESSES:
+            self.query_one(f"#{self.ENTER_PRESSES[current.id]}", Button).press()
             return
         inputs = [i for i in self.query(Input) if i.display and not i.disabled]
-        position = inputs.index(event.input) if event.input in inputs else -1
+        position = inputs.index(current) if current in inputs else -1
         if 0 <= position < len(inputs) - 1:
-            inputs[position + 1].focus()
+            self.set_focus(inputs[position + 1])  # at once: Widget.focus() would wait a turn
         else:
             self.query_one(f"#{self.SUBMIT}", Button).press()
 

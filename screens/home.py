@@ -80,7 +80,8 @@ class HomeScreen(KioskScreen):
         self.refresh_standing()
 
     def refresh_standing(self) -> None:
-        self.call("standing", self.services.registrations.standing, self.app.candidate)
+        if self.app.candidate is not None:  # not while the session is ending under it
+            self.call("standing", self.services.registrations.standing, self.app.candidate)
 
     def say(self, text: str) -> None:
         notice = self.query_one("#notice", Plain)

@@ -135,9 +135,9 @@ class RegistrationScreen(KioskScreen):
 
     def _keep_draft(self) -> None:
         values = self.values()
-        if values != self._saved_draft:
+        if values != self._saved_draft and self.app.candidate is not None:
             self._saved_draft = values
-            self.app.keep_draft(values)
+            self.app.keep_draft(self.app.candidate, values)
 
     # -- tabs ---------------------------------------------------------------------------
 
