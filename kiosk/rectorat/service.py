@@ -68,6 +68,39 @@ class Invalid(ValueError):
     """A pushed item that cannot be read."""
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What every pushed item carries, read and checked; its ``data`` is the entity's."""
+
+    entity: str
+    record_id: uuid.UUID
+    version: int
+    data: Mapping[str, Any]
+
+
+def read_envelope(item: object) -> tuple[str, Envelope | dict]:
+    """The item's id as answered, and its envelope, or the result that refuses it."""
+    raw_id = item.get("id") if isinstance(item, Mapping) else None
+    shown_id = raw_id if isinstance(raw_id, str) else str(raw_id)
+    try:
+        if not isinstance(item, Mapping):
+            raise Invalid("an item is an object")
+        entity = item.get("entity")
+        record_id = _uuid(raw_id)
+        shown_id = str(record_id)
+        if entity not in ENTITIES:
+            return shown_id, {"result": "refused", "reason": "entity"}
+        version = item.get("version", 1 if entity == "account_deletion" else None)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise Invalid("version is a positive integer")
+        data = item.get("data") or {}
+        if not isinstance(data, Mapping):
+            raise Invalid("data is an object")
+    except Invalid as problem:
+        return shown_id, {"result": "refused", "reason": "invalid", "detail": str(problem)}
+    return shown_id, Envelope(entity, record_id, version, data)
+
+
 class ConflictNotApplied(ValueError):
     """``apply_incoming`` on a conflict whose item is still blocked (its e-mail is another
     account's, its account is missing…): nothing was changed."""
@@ -335,37 +368,22 @@ class RectoratService:
         of the first item that needs the per-item path (or ``len(items)``)."""
         parsed: list[tuple] = []  # (index, kind, shown_id, key, version, fields) or refusal
         for index in range(start, len(items)):
-            item = items[index]
-            raw_id = item.get("id") if isinstance(item, Mapping) else None
-            shown_id = raw_id if isinstance(raw_id, str) else str(raw_id)
+            shown_id, read = read_envelope(items[index])
+            if isinstance(read, dict):
+                parsed.append((index, "done", shown_id, read))
+                continue
+            if read.entity not in ("account", "registration"):
+                parsed.append((index, "slow"))
+                break
             try:
-                if not isinstance(item, Mapping):
-                    raise Invalid("an item is an object")
-                entity = item.get("entity")
-                record_id = _uuid(raw_id)
-                shown_id = str(record_id)
-                if entity not in ENTITIES:
-                    parsed.append((index, "done", shown_id, {"result": "refused", "reason": "entity"}))
-                    continue
-                if entity not in ("account", "registration"):
-                    parsed.append((index, "slow"))
-                    continue
-                version = item.get("version")
-                if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-                    raise Invalid("version is a positive integer")
-                data = item.get("data") or {}
-                if not isinstance(data, Mapping):
-                    raise Invalid("data is an object")
-                if entity == "account":
-                    fields = _account_fields(data)
+                if read.entity == "account":
+                    fields = _account_fields(read.data)
                 else:
-                    fields, status = _registration_fields(data)
+                    fields, status = _registration_fields(read.data)
                     fields["status"] = status
-                parsed.append((index, entity, shown_id, shown_id, version, fields))
+                parsed.append((index, read.entity, shown_id, shown_id, read.version, fields))
             except Invalid as problem:
                 parsed.append((index, "invalid", shown_id, problem))
-            if len(parsed) and parsed[-1][1] == "slow":
-                break
         # Prefetch for the candidates.
         account_ids: set[str] = set()
         email_keys: set[str] = set()
@@ -620,27 +638,16 @@ class RectoratService:
         return out
 
     def _push_item(self, kiosk: KioskIdentity, item: Mapping[str, Any], now: datetime) -> dict:
-        raw_id = item.get("id") if isinstance(item, Mapping) else None
-        shown_id = raw_id if isinstance(raw_id, str) else str(raw_id)
+        shown_id, read = read_envelope(item)
+        if isinstance(read, dict):
+            log.info("kiosk %s: item %s refused (%s)", kiosk.name, shown_id, read.get("detail", read["reason"]))
+            return {"id": shown_id, **read}
         try:
-            if not isinstance(item, Mapping):
-                raise Invalid("an item is an object")
-            entity = item.get("entity")
-            record_id = _uuid(raw_id)
-            shown_id = str(record_id)
-            if entity not in ENTITIES:
-                return {"id": shown_id, "result": "refused", "reason": "entity"}
-            version = item.get("version", 1 if entity == "account_deletion" else None)
-            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-                raise Invalid("version is a positive integer")
-            data = item.get("data") or {}
-            if not isinstance(data, Mapping):
-                raise Invalid("data is an object")
-            handler = getattr(self, f"_push_{entity}")
+            handler = getattr(self, f"_push_{read.entity}")
             for attempt in (1, 2):
                 try:
                     with self.db.atomic():
-                        result = handler(kiosk, record_id, version, data, now)
+                        result = handler(kiosk, read.record_id, read.version, read.data, now)
                     break
                 except IntegrityError:
                     # Another kiosk's transaction committed the same record or key
