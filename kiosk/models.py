@@ -155,9 +155,35 @@ class Registration(Record):
     @property
     def reference(self) -> str:
         """The file's reference, printed and scanned on paper: ten characters from its UUID."""
-        bits = self.id.int >> 78
-        chars = "".join(_REFERENCE_ALPHABET[(bits >> shift) & 31] for shift in range(45, -1, -5))
-        return f"{chars[:5]}-{chars[5:]}"
+        return reference_of(self.id)
+
+
+def reference_of(record_id: uuid.UUID) -> str:
+    """``ABCDE-FGHJK``: the top 50 bits of a registration's UUID, in Crockford's base 32."""
+    bits = record_id.int >> 78
+    chars = "".join(_REFERENCE_ALPHABET[(bits >> shift) & 31] for shift in range(45, -1, -5))
+    return f"{chars[:5]}-{chars[5:]}"
+
+
+# Typed from paper, O is a zero and I or L a one; a scanner sends the exact characters.
+_READ_AS = str.maketrans("OIL", "011")
+
+
+def reference_bits(text: str) -> int | None:
+    """The 50 bits a typed or scanned reference stands for; ``None`` if it is not one."""
+    chars = text.strip().upper().replace("-", "").replace(" ", "").translate(_READ_AS)
+    if len(chars) != 10 or any(c not in _REFERENCE_ALPHABET for c in chars):
+        return None
+    bits = 0
+    for char in chars:
+        bits = bits << 5 | _REFERENCE_ALPHABET.index(char)
+    return bits
+
+
+def id_prefix(bits: int) -> str:
+    """The start of the UUID text that a reference's 50 bits fix: its first 48 bits."""
+    hexa = f"{bits >> 2:012x}"
+    return f"{hexa[:8]}-{hexa[8:]}"
 
 
 class Draft(Record):
@@ -212,6 +238,20 @@ class StaffAccount(Record):
         table_name = "staff_account"
 
 
+class StaffAudit(Record):
+    """One line of the staff console's trail: who (``staff``, ``role``) did ``action`` on
+    ``subject`` (an account or registration id), at ``created_at``; never a secret."""
+
+    staff = TextField()
+    role = CharField()
+    action = CharField()
+    subject = TextField(null=True)
+    detail = TextField(default="")
+
+    class Meta:
+        table_name = "staff_audit"
+
+
 class SyncState(Record):
     """What the kiosk remembers of its sync: the pull cursor, the last contact."""
 
@@ -224,5 +264,5 @@ class SyncState(Record):
 
 MODELS: tuple[type[Record], ...] = (
     Account, OneTimeCode, LoginFailure, OutboxRow, Registration, Draft, AddressChange, Document, StaffAccount,
-    SyncState,
+    StaffAudit, SyncState,
 )

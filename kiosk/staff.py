@@ -1,4 +1,4 @@
-"""Staff accounts: who may leave kiosk mode, and (later) use the reception console."""
+"""Staff accounts: who may leave kiosk mode and use the staff console, and with which role."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ def staff_name(text: str) -> str:
 class StaffService:
     """Staff accounts, with the same password rules and login delays as candidates'."""
 
-    def __init__(self, db: Database, clock: Clock, hasher: Hasher | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, hasher: Hasher | None = None, model: type[StaffAccount] = StaffAccount
+    ) -> None:
         self.db = db
         self.clock = clock
         self.hasher = hasher or Hasher()
+        # The kiosk's table, or the rectorat store's one with the same columns.
+        self.model = model
 
     def add(self, name: str, role: str, password: str) -> StaffAccount:
         name = staff_name(name)
@@ -38,7 +42,7 @@ class StaffService:
             raise Refused({"password": problem})
         now = self.clock.now()
         try:
-            return StaffAccount.create(
+            return self.model.create(
                 name=name, role=role, password_hash=self.hasher.hash(password), created_at=now, updated_at=now
             )
         except IntegrityError:
@@ -47,7 +51,7 @@ class StaffService:
     def authenticate(self, name: str, password: str) -> StaffAccount:
         """The staff member for this name and password; refused alike for an unknown name."""
         now = self.clock.now()
-        staff = StaffAccount.get_or_none(StaffAccount.name == staff_name(name))
+        staff = self.model.get_or_none(self.model.name == staff_name(name))
         if staff is not None and staff.locked_until and staff.locked_until > now:
             raise Refused.one("", "login.locked", wait=formatting.duration(staff.locked_until - now))
         if staff is None or staff.disabled_at is not None:
@@ -61,4 +65,4 @@ class StaffService:
         return staff
 
     def names(self) -> list[tuple[str, str]]:
-        return [(s.name, s.role) for s in StaffAccount.select().order_by(StaffAccount.name)]
+        return [(s.name, s.role) for s in self.model.select().order_by(self.model.name)]

@@ -25,7 +25,7 @@ from kiosk.rectorat.service import (
     RectoratService,
     identity_key,
 )
-from kiosk.rectorat.store import default_url, open_store, sqlite_url
+from kiosk.rectorat.store import SCHEMA_VERSION, default_url, open_store, sqlite_url
 from tests.conftest import fast_hasher
 from tests.pg_server import _free_port, fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
 
@@ -131,10 +131,10 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     again = open_store(store_url)
     try:
-        assert again.schema_version() == 1
+        assert again.schema_version() == SCHEMA_VERSION
         again.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (99, 'x')")
     finally:
         again.close()

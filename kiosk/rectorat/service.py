@@ -1014,6 +1014,40 @@ class RectoratService:
             m.Registration.update(**fields).where(m.Registration.id == registration_id).execute()
             self._changed("registration", registration_id, registration.account_id, now)
 
+    def correct_identity(
+        self, registration_id: uuid.UUID | str, identity: Mapping[str, str], now: datetime | None = None
+    ) -> None:
+        """The exam office corrects a registration's locked identity: a new version, which
+        the kiosks pull; refused (``IntegrityError``) when it would make one person twice."""
+        m = self.store
+        now = now or self.clock.now()
+        registration_id = _uuid(registration_id, "registration_id")
+        with self.store.write():
+            registration = m.Registration.get_or_none(m.Registration.id == registration_id)
+            if registration is None:
+                raise LookupError(f"no registration {registration_id}")
+            answers = {**registration.answers, **identity}
+            fields = {"answers": answers, "version": registration.version + 1, "updated_at": now}
+            if registration.status != "set_aside":
+                fields["identity_key"] = identity_key(answers)
+            m.Registration.update(**fields).where(m.Registration.id == registration_id).execute()
+            m.Account.update(
+                family_name=identity["family_name"], given_names=identity["given_names"],
+                version=m.Account.version + 1, updated_at=now,
+            ).where(m.Account.id == registration.account_id).execute()  # fmt: skip
+            self._changed("registration", registration_id, registration.account_id, now)
+            self._changed("account", registration.account_id, registration.account_id, now)
+
+    def lift_login_delay(self, account_id: uuid.UUID | str) -> bool:
+        """Forget an account's failed logins elsewhere; whether there was anything to lift."""
+        m = self.store
+        with self.store.write():
+            return bool(
+                m.Account.update(failed_logins=0, locked_until=None)
+                .where((m.Account.id == _uuid(account_id, "account_id")) & (m.Account.failed_logins > 0))
+                .execute()
+            )
+
     def conflicts(self, *, open_only: bool = True) -> list:
         m = self.store
         query = m.Conflict.select().order_by(m.Conflict.created_at)

@@ -36,7 +36,7 @@ from peewee import (
 from kiosk.errors import StoreError
 from kiosk.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -221,8 +221,46 @@ class Counter(_Template):
         table_name = "rc_counter"
 
 
+class Staff(_Template):
+    """A member of the exam office or the reception who works on this store (schema 2)."""
+
+    id = UUIDTextField(primary_key=True, default=uuid.uuid4)
+    version = IntegerField(default=1)
+    created_at = InstantField()
+    updated_at = InstantField()
+    name = TextField(unique=True)
+    role = CharField(max_length=16)  # reception | exam_office
+    password_hash = TextField()
+    failed_logins = IntegerField(default=0)
+    locked_until = InstantField(null=True)
+    disabled_at = InstantField(null=True)
+
+    class Meta:
+        table_name = "rc_staff"
+
+    def touch(self, now) -> None:
+        self.version += 1
+        self.updated_at = now
+
+
+class Audit(_Template):
+    """The staff console's trail on this store: who saw or changed what, when (schema 2)."""
+
+    id = UUIDTextField(primary_key=True, default=uuid.uuid4)
+    created_at = InstantField(index=True)
+    staff = TextField()
+    role = CharField(max_length=16)
+    action = CharField(max_length=32)
+    subject = TextField(null=True, index=True)
+    detail = TextField(default="")
+
+    class Meta:
+        table_name = "rc_audit"
+
+
 TEMPLATES: tuple[type[Model], ...] = (
     SchemaRow, Kiosk, Account, Registration, AddressChange, Conflict, Interest, Change, Tombstone, Counter,
+    Staff, Audit,
 )
 """In creation order: a table comes after those it references."""
 
@@ -266,9 +304,11 @@ class RectoratStore:
         self.Change = _bound(Change, db)
         self.Tombstone = _bound(Tombstone, db)
         self.Counter = _bound(Counter, db)
+        self.Staff = _bound(Staff, db)
+        self.Audit = _bound(Audit, db)
         self.models = (
             self.SchemaRow, self.Kiosk, self.Account, self.Registration, self.AddressChange,
-            self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter,
+            self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter, self.Staff, self.Audit,
         )  # fmt: skip
 
     @property
@@ -320,8 +360,12 @@ class RectoratStore:
                     self.db.execute_sql(statement)
                 if self.postgresql:
                     self.db.execute_sql("CREATE SEQUENCE IF NOT EXISTS rc_registration_number")
-                self.SchemaRow.create(version=1, migrated_at=now)
-            # Later versions: ``if current < 2: …; SchemaRow.create(version=2, …)``.
+                self.SchemaRow.create(version=SCHEMA_VERSION, migrated_at=now)
+                return SCHEMA_VERSION
+            if current < 2:
+                self.Staff.create_table(safe=True)
+                self.Audit.create_table(safe=True)
+                self.SchemaRow.create(version=2, migrated_at=now)
         return self.schema_version()
 
     # -- the sequencer -------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""The staff console's work, on a kiosk's store or on the rectorat's.
+
+A :class:`~kiosk.desk.base.Desk` is all the console may call: it checks the staff
+member's role before every task (:mod:`kiosk.desk.rights`) and records every view or
+change of a candidate's data in the audit trail. :func:`open_desk` picks the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kiosk.desk.base import Desk
+    from kiosk.services import Services
+
+
+def is_rectorat_url(store: str | None) -> bool:
+    return bool(store) and store.split(":", 1)[0] in ("postgres", "postgresql", "sqlite")
+
+
+def open_desk(services: Services, store: str | None = None) -> Desk:
+    """The kiosk's own store (``store`` unset), or the rectorat's store at the URL ``store``."""
+    if is_rectorat_url(store):
+        from kiosk.desk.rectorat_store import RectoratDesk
+        from kiosk.rectorat.store import open_store
+
+        return RectoratDesk(open_store(store), services.clock, services.session, services.config.data_dir / "exports")
+    if store:
+        from kiosk.errors import StoreError
+
+        raise StoreError(f"unsupported store {store!r}: postgresql://… or sqlite:///PATH for the rectorat's")
+    from kiosk.desk.kiosk_store import KioskDesk
+
+    return KioskDesk(services)

@@ -1,0 +1,336 @@
+"""The staff console's desk: the rights, the audit trail and the export, whatever the store.
+
+Each task is a public method that checks the role, does the work through the store's
+own hooks (``_…`` methods of :class:`~kiosk.desk.kiosk_store.KioskDesk` and
+:class:`~kiosk.desk.rectorat_store.RectoratDesk`), and records what it did in the same
+transaction. A task the store cannot do (the rectorat holds no activation codes, a
+kiosk writes no paper status) is refused with a message that says where to do it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from kiosk.clock import Clock
+from kiosk.desk import rights
+from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Glance, Officer
+from kiosk.errors import Refused
+from kiosk.exam_sessions import ExamSession
+from kiosk.registration_form import LOCKED_FIELDS, check, plain
+from kiosk.staff import StaffService
+
+CHART_DAYS = 14
+SEARCH_LIMIT = 50
+PAPER_STATUSES = ("received", "complete", "incomplete")
+CSV_COLUMNS = (
+    "numero", "reference", "statut", "dossier_papier", "pieces_manquantes", "nom", "prenoms", "date_naissance",
+    "commune_naissance", "pays_naissance", "courriel", "code_specialite", "specialite", "enregistre_le", "version",
+)  # fmt: skip
+# A cell that starts so is a formula to a spreadsheet: a name is never one.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Desk:
+    """What staff may do on one store; the only way in for the console's screens."""
+
+    where = ""  # kiosk | rectorat
+    tasks: frozenset[str] = frozenset()  # what this store can do, whoever asks
+
+    def __init__(self, db, clock: Clock, session: ExamSession, staff: StaffService, exports_dir: Path) -> None:
+        self.db = db
+        self.clock = clock
+        self.session = session
+        self.staff = staff
+        self.exports_dir = exports_dir
+
+    # -- who is at the console ------------------------------------------------------------
+
+    def log_in(self, name: str, password: str) -> Officer:
+        account = self.staff.authenticate(name, password)
+        officer = Officer(account.name, account.role)
+        with self._write():
+            self._record(officer, "login")
+        return officer
+
+    def log_out(self, officer: Officer, reason: str = "") -> None:
+        with self._write():
+            self._record(officer, "logout", detail=reason)
+
+    def can(self, officer: Officer, task: str) -> bool:
+        """Whether the console offers ``task`` to this officer, here."""
+        return rights.may(officer.role, task) and task in self.tasks
+
+    def _allow(self, officer: Officer, task: str) -> None:
+        rights.require(officer.role, task)
+        if task not in self.tasks:
+            raise Refused.one("", f"console.not_here.{self.where}")
+
+    # -- reading ------------------------------------------------------------------------
+
+    def find(self, officer: Officer, query: str) -> list[Candidate]:
+        """Candidates whose name, e-mail, registration number or reference matches ``query``."""
+        self._allow(officer, "find")
+        query = query.strip()
+        if len(plain(query)) < 2:
+            raise Refused.one("query", "console.query_short")
+        found = self._find(query)[:SEARCH_LIMIT]
+        with self._write():
+            self._record(officer, "find", detail=f"{len(found)} résultat(s)")
+        return found
+
+    def open_file(self, officer: Officer, account_id: str) -> CandidateFile:
+        self._allow(officer, "view")
+        with self._write():
+            found = self._file(account_id)
+            self._record(officer, "view", account_id)
+        return found
+
+    def glance(self, officer: Officer) -> Glance:
+        self._allow(officer, "glance")
+        per_day: Counter[date] = Counter()
+        per_specialty: Counter[str] = Counter()
+        registered = pending = incomplete = 0
+        for saved_at, specialty, status, paper_status in self._registrations_at_a_glance():
+            if status != "registered":
+                continue
+            registered += 1
+            per_day[self.session.local(saved_at).date()] += 1
+            per_specialty[specialty] += 1
+            pending += paper_status is None
+            incomplete += paper_status == "incomplete"
+        days = sorted(per_day)[-CHART_DAYS:]
+        labels = {s.code: s.label for s in self.session.specialties}
+        return Glance(
+            per_day=[(day, per_day[day]) for day in days],
+            per_specialty=[(labels.get(code, code), n) for code, n in per_specialty.most_common(10)],
+            registered=registered,
+            paper_pending=pending,
+            paper_incomplete=incomplete,
+            conflicts=self._open_conflicts(),
+        )
+
+    def audit_trail(self, officer: Officer, subject: str | None = None, limit: int = 200) -> list[AuditLine]:
+        self._allow(officer, "audit")
+        return self._trail(subject, limit)
+
+    # -- reception ------------------------------------------------------------------------
+
+    def resend_code(self, officer: Officer, account_id: str) -> None:
+        self._allow(officer, "resend_code")
+        self._resend_code(account_id)
+        with self._write():
+            self._record(officer, "resend_code", account_id)
+
+    def lift_delay(self, officer: Officer, account_id: str) -> None:
+        self._allow(officer, "lift_delay")
+        with self._write():
+            self._lift_delay(account_id)
+            self._record(officer, "lift_delay", account_id)
+
+    def reprint(self, officer: Officer, account_id: str) -> str:
+        """Print the candidate's current confirmation again; returns the printer's job."""
+        self._allow(officer, "reprint")
+        job = self._reprint(account_id)
+        with self._write():
+            self._record(officer, "reprint", account_id)
+        return job
+
+    # -- the exam office ----------------------------------------------------------------
+
+    def correct_identity(self, officer: Officer, account_id: str, values: Mapping[str, Any]) -> CandidateFile:
+        """Correct the identity the candidate can no longer change (names, birth)."""
+        self._allow(officer, "correct_identity")
+        with self._write():
+            current = self._file(account_id)
+            if current.candidate.registration_id is None:
+                raise Refused.one("", "console.no_registration")
+            answers = dict(current.answers)
+            changed = [name for name in LOCKED_FIELDS if name in values and values[name] != answers.get(name, "")]
+            answers.update({name: values[name] for name in changed})
+            checked = check(answers, self.session)
+            # Only what is being corrected is checked: a kiosk's older record is not refused for the rest.
+            problems = {name: checked.problems[name] for name in changed if name in checked.problems}
+            if problems:
+                raise Refused(problems)
+            if not changed:
+                raise Refused.one("", "console.nothing_changed")
+            identity = {name: checked.answers.get(name, answers.get(name, "")) for name in LOCKED_FIELDS}
+            self._correct_identity(current, identity)
+            self._record(officer, "correct_identity", account_id, ", ".join(changed))
+            return self._file(account_id)
+
+    def receive_paper(self, officer: Officer, code: str) -> Candidate:
+        """The paper file with this number or reference (scanned or typed) has arrived."""
+        self._allow(officer, "receive_paper")
+        with self._write():
+            candidate = self._by_code(code)
+            if candidate is None:
+                raise Refused.one("code", "console.unknown_code")
+            if candidate.status != "registered":
+                raise Refused.one("code", "console.not_registered")
+            if candidate.paper_status is None:
+                self._set_paper(candidate.registration_id, "received", None)
+                self._record(officer, "receive_paper", candidate.account_id, code.strip())
+            return self._by_code(code)
+
+    def mark_paper(self, officer: Officer, account_id: str, complete: bool, missing: Iterable[str] = ()) -> None:
+        """The paper file is complete, or incomplete with these pièces missing."""
+        self._allow(officer, "mark_paper")
+        missing = list(missing)
+        with self._write():
+            current = self._file(account_id)
+            if current.candidate.status != "registered":
+                raise Refused.one("", "console.not_registered")
+            if complete and missing:
+                raise Refused.one("missing", "console.complete_with_missing")
+            if not complete and not missing:
+                raise Refused.one("missing", "console.missing_required")
+            unknown = [piece for piece in missing if piece not in current.pieces]
+            if unknown:
+                raise Refused.one("missing", "console.unknown_piece", piece=", ".join(unknown))
+            status = "complete" if complete else "incomplete"
+            self._set_paper(current.candidate.registration_id, status, None if complete else missing)
+            self._record(officer, "mark_paper", account_id, status + (f" : {', '.join(missing)}" if missing else ""))
+
+    def set_aside(self, officer: Officer, account_id: str) -> None:
+        self._allow(officer, "set_aside")
+        with self._write():
+            current = self._file(account_id)
+            if current.candidate.status != "registered":
+                raise Refused.one("", "console.not_registered")
+            self._set_aside(current.candidate.registration_id)
+            self._record(officer, "set_aside", account_id)
+
+    def conflicts(self, officer: Officer) -> list[ConflictView]:
+        self._allow(officer, "resolve_conflict")
+        found = self._conflicts()
+        with self._write():
+            self._record(officer, "view_conflicts", detail=f"{len(found)}")
+        return found
+
+    def resolve_conflict(self, officer: Officer, conflict_id: str, keep_existing: bool) -> None:
+        self._allow(officer, "resolve_conflict")
+        resolution = "keep_existing" if keep_existing else "apply_incoming"
+        self._resolve(conflict_id, resolution, officer)
+        with self._write():
+            self._record(officer, "resolve_conflict", conflict_id, resolution)
+
+    def export_csv(self, officer: Officer) -> Path:
+        """The session's registrations as a CSV file (UTF-8, « ; »), readable by the exam office only."""
+        self._allow(officer, "export")
+        now = self.clock.now()
+        self.exports_dir.mkdir(parents=True, exist_ok=True)
+        path = self.exports_dir / f"inscriptions-{self.session.id}-{self.session.local(now):%Y%m%d-%H%M%S}.csv"
+        rows = self._export_rows()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle, delimiter=";")
+            writer.writerow(CSV_COLUMNS)
+            count = 0
+            for row in rows:
+                writer.writerow([_cell(row.get(column)) for column in CSV_COLUMNS])
+                count += 1
+        with self._write():
+            self._record(officer, "export", detail=f"{path.name} : {count} inscription(s)")
+        return path
+
+    # -- shared by the stores -----------------------------------------------------------
+
+    def export_row(self, candidate: Candidate, answers: Mapping[str, Any], version: int) -> dict[str, Any]:
+        specialty = self.session.specialty(str(answers.get("specialty", "")))
+        return {
+            "numero": candidate.number or "",
+            "reference": candidate.reference or "",
+            "statut": candidate.status or "",
+            "dossier_papier": candidate.paper_status or "",
+            "pieces_manquantes": ", ".join(candidate.missing),
+            "nom": answers.get("family_name", ""),
+            "prenoms": answers.get("given_names", ""),
+            "date_naissance": answers.get("birth_date", ""),
+            "commune_naissance": answers.get("birth_town", ""),
+            "pays_naissance": answers.get("birth_country", ""),
+            "courriel": candidate.email,
+            "code_specialite": answers.get("specialty", ""),
+            "specialite": specialty.label if specialty else "",
+            "enregistre_le": self.session.local(candidate.saved_at).isoformat(sep=" ", timespec="minutes")
+            if candidate.saved_at
+            else "",
+            "version": version,
+        }
+
+    def matches(self, query: str, *texts: str) -> bool:
+        """Whether ``query`` (accents and case aside) is in one of ``texts``."""
+        wanted = plain(query)
+        return any(wanted in plain(text or "") for text in texts)
+
+    def activation_deadline(self, created_at: datetime, status: str) -> datetime | None:
+        from kiosk.accounts import ACTIVATION_DEADLINE
+
+        return created_at + ACTIVATION_DEADLINE if status == "pending" else None
+
+    def close(self) -> None:
+        pass
+
+    # -- hooks for the stores -----------------------------------------------------------
+
+    def _write(self) -> contextlib.AbstractContextManager:
+        return self.db.atomic()
+
+    def _record(self, officer: Officer, action: str, subject: str | None = None, detail: str = "") -> None:
+        raise NotImplementedError
+
+    def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
+        raise NotImplementedError
+
+    def _find(self, query: str) -> list[Candidate]:
+        raise NotImplementedError
+
+    def _file(self, account_id: str) -> CandidateFile:
+        raise NotImplementedError
+
+    def _by_code(self, code: str) -> Candidate | None:
+        raise NotImplementedError
+
+    def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
+        raise NotImplementedError
+
+    def _export_rows(self) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _open_conflicts(self) -> int | None:
+        return None
+
+    def _resend_code(self, account_id: str) -> None:
+        raise NotImplementedError
+
+    def _lift_delay(self, account_id: str) -> None:
+        raise NotImplementedError
+
+    def _reprint(self, account_id: str) -> str:
+        raise NotImplementedError
+
+    def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def _set_paper(self, registration_id: str, status: str, missing: list[str] | None) -> None:
+        raise NotImplementedError
+
+    def _set_aside(self, registration_id: str) -> None:
+        raise NotImplementedError
+
+    def _conflicts(self) -> list[ConflictView]:
+        raise NotImplementedError
+
+    def _resolve(self, conflict_id: str, resolution: str, officer: Officer) -> None:
+        raise NotImplementedError
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text

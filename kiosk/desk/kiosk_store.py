@@ -1,0 +1,165 @@
+"""The staff console on a kiosk's own store: the reception's work at the kiosk's side.
+
+Paper files, setting aside and conflicts are the rectorat's fields and are done on its
+store; a kiosk keeps the activation codes and the printer, so the reception's work
+happens here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Iterator
+
+from kiosk.desk.base import Desk
+from kiosk.desk.views import AuditLine, Candidate, CandidateFile, Officer
+from kiosk.errors import Refused
+from kiosk.models import Account, Registration, StaffAudit
+from kiosk.pieces import required_pieces
+
+
+class KioskDesk(Desk):
+    """The console's tasks over the kiosk's SQLite store and its services."""
+
+    where = "kiosk"
+    tasks = frozenset(
+        {"find", "view", "resend_code", "lift_delay", "reprint", "glance", "correct_identity", "export", "audit"}
+    )
+
+    def __init__(self, services) -> None:
+        super().__init__(
+            services.db, services.clock, services.session, services.staff, services.config.data_dir / "exports"
+        )
+        self.services = services
+
+    # -- the trail ------------------------------------------------------------------------
+
+    def _record(self, officer: Officer, action: str, subject: str | None = None, detail: str = "") -> None:
+        now = self.clock.now()
+        StaffAudit.create(
+            staff=officer.name, role=officer.role, action=action, subject=subject, detail=detail,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+
+    def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
+        query = StaffAudit.select().order_by(StaffAudit.created_at.desc()).limit(limit)
+        if subject:
+            query = query.where(StaffAudit.subject == subject)
+        return [AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query]
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _registrations(self) -> dict[uuid.UUID, Registration]:
+        rows = Registration.select().where(Registration.session_id == self.session.id)
+        return {row.account_id: row for row in rows}
+
+    def _candidate(self, account: Account, registration: Registration | None) -> Candidate:
+        if registration is None:
+            return Candidate(str(account.id), account.family_name, account.given_names, account.email, account.status)
+        answers = registration.answers
+        return Candidate(
+            account_id=str(account.id),
+            family_name=answers.get("family_name", account.family_name),
+            given_names=answers.get("given_names", account.given_names),
+            email=account.email,
+            account_status=account.status,
+            registration_id=str(registration.id),
+            birth_date=answers.get("birth_date", ""),
+            status=registration.status,
+            specialty=answers.get("specialty", ""),
+            number=registration.number,
+            reference=registration.reference,
+            paper_status=registration.paper_status,
+            missing=tuple(registration.missing_pieces or ()),
+            saved_at=registration.saved_at,
+        )
+
+    def _find(self, query: str) -> list[Candidate]:
+        registrations = self._registrations()
+        found = []
+        for account in Account.select().order_by(Account.family_name, Account.given_names):
+            registration = registrations.get(account.id)
+            candidate = self._candidate(account, registration)
+            if self.matches(
+                query, candidate.family_name, candidate.given_names, account.email,
+                candidate.number or "", candidate.reference or "",
+            ) or self.matches(query.replace("-", ""), (candidate.reference or "").replace("-", "")):  # fmt: skip
+                found.append(candidate)
+        return found
+
+    def _account(self, account_id: str) -> Account:
+        try:
+            account = Account.get_or_none(Account.id == uuid.UUID(str(account_id)))
+        except ValueError:
+            account = None
+        if account is None:
+            raise Refused.one("", "console.unknown_candidate")
+        return account
+
+    def _file(self, account_id: str) -> CandidateFile:
+        account = self._account(account_id)
+        registration = Registration.get_or_none(
+            Registration.account == account.id, Registration.session_id == self.session.id
+        )
+        answers = registration.answers if registration is not None else {}
+        return CandidateFile(
+            candidate=self._candidate(account, registration),
+            created_at=account.created_at,
+            activated_at=account.activated_at,
+            activation_deadline=self.activation_deadline(account.created_at, account.status),
+            locked_until=account.locked_until,
+            failed_logins=account.failed_logins,
+            version=registration.version if registration is not None else 0,
+            answers=answers,
+            pieces=tuple(required_pieces(answers, self.session)) if registration is not None else (),
+        )
+
+    def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
+        for row in Registration.select().where(Registration.session_id == self.session.id):
+            yield row.saved_at, row.answers.get("specialty", ""), row.status, row.paper_status
+
+    def _export_rows(self) -> Iterator[dict[str, Any]]:
+        accounts = {a.id: a for a in Account.select()}
+        for registration in self._registrations().values():
+            account = accounts[registration.account_id]
+            yield self.export_row(
+                self._candidate(account, registration), registration.answers, registration.version
+            )
+
+    # -- the reception ------------------------------------------------------------------
+
+    def _resend_code(self, account_id: str) -> None:
+        account = self._account(account_id)
+        if account.status != "pending":
+            raise Refused.one("", "console.already_active")
+        if account.origin != "kiosk":
+            raise Refused.one("", "console.code_elsewhere")
+        self.services.accounts.resend_activation(account.email)
+
+    def _lift_delay(self, account_id: str) -> None:
+        account = self._account(account_id)
+        if not account.failed_logins and account.locked_until is None:
+            raise Refused.one("", "console.not_locked")
+        Account.update(failed_logins=0, locked_until=None).where(Account.id == account.id).execute()
+
+    def _reprint(self, account_id: str) -> str:
+        account = self._account(account_id)
+        documents = self.services.documents.documents(account)
+        current = next((d for d in documents if not d.superseded), None)
+        if current is None:
+            raise Refused.one("", "console.nothing_to_print")
+        return str(self.services.documents.print(account, current.id))
+
+    # -- the exam office ----------------------------------------------------------------
+
+    def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:
+        now = self.clock.now()
+        registration = Registration.get_by_id(uuid.UUID(current.candidate.registration_id))
+        registration.answers = {**registration.answers, **identity}
+        registration.touch(now)
+        registration.save()
+        account = self._account(current.candidate.account_id)
+        account.family_name = identity["family_name"]
+        account.given_names = identity["given_names"]
+        account.touch(now)
+        account.save()

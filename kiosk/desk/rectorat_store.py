@@ -1,0 +1,257 @@
+"""The staff console on the rectorat's store: the exam office's work on every kiosk's records.
+
+Activation codes and printers belong to the kiosks, so resending a code and reprinting
+are done on a kiosk's store; everything else is done here, by URL (PostgreSQL in
+production, a SQLite file for a test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from peewee import IntegrityError, fn
+
+from kiosk.clock import Clock
+from kiosk.desk.base import SEARCH_LIMIT, Desk
+from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
+from kiosk.errors import Refused
+from kiosk.exam_sessions import ExamSession
+from kiosk.models import id_prefix, reference_bits, reference_of
+from kiosk.pieces import required_pieces
+from kiosk.rectorat.service import RectoratService
+from kiosk.rectorat.store import RectoratStore
+from kiosk.staff import StaffService
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z@.]+")
+
+
+class RectoratDesk(Desk):
+    """The console's tasks over the rectorat's store."""
+
+    where = "rectorat"
+    tasks = frozenset(
+        {
+            "find", "view", "lift_delay", "glance", "correct_identity", "receive_paper", "mark_paper",
+            "set_aside", "resolve_conflict", "export", "audit",
+        }
+    )  # fmt: skip
+
+    def __init__(self, store: RectoratStore, clock: Clock, session: ExamSession, exports_dir: Path) -> None:
+        super().__init__(store.db, clock, session, StaffService(store.db, clock, model=store.Staff), exports_dir)
+        self.store = store
+        self.service = RectoratService(store, clock)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _write(self) -> contextlib.AbstractContextManager:
+        return self.store.write()
+
+    # -- the trail ------------------------------------------------------------------------
+
+    def _record(self, officer: Officer, action: str, subject: str | None = None, detail: str = "") -> None:
+        self.store.Audit.create(
+            created_at=self.clock.now(), staff=officer.name, role=officer.role, action=action,
+            subject=subject, detail=detail,
+        )  # fmt: skip
+
+    def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
+        a = self.store.Audit
+        query = a.select().order_by(a.created_at.desc()).limit(limit)
+        if subject:
+            query = query.where(a.subject == subject)
+        return [AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query]
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _candidate(self, account, registration) -> Candidate:
+        if registration is None:
+            return Candidate(str(account.id), account.family_name, account.given_names, account.email, account.status)
+        answers = registration.answers
+        return Candidate(
+            account_id=str(account.id),
+            family_name=answers.get("family_name", account.family_name),
+            given_names=answers.get("given_names", account.given_names),
+            email=account.email,
+            account_status=account.status,
+            registration_id=str(registration.id),
+            birth_date=answers.get("birth_date", ""),
+            status=registration.status,
+            specialty=answers.get("specialty", ""),
+            number=registration.number,
+            reference=reference_of(registration.id),
+            paper_status=registration.paper_status,
+            missing=tuple(registration.missing_pieces or ()),
+            saved_at=registration.saved_at,
+        )
+
+    def _candidates(self, account_ids: list) -> list[Candidate]:
+        m = self.store
+        if not account_ids:
+            return []
+        accounts = m.Account.select().where(m.Account.id.in_(account_ids))
+        registrations = {
+            r.account_id: r
+            for r in m.Registration.select().where(
+                m.Registration.account_id.in_(account_ids), m.Registration.session_id == self.session.id
+            )
+        }
+        found = [self._candidate(a, registrations.get(a.id)) for a in accounts]
+        return sorted(found, key=lambda c: (c.family_name.casefold(), c.given_names.casefold()))
+
+    def _find(self, query: str) -> list[Candidate]:
+        m = self.store
+        by_code = self._by_code(query)
+        if by_code is not None:
+            return [by_code]
+        words = _NOT_ALNUM.sub(" ", self._plain(query)).strip()
+        like = f"%{words}%"
+        by_identity = (
+            m.Registration.select(m.Registration.account_id)
+            .where(m.Registration.identity_key ** like, m.Registration.session_id == self.session.id)
+            .limit(SEARCH_LIMIT)
+        )
+        by_account = (
+            m.Account.select(m.Account.id)
+            .where(
+                (fn.LOWER(m.Account.email) ** f"%{query.strip().casefold()}%")
+                | (fn.LOWER(m.Account.family_name) ** f"%{query.strip().casefold()}%")
+            )
+            .limit(SEARCH_LIMIT)
+        )
+        ids = {row.account_id for row in by_identity} | {row.id for row in by_account}
+        return self._candidates(sorted(ids, key=str)[:SEARCH_LIMIT])
+
+    @staticmethod
+    def _plain(text: str) -> str:
+        from kiosk.registration_form import plain
+
+        return plain(text)
+
+    def _by_code(self, code: str) -> Candidate | None:
+        """The candidate whose registration has this number, or this reference."""
+        m = self.store
+        code = code.strip()
+        registration = m.Registration.get_or_none(m.Registration.number == code.upper())
+        bits = reference_bits(code) if registration is None else None
+        if bits is not None:
+            # The column holds UUID text: its first 13 characters are the reference's top 48 bits.
+            near = m.Registration.select().where(fn.SUBSTR(m.Registration.id, 1, 13) == id_prefix(bits))
+            registration = next((r for r in near if r.id.int >> 78 == bits), None)
+        if registration is None:
+            return None
+        account = m.Account.get_by_id(registration.account_id)
+        return self._candidate(account, registration)
+
+    def _file(self, account_id: str) -> CandidateFile:
+        m = self.store
+        try:
+            account = m.Account.get_or_none(m.Account.id == uuid.UUID(str(account_id)))
+        except ValueError:
+            account = None
+        if account is None:
+            raise Refused.one("", "console.unknown_candidate")
+        registration = m.Registration.get_or_none(
+            m.Registration.account_id == account.id, m.Registration.session_id == self.session.id
+        )
+        answers = registration.answers if registration is not None else {}
+        return CandidateFile(
+            candidate=self._candidate(account, registration),
+            created_at=account.created_at,
+            activated_at=account.activated_at,
+            activation_deadline=self.activation_deadline(account.created_at, account.status),
+            locked_until=account.locked_until,
+            failed_logins=account.failed_logins,
+            version=registration.version if registration is not None else 0,
+            answers=answers,
+            pieces=tuple(required_pieces(answers, self.session)) if registration is not None else (),
+        )
+
+    def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
+        r = self.store.Registration
+        rows = r.select(r.saved_at, r.answers, r.status, r.paper_status).where(r.session_id == self.session.id)
+        for row in rows:
+            yield row.saved_at, row.answers.get("specialty", ""), row.status, row.paper_status
+
+    def _export_rows(self) -> Iterator[dict[str, Any]]:
+        m = self.store
+        registrations = m.Registration.select().where(m.Registration.session_id == self.session.id)
+        accounts = {a.id: a for a in m.Account.select()}
+        for registration in registrations.order_by(m.Registration.number):
+            account = accounts[registration.account_id]
+            yield self.export_row(self._candidate(account, registration), registration.answers, registration.version)
+
+    def _open_conflicts(self) -> int:
+        c = self.store.Conflict
+        return c.select().where(c.resolved_at.is_null()).count()
+
+    # -- changes ------------------------------------------------------------------------
+
+    def _lift_delay(self, account_id: str) -> None:
+        if not self.service.lift_login_delay(account_id):
+            raise Refused.one("", "console.not_locked")
+
+    def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:
+        try:
+            with self.store.write():
+                self.service.correct_identity(current.candidate.registration_id, identity)
+        except IntegrityError:
+            raise Refused.one("", "console.identity_taken") from None
+
+    def _set_paper(self, registration_id: str, status: str, missing: list[str] | None) -> None:
+        self.service.set_paper_status(registration_id, status, missing)
+
+    def _set_aside(self, registration_id: str) -> None:
+        self.service.set_aside(registration_id)
+
+    def _conflicts(self) -> list[ConflictView]:
+        m = self.store
+        kiosks = {k.id: k.name for k in m.Kiosk.select()}
+        views = []
+        for conflict in self.service.conflicts():
+            incoming = conflict.incoming or {}
+            views.append(
+                ConflictView(
+                    id=str(conflict.id), kind=conflict.kind, entity=conflict.entity,
+                    kiosk=kiosks.get(conflict.kiosk_id, "?"), created_at=conflict.created_at,
+                    incoming=self._describe(incoming), existing=self._describe_existing(conflict.existing_id),
+                )
+            )  # fmt: skip
+        return views
+
+    def _describe(self, data: dict) -> str:
+        answers = data.get("answers") or data
+        name = f"{answers.get('family_name', '')} {answers.get('given_names', '')}".strip()
+        birth = answers.get("birth_date", "")
+        return " · ".join(part for part in (name, birth, data.get("email", "")) if part)
+
+    def _describe_existing(self, existing_id: str | None) -> str:
+        m = self.store
+        if not existing_id:
+            return ""
+        try:
+            key = uuid.UUID(existing_id)
+        except ValueError:
+            return existing_id
+        registration = m.Registration.get_or_none(m.Registration.id == key)
+        if registration is not None:
+            candidate = self._candidate(m.Account.get_by_id(registration.account_id), registration)
+            return " · ".join(p for p in (candidate.family_name + " " + candidate.given_names, candidate.birth_date,
+                                          candidate.number or "") if p)  # fmt: skip
+        account = m.Account.get_or_none(m.Account.id == key)
+        return f"{account.family_name} {account.given_names} · {account.email}" if account else existing_id
+
+    def _resolve(self, conflict_id: str, resolution: str, officer: Officer) -> None:
+        from kiosk.rectorat.service import ConflictNotApplied
+
+        try:
+            self.service.resolve_conflict(conflict_id, resolution, by=officer.name)
+        except ConflictNotApplied:
+            raise Refused.one("", "console.conflict_not_yet") from None
+        except (LookupError, ValueError):
+            raise Refused.one("", "console.conflict_gone") from None

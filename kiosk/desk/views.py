@@ -1,0 +1,101 @@
+"""What the staff console shows: plain records read from either store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Officer:
+    """The staff member logged in at the console."""
+
+    name: str
+    role: str  # reception | exam_office
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate as a search lists them: the account, and the registration if any."""
+
+    account_id: str
+    family_name: str
+    given_names: str
+    email: str
+    account_status: str  # pending | active
+    registration_id: str | None = None
+    birth_date: str = ""
+    status: str | None = None  # registered | withdrawn | set_aside
+    specialty: str = ""
+    number: str | None = None
+    reference: str | None = None
+    paper_status: str | None = None  # received | complete | incomplete | validated
+    missing: tuple[str, ...] = ()
+    saved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CandidateFile:
+    """Everything the console shows about one candidate."""
+
+    candidate: Candidate
+    created_at: datetime
+    activated_at: datetime | None
+    activation_deadline: datetime | None
+    locked_until: datetime | None
+    failed_logins: int
+    version: int = 0
+    answers: dict[str, Any] = field(default_factory=dict)
+    pieces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Glance:
+    """The session at a glance: registrations per day and per specialty, work waiting."""
+
+    per_day: list[tuple[date, int]]
+    per_specialty: list[tuple[str, int]]
+    registered: int
+    paper_pending: int
+    paper_incomplete: int
+    conflicts: int | None  # None: this store has none (a kiosk's)
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    """A pushed item the rectorat kept aside, and what it collides with."""
+
+    id: str
+    kind: str
+    entity: str
+    kiosk: str
+    created_at: datetime
+    incoming: str
+    existing: str
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One line of the trail, as the exam office reads it."""
+
+    at: datetime
+    staff: str
+    role: str
+    action: str
+    subject: str | None
+    detail: str
+
+
+def bars(pairs: list[tuple[str, int]], width: int) -> list[str]:
+    """A horizontal bar chart in text: ``label ███████ 12``, the longest bar ``width`` wide."""
+    if not pairs:
+        return []
+    label_width = max(len(label) for label, _ in pairs)
+    top = max(count for _, count in pairs) or 1
+    lines = []
+    for label, count in pairs:
+        eighths = round(count * width * 8 / top)
+        bar = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+        lines.append(f"{label.ljust(label_width)} {bar} {count}")
+    return lines

@@ -1,0 +1,264 @@
+"""The staff console's tasks, without the screens: rights, audit, both stores."""
+
+from __future__ import annotations
+
+import csv
+import os
+import stat
+from datetime import timedelta
+
+import pytest
+from tests.conftest import CANDIDATE, fast_hasher, mailed_code
+from tests.test_registration_form import valid_values
+
+from kiosk.clock import Clock, parse_instant
+from kiosk.config import load_config
+from kiosk.desk import open_desk, rights
+from kiosk.desk.base import _cell
+from kiosk.desk.views import Officer, bars
+from kiosk.errors import Refused
+from kiosk.models import Account, OutboxRow, Registration, StaffAudit
+from kiosk.services import build_services
+
+PASSWORD = "guichet du hall nord 2019"
+RECEPTION = Officer("accueil", "reception")
+EXAM_OFFICE = Officer("dec", "exam_office")
+
+
+def key(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
+    return caught.value.problems[field].key
+
+
+@pytest.fixture
+def services(tmp_path):
+    config = load_config(environ={}, overrides={"data_dir": tmp_path / "kiosk", "session": "bacpro-poitiers-2020"})
+    built = build_services(config, Clock(parse_instant("2019-11-10T10:00:00"), frozen=True))
+    built.accounts.hasher = fast_hasher()
+    built.staff.hasher = fast_hasher()
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def desk(services):
+    return open_desk(services)
+
+
+@pytest.fixture
+def registered(services):
+    """Jean Dupont, active and registered at this kiosk."""
+    account = services.accounts.sign_up(CANDIDATE)
+    account = services.accounts.activate(account.email, mailed_code(account.email))
+    registration = services.registrations.save(account, valid_values(services.session))
+    return account, registration
+
+
+def audit_lines() -> list[tuple[str, str, str | None, str]]:
+    return [(r.staff, r.action, r.subject, r.detail) for r in StaffAudit.select().order_by(StaffAudit.created_at)]
+
+
+# -- who may do what -------------------------------------------------------------------
+
+
+def test_the_exam_office_has_every_right_of_the_reception_and_more():
+    assert rights.RECEPTION < rights.EXAM_OFFICE
+    assert {"receive_paper", "mark_paper", "set_aside", "resolve_conflict", "export", "audit",
+            "correct_identity"} <= rights.EXAM_OFFICE - rights.RECEPTION  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        lambda desk, who: desk.correct_identity(who, who_id(), {"family_name": "Durand"}),
+        lambda desk, who: desk.receive_paper(who, "2020-PO-000001"),
+        lambda desk, who: desk.mark_paper(who, who_id(), True),
+        lambda desk, who: desk.set_aside(who, who_id()),
+        lambda desk, who: desk.conflicts(who),
+        lambda desk, who: desk.resolve_conflict(who, "x", True),
+        lambda desk, who: desk.export_csv(who),
+        lambda desk, who: desk.audit_trail(who),
+    ],
+    ids=["correct_identity", "receive_paper", "mark_paper", "set_aside", "conflicts", "resolve", "export", "audit"],
+)
+def test_the_reception_cannot_do_the_exam_office_s_work(desk, registered, task):
+    before = Registration.get().version
+    with pytest.raises(Refused) as caught:
+        task(desk, RECEPTION)
+    assert key(caught) == "console.forbidden"
+    assert Registration.get().version == before
+    assert not desk.exports_dir.exists()
+
+
+def who_id() -> str:
+    return str(Account.get().id)
+
+
+def test_a_kiosk_store_sends_the_paper_work_to_the_rectorat_s(desk, registered):
+    account, _ = registered
+    with pytest.raises(Refused) as caught:
+        desk.mark_paper(EXAM_OFFICE, str(account.id), True)
+    assert key(caught) == "console.not_here.kiosk"
+    assert not desk.can(EXAM_OFFICE, "receive_paper")
+    assert desk.can(RECEPTION, "reprint") and not desk.can(RECEPTION, "export")
+
+
+# -- staff login -----------------------------------------------------------------------
+
+
+def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, desk):
+    services.staff.add("accueil", "reception", PASSWORD)
+    officer = desk.log_in("Accueil", PASSWORD)
+    assert officer == RECEPTION
+    with pytest.raises(Refused) as caught:
+        desk.log_in("accueil", "pas le bon mot de passe")
+    assert key(caught) == "staff.wrong"
+    assert audit_lines() == [("accueil", "login", None, "")]
+
+
+# -- finding and viewing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["dupont", "DUPONT", "jean.dupont@", "exemple.fr", "Jéan"])
+def test_a_candidate_is_found_by_name_or_e_mail_whatever_the_case_and_accents(desk, registered, query):
+    found = desk.find(RECEPTION, query)
+    assert [c.family_name for c in found] == ["Dupont"]
+
+
+def test_a_candidate_is_found_by_the_reference_as_printed_or_typed(desk, registered):
+    reference = registered[1].reference
+    for typed in (reference, reference.lower(), reference.replace("-", "")):
+        assert [c.reference for c in desk.find(RECEPTION, typed)] == [reference]
+
+
+def test_a_short_query_is_refused_at_its_field(desk):
+    with pytest.raises(Refused) as caught:
+        desk.find(RECEPTION, " d ")
+    assert key(caught, "query") == "console.query_short"
+
+
+def test_viewing_a_file_is_recorded_with_who_and_what_never_a_secret(desk, registered):
+    account, registration = registered
+    file = desk.open_file(RECEPTION, str(account.id))
+    assert file.candidate.reference == registration.reference
+    assert file.candidate.status == "registered" and "confirmation" in file.pieces
+    assert file.activation_deadline is None and file.activated_at is not None
+    desk.find(RECEPTION, "dupont")
+    lines = audit_lines()
+    assert lines[0] == ("accueil", "view", str(account.id), "")
+    assert lines[1][1] == "find"
+    row = StaffAudit.get(StaffAudit.action == "view")
+    assert row.created_at.utcoffset() == timedelta(0) or row.created_at.tzinfo is not None
+
+
+def test_the_audit_trail_cannot_be_changed_or_emptied(desk, registered):
+    desk.open_file(RECEPTION, str(registered[0].id))
+    with pytest.raises(Exception, match="append-only"):
+        StaffAudit.update(staff="quelqu'un d'autre").execute()
+    with pytest.raises(Exception, match="append-only"):
+        StaffAudit.delete().execute()
+
+
+# -- the reception ---------------------------------------------------------------------
+
+
+def test_the_reception_resends_an_activation_code_and_the_trail_keeps_no_code(services, desk):
+    account = services.accounts.sign_up(CANDIDATE)
+    first = mailed_code(account.email)
+    services.clock.advance(timedelta(minutes=2))
+    desk.resend_code(RECEPTION, str(account.id))
+    second = mailed_code(account.email)
+    assert second != first
+    assert services.accounts.activate(account.email, second).status == "active"
+    trail = " ".join(" ".join(filter(None, line)) for line in audit_lines())
+    assert "resend_code" in trail
+    assert second not in trail and second.replace("-", "") not in trail
+
+
+def test_an_active_account_has_no_code_to_resend(desk, registered):
+    with pytest.raises(Refused) as caught:
+        desk.resend_code(RECEPTION, str(registered[0].id))
+    assert key(caught) == "console.already_active"
+
+
+def test_the_reception_lifts_a_login_delay(services, desk, registered):
+    account, _ = registered
+    for _ in range(6):
+        with pytest.raises(Refused):
+            services.accounts.log_in(account.email, "mauvais mot de passe")
+    assert Account.get_by_id(account.id).locked_until is not None
+    desk.lift_delay(RECEPTION, str(account.id))
+    assert Account.get_by_id(account.id).locked_until is None
+    assert services.accounts.log_in(account.email, CANDIDATE.password).id == account.id
+    with pytest.raises(Refused) as caught:
+        desk.lift_delay(RECEPTION, str(account.id))
+    assert key(caught) == "console.not_locked"
+
+
+def test_the_reception_reprints_the_current_confirmation(services, desk, registered):
+    desk.reprint(RECEPTION, str(registered[0].id))
+    printed = list(services.config.print_dir.glob("*.pdf"))
+    assert len(printed) == 1 and printed[0].read_bytes().startswith(b"%PDF")
+
+
+def test_there_is_nothing_to_reprint_without_a_registration(services, desk):
+    account = services.accounts.sign_up(CANDIDATE)
+    with pytest.raises(Refused) as caught:
+        desk.reprint(RECEPTION, str(account.id))
+    assert key(caught) == "console.nothing_to_print"
+
+
+# -- the exam office on a kiosk's store ------------------------------------------------
+
+
+def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(desk, registered):
+    account, registration = registered
+    queued = OutboxRow.select().count()
+    corrected = desk.correct_identity(EXAM_OFFICE, str(account.id), {"family_name": "Dupond", "birth_town": "Niort"})
+    assert corrected.version == registration.version + 1
+    assert corrected.answers["family_name"] == "Dupond" and corrected.answers["birth_town"] == "Niort"
+    assert Account.get_by_id(account.id).family_name == "Dupond"
+    assert OutboxRow.select().count() > queued  # the new version waits for the rectorat
+    assert ("dec", "correct_identity", str(account.id), "family_name, birth_town") in audit_lines()
+
+
+def test_a_wrong_correction_is_refused_at_its_field_and_changes_nothing(desk, registered):
+    account, registration = registered
+    with pytest.raises(Refused) as caught:
+        desk.correct_identity(EXAM_OFFICE, str(account.id), {"birth_date": "31/02/2002"})
+    assert "birth_date" in caught.value.problems
+    with pytest.raises(Refused) as caught:
+        desk.correct_identity(EXAM_OFFICE, str(account.id), {"family_name": "Dupont"})
+    assert key(caught) == "console.nothing_changed"
+    assert Registration.get().version == registration.version
+
+
+def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(desk, registered):
+    path = desk.export_csv(EXAM_OFFICE)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert len(rows) == 1
+    assert rows[0]["reference"] == registered[1].reference
+    assert rows[0]["nom"] == "Dupont" and rows[0]["statut"] == "registered"
+    assert audit_lines()[-1][1] == "export"
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+33 5 49", "-2", "@SUM(A1)"])
+def test_a_cell_a_spreadsheet_would_run_is_kept_as_text(text):
+    assert _cell(text) == "'" + text
+    assert _cell("Dupont") == "Dupont"
+
+
+def test_the_glance_counts_registrations_per_day_and_specialty(services, desk, registered):
+    glance = desk.glance(RECEPTION)
+    assert glance.registered == 1 and glance.paper_pending == 1 and glance.paper_incomplete == 0
+    assert glance.conflicts is None  # a kiosk holds none
+    assert [n for _, n in glance.per_day] == [1]
+    assert sum(n for _, n in glance.per_specialty) == 1
+
+
+def test_bars_are_proportional_and_labelled():
+    lines = bars([("lun. 4", 10), ("mar. 5", 5), ("mer. 6", 0)], width=10)
+    assert lines[0] == "lun. 4 ██████████ 10"
+    assert lines[1] == "mar. 5 █████ 5"
+    assert lines[2] == "mer. 6  0"

@@ -1,0 +1,168 @@
+"""The staff console's tasks on the rectorat's store (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from tests.conftest import fast_hasher
+from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from tests.test_rectorat import account_item, answers, new_kiosk, registration_item, results
+
+from kiosk.desk.rectorat_store import RectoratDesk
+from kiosk.desk.views import Officer
+from kiosk.errors import Refused
+from kiosk.exam_sessions import load_session
+from kiosk.models import reference_of
+from kiosk.rectorat.service import RectoratService
+from kiosk.rectorat.store import open_store, sqlite_url
+from kiosk.staff import StaffService
+
+PASSWORD = "bureau des examens 2019"
+RECEPTION = Officer("accueil", "reception")
+EXAM_OFFICE = Officer("dec", "exam_office")
+
+
+def key(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
+    return caught.value.problems[field].key
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = sqlite_url(tmp_path / "rectorat.sqlite3")
+    if request.param == "postgresql":
+        url = request.getfixturevalue("fresh_postgres_url")
+    opened = open_store(url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def service(store, clock) -> RectoratService:
+    return RectoratService(store, clock, hasher=fast_hasher())
+
+
+@pytest.fixture
+def desk(store, clock, tmp_path) -> RectoratDesk:
+    return RectoratDesk(store, clock, load_session("bacpro-poitiers-2020", clock), tmp_path / "exports")
+
+
+@pytest.fixture
+def pushed(service):
+    """Jean Dupont's account and registration, pushed by a kiosk: (account id, registration id)."""
+    kiosk = new_kiosk(service, "borne-a")[0]
+    account = account_item()
+    registration = registration_item(account["id"])
+    assert results(service.push(kiosk, [account, registration])) == ["applied", "applied"]
+    return account["id"], registration["id"]
+
+
+def registration(store, registration_id):
+    return store.Registration.get_by_id(uuid.UUID(registration_id))
+
+
+def test_staff_accounts_and_their_trail_live_in_the_rectorat_s_store(store, clock, desk):
+    StaffService(store.db, clock, fast_hasher(), model=store.Staff).add("dec", "exam_office", PASSWORD)
+    desk.staff.hasher = fast_hasher()
+    assert desk.log_in("DEC", PASSWORD) == EXAM_OFFICE
+    assert [(a.staff, a.action) for a in desk.audit_trail(EXAM_OFFICE)] == [("dec", "login")]
+
+
+def test_a_paper_file_is_received_by_number_or_scanned_reference(store, desk, pushed):
+    account_id, registration_id = pushed
+    number = registration(store, registration_id).number
+    reference = reference_of(uuid.UUID(registration_id))
+    assert desk.receive_paper(EXAM_OFFICE, number).paper_status == "received"
+    # Scanned again, or typed from paper with O for 0: found, and nothing changes.
+    typed = reference.lower().replace("0", "o")
+    assert desk.receive_paper(EXAM_OFFICE, typed).reference == reference
+    assert [line.action for line in desk.audit_trail(EXAM_OFFICE)] == ["receive_paper"]
+    with pytest.raises(Refused) as caught:
+        desk.receive_paper(EXAM_OFFICE, "2020-PO-999999")
+    assert key(caught, "code") == "console.unknown_code"
+
+
+def test_an_incomplete_file_names_its_missing_pieces_and_the_kiosks_are_told(store, service, desk, pushed):
+    account_id, registration_id = pushed
+    last = store.last_seq()
+    pieces = desk.open_file(EXAM_OFFICE, account_id).pieces
+    assert "confirmation" in pieces
+    with pytest.raises(Refused) as caught:
+        desk.mark_paper(EXAM_OFFICE, account_id, False)
+    assert key(caught, "missing") == "console.missing_required"
+    with pytest.raises(Refused) as caught:
+        desk.mark_paper(EXAM_OFFICE, account_id, False, ["passeport_martien"])
+    assert key(caught, "missing") == "console.unknown_piece"
+    desk.mark_paper(EXAM_OFFICE, account_id, False, ["confirmation"])
+    row = registration(store, registration_id)
+    assert (row.paper_status, row.missing_pieces) == ("incomplete", ["confirmation"])
+    service.sequence()
+    assert store.last_seq() > last
+    desk.mark_paper(EXAM_OFFICE, account_id, True)
+    assert registration(store, registration_id).missing_pieces is None
+
+
+def test_a_registration_set_aside_no_longer_counts(store, desk, pushed):
+    account_id, registration_id = pushed
+    desk.set_aside(EXAM_OFFICE, account_id)
+    assert registration(store, registration_id).status == "set_aside"
+    assert desk.glance(EXAM_OFFICE).registered == 0
+    with pytest.raises(Refused) as caught:
+        desk.set_aside(EXAM_OFFICE, account_id)
+    assert key(caught) == "console.not_registered"
+
+
+def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twice(store, service, desk, pushed):
+    account_id, registration_id = pushed
+    before = registration(store, registration_id).version
+    desk.correct_identity(EXAM_OFFICE, account_id, {"given_names": "Jean-Marc"})
+    row = registration(store, registration_id)
+    assert row.version == before + 1 and row.answers["given_names"] == "Jean-Marc"
+    assert row.identity_key.startswith("dupont|jean marc|")
+    # Claire Martin, born the same day, pushed by another kiosk.
+    kiosk = new_kiosk(service, "borne-b")[0]
+    other = account_item(email="claire@exemple.fr", family="Martin", given="Claire")
+    service.push(kiosk, [other, registration_item(other["id"], who=answers("Martin", "Claire"))])
+    with pytest.raises(Refused) as caught:
+        desk.correct_identity(EXAM_OFFICE, other["id"], {"family_name": "Dupont", "given_names": "Jean-Marc"})
+    assert key(caught) == "console.identity_taken"
+    assert desk.find(EXAM_OFFICE, "martin")[0].family_name == "Martin"
+
+
+def test_a_conflict_is_listed_then_settled_by_the_exam_office(store, service, desk, pushed):
+    kiosk = new_kiosk(service, "borne-b")[0]
+    twin = account_item(email="jean.d@exemple.fr")
+    assert results(service.push(kiosk, [twin, registration_item(twin["id"])])) == ["applied", "conflict"]
+    assert desk.glance(EXAM_OFFICE).conflicts == 1
+    [conflict] = desk.conflicts(EXAM_OFFICE)
+    assert (conflict.kind, conflict.kiosk) == ("identity", "borne-b")
+    assert "Dupont" in conflict.incoming and "Dupont" in conflict.existing
+    desk.resolve_conflict(EXAM_OFFICE, conflict.id, keep_existing=True)
+    assert desk.conflicts(EXAM_OFFICE) == []
+    with pytest.raises(Refused) as caught:
+        desk.resolve_conflict(EXAM_OFFICE, conflict.id, keep_existing=False)
+    assert key(caught) == "console.conflict_gone"
+
+
+def test_codes_and_printers_are_the_kiosks(desk, pushed):
+    with pytest.raises(Refused) as caught:
+        desk.resend_code(RECEPTION, pushed[0])
+    assert key(caught) == "console.not_here.rectorat"
+    assert not desk.can(RECEPTION, "reprint")
+
+
+def test_the_reception_lifts_a_delay_of_login_elsewhere(store, service, desk, pushed):
+    account_id, _ = pushed
+    store.Account.update(failed_logins=6).execute()
+    desk.lift_delay(RECEPTION, account_id)
+    assert store.Account.get().failed_logins == 0
+    with pytest.raises(Refused) as caught:
+        desk.lift_delay(RECEPTION, account_id)
+    assert key(caught) == "console.not_locked"
+
+
+def test_the_export_lists_the_session_s_registrations_by_number(desk, pushed):
+    path = desk.export_csv(EXAM_OFFICE)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("numero;reference;statut")
+    assert len(lines) == 2 and lines[1].startswith("2020-")
