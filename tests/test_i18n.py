@@ -41,6 +41,7 @@ DOCUMENT_STEPS = (1, 2, 3, 4)  # kiosk/documents.py
 SAME_IN_BOTH = {
     "format.day", "format.seconds", "format.minutes_seconds", "format.hours_minutes", "form.empty",
     "document.academie", "document.version", "document.page", "choices.eps_activity.badminton", "keys.documents",
+    "console.banner", "console.col.action",
 }
 
 
