@@ -1,4 +1,10 @@
-"""``python -m bench [MEASURE ...]``: run the measures, print one table, write JSON."""
+"""``python -m bench [MEASURE ...]``: run the measures, print one table, write JSON.
+
+The table holds the figures the project tracks (:data:`TRACKED`), each with its goal
+when it has one; ``--all`` adds every other figure the measures took. Every figure,
+with its note, goes to ``bench/results/latest.json``; ``--markdown`` prints the tracked
+table of that file as Markdown, for the README, without measuring anything.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,42 @@ from datetime import datetime, timezone
 
 from bench import RESULTS_DIR, Figure, discover
 
+# The figures the project tracks, in the table's order, with what each says (README).
+TRACKED: dict[str, str] = {
+    "start.ratio": "start-up to the rendered welcome, kiosk / bare Textual app (medians)",
+    "start.kiosk.welcome": "start-up to the rendered welcome, kiosk",
+    "start.bare_textual": "start-up to the rendered welcome, bare Textual app",
+    "import.must_not_load": "heavy modules loaded before the first frame (fpdf, peewee, argon2…)",
+    "memory.kiosk.welcome_maxrss": "peak memory of the kiosk at the welcome",
+    "memory.bare.maxrss": "peak memory of the bare Textual app",
+    "argon2.hash": "argon2id hash (argon2-cffi defaults)",
+    "argon2.verify": "argon2id verify",
+    "pdf.render.typical": "confirmation PDF, typical candidate: render (warm)",
+    "pdf.size.typical": "confirmation PDF, typical candidate: size",
+    "pdf.render.cjk": "PDF with a Chinese name (fallback font subset): render",
+    "pdf.size.cjk": "PDF with a Chinese name: size",
+    "save.first": "« Enregistrer » on the kiosk's store, first save (median)",
+    "save.change": "« Enregistrer » on the kiosk's store, a change (median)",
+    "sync.push_registrations": "sync push, 2,000 registrations + accounts through HTTP to PostgreSQL",
+    "sync.raw_upsert": "raw PostgreSQL upsert of the same rows, same run",
+    "sync.push_vs_raw": "sync push / raw upsert",
+    "sync.pull_changes": "sync pull of the same changes back to the kiosk",
+    "sync.kiosks_at_once_wall": "200 kiosks pushing 1,000 registrations at once: all land once, in",
+    "sync.kiosks_push_p50": "… push latency p50",
+    "sync.kiosks_push_p95": "… push latency p95",
+    "sync.kiosks_push_p99": "… push latency p99",
+    "rush.registrations": "deadline rush, 100 kiosks × 10 candidates: registrations landed once",
+    "rush.save_p50": "… « Enregistrer » at a kiosk, p50",
+    "rush.save_p95": "… « Enregistrer » at a kiosk, p95",
+    "rush.save_p99": "… « Enregistrer » at a kiosk, p99",
+    "rush.push_p50": "… push latency p50",
+    "rush.push_p95": "… push latency p95",
+    "rush.push_p99": "… push latency p99",
+    "rush.land_p50": "… time to land (save to acknowledged push) p50",
+    "rush.land_p95": "… time to land p95",
+    "rush.land_p99": "… time to land p99",
+}
+
 
 def _format_value(value: float) -> str:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
@@ -23,18 +65,13 @@ def _format_value(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
+def _ok(figure: Figure) -> str:
+    return "-" if figure.ok is None else ("yes" if figure.ok else "NO")
+
+
 def _table(figures: list[Figure]) -> str:
     headers = ("name", "value", "unit", "goal", "ok?")
-    rows = [
-        (
-            f.name,
-            _format_value(f.value),
-            f.unit,
-            f.goal_text,
-            "-" if f.ok is None else ("yes" if f.ok else "NO"),
-        )
-        for f in figures
-    ]
+    rows = [(f.name, _format_value(f.value), f.unit, f.goal_text, _ok(f)) for f in figures]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     align = ("<", ">", "<", "<", "<")
     line = lambda cells: "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()  # noqa: E731
@@ -47,16 +84,42 @@ def _table(figures: list[Figure]) -> str:
     return "\n".join(out)
 
 
+def _tracked(figures: list[Figure]) -> list[Figure]:
+    by_name = {f.name: f for f in figures}
+    return [by_name[name] for name in TRACKED if name in by_name]
+
+
+def _markdown(figures: list[Figure]) -> str:
+    out = ["| figure | value | goal | met |", "| --- | --- | --- | --- |"]
+    for f in _tracked(figures):
+        goal = "" if f.goal is None else f.goal_text
+        met = "" if f.ok is None else ("yes" if f.ok else "**no**")
+        out.append(f"| {TRACKED[f.name]} (`{f.name}`) | {_format_value(f.value)} {f.unit} | {goal} | {met} |")
+    return "\n".join(out)
+
+
+def _load(path) -> list[Figure]:
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return [Figure(d["name"], d["value"], d["unit"], d["goal"], d["better"], d["note"]) for d in report["figures"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     measures = discover()
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("only", nargs="*", metavar="MEASURE", help="run only these measures (default: all)")
     parser.add_argument("--list", action="store_true", help="list the measures and exit")
+    parser.add_argument("--all", action="store_true", help="print every figure, not only the tracked ones")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the tracked figures of bench/results/latest.json as Markdown, and exit")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.list:
         for m in measures:
             print(f"{m.name:<16} {m.summary}")
+        return 0
+    if args.markdown:
+        print(_markdown(_load(RESULTS_DIR / "latest.json")))
         return 0
     unknown = set(args.only) - {m.name for m in measures}
     if unknown:
@@ -77,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {m.name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
 
+    shown = figures if args.all or args.only else _tracked(figures)
     print()
-    print(_table(figures))
+    print(_table(shown))
+    if len(shown) < len(figures):
+        print(f"\n{len(figures) - len(shown)} more figures in bench/results/latest.json (--all prints them)")
     if errors:
         print(f"\nfailed measures: {', '.join(errors)} (see stderr)")
 

@@ -7,12 +7,14 @@ When the rectorat cannot be reached the kiosk goes on alone and tries again late
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import SQL, Database
+from peewee import Database
 
 from kiosk import formatting
 from kiosk.clock import Clock
@@ -65,6 +67,14 @@ def registration_data(registration: Registration) -> dict[str, Any]:
     }
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
+def encode_push(items: list[str]) -> bytes:
+    """The body of a push of items already encoded as JSON texts."""
+    return ('{"items":[' + ",".join(items) + "]}").encode("utf-8")
+
+
 class SyncClient:
     """HTTP to the rectorat's sync service, with the kiosk's credential."""
 
@@ -84,6 +94,7 @@ class SyncClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         import httpx
+        import orjson
 
         try:
             response = self._http.request(method, path, **kwargs)
@@ -99,13 +110,24 @@ class SyncClient:
             raise SyncRefused("the rectorat refuses this kiosk's credential")
         if response.status_code >= 400:
             raise SyncUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
-        return response.json()
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as error:
+            raise SyncUnavailable(f"the rectorat's answer is not JSON: {error}") from error
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/v1/health")
 
     def push(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self._call("POST", "/v1/push", json={"items": items})["results"]
+
+    def push_encoded(self, items: list[str]) -> list[dict[str, Any]]:
+        """:meth:`push` for items already encoded as JSON texts: the body is joined, not built."""
+        return self.push_body(encode_push(items))
+
+    def push_body(self, body: bytes) -> list[dict[str, Any]]:
+        """:meth:`push` of a body made by :func:`encode_push`."""
+        return self._call("POST", "/v1/push", content=body, headers=_JSON)["results"]
 
     def changes(self, after: int, limit: int = PULL_LIMIT) -> dict[str, Any]:
         return self._call("GET", "/v1/changes", params={"after": after, "limit": limit})
@@ -130,6 +152,83 @@ class SyncReport:
 
 
 _MODELS = {"account": Account, "registration": Registration, "address_change": AddressChange}
+
+# What each waiting sync row stands for, oldest first: the record's latest state as the
+# item to send, built by SQLite as JSON text (the instants are stored as the protocol
+# writes them: ISO 8601 UTC with microseconds), so that no Python object is made per
+# record or field. NULL when the record is gone, and for an account deletion (its row
+# carries the item). Insertion order, which is commit order: a record's rows follow
+# those of the records it refers to (an account before its registration) even when the
+# clock gave them the same instant, or stepped back. Ids are random: no order.
+_WAITING = """
+SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.id'), o.payload,
+  CASE json_extract(o.payload, '$.entity')
+  WHEN 'account' THEN (
+    SELECT json_object('entity', 'account', 'id', a.id, 'version', a.version, 'data', json_object(
+      'created_at', a.created_at, 'updated_at', a.updated_at, 'email', a.email, 'email_key', a.email_key,
+      'family_name', a.family_name, 'given_names', a.given_names, 'password_hash', a.password_hash,
+      'status', a.status, 'activated_at', a.activated_at))
+    FROM account a WHERE a.id = json_extract(o.payload, '$.id'))
+  WHEN 'registration' THEN (
+    SELECT json_object('entity', 'registration', 'id', r.id, 'version', r.version, 'data', json_object(
+      'created_at', r.created_at, 'updated_at', r.updated_at, 'account_id', r.account_id,
+      'session_id', r.session_id, 'answers', json(r.answers),
+      'status', CASE r.status WHEN 'set_aside' THEN 'registered' ELSE r.status END,
+      'saved_at', r.saved_at, 'withdrawn_at', r.withdrawn_at))
+    FROM registration r WHERE r.id = json_extract(o.payload, '$.id'))
+  WHEN 'address_change' THEN (
+    SELECT json_object('entity', 'address_change', 'id', c.id, 'version', c.version, 'data', json_object(
+      'created_at', c.created_at, 'registration_id', c.registration_id, 'address', json(c.address)))
+    FROM address_change c WHERE c.id = json_extract(o.payload, '$.id'))
+  END
+FROM outbox o
+WHERE o.kind = 'sync' AND o.delivered_at IS NULL AND o.failed_at IS NULL AND o.rowid > ?
+ORDER BY o.rowid
+LIMIT ?
+"""
+
+
+class _Known:
+    """The accounts and registrations a page of the feed names, read with one query a
+    kind; one asked for outside them is read then."""
+
+    def __init__(self, changes: list[dict[str, Any]]) -> None:
+        account_ids = {c["id"] for c in changes if c["entity"] == "account"}
+        account_ids |= {str((c.get("data") or {}).get("account_id")) for c in changes if c["entity"] == "registration"}
+        registration_ids = [c["id"] for c in changes if c["entity"] == "registration"]
+        self.accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
+        for chunk in _chunks(list(account_ids)):
+            self.accounts.update((str(a.id), a) for a in Account.select().where(Account.id.in_(chunk)))
+        self.registrations: dict[str, Registration] = {}
+        for chunk in _chunks(registration_ids):
+            self.registrations.update((str(r.id), r) for r in Registration.select().where(Registration.id.in_(chunk)))
+
+    def account(self, key: str) -> Account | None:
+        if key not in self.accounts:
+            self.accounts[key] = Account.get_or_none(Account.id == key)
+        return self.accounts[key]
+
+    def registration(self, key: str) -> Registration | None:
+        return self.registrations.get(key)
+
+
+def _chunks(values: list, size: int = 500) -> list[list]:
+    return [values[at:at + size] for at in range(0, len(values), size)]
+
+
+@dataclass
+class WaitingBatch:
+    """Waiting sync rows read together: ``items`` (JSON texts) in order, under ``keys``
+    ``(entity, id)``, and the body that pushes them; the outbox rows of each key; the rows
+    with nothing to send; the rowid of the last row read."""
+
+    rows: int = 0
+    last: int = 0
+    body: bytes = b""
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    rows_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    gone: list[str] = field(default_factory=list)
 
 
 class SyncService:
@@ -177,12 +276,7 @@ class SyncService:
         if not force and self._next_try is not None and now < self._next_try:
             return SyncReport(0, 0, self.pending(), online=False, error="waiting")
         try:
-            pushed = 0
-            while True:
-                sent = self.push_batch()
-                pushed += sent
-                if sent < BATCH:
-                    break
+            pushed = self.push_waiting()
             pulled = self.pull()
         except SyncUnavailable as error:
             self._failures += 1
@@ -195,86 +289,95 @@ class SyncService:
         self._set_state("last_contact", now.isoformat())
         return SyncReport(pushed, pulled, self.pending(), online=True)
 
+    def push_waiting(self) -> int:
+        """Push every row waiting now, batch after batch, oldest first; returns how many rows.
+
+        While the rectorat works on a batch, the kiosk marks the one before delivered and
+        reads the next (the rows after the last one sent): its own work is done in the
+        time it waits. The batches still go one at a time, in order: the rectorat has
+        applied an account before it reads the registration that refers to it. A row the
+        rectorat did not take waits for the next round.
+        """
+        pushed = 0
+        batch = self.waiting(BATCH)
+        done: list[str] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http:
+            while batch.rows:
+                answer = http.submit(self.client.push_body, batch.body) if batch.items else None
+                self._acknowledge(done)
+                done = []
+                following = self.waiting(BATCH, after=batch.last) if batch.rows == BATCH else WaitingBatch()
+                done = self._delivered(batch, answer.result() if answer else [])
+                pushed += batch.rows
+                batch = following
+            self._acknowledge(done)
+        return pushed
+
     def push_batch(self) -> int:
         """Send the oldest waiting changes, each record's latest state once; returns how many rows."""
-        rows = list(
-            OutboxRow.select()
-            .where(OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null())
-            # Insertion order, which is commit order: a record's rows follow those of the
-            # records it refers to (an account before its registration) even when the clock
-            # gave them the same instant, or stepped back. Ids are random: no order.
-            .order_by(SQL("rowid"))
-            .limit(BATCH)
-        )
-        if not rows:
+        batch = self.waiting(BATCH)
+        if not batch.rows:
             return 0
-        items: dict[tuple[str, str], dict[str, Any]] = {}
-        rows_of: dict[tuple[str, str], list[OutboxRow]] = {}
-        gone: list[OutboxRow] = []
-        records = self._records(rows)
-        for row in rows:
-            key = (row.payload["entity"], row.payload["id"])
-            if key not in items:
-                item = self._item(row.payload, records)
-                if item is None:
-                    gone.append(row)
-                    continue
-                items[key] = item
-            rows_of.setdefault(key, []).append(row)
-        results = self.client.push(list(items.values())) if items else []
-        delivered = list(gone)
-        for (key, item), result in zip(items.items(), results):
-            if result.get("id") != item["id"]:
+        self._acknowledge(self._delivered(batch, self.client.push_body(batch.body) if batch.items else []))
+        return batch.rows
+
+    def _delivered(self, batch: "WaitingBatch", results: list[dict[str, Any]]) -> list[str]:
+        """The outbox rows of a batch that the rectorat's answer settles."""
+        delivered = list(batch.gone)
+        for key, result in zip(batch.keys, results):
+            if result.get("id") != key[1]:
                 raise SyncUnavailable("the rectorat's answer does not match the batch")
+            if result.get("result") == "refused" and result.get("reason") == "future":
+                # This kiosk's clock is ahead of the rectorat's: the same item is taken
+                # once the rectorat's clock has caught up, so it waits for a later round.
+                log.warning("sync: %s %s dated in the rectorat's future; kept to send again", *key)
+                continue
             if result.get("result") in DELIVERED:
-                delivered.extend(rows_of[key])
+                delivered.extend(batch.rows_of[key])
                 if result["result"] in ("conflict", "refused"):
-                    log.warning("sync: %s %s %s: %s", item["entity"], item["id"], result["result"], result)
-        now = self.clock.now()
+                    log.warning("sync: %s %s %s: %s", key[0], key[1], result["result"], result)
+        return delivered
+
+    def waiting(self, limit: int = BATCH, after: int = 0) -> "WaitingBatch":
+        """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
+        insertion) and the items to send for them, read now."""
+        batch = WaitingBatch()
+        for rowid, outbox_id, entity, record_id, payload, item in self.db.execute_sql(_WAITING, (after, limit)):
+            batch.rows += 1
+            batch.last = rowid
+            key = (entity, record_id)
+            if key in batch.rows_of:
+                batch.rows_of[key].append(outbox_id)
+                continue
+            if item is None and entity == "account_deletion":
+                data = json.loads(payload).get("data", {})
+                item = json.dumps({"entity": entity, "id": record_id, "version": 1, "data": data}, ensure_ascii=False)
+            if item is None:
+                # The record is gone (a pending account purged since), or the row is not
+                # one sync knows: nothing to send, and nothing to wait for.
+                if entity not in _MODELS:
+                    log.error("sync: unknown entity %r in the outbox", entity)
+                batch.gone.append(outbox_id)
+                continue
+            batch.keys.append(key)
+            batch.items.append(item)
+            batch.rows_of[key] = [outbox_id]
+        batch.body = encode_push(batch.items)
+        return batch
+
+    def _acknowledge(self, outbox_ids: list[str]) -> None:
+        """Mark these rows delivered: one statement a few hundred rows, one transaction."""
+        if not outbox_ids:
+            return
+        stamp = OutboxRow.delivered_at.db_value(self.clock.now())
         with self.db.atomic():
-            OutboxRow.update(delivered_at=now, updated_at=now, attempts=OutboxRow.attempts + 1).where(
-                OutboxRow.id.in_([row.id for row in delivered])
-            ).execute()
-        return len(rows)
-
-    @staticmethod
-    def _records(rows: list[OutboxRow]) -> dict[tuple[str, str], Any]:
-        """The records a batch's rows name, read with one query a kind rather than one a row
-        (a query built by peewee costs more than SQLite's answer)."""
-        wanted: dict[str, set[str]] = {}
-        for row in rows:
-            if row.payload["entity"] in _MODELS:
-                wanted.setdefault(row.payload["entity"], set()).add(row.payload["id"])
-        found: dict[tuple[str, str], Any] = {}
-        for entity, ids in wanted.items():
-            model = _MODELS[entity]
-            for record in model.select().where(model.id.in_(list(ids))):
-                found[(entity, str(record.id))] = record
-        return found
-
-    def _item(
-        self, payload: dict[str, Any], records: dict[tuple[str, str], Any] | None = None
-    ) -> dict[str, Any] | None:
-        """What to send for one outbox row, read now: the record's latest state (from
-        ``records`` when the batch's records were read together)."""
-        entity, key = payload["entity"], payload["id"]
-        if entity == "account_deletion":
-            return {"entity": entity, "id": key, "version": 1, "data": payload.get("data", {})}
-        model = _MODELS.get(entity)
-        if model is None:
-            log.error("sync: unknown entity %r in the outbox", entity)
-            return None
-        record = records.get((entity, key)) if records is not None else model.get_or_none(model.id == key)
-        if record is None:
-            return None
-        if entity == "account":
-            data = account_data(record)
-        elif entity == "registration":
-            data = registration_data(record)
-        else:
-            data = {"created_at": _instant(record.created_at), "registration_id": str(record.registration_id),
-                    "address": record.address}  # fmt: skip
-        return {"entity": entity, "id": key, "version": record.version, "data": data}
+            for at in range(0, len(outbox_ids), BATCH):
+                chunk = outbox_ids[at:at + BATCH]
+                self.db.execute_sql(
+                    "UPDATE outbox SET delivered_at = ?, updated_at = ?, attempts = attempts + 1"
+                    f" WHERE id IN ({', '.join('?' * len(chunk))})",
+                    (stamp, stamp, *chunk),
+                )
 
     # -- pull ---------------------------------------------------------------------------
 
@@ -290,7 +393,7 @@ class SyncService:
                     self._set_state("cursor", str(answer["last"]))
                 return total
             with self.db.atomic():
-                self._guarded(lambda: [self._apply(change) for change in changes])
+                self._guarded(lambda: self._apply_page(changes))
                 self._set_state("cursor", str(answer.get("last", changes[-1]["seq"])))
             total += len(changes)
             if len(changes) < PULL_LIMIT:
@@ -304,17 +407,28 @@ class SyncService:
         finally:
             self.db.execute_sql("DELETE FROM sync_guard")
 
-    def _apply(self, change: dict[str, Any]) -> None:
+    def _apply_page(self, changes: list[dict[str, Any]]) -> None:
+        """Apply a page of the feed, the records it names read together first (a query
+        built by peewee costs more than SQLite's answer, and a page is hundreds)."""
+        known = _Known(changes)
+        for change in changes:
+            self._apply(change, known)
+
+    def _apply(self, change: dict[str, Any], known: _Known | None = None) -> None:
         entity, data = change["entity"], change.get("data") or {}
         if entity == "registration":
-            self._apply_registration(change["id"], data)
-        elif entity == "account" and Account.select().where(Account.id == change["id"]).exists():
+            self._apply_registration(change["id"], data, known)
+        elif entity == "account":
+            account = known.account(change["id"]) if known else Account.get_or_none(Account.id == change["id"])
             # Only an account still here: one borrowed for a login and forgotten since
             # does not come back with the feed.
-            self._apply_account(change["id"], data)
+            if account is not None:
+                self._apply_account(change["id"], data, account)
 
-    def _apply_account(self, key: str, data: dict[str, Any]) -> None:
-        account = Account.get_or_none(Account.id == key)
+    def _apply_account(self, key: str, data: dict[str, Any], account: Account | None | bool = False) -> None:
+        """``account``: the record here, when the caller has read it (``False``: read it now)."""
+        if account is False:
+            account = Account.get_or_none(Account.id == key)
         version = int(data.get("version", 0))
         if data.get("deleted"):
             if account is not None and account.status == "pending":
@@ -326,9 +440,12 @@ class SyncService:
             Account.create(id=key, version=version, created_at=_parse(data["created_at"]), origin="rectorat", **fields)
         elif version > account.version:
             Account.update(version=version, **fields).where(Account.id == key).execute()
+            account.version = version  # the next change of the page compares with this
+            for name, value in fields.items():
+                setattr(account, name, value)
 
-    def _apply_registration(self, key: str, data: dict[str, Any]) -> None:
-        registration = Registration.get_or_none(Registration.id == key)
+    def _apply_registration(self, key: str, data: dict[str, Any], known: _Known | None = None) -> None:
+        registration = known.registration(key) if known else Registration.get_or_none(Registration.id == key)
         rectorat_fields = {
             "number": data.get("number"),
             "paper_status": data.get("paper_status"),
@@ -336,7 +453,8 @@ class SyncService:
         }
         status = data.get("status", "registered")
         if registration is None:
-            if Account.get_or_none(Account.id == data["account_id"]) is None:
+            account = known.account(data["account_id"]) if known else Account.get_or_none(Account.id == data["account_id"])
+            if account is None:
                 return
             if Registration.select().where(
                 Registration.account == data["account_id"], Registration.session_id == data["session_id"]
@@ -345,12 +463,14 @@ class SyncService:
                 # ours as a conflict for the exam office. Keep ours; pull on.
                 log.warning("sync: registration %s of an account registered here under another id", key)
                 return
-            Registration.create(
+            created = Registration.create(
                 id=key, version=int(data.get("version", 1)), account=data["account_id"], session_id=data["session_id"],
                 answers=data["answers"], status=status, saved_at=_parse(data["saved_at"]),
                 withdrawn_at=_parse(data.get("withdrawn_at")), created_at=_parse(data["created_at"]),
                 updated_at=_parse(data["updated_at"]), origin="rectorat", **rectorat_fields,
             )
+            if known:
+                known.registrations[key] = created
             return
         changes: dict[str, Any] = dict(rectorat_fields)
         if status == "set_aside" or registration.status == "set_aside":
@@ -362,7 +482,11 @@ class SyncService:
                 saved_at=_parse(data["saved_at"]), withdrawn_at=_parse(data.get("withdrawn_at")),
                 updated_at=_parse(data["updated_at"]),
             )
-        Registration.update(**changes).where(Registration.id == key).execute()
+        changes = {name: value for name, value in changes.items() if getattr(registration, name) != value}
+        if changes:  # its own push coming back, numbered: often only the number is new
+            Registration.update(**changes).where(Registration.id == key).execute()
+            for name, value in changes.items():
+                setattr(registration, name, value)
 
     # -- login elsewhere ----------------------------------------------------------------
 

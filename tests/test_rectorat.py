@@ -4,6 +4,7 @@ credentials, the HTTP API (also through a real uvicorn on 127.0.0.1) and the CLI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -342,6 +343,132 @@ def test_what_a_kiosk_may_not_write_is_refused(service, kiosk_a, kiosk_b):
     assert answer[4]["id"] == "not-a-uuid"
     with pytest.raises(ValueError):
         service.push(kiosk_a, [account_item() for _ in range(501)])
+
+
+class _NoBulk:
+    """A bulk path that takes nothing: every item goes down the per-item path."""
+
+    def run(self, kiosk, items, start, now, results) -> int:
+        return start
+
+
+def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, list[dict]]]:
+    """Batches of two kiosks over a few people, e-mails and records, mixing what the bulk
+    path takes (new accounts and registrations) with all that it leaves to the per-item
+    path: replays, newer versions, duplicates, conflicts, refusals, unreadable items,
+    address changes and deletions, in any order."""
+    people = [("Dupont", "Jean", "04/05/2001"), ("Curie", "Marie", "07/11/2000"), ("Martin", "Léa", "01/02/2002"),
+              ("DUPONT ", "jéan", "2001-05-04"), ("Nguyen", "Anh", "12/12/2001")]  # fmt: skip
+    emails = [f"p{n}@exemple.fr" for n in range(6)] + ["P0@Exemple.fr"]
+    pushed: list[dict] = []  # every item sent, to replay or build on
+    accounts: list[str] = []
+    registrations: list[tuple[str, str]] = []  # (registration, account)
+    batches = []
+    for _ in range(rounds):
+        for k in range(kiosks):
+            batch: list[dict] = []
+            for _ in range(rng.randint(1, 12)):
+                roll = rng.random()
+                if roll < 0.3 or not accounts:
+                    family, given, _ = rng.choice(people)
+                    item = account_item(email=rng.choice(emails), family=family, given=given,
+                                        status=rng.choice(["active", "active", "pending"]))  # fmt: skip
+                    accounts.append(item["id"])
+                elif roll < 0.6:
+                    account = rng.choice(accounts[-4:] if rng.random() < 0.7 else accounts)
+                    family, given, birth = rng.choice(people)
+                    who = answers(family, given, birth) if rng.random() < 0.9 else {"birth_date": birth}
+                    saved = rng.choice([EARLIER, EARLIER, EARLIER, CLOSES, EARLIER + timedelta(days=30)])
+                    session = SESSION if rng.random() < 0.95 else "bacpro-nowhere-2031"
+                    item = registration_item(account, saved_at=saved, who=who, session=session)
+                    registrations.append((item["id"], account))
+                elif roll < 0.75 and pushed:
+                    earlier = rng.choice(pushed)
+                    item = {**earlier, "version": earlier["version"] + rng.choice([0, 0, 1])}
+                elif roll < 0.82 and registrations:
+                    item = address_item(rng.choice(registrations)[0])
+                elif roll < 0.87:
+                    item = deletion_item(rng.choice(accounts))
+                elif roll < 0.93:
+                    item = account_item(version=0)
+                else:
+                    item = rng.choice(batch) if batch else account_item(email=rng.choice(emails))
+                batch.append(item)
+                pushed.append(item)
+            batches.append((k, batch))
+    return batches
+
+
+def _store_state(store) -> dict:
+    """What a push leaves in the store, comparable between two stores fed the same items."""
+    def rows(sql: str) -> list[tuple]:
+        return [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in row)
+                for row in store.db.execute_sql(sql).fetchall()]  # fmt: skip
+
+    numbered = rows("SELECT id, number FROM rc_registration ORDER BY id")
+    return {
+        "accounts": rows("SELECT id, version, email, email_key, family_name, given_names, status, activated_at"
+                         " FROM rc_account ORDER BY id"),
+        "registrations": rows("SELECT id, version, account_id, session_id, answers, status, saved_at, identity_key"
+                              " FROM rc_registration ORDER BY id"),
+        # PostgreSQL's sequence may skip: compare which registrations are numbered, and uniqueness.
+        "numbered": sorted(r[0] for r in numbered if r[1]) if store.postgresql else numbered,
+        "unique_numbers": len({r[1] for r in numbered if r[1]}) == len([r for r in numbered if r[1]]),
+        "addresses": rows("SELECT id, version, registration_id FROM rc_address_change ORDER BY id"),
+        "interests": rows("SELECT kiosk_id, account_id FROM rc_interest ORDER BY kiosk_id, account_id"),
+        "conflicts": rows("SELECT kind, entity, entity_id, version, resolved_at IS NULL FROM rc_conflict"
+                          " ORDER BY entity_id, created_at"),
+        "tombstones": rows("SELECT entity_id, entity FROM rc_tombstone ORDER BY entity_id"),
+        "changes": rows("SELECT entity, entity_id, account_id FROM rc_change ORDER BY id"),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, seed):
+    """The set-based path is an optimisation only: random batches give the same results,
+    item by item, and leave the same store as the per-item path alone."""
+    import random
+
+    if store_url.startswith("sqlite"):
+        reference_url = sqlite_url(tmp_path / "reference.sqlite3")
+    else:
+        reference_url = store_url.rsplit("/", 1)[0] + "/" + f"r{os.getpid()}_{seed}"
+        with psycopg2_connection(store_url) as admin:
+            admin.cursor().execute(f"CREATE DATABASE r{os.getpid()}_{seed}")
+    bulk_store, reference_store = open_store(store_url), open_store(reference_url)
+    try:
+        bulk = RectoratService(bulk_store, clock, hasher=fast_hasher())
+        reference = RectoratService(reference_store, clock, hasher=fast_hasher())
+        reference._batch = _NoBulk()
+        kiosks = [(new_kiosk(bulk, f"borne-{k}")[0], new_kiosk(reference, f"borne-{k}")[0]) for k in range(2)]
+        conflicts_seen = 0
+        for k, batch in _random_batches(random.Random(seed)):
+            got = bulk.push(kiosks[k][0], batch)
+            expected = reference.push(kiosks[k][1], batch)
+            # Conflict ids are random: compare what they hold instead.
+            strip = lambda answer: [{**r, "conflict": "…"} if "conflict" in r else r for r in answer]  # noqa: E731
+            assert strip(got) == strip(expected), batch
+            conflicts_seen += sum(r["result"] == "conflict" for r in got)
+        assert _store_state(bulk_store) == _store_state(reference_store)
+        assert _store_state(bulk_store)["unique_numbers"]
+    finally:
+        bulk_store.close()
+        reference_store.close()
+        if not store_url.startswith("sqlite"):
+            with psycopg2_connection(store_url) as admin:
+                admin.cursor().execute(f"DROP DATABASE IF EXISTS r{os.getpid()}_{seed} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def psycopg2_connection(url: str):
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 # -- pull ------------------------------------------------------------------------------

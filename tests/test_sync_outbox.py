@@ -3,15 +3,17 @@ same transaction; local bookkeeping and what came from the rectorat write none."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tests.conftest import CANDIDATE
 from tests.test_registration_form import valid_values
 
-from kiosk.accounts import ACTIVATION_DEADLINE
+from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.errors import Refused
-from kiosk.models import Account, OutboxRow
+from kiosk.models import Account, AddressChange, OutboxRow, Registration
 from kiosk.registrations import RegistrationService
-from kiosk.sync import SyncService
+from kiosk.sync import SyncService, account_data, registration_data
 
 
 def sync_rows() -> list[dict]:
@@ -96,3 +98,38 @@ def test_pending_counts_what_waits(db, clock, accounts, signed_up):
     assert (report.online, report.pending, report.error) == (False, 1, "not configured")
 
 
+
+
+def test_a_push_sends_each_records_latest_state_once(db, clock, session, accounts, signed_up):
+    """The items the kiosk reads for a push (built by SQLite) are the records as the
+    protocol writes them, each record once at its first waiting row, however many rows
+    it has; a deletion carries its row's reason."""
+    account, code = signed_up
+    account = accounts.activate(account.email, code)
+    registrations = RegistrationService(db, clock, session)
+    registrations.save(account, valid_values(session))
+    registration = registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
+    change = registrations.report_address_change(account, {**valid_values(session), "town": "Niort"})
+    # A registration the exam office set aside is sent as registered: the status is the rectorat's.
+    Registration.update(status="set_aside").where(Registration.id == registration.id).execute()
+    other = accounts.sign_up(SignUp(email="autre@exemple.fr", family_name="Autre", given_names="Zoé",
+                                    password=CANDIDATE.password, password_again=CANDIDATE.password))  # fmt: skip
+    clock.advance(ACTIVATION_DEADLINE)
+    accounts.purge_unactivated()
+
+    batch = SyncService(db, clock, client=None).waiting()
+    account, registration = Account.get_by_id(account.id), Registration.get_by_id(registration.id)
+    change = AddressChange.get_by_id(change.id)
+    assert [json.loads(item) for item in batch.items] == [
+        {"entity": "account", "id": str(account.id), "version": account.version, "data": account_data(account)},
+        {"entity": "registration", "id": str(registration.id), "version": 2, "data": registration_data(registration)},
+        {"entity": "address_change", "id": str(change.id), "version": 1, "data": {
+            "created_at": change.created_at.isoformat(timespec="microseconds"),
+            "registration_id": str(registration.id), "address": change.address}},
+        {"entity": "account_deletion", "id": str(other.id), "version": 1, "data": {"reason": "not_activated"}},
+    ]  # fmt: skip
+    assert registration_data(registration)["status"] == "registered"
+    # Every waiting row is settled with its record: the pending account's row has nothing to send.
+    assert batch.rows == len(sync_rows())
+    assert sorted(len(rows) for rows in batch.rows_of.values()) == [1, 1, 2, 3]
+    assert len(batch.gone) == 1

@@ -8,17 +8,18 @@ passwords are never logged.
 
 from __future__ import annotations
 
-import json
+import gc
 import logging
 import os
 import threading
 from contextlib import asynccontextmanager
 from typing import Any, Callable
 
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.routing import Route
 
 from kiosk.clock import Clock
@@ -41,6 +42,14 @@ SEQUENCE_INTERVAL = 1.0
 UNAUTHORISED = {"error": "unauthorised"}
 
 
+class JSONResponse(_StarletteJSONResponse):
+    """Starlette's JSON response written by orjson: a push's answer and a page of the
+    feed are hundreds of objects, encoded several times faster."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -60,7 +69,8 @@ def make_app(
 ) -> Starlette:
     """The Starlette app over ``store``. ``sequence_interval``: how often a background
     thread numbers the change feed (``None``: only before each pull). ``close_store``:
-    close the store when the app shuts down (the app owns it)."""
+    close the store when the app shuts down (the app owns it, and is the process's
+    server: it also settles the garbage collector when it starts)."""
     service = service or RectoratService(store, clock, hasher)
     db = store.db
 
@@ -71,15 +81,28 @@ def make_app(
     async def call(function: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(with_db, function, *args)
 
-    async def kiosk_of(request: Request) -> KioskIdentity | None:
+    def credential_of(request: Request) -> tuple[str, str] | None:
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
         name, colon, token = credential.strip().partition(":")
         if scheme.lower() != "bearer" or not colon or not name or not token:
             return None
-        return await call(service.authenticate, name, token)
+        return name, token
+
+    async def kiosk_of(request: Request) -> KioskIdentity | None:
+        credential = credential_of(request)
+        return None if credential is None else await call(service.authenticate, *credential)
 
     async def json_body(request: Request) -> Any:
+        return parse_json(await body_of(request))
+
+    def parse_json(body: bytes) -> Any:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:  # invalid UTF-8 included
+            raise _BadRequest(400, "the body is not valid JSON") from None
+
+    async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
@@ -93,10 +116,7 @@ def make_app(
             if size > max_body:
                 raise _BadRequest(413, f"request body larger than {max_body} bytes")
             chunks.append(chunk)
-        try:
-            return json.loads(b"".join(chunks))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _BadRequest(400, "the body is not valid JSON") from None
+        return b"".join(chunks)
 
     def health(request: Request) -> JSONResponse:
         try:
@@ -108,19 +128,34 @@ def make_app(
         return JSONResponse({"ok": True, "now": iso(clock.now())})
 
     async def push(request: Request) -> JSONResponse:
-        kiosk = await kiosk_of(request)
+        credential = credential_of(request)
+        if credential is None:
+            return JSONResponse(UNAUTHORISED, status_code=401)
+        body: bytes | _BadRequest
+        try:
+            body = await body_of(request)
+        except _BadRequest as bad:  # said once the credential is known good
+            body = bad
+        return await call(push_body, credential, body)
+
+    def push_body(credential: tuple[str, str], body: bytes | _BadRequest) -> JSONResponse:
+        """The credential, then the body, then the batch: one trip to the thread pool and
+        one connection for the whole request (a push is a kiosk's most frequent call)."""
+        kiosk = service.authenticate(*credential)
         if kiosk is None:
             return JSONResponse(UNAUTHORISED, status_code=401)
         try:
-            body = await json_body(request)
-            items = body.get("items") if isinstance(body, dict) else None
+            if isinstance(body, _BadRequest):
+                raise body
+            parsed = parse_json(body)
+            items = parsed.get("items") if isinstance(parsed, dict) else None
             if not isinstance(items, list):
                 raise _BadRequest(400, 'expected {"items": [...]}')
             if len(items) > MAX_BATCH:
                 raise _BadRequest(400, f"at most {MAX_BATCH} items a batch")
         except _BadRequest as bad:
             return JSONResponse({"error": bad.message}, status_code=bad.status)
-        results = await call(service.push, kiosk, items, clock.now())
+        results = service.push(kiosk, items, clock.now())
         return JSONResponse({"results": results, "now": iso(clock.now())})
 
     async def changes(request: Request) -> JSONResponse:
@@ -167,6 +202,8 @@ def make_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        if close_store:
+            _settle_garbage_collector()
         stop = threading.Event()
         worker = None
         if sequence_interval:
@@ -196,6 +233,17 @@ def make_app(
     app.state.service = service
     app.state.store = store
     return app
+
+
+def _settle_garbage_collector() -> None:
+    """Leave what start-up made (modules, classes, the app) out of the collector's walks.
+
+    A push parses thousands of objects, and the collections they set off walked every
+    object of the process each time: about a sixth of a batch's time. What is alive once
+    the server has started stays alive; it is collected once, then frozen.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _sequence_until(store: RectoratStore, stop: threading.Event, interval: float) -> None:

@@ -134,7 +134,10 @@ def identity_key(answers: Mapping[str, Any], family_name: str = "", given_names:
         return None
 
     def plain(text: object) -> str:
-        decomposed = unicodedata.normalize("NFKD", str(text or "").casefold())
+        text = str(text or "")
+        if text.isascii():  # the common case, the same answer without the Unicode tables
+            return _NOT_ALNUM.sub(" ", text.lower()).strip()
+        decomposed = unicodedata.normalize("NFKD", text.casefold())
         bare = "".join(c for c in decomposed if not unicodedata.combining(c))
         return _NOT_ALNUM.sub(" ", bare).strip()
 
@@ -188,38 +191,44 @@ def _mapping(data: Mapping[str, Any], key: str) -> dict:
     return value
 
 
-def _account_fields(data: Mapping[str, Any]) -> dict:
+def _account_fields(data: Mapping[str, Any], instant: Callable[..., Any] = _instant) -> dict:
+    """An account's fields, checked; ``instant`` reads its instants (the bulk path keeps
+    them as text, see :mod:`kiosk.rectorat.batch`)."""
     fields = {
-        "created_at": _instant(data, "created_at"),
-        "updated_at": _instant(data, "updated_at"),
+        "created_at": instant(data, "created_at"),
+        "updated_at": instant(data, "updated_at"),
         "email": _text(data, "email", maximum=320),
         "email_key": normalise_email_key(_text(data, "email_key", maximum=320)),
         "family_name": _text(data, "family_name"),
         "given_names": _text(data, "given_names"),
         "password_hash": _text(data, "password_hash"),
         "status": _text(data, "status"),
-        "activated_at": _instant(data, "activated_at", null=True),
+        "activated_at": instant(data, "activated_at", null=True),
     }
     if fields["status"] not in ("pending", "active"):
         raise Invalid("status is pending or active")
     return fields
 
 
-def _registration_fields(data: Mapping[str, Any]) -> tuple[dict, str]:
-    account_id = _uuid(data.get("account_id"), "account_id")
+def _registration_fields(
+    data: Mapping[str, Any], instant: Callable[..., Any] = _instant, identifier: Callable[..., Any] = _uuid
+) -> tuple[dict, str]:
+    """A registration's fields, checked, and its status; ``instant`` and ``identifier``
+    read instants and the account id (the bulk path keeps them as text)."""
+    account_id = identifier(data.get("account_id"), "account_id")
     session_id = _text(data, "session_id", maximum=64)
     answers = _mapping(data, "answers")
     status = _text(data, "status")
     if status not in ("registered", "withdrawn", "set_aside"):
         raise Invalid("status is registered or withdrawn")
     fields = {
-        "created_at": _instant(data, "created_at"),
-        "updated_at": _instant(data, "updated_at"),
+        "created_at": instant(data, "created_at"),
+        "updated_at": instant(data, "updated_at"),
         "account_id": account_id,
         "session_id": session_id,
         "answers": answers,
-        "saved_at": _instant(data, "saved_at"),
-        "withdrawn_at": _instant(data, "withdrawn_at", null=True),
+        "saved_at": instant(data, "saved_at"),
+        "withdrawn_at": instant(data, "withdrawn_at", null=True),
     }
     return fields, status
 
@@ -243,6 +252,7 @@ class RectoratService:
         self._sessions_lock = threading.Lock()
         p = self.db.param
         self._sql = {
+            "kiosk": f"SELECT id, token_sha256, revoked_at FROM rc_kiosk WHERE name = {p}",
             "account_version": f"SELECT version FROM rc_account WHERE id = {p}",
             "account_names": f"SELECT family_name, given_names FROM rc_account WHERE id = {p}",
             "email_owner": f"SELECT id FROM rc_account WHERE email_key = {p}",
@@ -263,6 +273,9 @@ class RectoratService:
             # A sequence is never locked for a transaction's length: concurrent pushes
             # number their registrations without waiting on one another.
             self._sql["next_number"] = "SELECT nextval('rc_registration_number')"
+        from kiosk.rectorat.batch import BatchPath  # it builds on this module's readers
+
+        self._batch = BatchPath(self)
 
     # -- credentials ----------------------------------------------------------------------
 
@@ -304,15 +317,15 @@ class RectoratService:
 
     def authenticate(self, name: str, token: str) -> KioskIdentity | None:
         """The kiosk whose credential this is, or ``None`` (unknown, wrong or revoked)."""
-        Kiosk = self.store.Kiosk
-        kiosk = Kiosk.get_or_none(Kiosk.name == name) if _KIOSK_NAME.fullmatch(name or "") else None
+        # Every request asks: plain SQL (peewee's query building cost more than the query).
+        kiosk = self._one("kiosk", name) if _KIOSK_NAME.fullmatch(name or "") else None  # id, digest, revoked
         digest = token_digest(token or "")
         if kiosk is None:
             hmac.compare_digest(digest, digest)
             return None
-        if not hmac.compare_digest(digest, kiosk.token_sha256) or kiosk.revoked_at is not None:
+        if not hmac.compare_digest(digest, kiosk[1]) or kiosk[2] is not None:
             return None
-        return KioskIdentity(kiosk.id, kiosk.name)
+        return KioskIdentity(kiosk[0], name)
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -337,12 +350,12 @@ class RectoratService:
     def push(self, kiosk: KioskIdentity, items: list[Mapping[str, Any]], now: datetime | None = None) -> list[dict]:
         """Apply a batch in one transaction; one result per item, in order.
 
-        Set-based: the common items (a new account, a new registration whose account is
-        known and held) are decided in Python against a view prefetched in a handful of
-        queries and written with bulk statements. Anything else (updates, conflicts,
-        deletions, address changes…) flushes what is pending and goes through the
-        per-item path, which looks at the database again; the view is then prefetched
-        anew for the items left.
+        Set-based (:mod:`kiosk.rectorat.batch`): the common items (a new account, a new
+        registration whose account is known and held) are decided in Python against a
+        view of the store read in one statement and written with one bulk statement a
+        table. Anything else (updates, conflicts, deletions, address changes…) ends that
+        run and goes through the per-item path, which looks at the database again; a
+        new run starts after it.
         """
         if len(items) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} items a batch")
@@ -356,286 +369,12 @@ class RectoratService:
                     for j in range(i, len(items)):
                         results[j] = self._push_item(kiosk, items[j], now)
                     break
-                i = self._push_fast(kiosk, items, i, now, results)
+                i = self._batch.run(kiosk, items, i, now, results)
                 if i < len(items):
                     results[i] = self._push_item(kiosk, items[i], now)
                     slow_count += 1
                     i += 1
         return results  # type: ignore[return-value]
-
-    def _push_fast(self, kiosk: KioskIdentity, items, start: int, now: datetime, results: list) -> int:
-        """Decide and write items from ``start`` while they are simple; returns the index
-        of the first item that needs the per-item path (or ``len(items)``)."""
-        parsed: list[tuple] = []  # (index, kind, shown_id, key, version, fields) or refusal
-        for index in range(start, len(items)):
-            shown_id, read = read_envelope(items[index])
-            if isinstance(read, dict):
-                parsed.append((index, "done", shown_id, read))
-                continue
-            if read.entity not in ("account", "registration"):
-                parsed.append((index, "slow"))
-                break
-            try:
-                if read.entity == "account":
-                    fields = _account_fields(read.data)
-                else:
-                    fields, status = _registration_fields(read.data)
-                    fields["status"] = status
-                parsed.append((index, read.entity, shown_id, shown_id, read.version, fields))
-            except Invalid as problem:
-                parsed.append((index, "invalid", shown_id, problem))
-        # Prefetch for the candidates.
-        account_ids: set[str] = set()
-        email_keys: set[str] = set()
-        registration_ids: set[str] = set()
-        sessions: set[str] = set()
-        for entry in parsed:
-            if entry[1] == "account":
-                account_ids.add(entry[3])
-                email_keys.add(entry[5]["email_key"])
-            elif entry[1] == "registration":
-                registration_ids.add(entry[3])
-                account_ids.add(str(entry[5]["account_id"]))
-                sessions.add(entry[5]["session_id"])
-        all_ids = account_ids | registration_ids
-        accounts = {str(r[0]): (r[1], r[2]) for r in self._in(
-            "SELECT id, family_name, given_names FROM rc_account WHERE id IN ({})", account_ids)}
-        owners = {r[0]: str(r[1]) for r in self._in(
-            "SELECT email_key, id FROM rc_account WHERE email_key IN ({})", email_keys)}
-        existing_regs = {str(r[0]) for r in self._in(
-            "SELECT id FROM rc_registration WHERE id IN ({})", registration_ids)}
-        tombstones = {str(r[0]) for r in self._in(
-            "SELECT entity_id FROM rc_tombstone WHERE entity_id IN ({})", all_ids)}
-        conflicted = {str(r[0]) for r in self._in(
-            "SELECT DISTINCT entity_id FROM rc_conflict WHERE entity_id IN ({})", all_ids)}
-        holds = {str(r[0]) for r in self._in(
-            "SELECT account_id FROM rc_interest WHERE kiosk_id = {p} AND account_id IN ({})", account_ids,
-            (kiosk.id,))}
-        taken_accounts: set[tuple[str, str]] = set()  # (session, account)
-        taken_identities: set[tuple[str, str]] = set()  # (session, identity)
-        if sessions:
-            p = self.db.param
-            sess = sorted(sessions)
-            marks = ", ".join([p] * len(sess))
-            for session_id, ident, acc in self._in(
-                f"SELECT session_id, identity_key, account_id FROM rc_registration"
-                f" WHERE session_id IN ({marks}) AND account_id IN ({{}})", account_ids, tuple(sess)):
-                taken_accounts.add((session_id, str(acc)))
-                if ident is not None:
-                    taken_identities.add((session_id, ident))
-        # Decide in batch order, on an in-memory view.
-        new_accounts: list[tuple[int, str, int, dict]] = []
-        new_regs: list[tuple[int, str, int, dict, ExamSession]] = []
-        changes: list[tuple[str, str, str]] = []
-        seen: set[str] = set()
-        identity_candidates: list[tuple[int, tuple]] = []
-        stop = len(items)
-        decided: list[tuple[int, dict]] = []
-        for entry in parsed:
-            index, kind = entry[0], entry[1]
-            if kind == "slow":
-                stop = index
-                break
-            if kind == "done":
-                decided.append((index, {"id": entry[2], **entry[3]}))
-                continue
-            if kind == "invalid":
-                decided.append((index, ("invalid", entry[2], entry[3])))
-                continue
-            _, entity, shown_id, key, version, fields = entry
-            if key in seen or key in conflicted or key in tombstones:
-                stop = index
-                break
-            if entity == "account":
-                if key in accounts or fields["email_key"] in owners:
-                    stop = index
-                    break
-                seen.add(key)
-                accounts[key] = (fields["family_name"], fields["given_names"])
-                owners[fields["email_key"]] = key
-                holds.add(key)
-                new_accounts.append((index, key, version, fields))
-                changes.append(("account", key, key))
-                decided.append((index, {"id": shown_id, "result": "applied"}))
-                continue
-            # a registration
-            if key in existing_regs:
-                stop = index
-                break
-            session = self.session(fields["session_id"])
-            result = None
-            if session is None:
-                result = {"result": "refused", "reason": "session"}
-            else:
-                acted_at = max(fields["saved_at"], fields["withdrawn_at"] or fields["saved_at"])
-                if acted_at >= session.closes:
-                    result = {"result": "refused", "reason": "closed"}
-                elif acted_at > now + FUTURE_TOLERANCE:
-                    result = {"result": "refused", "reason": "future"}
-            if result is None:
-                account_key = str(fields["account_id"])
-                names = accounts.get(account_key)
-                if names is None:
-                    stop = index
-                    break
-                if account_key not in holds:
-                    result = {"result": "refused", "reason": "forbidden"}
-            if result is not None:
-                decided.append((index, {"id": shown_id, **result}))
-                continue
-            status = fields.pop("status")
-            fields["status"] = status if status != "set_aside" else "registered"
-            fields["identity_key"] = identity_key(fields["answers"], names[0], names[1])
-            session_id = fields["session_id"]
-            ident = fields["identity_key"]
-            if (session_id, account_key) in taken_accounts or (
-                ident is not None and (session_id, ident) in taken_identities
-            ):
-                stop = index
-                break
-            if ident is not None:
-                identity_candidates.append((len(new_regs), (session_id, ident)))
-            seen.add(key)
-            taken_accounts.add((session_id, account_key))
-            if ident is not None:
-                taken_identities.add((session_id, ident))
-            new_regs.append((index, key, version, fields, session))
-            changes.append(("registration", key, account_key))
-            decided.append((index, {"id": shown_id, "result": "applied"}))
-        # The identity check of the database covers the whole index, not only the
-        # sessions' rows with these accounts: look once for the identities.
-        if identity_candidates:
-            p = self.db.param
-            pairs = {pair for _, pair in identity_candidates}
-            sess = sorted({session_id for session_id, _ in pairs})
-            marks = ", ".join([p] * len(sess))
-            clash = {
-                (row[0], row[1])
-                for row in self._in(
-                    f"SELECT session_id, identity_key FROM rc_registration"
-                    f" WHERE session_id IN ({marks}) AND identity_key IN ({{}})",
-                    {ident for _, ident in pairs}, tuple(sess),
-                )
-            } & pairs
-            if clash:
-                first_bad = min(new_regs[n][0] for n, pair in identity_candidates if pair in clash)
-                return self._push_fast_retry(kiosk, items, start, first_bad, now, results)
-        # Write.
-        try:
-            with self.db.atomic():
-                self._write_batch(kiosk, new_accounts, new_regs, changes, now)
-        except IntegrityError:
-            # Another kiosk's transaction committed the same record or key since: the
-            # per-item path looks again.
-            for index, _ in decided:
-                results[index] = self._push_item(kiosk, items[index], now)
-            return stop
-        for index, result in decided:
-            if isinstance(result, tuple):
-                _, shown_id, problem = result
-                log.info("kiosk %s pushed an invalid item %s: %s", kiosk.name, shown_id, problem)
-                result = {"id": shown_id, "result": "refused", "reason": "invalid", "detail": str(problem)}
-            elif result["result"] == "refused":
-                log.info("kiosk %s: %s %s refused (%s)", kiosk.name, items[index].get("entity"), result["id"],
-                         result["reason"])
-            results[index] = result
-        return stop
-
-    def _push_fast_retry(self, kiosk, items, start, first_bad, now, results) -> int:
-        """An identity already taken in the database at ``first_bad``: decide up to it."""
-        return self._push_fast(kiosk, items[:first_bad], start, now, results)
-
-    def _in(self, sql: str, values, params: tuple = ()) -> list[tuple]:
-        values = sorted(values)
-        if not values:
-            return []
-        p = self.db.param
-        out: list[tuple] = []
-        for chunk_start in range(0, len(values), 500):
-            chunk = values[chunk_start:chunk_start + 500]
-            text = sql.replace("{p}", p).format(", ".join([p] * len(chunk)))
-            out.extend(self.db.execute_sql(text, (*params, *chunk)).fetchall())
-        return out
-
-    def _write_batch(self, kiosk, new_accounts, new_regs, changes, now) -> None:
-        m = self.store
-        p = self.db.param
-        stamp = iso(now)
-        if new_accounts:
-            self._insert_rows(
-                m.Account,
-                [dict(id=key, version=version, received_at=now, **fields) for _, key, version, fields in new_accounts],
-            )
-            rows = [(kiosk.id, key, stamp) for _, key, _, _ in new_accounts]
-            self.db.execute_sql(
-                "INSERT INTO rc_interest (kiosk_id, account_id, created_at) VALUES "
-                + ", ".join([f"({p}, {p}, {p})"] * len(rows)) + " ON CONFLICT DO NOTHING",
-                [v for row in rows for v in row],
-            )
-        if new_regs:
-            numbers = self._next_numbers([session for *_, session in new_regs])
-            self._insert_rows(
-                m.Registration,
-                [dict(id=key, version=version, received_at=now, number=number, **fields)
-                 for (_, key, version, fields, _), number in zip(new_regs, numbers)],
-            )
-        if changes:
-            for chunk_start in range(0, len(changes), 250):
-                chunk = changes[chunk_start:chunk_start + 250]
-                self.db.execute_sql(
-                    "INSERT INTO rc_change (entity, entity_id, account_id, created_at) VALUES "
-                    + ", ".join([f"({p}, {p}, {p}, {p})"] * len(chunk)),
-                    [v for entity, entity_id, account_id in chunk for v in (entity, entity_id, account_id, stamp)],
-                )
-
-    def _insert_rows(self, model, rows: list[dict]) -> None:
-        """A multi-row INSERT of rows with the same keys, values converted by the model's
-        fields: peewee's query building costs more than the statement itself."""
-        names = list(rows[0])
-        defaults = {}
-        for name, field in model._meta.fields.items():
-            if name not in rows[0] and field.default is not None:
-                defaults[name] = field.default
-        if defaults:
-            names += list(defaults)
-            rows = [{**row, **{k: v() if callable(v) else v for k, v in defaults.items()}} for row in rows]
-        fields = [model._meta.fields[name] for name in names]
-        columns = ", ".join(f'"{field.column_name}"' for field in fields)
-        p = self.db.param
-        marks = "(" + ", ".join([p] * len(names)) + ")"
-        for chunk_start in range(0, len(rows), 250):
-            chunk = rows[chunk_start:chunk_start + 250]
-            params = [field.db_value(row[name]) for row in chunk for name, field in zip(names, fields)]
-            self.db.execute_sql(
-                f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ' + ", ".join([marks] * len(chunk)),
-                params,
-            )
-
-    def _next_numbers(self, sessions: list[ExamSession]) -> list[str]:
-        """:meth:`_next_number` for each, in order, in one statement per prefix."""
-        prefixes = [f"{s.year}-{_academie_code(s.academie)}" for s in sessions]
-        if self.store.postgresql:
-            values = sorted(r[0] for r in self.db.execute_sql(
-                "SELECT nextval('rc_registration_number') FROM generate_series(1, %s)", (len(prefixes),)
-            ).fetchall())
-            return [f"{prefix}-{n:06d}" for prefix, n in zip(prefixes, values)]
-        counts: dict[str, int] = {}
-        for prefix in prefixes:
-            counts[prefix] = counts.get(prefix, 0) + 1
-        p = self.db.param
-        nexts: dict[str, int] = {}
-        for prefix, count in counts.items():
-            last = self.db.execute_sql(
-                f"INSERT INTO rc_counter (prefix, last) VALUES ({p}, {p})"
-                f" ON CONFLICT (prefix) DO UPDATE SET last = rc_counter.last + {p} RETURNING last",
-                (prefix, count, count),
-            ).fetchone()[0]
-            nexts[prefix] = last - count + 1
-        out = []
-        for prefix in prefixes:
-            out.append(f"{prefix}-{nexts[prefix]:06d}")
-            nexts[prefix] += 1
-        return out
 
     def _push_item(self, kiosk: KioskIdentity, item: Mapping[str, Any], now: datetime) -> dict:
         shown_id, read = read_envelope(item)
