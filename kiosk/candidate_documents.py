@@ -107,11 +107,22 @@ class DocumentService:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         final = self.folder / name
         partial = final.with_suffix(".part")
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, final)
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+        except OSError:
+            # A full or failing disk: nothing half-written is left, under either name.
+            partial.unlink(missing_ok=True)
+            raise
+        # The new name itself must survive a power cut: the store will list the file.
+        descriptor = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def path(self, document: Document) -> Path:
         return self.folder / document.file_name

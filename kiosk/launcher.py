@@ -3,6 +3,11 @@
 Only a staff exit (exit code ``STAFF_EXIT``) or SIGTERM ends the launcher. A child
 that keeps dying is restarted more slowly, so that a broken installation does not
 spin; the reason is in the log file, never on the public screen.
+
+A kiosk whose store is damaged is not started at all: restarting it would only fail
+again. The launcher says so once, in the log and on its terminal (« Borne hors
+service »), and looks again every ``SLOW_RESTART`` seconds; once staff have restored
+or set the file aside, the kiosk starts.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from typing import Callable
 
 STAFF_EXIT = 0
 CHILD_VARIABLE = "KIOSK_LAUNCHED"
@@ -41,8 +47,14 @@ def _die_with_launcher() -> None:
         pass
 
 
-def supervise(argv: list[str], sleep=time.sleep, run=subprocess.run) -> int:
-    """Run ``kiosk ARGV`` until a staff exit; returns the last exit code."""
+def supervise(
+    argv: list[str], sleep=time.sleep, run=subprocess.run, check: Callable[[], str | None] | None = None
+) -> int:
+    """Run ``kiosk ARGV`` until a staff exit; returns the last exit code.
+
+    ``check``, called before each start, says what keeps the kiosk from working (for
+    staff, in French), or None when nothing does.
+    """
     for name in ("SIGINT", "SIGQUIT", "SIGTSTP"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     # The child imports the same kiosk package as this process, wherever it was started from.
@@ -50,7 +62,18 @@ def supervise(argv: list[str], sleep=time.sleep, run=subprocess.run) -> int:
     path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
     environment = {**os.environ, CHILD_VARIABLE: "1", "PYTHONPATH": path}
     deaths: deque[float] = deque(maxlen=QUICK_DEATHS)
+    reported: str | None = None
     while True:
+        trouble = check() if check is not None else None
+        if trouble:
+            if trouble != reported:
+                _out_of_service(trouble)
+                reported = trouble
+            sleep(SLOW_RESTART)
+            continue
+        if reported:
+            log.warning("the kiosk's store can be used again: starting the kiosk")
+            reported = None
         started = time.monotonic()
         code = run([sys.executable, "-m", "kiosk", *argv], env=environment, preexec_fn=_die_with_launcher).returncode
         if code == STAFF_EXIT:
@@ -59,3 +82,12 @@ def supervise(argv: list[str], sleep=time.sleep, run=subprocess.run) -> int:
         deaths.append(time.monotonic())
         quick = len(deaths) == QUICK_DEATHS and deaths[-1] - deaths[0] < QUICK_WINDOW
         sleep(SLOW_RESTART if quick else 1.0)
+
+
+def _out_of_service(trouble: str) -> None:
+    """Tell staff, in the log and on the kiosk's terminal, why no kiosk is started."""
+    from kiosk.i18n import french
+
+    message = french("fault.out_of_service", problem=trouble, seconds=f"{SLOW_RESTART:g}")
+    log.error("%s", message)
+    print(message, file=sys.stderr, flush=True)

@@ -56,10 +56,15 @@ class MaildirTransport:
                 # A crash between linking and unlinking leaves the tmp copy behind.
                 tmp.unlink(missing_ok=True)
                 return
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
-                handle.write(message.as_bytes(policy=_MAILDIR_POLICY))
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+                    handle.write(message.as_bytes(policy=_MAILDIR_POLICY))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError:
+                # A full or failing disk: no half message left behind; the outbox tries again later.
+                tmp.unlink(missing_ok=True)
+                raise
             try:
                 # link, unlike rename, refuses to replace a copy delivered concurrently.
                 os.link(tmp, new)

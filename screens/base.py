@@ -40,7 +40,8 @@ def translate_keys(node: DOMNode, t: Callable[..., str]) -> None:
     bindings = type(node)._merged_bindings.copy()
     for key, found in bindings.key_to_bindings.items():
         bindings.key_to_bindings[key] = [
-            replace(b, description=t(b.description)) if b.description.startswith("keys.") else b for b in found
+            replace(b, description=t(b.description)) if b.description.startswith(("keys.", "console.keys.")) else b
+            for b in found
         ]
     node._bindings = bindings
 
@@ -115,9 +116,18 @@ class KioskScreen(Screen, inherit_bindings=False):
                 value = function(*args)
             except Refused as refused:
                 self.post_message(self.Done(action, refused=refused))
-            except Exception:
-                log.exception("service call %s failed", action)
-                self.post_message(self.Done(action, failed=True))
+            except Exception as error:
+                # A full or failing disk is the kiosk's trouble, not the program's: the
+                # candidate is told so, and what they typed stays on the screen.
+                from kiosk.store import storage_problem
+
+                key = storage_problem(error)
+                if key is None:
+                    log.exception("service call %s failed", action)
+                    self.post_message(self.Done(action, failed=True))
+                else:
+                    log.error("service call %s failed: %s", action, error)
+                    self.post_message(self.Done(action, refused=Refused.one("", key)))
             else:
                 self.post_message(self.Done(action, value=value))
 

@@ -116,8 +116,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
-    """A running private PostgreSQL with a database ``kiosk``; stopped and removed on exit."""
+def running_postgres(bin_dir: Path, *, durable: bool = False) -> Iterator[PostgresServer]:
+    """A running private PostgreSQL with a database ``kiosk``; stopped and removed on exit.
+
+    ``durable``: every commit flushed before it is acknowledged, as in production, for a
+    test that crashes the server; by default commits are not flushed (faster).
+    """
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="kiosk-pg-"))
     started = False
@@ -134,10 +138,10 @@ def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
         for attempt in range(3):
             server.port = _free_port()
             # fsync off: a test server's data need not survive a power cut.
+            fast = "-F -c full_page_writes=off -c synchronous_commit=off "
             options = (
-                f"-h 127.0.0.1 -p {server.port} -k {server.socket_dir} -F "
-                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200 "
-                "-c shared_buffers=32MB -c log_min_messages=warning"
+                f"-h 127.0.0.1 -p {server.port} -k {server.socket_dir} {'' if durable else fast}"
+                "-c max_connections=200 -c shared_buffers=32MB -c log_min_messages=warning"
             )
             result = server.run(
                 "pg_ctl", "-D", str(server.data_dir), "-l", str(root / "server.log"), "-o", options,
