@@ -40,13 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("sessions", help="lister les sessions d'examen livrées")
     sync = commands.add_parser("sync", help="synchroniser avec le rectorat")
     sync.add_argument("--once", action="store_true", required=True, help="une seule synchronisation, puis quitter")
+    console = commands.add_parser("staff", help="console du personnel (accueil, bureau des examens)")
+    console.add_argument("--store", help="registre du rectorat (postgresql://… ou sqlite:///…) ; par défaut, la borne")
     staff = commands.add_parser("staff-account", help="gérer les comptes du personnel")
     staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
     add = staff_commands.add_parser("add", help="créer un compte (le mot de passe est demandé)")
     add.add_argument("name")
     add.add_argument("--role", choices=("reception", "exam_office"), required=True)
     add.add_argument("--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard")
-    staff_commands.add_parser("list", help="lister les comptes")
+    listing = staff_commands.add_parser("list", help="lister les comptes")
+    for each in (add, listing):
+        each.add_argument("--store", help="comptes du registre du rectorat (postgresql://… ou sqlite:///…)")
     _add_rectorat(commands)
     return parser
 
@@ -87,11 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         if command == "run" and not launched():
             from kiosk.launcher import supervise
 
-            return supervise(argv if argv is not None else sys.argv[1:])
+            from kiosk.store import store_trouble
+
+            # The store is looked at before each start: a kiosk started on a damaged one
+            # could only fail, and be started again, over and over.
+            return supervise(
+                argv if argv is not None else sys.argv[1:], check=lambda: store_trouble(config.database_path)
+            )
         services = build_services(config)
         try:
             if command == "staff-account":
                 return _staff_account(services, args)
+            if command == "staff":
+                return _console(services, args.store)
             if command == "sync":
                 report = services.sync.sync_once(force=True)
                 print(
@@ -103,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{services.accounts.purge_unactivated()} compte(s) supprimé(s).")
                 return 0
             if command == "deliver":
+                services.db  # the outbox is in the store: open (and check) it, as the others do
                 report = services.mail.deliver_due(limit=args.limit)
                 print(f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}")
                 return 0 if report.retrying == 0 and report.failed == 0 else 1
@@ -119,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             services.close()
     except (ConfigError, SessionError, StoreError) as error:
         print(f"kiosk: {error}", file=sys.stderr)
+        if isinstance(error, StoreError):  # the log exists by then: staff read it there too
+            logging.getLogger(__name__).error("%s", error)
         return 2
 
 
@@ -132,12 +147,40 @@ def _log_to_file(config: Config) -> None:
     )
 
 
+def _console(services, store: str | None) -> int:
+    """``kiosk staff``: the staff console, on the kiosk's store or the rectorat's."""
+    from kiosk.desk import open_desk
+    from kiosk.i18n import french
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(french("console.needs_terminal"), file=sys.stderr)
+        return 2
+    desk = open_desk(services, store)
+    try:
+        _neutralise_textual_environment()
+        from screens.console.app import build_console
+
+        app = build_console(desk, services.config.language)
+        app.run()
+        return app.return_code or 0
+    finally:
+        desk.close()
+
+
+def _staff_accounts(services, store: str | None):
+    """The staff accounts of the kiosk, or of the rectorat's store at ``store``."""
+    from kiosk.desk import open_desk
+
+    return open_desk(services, store).staff if store else services.staff
+
+
 def _staff_account(services, args: argparse.Namespace) -> int:
     from kiosk.errors import Refused
     from kiosk.i18n import french
 
+    staff = _staff_accounts(services, args.store)
     if args.staff_command == "list":
-        for name, role in services.staff.names():
+        for name, role in staff.names():
             print(f"{name}\t{role}")
         return 0
     if args.password_stdin:
@@ -150,7 +193,7 @@ def _staff_account(services, args: argparse.Namespace) -> int:
             print("kiosk: les deux mots de passe diffèrent.", file=sys.stderr)
             return 2
     try:
-        services.staff.add(args.name, args.role, password)
+        staff.add(args.name, args.role, password)
     except Refused as refused:
         for problem in refused.problems.values():
             print(f"kiosk: {french(problem.key, **problem.params)}", file=sys.stderr)

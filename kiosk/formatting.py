@@ -22,6 +22,20 @@ def day(value: date, messages: Messages = french) -> str:
     )
 
 
+def numeric_date(text: str) -> str:
+    """« 01/03/2002 » for a date stored as ISO text; any other text as it is."""
+    try:
+        return date.fromisoformat(text).strftime("%d/%m/%Y")
+    except (TypeError, ValueError):
+        return text
+
+
+def short_day(value: date, messages: Messages = french) -> str:
+    """« dim. 10/11 »: a chart's label, as short as a day can be and still be read."""
+    weekday = messages("format.weekdays").split()[value.weekday()]
+    return f"{weekday[:3]}. {value:%d/%m}"
+
+
 def instant(moment: datetime, zone: ZoneInfo, messages: Messages = french) -> str:
     """« mercredi 27 novembre 2019 à 19:00 », in the given zone."""
     local = moment.astimezone(zone)

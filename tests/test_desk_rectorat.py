@@ -72,10 +72,12 @@ def test_a_paper_file_is_received_by_number_or_scanned_reference(store, desk, pu
     account_id, registration_id = pushed
     number = registration(store, registration_id).number
     reference = reference_of(uuid.UUID(registration_id))
-    assert desk.receive_paper(EXAM_OFFICE, number).paper_status == "received"
+    candidate, news = desk.receive_paper(EXAM_OFFICE, number)
+    assert (candidate.paper_status, news) == ("received", True)
     # Scanned again, or typed from paper with O for 0: found, and nothing changes.
     typed = reference.lower().replace("0", "o")
-    assert desk.receive_paper(EXAM_OFFICE, typed).reference == reference
+    candidate, news = desk.receive_paper(EXAM_OFFICE, typed)
+    assert (candidate.reference, news) == (reference, False)
     assert [line.action for line in desk.audit_trail(EXAM_OFFICE)] == ["receive_paper"]
     with pytest.raises(Refused) as caught:
         desk.receive_paper(EXAM_OFFICE, "2020-PO-999999")

@@ -22,6 +22,8 @@ from kiosk.desk import rights
 from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Glance, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
+from kiosk.models import reference_of
+from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS, check, plain
 from kiosk.staff import StaffService
 
@@ -165,8 +167,9 @@ class Desk:
             self._record(officer, "correct_identity", account_id, ", ".join(changed))
             return self._file(account_id)
 
-    def receive_paper(self, officer: Officer, code: str) -> Candidate:
-        """The paper file with this number or reference (scanned or typed) has arrived."""
+    def receive_paper(self, officer: Officer, code: str) -> tuple[Candidate, bool]:
+        """The paper file with this number or reference (scanned or typed) has arrived;
+        also says whether it is news (a file scanned twice is recorded once)."""
         self._allow(officer, "receive_paper")
         with self._write():
             candidate = self._by_code(code)
@@ -174,10 +177,11 @@ class Desk:
                 raise Refused.one("code", "console.unknown_code")
             if candidate.status != "registered":
                 raise Refused.one("code", "console.not_registered")
-            if candidate.paper_status is None:
+            news = candidate.paper_status is None
+            if news:
                 self._set_paper(candidate.registration_id, "received", None)
                 self._record(officer, "receive_paper", candidate.account_id, code.strip())
-            return self._by_code(code)
+            return self._by_code(code), news
 
     def mark_paper(self, officer: Officer, account_id: str, complete: bool, missing: Iterable[str] = ()) -> None:
         """The paper file is complete, or incomplete with these pièces missing."""
@@ -242,6 +246,44 @@ class Desk:
 
     # -- shared by the stores -----------------------------------------------------------
 
+    def candidate(self, account, registration) -> Candidate:
+        """A candidate from either store's account and registration rows (same columns)."""
+        if registration is None:
+            return Candidate(str(account.id), account.family_name, account.given_names, account.email, account.status)
+        answers = registration.answers
+        return Candidate(
+            account_id=str(account.id),
+            family_name=answers.get("family_name", account.family_name),
+            given_names=answers.get("given_names", account.given_names),
+            email=account.email,
+            account_status=account.status,
+            registration_id=str(registration.id),
+            birth_date=answers.get("birth_date", ""),
+            status=registration.status,
+            specialty=answers.get("specialty", ""),
+            number=registration.number,
+            reference=reference_of(registration.id),
+            paper_status=registration.paper_status,
+            missing=tuple(registration.missing_pieces or ()),
+            saved_at=registration.saved_at,
+        )
+
+    def candidate_file(self, account, registration) -> CandidateFile:
+        from kiosk.accounts import ACTIVATION_DEADLINE
+
+        answers = registration.answers if registration is not None else {}
+        return CandidateFile(
+            candidate=self.candidate(account, registration),
+            created_at=account.created_at,
+            activated_at=account.activated_at,
+            activation_deadline=account.created_at + ACTIVATION_DEADLINE if account.status == "pending" else None,
+            locked_until=account.locked_until,
+            failed_logins=account.failed_logins,
+            version=registration.version if registration is not None else 0,
+            answers=answers,
+            pieces=tuple(required_pieces(answers, self.session)) if registration is not None else (),
+        )
+
     def export_row(self, candidate: Candidate, answers: Mapping[str, Any], version: int) -> dict[str, Any]:
         specialty = self.session.specialty(str(answers.get("specialty", "")))
         return {
@@ -268,11 +310,6 @@ class Desk:
         """Whether ``query`` (accents and case aside) is in one of ``texts``."""
         wanted = plain(query)
         return any(wanted in plain(text or "") for text in texts)
-
-    def activation_deadline(self, created_at: datetime, status: str) -> datetime | None:
-        from kiosk.accounts import ACTIVATION_DEADLINE
-
-        return created_at + ACTIVATION_DEADLINE if status == "pending" else None
 
     def close(self) -> None:
         pass

@@ -11,11 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Iterator
 
+from peewee import SQL
+
 from kiosk.desk.base import Desk
 from kiosk.desk.views import AuditLine, Candidate, CandidateFile, Officer
 from kiosk.errors import Refused
 from kiosk.models import Account, Registration, StaffAudit
-from kiosk.pieces import required_pieces
 
 
 class KioskDesk(Desk):
@@ -42,7 +43,8 @@ class KioskDesk(Desk):
         )  # fmt: skip
 
     def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
-        query = StaffAudit.select().order_by(StaffAudit.created_at.desc()).limit(limit)
+        # The order of writing (SQLite's rowid): lines made in the same instant keep their order.
+        query = StaffAudit.select().order_by(StaffAudit.created_at.desc(), SQL("rowid").desc()).limit(limit)
         if subject:
             query = query.where(StaffAudit.subject == subject)
         return [AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query]
@@ -53,33 +55,13 @@ class KioskDesk(Desk):
         rows = Registration.select().where(Registration.session_id == self.session.id)
         return {row.account_id: row for row in rows}
 
-    def _candidate(self, account: Account, registration: Registration | None) -> Candidate:
-        if registration is None:
-            return Candidate(str(account.id), account.family_name, account.given_names, account.email, account.status)
-        answers = registration.answers
-        return Candidate(
-            account_id=str(account.id),
-            family_name=answers.get("family_name", account.family_name),
-            given_names=answers.get("given_names", account.given_names),
-            email=account.email,
-            account_status=account.status,
-            registration_id=str(registration.id),
-            birth_date=answers.get("birth_date", ""),
-            status=registration.status,
-            specialty=answers.get("specialty", ""),
-            number=registration.number,
-            reference=registration.reference,
-            paper_status=registration.paper_status,
-            missing=tuple(registration.missing_pieces or ()),
-            saved_at=registration.saved_at,
-        )
 
     def _find(self, query: str) -> list[Candidate]:
         registrations = self._registrations()
         found = []
         for account in Account.select().order_by(Account.family_name, Account.given_names):
             registration = registrations.get(account.id)
-            candidate = self._candidate(account, registration)
+            candidate = self.candidate(account, registration)
             if self.matches(
                 query, candidate.family_name, candidate.given_names, account.email,
                 candidate.number or "", candidate.reference or "",
@@ -101,18 +83,7 @@ class KioskDesk(Desk):
         registration = Registration.get_or_none(
             Registration.account == account.id, Registration.session_id == self.session.id
         )
-        answers = registration.answers if registration is not None else {}
-        return CandidateFile(
-            candidate=self._candidate(account, registration),
-            created_at=account.created_at,
-            activated_at=account.activated_at,
-            activation_deadline=self.activation_deadline(account.created_at, account.status),
-            locked_until=account.locked_until,
-            failed_logins=account.failed_logins,
-            version=registration.version if registration is not None else 0,
-            answers=answers,
-            pieces=tuple(required_pieces(answers, self.session)) if registration is not None else (),
-        )
+        return self.candidate_file(account, registration)
 
     def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
         for row in Registration.select().where(Registration.session_id == self.session.id):
@@ -123,7 +94,7 @@ class KioskDesk(Desk):
         for registration in self._registrations().values():
             account = accounts[registration.account_id]
             yield self.export_row(
-                self._candidate(account, registration), registration.answers, registration.version
+                self.candidate(account, registration), registration.answers, registration.version
             )
 
     # -- the reception ------------------------------------------------------------------

@@ -21,8 +21,7 @@ from kiosk.desk.base import SEARCH_LIMIT, Desk
 from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.models import id_prefix, reference_bits, reference_of
-from kiosk.pieces import required_pieces
+from kiosk.models import id_prefix, reference_bits
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import RectoratStore
 from kiosk.staff import StaffService
@@ -62,33 +61,13 @@ class RectoratDesk(Desk):
 
     def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
         a = self.store.Audit
-        query = a.select().order_by(a.created_at.desc()).limit(limit)
+        query = a.select().order_by(a.id.desc()).limit(limit)
         if subject:
             query = query.where(a.subject == subject)
         return [AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query]
 
     # -- reading ------------------------------------------------------------------------
 
-    def _candidate(self, account, registration) -> Candidate:
-        if registration is None:
-            return Candidate(str(account.id), account.family_name, account.given_names, account.email, account.status)
-        answers = registration.answers
-        return Candidate(
-            account_id=str(account.id),
-            family_name=answers.get("family_name", account.family_name),
-            given_names=answers.get("given_names", account.given_names),
-            email=account.email,
-            account_status=account.status,
-            registration_id=str(registration.id),
-            birth_date=answers.get("birth_date", ""),
-            status=registration.status,
-            specialty=answers.get("specialty", ""),
-            number=registration.number,
-            reference=reference_of(registration.id),
-            paper_status=registration.paper_status,
-            missing=tuple(registration.missing_pieces or ()),
-            saved_at=registration.saved_at,
-        )
 
     def _candidates(self, account_ids: list) -> list[Candidate]:
         m = self.store
@@ -101,7 +80,7 @@ class RectoratDesk(Desk):
                 m.Registration.account_id.in_(account_ids), m.Registration.session_id == self.session.id
             )
         }
-        found = [self._candidate(a, registrations.get(a.id)) for a in accounts]
+        found = [self.candidate(a, registrations.get(a.id)) for a in accounts]
         return sorted(found, key=lambda c: (c.family_name.casefold(), c.given_names.casefold()))
 
     def _find(self, query: str) -> list[Candidate]:
@@ -146,7 +125,7 @@ class RectoratDesk(Desk):
         if registration is None:
             return None
         account = m.Account.get_by_id(registration.account_id)
-        return self._candidate(account, registration)
+        return self.candidate(account, registration)
 
     def _file(self, account_id: str) -> CandidateFile:
         m = self.store
@@ -159,18 +138,7 @@ class RectoratDesk(Desk):
         registration = m.Registration.get_or_none(
             m.Registration.account_id == account.id, m.Registration.session_id == self.session.id
         )
-        answers = registration.answers if registration is not None else {}
-        return CandidateFile(
-            candidate=self._candidate(account, registration),
-            created_at=account.created_at,
-            activated_at=account.activated_at,
-            activation_deadline=self.activation_deadline(account.created_at, account.status),
-            locked_until=account.locked_until,
-            failed_logins=account.failed_logins,
-            version=registration.version if registration is not None else 0,
-            answers=answers,
-            pieces=tuple(required_pieces(answers, self.session)) if registration is not None else (),
-        )
+        return self.candidate_file(account, registration)
 
     def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
         r = self.store.Registration
@@ -184,7 +152,7 @@ class RectoratDesk(Desk):
         accounts = {a.id: a for a in m.Account.select()}
         for registration in registrations.order_by(m.Registration.number):
             account = accounts[registration.account_id]
-            yield self.export_row(self._candidate(account, registration), registration.answers, registration.version)
+            yield self.export_row(self.candidate(account, registration), registration.answers, registration.version)
 
     def _open_conflicts(self) -> int:
         c = self.store.Conflict
@@ -240,7 +208,7 @@ class RectoratDesk(Desk):
             return existing_id
         registration = m.Registration.get_or_none(m.Registration.id == key)
         if registration is not None:
-            candidate = self._candidate(m.Account.get_by_id(registration.account_id), registration)
+            candidate = self.candidate(m.Account.get_by_id(registration.account_id), registration)
             return " · ".join(p for p in (candidate.family_name + " " + candidate.given_names, candidate.birth_date,
                                           candidate.number or "") if p)  # fmt: skip
         account = m.Account.get_or_none(m.Account.id == key)

@@ -1,0 +1,55 @@
+"""What every console screen shares: a banner that says who works on which store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+
+from screens.base import KioskScreen
+from screens.form import FormScreen
+from screens.widgets import Plain
+
+if TYPE_CHECKING:
+    from kiosk.desk.base import Desk
+    from kiosk.desk.views import Officer
+    from screens.console.app import ConsoleApp
+
+
+def banner(screen: KioskScreen, title: str) -> ComposeResult:
+    app = screen.app
+    officer = app.officer
+    where = app.t(f"console.where.{app.desk.where}")
+    who = app.t("console.banner", name=officer.name, role=app.t(f"console.role.{officer.role}"), where=where) if officer else where
+    with Horizontal(id="banner-row"):
+        yield Plain(app.t("console.title"), id="banner")
+        yield Plain(who, id="sync-status")
+    yield Plain(title, id="title")
+
+
+class ConsoleScreen(KioskScreen):
+    """A console screen: the desk and the officer at hand."""
+
+    app: ConsoleApp
+
+    @property
+    def desk(self) -> Desk:
+        return self.app.desk
+
+    @property
+    def officer(self) -> Officer:
+        return self.app.officer
+
+    def title_bar(self, title: str) -> ComposeResult:
+        yield from banner(self, title)
+
+    def can(self, task: str) -> bool:
+        return self.officer is not None and self.desk.can(self.officer, task)
+
+
+class ConsoleForm(FormScreen, ConsoleScreen):
+    """A console screen that is one form."""
+
+    def title_bar(self, title: str) -> ComposeResult:
+        yield from banner(self, title)

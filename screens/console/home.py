@@ -1,0 +1,170 @@
+"""The console's home: find a candidate, see the session at a glance, reach each task."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.widgets import Button, DataTable
+
+from kiosk import formatting
+from kiosk.desk.views import Candidate, Glance, bars
+from screens.console.base import ConsoleForm
+from screens.console.tables import PlainTable
+from screens.fields import FormField
+from screens.widgets import Body, Plain, Problem
+
+# Which task each key and button opens, and the right it needs.
+TASKS = {"paper": "receive_paper", "conflicts": "resolve_conflict", "export": "export", "audit": "audit"}
+
+
+class DeskScreen(ConsoleForm):
+    """Search, results, the glance, and the tasks this officer may do on this store."""
+
+    TITLE_KEY = "console.home_title"
+    ENTER_PRESSES = {"query": "search"}
+    BINDINGS = [
+        Binding("escape", "noop", show=False),
+        Binding("f2", "find", "console.keys.search"),
+        Binding("f3", "paper", "console.keys.paper"),
+        Binding("f4", "conflicts", "console.keys.conflicts"),
+        Binding("f5", "export", "console.keys.export"),
+        Binding("f6", "audit", "console.keys.audit"),
+        Binding("f10", "app.log_out", "console.keys.log_out"),
+    ]
+    DEFAULT_CSS = """
+    DeskScreen #results { height: auto; max-height: 10; margin-bottom: 1; }
+    DeskScreen .chart { margin-bottom: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield from self.title_bar(self.t(self.TITLE_KEY))
+        with Body(id="body"):
+            yield Plain("", id="notice", classes="notice")
+            yield Problem(id="form-problem")
+            yield FormField("query", self.t("console.search"), max_length=254, hint=self.t("console.search_hint"))
+            with Horizontal(classes="buttons"):
+                yield Button(self.t("console.search_button"), id="search", variant="primary")
+            yield Plain("", id="results-count")
+            yield PlainTable(
+                self.t("console.col.name"), self.t("console.col.birth"), self.t("console.col.reference"),
+                self.t("console.col.number"), self.t("console.col.status"), self.t("console.col.paper"),
+                id="results",
+            )  # fmt: skip
+            yield Plain(self.t("console.glance.title"), classes="section")
+            yield Plain("", id="glance-counts")
+            yield Plain("", id="chart-days", classes="chart")
+            yield Plain("", id="chart-specialties", classes="chart")
+            with Grid(classes="actions"):
+                for name, task in TASKS.items():
+                    if self.can(task):
+                        yield Button(self.t(f"console.{name}"), id=name)
+                yield Button(self.t("console.log_out"), id="log-out")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#notice", Plain).display = False
+        self.query_one("#results").display = False
+        self.query_one("#results-count").display = False
+        self.query_one("#query").focus()
+        self.call("glance", self.desk.glance, self.officer)
+
+    def on_screen_resume(self) -> None:
+        self.call("glance", self.desk.glance, self.officer)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        task = TASKS.get(action)
+        return task is None or self.can(task)
+
+    def action_noop(self) -> None:
+        pass
+
+    # -- search ---------------------------------------------------------------------------
+
+    def action_find(self) -> None:
+        self.query_one("#query").focus()
+
+    @on(Button.Pressed, "#search")
+    def search(self) -> None:
+        self.call("find", self.desk.find, self.officer, self.value("query"))
+
+    def on_done_find(self, found: list[Candidate]) -> None:
+        table = self.query_one("#results", PlainTable)
+        table.fill(
+            [
+                (
+                    c.account_id,
+                    [
+                        f"{c.family_name} {c.given_names}", formatting.numeric_date(c.birth_date), c.reference or c.email, c.number or "",
+                        self.t(f"console.status.{c.status or 'none'}"),
+                        self.t(f"console.paper_status.{c.paper_status or 'none'}") if c.status else "",
+                    ],
+                )
+                for c in found
+            ]
+        )  # fmt: skip
+        table.display = bool(found)
+        count = self.t("console.results", count=len(found)) if found else self.t("console.results_none")
+        self.query_one("#results-count", Plain).show(count)
+        self.query_one("#results-count", Plain).display = True
+        if found:
+            table.focus()
+
+    @on(DataTable.RowSelected, "#results")
+    def open_candidate(self, event: DataTable.RowSelected) -> None:
+        from screens.console.candidate import CandidateScreen
+
+        self.app.push_screen(CandidateScreen(str(event.row_key.value)))
+
+    # -- the glance -----------------------------------------------------------------------
+
+    def on_done_glance(self, glance: Glance) -> None:
+        conflicts = self.t("console.glance.conflicts_elsewhere") if glance.conflicts is None else glance.conflicts
+        self.query_one("#glance-counts", Plain).show(
+            self.t(
+                "console.glance.counts", registered=glance.registered, pending=glance.paper_pending,
+                incomplete=glance.paper_incomplete, conflicts=conflicts,
+            )  # fmt: skip
+        )
+        days = [(formatting.short_day(day, self.app.messages), n) for day, n in glance.per_day]
+        day_lines = bars(days, width=40)
+        specialty_lines = bars([(label[:34], n) for label, n in glance.per_specialty], width=30)
+        empty = self.t("console.glance.empty")
+        self.query_one("#chart-days", Plain).show(
+            "\n".join([self.t("console.glance.per_day"), *(day_lines or [empty])])
+        )
+        self.query_one("#chart-specialties", Plain).show(
+            "\n".join([self.t("console.glance.per_specialty"), *(specialty_lines or [empty])])
+        )
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#paper")
+    def action_paper(self) -> None:
+        from screens.console.paper import PaperDeskScreen
+
+        self.app.push_screen(PaperDeskScreen())
+
+    @on(Button.Pressed, "#conflicts")
+    def action_conflicts(self) -> None:
+        from screens.console.conflicts import ConflictsScreen
+
+        self.app.push_screen(ConflictsScreen())
+
+    @on(Button.Pressed, "#audit")
+    def action_audit(self) -> None:
+        from screens.console.audit import AuditScreen
+
+        self.app.push_screen(AuditScreen())
+
+    @on(Button.Pressed, "#export")
+    def action_export(self) -> None:
+        self.call("export", self.desk.export_csv, self.officer)
+
+    def on_done_export(self, path) -> None:
+        self.say(self.t("console.exported", path=str(path)))
+
+    @on(Button.Pressed, "#log-out")
+    def log_out(self) -> None:
+        self.app.action_log_out()

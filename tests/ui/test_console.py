@@ -1,0 +1,324 @@
+"""The staff console driven by Pilot: each role's journeys, on a kiosk's store and the rectorat's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from argon2 import PasswordHasher
+from textual.widgets import Button
+
+from kiosk.desk import open_desk
+from kiosk.desk.rectorat_store import RectoratDesk
+from kiosk.passwords import Hasher
+from kiosk.rectorat.service import RectoratService
+from kiosk.rectorat.store import open_store, sqlite_url
+from kiosk.staff import StaffService
+from screens.console.app import build_console
+from screens.console.candidate import CandidateScreen
+from screens.console.home import DeskScreen
+from screens.console.login import ConsoleLoginScreen
+from tests.test_rectorat import account_item, answers, new_kiosk, registration_item, results
+
+from .conftest import FAMILY, SIZE, candidate, register, settle, text_of, type_into, value_of
+
+STAFF_PASSWORD = "guichet du hall nord 2019"
+
+
+def fast() -> Hasher:
+    return Hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture
+def kiosk_desk(services):
+    services.staff.hasher = fast()
+    services.staff.add("accueil", "reception", STAFF_PASSWORD)
+    services.staff.add("dec", "exam_office", STAFF_PASSWORD)
+    return open_desk(services)
+
+
+@pytest.fixture
+def registered(services):
+    account = candidate(services)
+    return account, register(services, account)
+
+
+@pytest.fixture
+def rectorat_desk(services, tmp_path):
+    """The rectorat's store (a SQLite file), with one registration pushed by a kiosk."""
+    store = open_store(sqlite_url(tmp_path / "rectorat.sqlite3"))
+    service = RectoratService(store, services.clock, hasher=fast())
+    kiosk = new_kiosk(service, "borne-a")[0]
+    # Fixed ids: the reference printed on screen comes from the registration's id.
+    account = account_item(uuid.UUID(int=1), family="[b]Durand[/b]")
+    registration = registration_item(account["id"], uuid.UUID(int=2 << 100), who=answers("[b]Durand[/b]"))
+    assert results(service.push(kiosk, [account, registration])) == ["applied", "applied"]
+    StaffService(store.db, services.clock, fast(), model=store.Staff).add("dec", "exam_office", STAFF_PASSWORD)
+    desk = RectoratDesk(store, services.clock, services.session, tmp_path / "exports")
+    desk.staff.hasher = fast()
+    yield desk
+    store.close()
+
+
+async def log_in(pilot, name: str) -> None:
+    await settle(pilot)
+    await type_into(pilot, "#name", name)
+    await pilot.press("enter", *STAFF_PASSWORD, "enter")
+    await settle(pilot)
+
+
+async def search(pilot, query: str) -> None:
+    await type_into(pilot, "#query", query)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def shown_buttons(pilot) -> set[str]:
+    return {b.id for b in pilot.app.screen.query(Button) if b.display}
+
+
+async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(services, kiosk_desk, registered):
+    app = build_console(kiosk_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ConsoleLoginScreen)
+        await log_in(pilot, "accueil")
+        assert isinstance(app.screen, DeskScreen)
+        assert "accueil" in text_of(pilot, "#sync-status")
+        assert not {"export", "audit", "paper", "conflicts"} & shown_buttons(pilot)
+        assert "1 inscription(s)" in text_of(pilot, "#glance-counts")
+        await search(pilot, "dupre")
+        assert "1 candidat" in text_of(pilot, "#results-count")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CandidateScreen)
+        assert FAMILY in text_of(pilot, "#details")
+        assert "correct_identity" not in shown_buttons(pilot) and "reprint" in shown_buttons(pilot)
+        await pilot.click("#reprint")
+        await settle(pilot)
+        assert "imprimante" in text_of(pilot, "#notice")
+        assert list(services.config.print_dir.glob("*.pdf"))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DeskScreen)
+
+
+async def test_the_reception_lifts_a_login_delay(services, kiosk_desk, registered):
+    account, _ = registered
+    for _ in range(6):
+        try:
+            services.accounts.log_in(account.email, "pas le bon")
+        except Exception:
+            pass
+    app = build_console(kiosk_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "accueil")
+        app.push_screen(CandidateScreen(str(account.id)))
+        await settle(pilot)
+        assert "bloquée jusqu'au" in text_of(pilot, "#details")
+        await pilot.click("#lift_delay")
+        await settle(pilot)
+        assert "levé" in text_of(pilot, "#notice")
+        assert "aucun échec récent" in text_of(pilot, "#details")
+
+
+async def test_a_wrong_staff_password_is_said_and_the_name_kept(kiosk_desk):
+    app = build_console(kiosk_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_into(pilot, "#name", "accueil")
+        await pilot.press("enter", *"pas le bon", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConsoleLoginScreen)
+        assert "incorrect" in text_of(pilot, "#form-problem")
+        assert value_of(pilot, "#name") == "accueil"
+
+
+async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_its_field(services, kiosk_desk, registered):
+    account, registration = registered
+    app = build_console(kiosk_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        app.push_screen(CandidateScreen(str(account.id)))
+        await settle(pilot)
+        await pilot.click("#correct_identity")
+        await settle(pilot)
+        birth = app.screen.query_one("#birth_date")
+        birth.value = ""
+        await type_into(pilot, "#birth_date", "31/02/2002")
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert text_of(pilot, "#problem-birth_date")
+        assert value_of(pilot, "#birth_date") == "31/02/2002"
+        birth.value = ""
+        await type_into(pilot, "#birth_date", "01/03/2002")
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert isinstance(app.screen, CandidateScreen)
+        assert "Identité corrigée" in text_of(pilot, "#notice")
+        assert "01/03/2002" in text_of(pilot, "#details")
+        assert f"version {registration.version + 1}" in text_of(pilot, "#details")
+
+
+async def test_the_console_logs_out_after_15_idle_minutes(services, kiosk_desk):
+    app = build_console(kiosk_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "accueil")
+        services.clock.advance(timedelta(minutes=14, seconds=59))
+        app.look_for_idle()
+        await settle(pilot)
+        assert isinstance(app.screen, DeskScreen)
+        services.clock.advance(timedelta(seconds=1))
+        app.look_for_idle()
+        await settle(pilot)
+        assert isinstance(app.screen, ConsoleLoginScreen) and app.officer is None
+        assert "15 minutes" in text_of(pilot, "#notice")
+        services.clock.advance(timedelta(minutes=14))
+        app.look_for_idle()
+        await settle(pilot)
+        assert app.is_running
+        services.clock.advance(timedelta(minutes=1))
+        app.look_for_idle()
+        await pilot.pause()
+        assert app.return_code == 0  # left alone at the door: the console ends
+    actions = [line.action for line in kiosk_desk.audit_trail(kiosk_desk.log_in("dec", STAFF_PASSWORD))]
+    assert actions[:3] == ["login", "logout", "login"]
+
+
+async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incomplete(rectorat_desk):
+    store = rectorat_desk.store
+    row = store.Registration.get()
+    reference_typed = row.number
+    app = build_console(rectorat_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        assert {"paper", "conflicts", "export", "audit"} <= shown_buttons(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        await type_into(pilot, "#code", "2020-PO-999999")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Aucune inscription" in text_of(pilot, "#problem-code")
+        assert value_of(pilot, "#code") == "2020-PO-999999"
+        app.screen.query_one("#code").value = ""
+        await type_into(pilot, "#code", reference_typed)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Reçu : [b]Durand[/b] Jean" in text_of(pilot, "#notice")  # shown as typed, never as markup
+        assert value_of(pilot, "#code") == ""
+        assert store.Registration.get().paper_status == "received"
+        await pilot.press("escape")
+        await settle(pilot)
+        app.push_screen(CandidateScreen(str(row.account_id)))
+        await settle(pilot)
+        await pilot.click("#mark_incomplete")
+        await settle(pilot)
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert "Cochez" in text_of(pilot, "#form-problem")
+        await pilot.click("#piece-confirmation")
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert "incomplet" in text_of(pilot, "#notice")
+    row = store.Registration.get()
+    assert (row.paper_status, row.missing_pieces) == ("incomplete", ["confirmation"])
+
+
+async def test_the_exam_office_sets_aside_after_confirming(rectorat_desk):
+    store = rectorat_desk.store
+    app = build_console(rectorat_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
+        await settle(pilot)
+        await pilot.click("#set_aside")
+        await settle(pilot)
+        await pilot.press("escape")  # no
+        await settle(pilot)
+        assert store.Registration.get().status == "registered"
+        await pilot.click("#set_aside")
+        await settle(pilot)
+        await pilot.click("#yes")
+        await settle(pilot)
+        assert store.Registration.get().status == "set_aside"
+        assert "mise de côté" in text_of(pilot, "#notice")
+
+
+async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(rectorat_desk):
+    store = rectorat_desk.store
+    service = rectorat_desk.service
+    kiosk = new_kiosk(service, "borne-b")[0]
+    twin = account_item(email="jean.d@exemple.fr", family="[b]Durand[/b]")
+    assert results(service.push(kiosk, [twin, registration_item(twin["id"], who=answers("[b]Durand[/b]"))]))[1] == "conflict"
+    app = build_console(rectorat_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        assert "conflits en attente : 1" in text_of(pilot, "#glance-counts")
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.click("#keep")
+        await settle(pilot)
+        assert "existant est gardé" in text_of(pilot, "#notice")
+        assert store.Conflict.get().resolution == "keep_existing"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+        assert "Export écrit" in text_of(pilot, "#notice")
+        await pilot.press("f6")
+        await settle(pilot)
+        table = app.screen.query_one("#trail")
+        actions = [str(table.get_row_at(n)[2]) for n in range(table.row_count)]
+        assert actions[:4] == ["export CSV", "consultation des conflits", "conflit réglé", "consultation des conflits"]
+    assert list(rectorat_desk.exports_dir.glob("*.csv"))
+
+
+def test_snapshot_login(kiosk_desk, snap_compare):
+    from .conftest import steady
+
+    assert snap_compare(build_console(kiosk_desk), terminal_size=SIZE, run_before=steady)
+
+
+def test_snapshot_desk_of_the_exam_office(rectorat_desk, snap_compare):
+    from .conftest import steady
+
+    async def run_before(pilot):
+        await log_in(pilot, "dec")
+        await steady(pilot)
+
+    assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_candidate_file(rectorat_desk, snap_compare):
+    from .conftest import steady
+
+    async def run_before(pilot):
+        await log_in(pilot, "dec")
+        pilot.app.push_screen(CandidateScreen(str(rectorat_desk.store.Registration.get().account_id)))
+        await steady(pilot)
+
+    assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_paper_desk_after_a_scan(rectorat_desk, snap_compare):
+    from .conftest import steady
+
+    async def run_before(pilot):
+        await log_in(pilot, "dec")
+        await pilot.press("f3")
+        await settle(pilot)
+        await type_into(pilot, "#code", rectorat_desk.store.Registration.get().number)
+        await pilot.press("enter")
+        await steady(pilot)
+
+    assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_desk_of_the_reception(services, kiosk_desk, registered, snap_compare):
+    from .conftest import steady
+
+    async def run_before(pilot):
+        await log_in(pilot, "accueil")  # no search: the reference comes from a random id
+        await steady(pilot)
+
+    assert snap_compare(build_console(kiosk_desk), terminal_size=SIZE, run_before=run_before)
