@@ -17,6 +17,7 @@ its folder is written, and /etc/cups/cups-pdf.conf is never changed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -118,6 +119,9 @@ class CupsServer:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+_SERVERS = itertools.count(1)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -127,7 +131,7 @@ def _free_port() -> int:
 def _remove_stale_instances() -> None:
     """Delete the cups-pdf configurations left by test runs that were killed."""
     for stale in CUPS_ETC.glob(f"cups-pdf-{INSTANCE_PREFIX}-*.conf"):
-        pid = stale.name.removeprefix(f"cups-pdf-{INSTANCE_PREFIX}-").removesuffix(".conf")
+        pid = stale.name.removeprefix(f"cups-pdf-{INSTANCE_PREFIX}-").removesuffix(".conf").split("-")[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             stale.unlink(missing_ok=True)
 
@@ -180,7 +184,8 @@ def cups_server(programs: dict[str, str]) -> Iterator[CupsServer]:
     root.chmod(0o755)
     for folder in ("log", "out", "state"):
         (root / folder).mkdir()
-    instance = f"{INSTANCE_PREFIX}-{os.getpid()}"
+    # One per server, not per process: a test may run a second server beside the session's.
+    instance = f"{INSTANCE_PREFIX}-{os.getpid()}-{next(_SERVERS)}"
     instance_conf = CUPS_ETC / f"cups-pdf-{instance}.conf"
     process = None
     try:
