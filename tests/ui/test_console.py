@@ -123,6 +123,43 @@ async def test_the_reception_lifts_a_login_delay(services, kiosk_desk, registere
         assert "aucun échec récent" in text_of(pilot, "#details")
 
 
+async def test_the_reception_resends_an_activation_code(services, kiosk_desk):
+    from .conftest import EMAIL, create_account, queued_mails
+
+    create_account(services, active=False)
+    services.clock.advance(timedelta(minutes=2))
+    app = build_console(kiosk_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "accueil")
+        await search(pilot, EMAIL)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "en attente d'activation" in text_of(pilot, "#details")
+        assert "resend_code" in shown_buttons(pilot) and "reprint" not in shown_buttons(pilot)
+        await pilot.click("#resend_code")
+        await settle(pilot)
+        assert "nouveau code" in text_of(pilot, "#notice")
+        await pilot.click("#resend_code")  # at once again: the kiosk's limits hold for staff too
+        await settle(pilot)
+        assert text_of(pilot, "#form-problem")
+    assert len([s for s in queued_mails(services, EMAIL) if s.startswith("Activez")]) == 2
+
+
+async def test_the_exam_office_marks_a_paper_file_complete(rectorat_desk):
+    store = rectorat_desk.store
+    app = build_console(rectorat_desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
+        await settle(pilot)
+        await pilot.click("#mark_complete")
+        await settle(pilot)
+        assert "complet" in text_of(pilot, "#notice")
+        assert "Dossier papier : complet" in text_of(pilot, "#details")
+        assert "mark_complete" not in shown_buttons(pilot)
+    assert store.Registration.get().paper_status == "complete"
+
+
 async def test_a_wrong_staff_password_is_said_and_the_name_kept(kiosk_desk):
     app = build_console(kiosk_desk)
     async with app.run_test(size=SIZE) as pilot:
