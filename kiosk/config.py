@@ -65,6 +65,8 @@ class Config:
     idle_timeout: float = 120.0
     idle_warning: float = 30.0
     purge_interval: float = 60.0
+    # Where the staff console writes its CSV exports: a share the exam office reads, say.
+    exports: str = ""
     mail: MailConfig = field(default_factory=MailConfig)
     printing: PrintConfig = field(default_factory=PrintConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
@@ -80,6 +82,10 @@ class Config:
     @property
     def print_dir(self) -> Path:
         return self.data_dir / "impressions"
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.exports).expanduser() if self.exports else self.data_dir / "exports"
 
 
 def default_data_dir() -> Path:

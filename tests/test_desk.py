@@ -262,3 +262,11 @@ def test_bars_are_proportional_and_labelled():
     assert lines[0] == "lun. 4 ██████████ 10"
     assert lines[1] == "mar. 5 █████ 5"
     assert lines[2] == "mer. 6  0"
+
+
+def test_the_export_goes_where_the_configuration_says(tmp_path, services):
+    from dataclasses import replace
+
+    services.config = replace(services.config, exports=str(tmp_path / "partage-dec"))
+    path = open_desk(services).export_csv(EXAM_OFFICE)
+    assert path.parent == tmp_path / "partage-dec"

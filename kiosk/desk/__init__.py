@@ -24,7 +24,7 @@ def open_desk(services: Services, store: str | None = None) -> Desk:
         from kiosk.desk.rectorat_store import RectoratDesk
         from kiosk.rectorat.store import open_store
 
-        return RectoratDesk(open_store(store), services.clock, services.session, services.config.data_dir / "exports")
+        return RectoratDesk(open_store(store), services.clock, services.session, services.config.exports_dir)
     if store:
         from kiosk.errors import StoreError
 

@@ -29,7 +29,7 @@ class KioskDesk(Desk):
 
     def __init__(self, services) -> None:
         super().__init__(
-            services.db, services.clock, services.session, services.staff, services.config.data_dir / "exports"
+            services.db, services.clock, services.session, services.staff, services.config.exports_dir
         )
         self.services = services
 
