@@ -59,7 +59,7 @@ def _register(db, clock, first: int) -> None:
 
 class _RawTables:
     """The same rows upserted straight into plain tables of the rc_* shape (their primary
-    key only), as the kiosk sends them: 500 items a transaction, psycopg2's
+    key only), as the kiosk sends them; 500 items a transaction, psycopg2's
     execute_values, ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE version <``."""
 
     ACCOUNT = ("id", "version", "created_at", "updated_at", "email", "email_key", "family_name", "given_names",
@@ -182,9 +182,9 @@ def _one_kiosk(url: str, base: str, folder: Path) -> list[Figure]:
     rounds = f"median of {ROUNDS} rounds of {N} (the tables grow from 0 to {total} rows)"
     return [
         Figure("sync.push_registrations", N / push, "reg/s", better="higher",
-               note=f"{N} registrations with their accounts ({2 * N} items, batches of 500) from one kiosk store"
-                    " through `kiosk rectorat serve` (its own process) to PostgreSQL 15 (fsync off), kiosk side"
-                    f" included; {rounds}: {', '.join(f'{s:.2f}' for s in push_s)} s"),
+               note=f"{N} registrations with their accounts ({2 * N} items, batches of 250 then up to 2,000) from"
+                    " one kiosk store through `kiosk rectorat serve` (its own process) to PostgreSQL 15 (fsync off),"
+                    f" kiosk side included; {rounds}: {', '.join(f'{s:.2f}' for s in push_s)} s"),
         Figure("sync.raw_upsert", 2 * N / raw_median, "rows/s", better="higher",
                note=f"the same {2 * N} rows, psycopg2 execute_values INSERT … ON CONFLICT DO UPDATE WHERE version <"
                     f" excluded.version into plain tables of the rc_* shape, 500 a transaction; {rounds}:"

@@ -24,7 +24,11 @@ from kiosk.models import Account, AddressChange, Document, Draft, OutboxRow, Reg
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 2000  # items a push: the rectorat's maximum (MAX_BATCH)
+# The first push of a round is small: the rectorat starts on it at once, and the kiosk
+# reads the next, full batch while it waits (see SyncService.push_waiting).
+FIRST_BATCH = 250
+ACK_CHUNK = 500  # outbox rows marked delivered by one statement
 PULL_LIMIT = 500
 FIRST_BACKOFF = timedelta(seconds=5)
 LONGEST_BACKOFF = timedelta(minutes=5)
@@ -161,7 +165,7 @@ _MODELS = {"account": Account, "registration": Registration, "address_change": A
 # those of the records it refers to (an account before its registration) even when the
 # clock gave them the same instant, or stepped back. Ids are random: no order.
 _WAITING = """
-SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.id'), o.payload,
+SELECT o.rowid, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.id'), o.payload,
   CASE json_extract(o.payload, '$.entity')
   WHEN 'account' THEN (
     SELECT json_object('entity', 'account', 'id', a.id, 'version', a.version, 'data', json_object(
@@ -219,16 +223,16 @@ def _chunks(values: list, size: int = 500) -> list[list]:
 @dataclass
 class WaitingBatch:
     """Waiting sync rows read together: ``items`` (JSON texts) in order, under ``keys``
-    ``(entity, id)``, and the body that pushes them; the outbox rows of each key; the rows
-    with nothing to send; the rowid of the last row read."""
+    ``(entity, id)``, and the body that pushes them; the outbox rows (rowids) of each key;
+    the rows with nothing to send; the rowid of the last row read."""
 
     rows: int = 0
     last: int = 0
     body: bytes = b""
     keys: list[tuple[str, str]] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
-    rows_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    gone: list[str] = field(default_factory=list)
+    rows_of: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    gone: list[int] = field(default_factory=list)
 
 
 class SyncService:
@@ -299,14 +303,16 @@ class SyncService:
         rectorat did not take waits for the next round.
         """
         pushed = 0
-        batch = self.waiting(BATCH)
-        done: list[str] = []
+        limit = FIRST_BATCH
+        batch = self.waiting(limit)
+        done: list[int] = []
         with ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http:
             while batch.rows:
                 answer = http.submit(self.client.push_body, batch.body) if batch.items else None
                 self._acknowledge(done)
                 done = []
-                following = self.waiting(BATCH, after=batch.last) if batch.rows == BATCH else WaitingBatch()
+                following = self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
+                limit = BATCH
                 done = self._delivered(batch, answer.result() if answer else [])
                 pushed += batch.rows
                 batch = following
@@ -321,7 +327,7 @@ class SyncService:
         self._acknowledge(self._delivered(batch, self.client.push_body(batch.body) if batch.items else []))
         return batch.rows
 
-    def _delivered(self, batch: "WaitingBatch", results: list[dict[str, Any]]) -> list[str]:
+    def _delivered(self, batch: "WaitingBatch", results: list[dict[str, Any]]) -> list[int]:
         """The outbox rows of a batch that the rectorat's answer settles."""
         delivered = list(batch.gone)
         for key, result in zip(batch.keys, results):
@@ -342,12 +348,12 @@ class SyncService:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
         insertion) and the items to send for them, read now."""
         batch = WaitingBatch()
-        for rowid, outbox_id, entity, record_id, payload, item in self.db.execute_sql(_WAITING, (after, limit)):
+        for rowid, entity, record_id, payload, item in self.db.execute_sql(_WAITING, (after, limit)):
             batch.rows += 1
             batch.last = rowid
             key = (entity, record_id)
             if key in batch.rows_of:
-                batch.rows_of[key].append(outbox_id)
+                batch.rows_of[key].append(rowid)
                 continue
             if item is None and entity == "account_deletion":
                 data = json.loads(payload).get("data", {})
@@ -357,25 +363,26 @@ class SyncService:
                 # one sync knows: nothing to send, and nothing to wait for.
                 if entity not in _MODELS:
                     log.error("sync: unknown entity %r in the outbox", entity)
-                batch.gone.append(outbox_id)
+                batch.gone.append(rowid)
                 continue
             batch.keys.append(key)
             batch.items.append(item)
-            batch.rows_of[key] = [outbox_id]
+            batch.rows_of[key] = [rowid]
         batch.body = encode_push(batch.items)
         return batch
 
-    def _acknowledge(self, outbox_ids: list[str]) -> None:
-        """Mark these rows delivered: one statement a few hundred rows, one transaction."""
-        if not outbox_ids:
+    def _acknowledge(self, rowids: list[int]) -> None:
+        """Mark these outbox rows (rowids: no lookup through the id's index) delivered:
+        one statement a few hundred rows, one transaction."""
+        if not rowids:
             return
         stamp = OutboxRow.delivered_at.db_value(self.clock.now())
         with self.db.atomic():
-            for at in range(0, len(outbox_ids), BATCH):
-                chunk = outbox_ids[at:at + BATCH]
+            for at in range(0, len(rowids), ACK_CHUNK):
+                chunk = rowids[at:at + ACK_CHUNK]
                 self.db.execute_sql(
                     "UPDATE outbox SET delivered_at = ?, updated_at = ?, attempts = attempts + 1"
-                    f" WHERE id IN ({', '.join('?' * len(chunk))})",
+                    f" WHERE rowid IN ({', '.join('?' * len(chunk))})",
                     (stamp, stamp, *chunk),
                 )
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+import peewee
 import pytest
 
 from kiosk.clock import parse_instant
@@ -22,6 +23,7 @@ from kiosk.errors import StoreError
 from kiosk.rectorat.service import (
     ConflictNotApplied,
     KioskIdentity,
+    MAX_BATCH,
     LoginRefused,
     RectoratService,
     identity_key,
@@ -132,7 +134,7 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     again = open_store(store_url)
     try:
         assert again.schema_version() == SCHEMA_VERSION
@@ -141,6 +143,95 @@ def test_the_schema_is_created_once_with_its_version(store, store_url):
         again.close()
     with pytest.raises(StoreError, match="newer than this program"):
         open_store(store_url)
+
+
+def _back_to_schema_2(store) -> None:
+    """Give a store schema 2's shape, its rows kept: the pushing kiosks' holds as rc_interest
+    rows, no rc_account.origin_kiosk_id, the feed's indexes over every rc_change row."""
+    db = store.db
+    if not store.postgresql:
+        db.execute_sql("PRAGMA foreign_keys = OFF")  # while rc_account is rebuilt
+    with store.write():
+        db.execute_sql(
+            "INSERT INTO rc_interest (kiosk_id, account_id, created_at)"
+            " SELECT origin_kiosk_id, id, received_at FROM rc_account WHERE origin_kiosk_id IS NOT NULL"
+        )
+        db.execute_sql("DROP INDEX account_origin_kiosk_id")
+        if store.postgresql:
+            db.execute_sql("ALTER TABLE rc_account DROP COLUMN origin_kiosk_id")
+        else:  # SQLite drops no column a foreign key names: the table is made again
+            table = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rc_account'")
+            created = table.fetchone()[0]
+            old = created.replace(', "origin_kiosk_id" INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL', "")
+            assert old != created
+            indexes = [row[0] for row in db.execute_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rc_account' AND sql IS NOT NULL"
+            )]  # fmt: skip
+            columns = [row[1] for row in db.execute_sql("PRAGMA table_info(rc_account)") if row[1] != "origin_kiosk_id"]
+            db.execute_sql(old.replace('"rc_account"', '"rc_account_2"', 1))
+            db.execute_sql(f"INSERT INTO rc_account_2 SELECT {', '.join(columns)} FROM rc_account")
+            db.execute_sql("DROP TABLE rc_account")
+            db.execute_sql("ALTER TABLE rc_account_2 RENAME TO rc_account")
+            for index in indexes:
+                db.execute_sql(index)
+        db.execute_sql("DROP INDEX change_seq")
+        db.execute_sql("DROP INDEX change_account_id_seq")
+        db.execute_sql("CREATE UNIQUE INDEX change_seq ON rc_change (seq)")
+        db.execute_sql("CREATE INDEX change_account_id_seq ON rc_change (account_id, seq)")
+        db.execute_sql("UPDATE rc_schema SET version = 2 WHERE version = 3")  # made at 3: one row
+    if not store.postgresql:
+        db.execute_sql("PRAGMA foreign_keys = ON")
+    assert store.schema_version() == 2
+
+
+def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store_url, clock):
+    """Schema 3: the pushing kiosk holds an account by rc_account.origin_kiosk_id, and the
+    feed's indexes hold numbered changes only. A schema 2 store keeps its rc_interest rows."""
+    store = open_store(store_url)
+    try:
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk_a, kiosk_b = new_kiosk(service, "borne-a")[0], new_kiosk(service, "borne-b")[0]
+        account = account_item()
+        registration = registration_item(account["id"])
+        assert results(service.push(kiosk_a, [account, registration])) == ["applied", "applied"]
+        store.sequence()
+        _back_to_schema_2(store)
+    finally:
+        store.close()
+
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 3
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [(None,)]
+        # Kiosk A still holds its candidate (its rc_interest row): its feed, its writes.
+        assert [c["id"] for c in service.changes(kiosk_a, 0)["changes"]] == [account["id"], registration["id"]]
+        assert service.changes(kiosk_b, 0)["changes"] == []
+        assert results(service.push(kiosk_b, [account_item(account["id"], 2, family="Pirate")])) == ["refused"]
+        assert results(service.push(kiosk_a, [account_item(account["id"], 2, family="Durand")])) == ["applied"]
+        # An account pushed now is held by its origin, without an rc_interest row.
+        other = account_item(email="autre@exemple.fr", family="Autre")
+        other_registration = registration_item(other["id"], who=answers("Autre"))
+        assert results(service.push(kiosk_b, [other, other_registration])) == ["applied", "applied"]
+        assert store.Interest.select().where(store.Interest.account_id == uuid.UUID(other["id"])).count() == 0
+        assert store.Account.get_by_id(uuid.UUID(other["id"])).origin_kiosk_id == kiosk_b.id
+        assert [c["id"] for c in service.changes(kiosk_a, 0)["changes"]] == [
+            account["id"], registration["id"], account["id"],
+        ]  # fmt: skip
+        assert [c["id"] for c in service.changes(kiosk_b, 0)["changes"]] == [other["id"], other_registration["id"]]
+        # The feed's indexes hold numbered rows only, and its numbers are still unique.
+        catalogue = (
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s" if store.postgresql
+            else "SELECT sql FROM sqlite_master WHERE name = ?"
+        )  # fmt: skip
+        for index in ("change_seq", "change_account_id_seq"):
+            definition = store.db.execute_sql(catalogue, (index,)).fetchone()[0]
+            assert definition.replace("(", "").replace(")", "").endswith("WHERE seq IS NOT NULL")
+        assert store.last_seq() == 5
+        with pytest.raises(peewee.IntegrityError), store.write():
+            store.db.execute_sql("UPDATE rc_change SET seq = 1 WHERE seq = 2")
+    finally:
+        store.close()
 
 
 def test_a_store_url_that_cannot_be_used_is_a_store_error(tmp_path):
@@ -342,7 +433,7 @@ def test_what_a_kiosk_may_not_write_is_refused(service, kiosk_a, kiosk_b):
     ]  # fmt: skip
     assert answer[4]["id"] == "not-a-uuid"
     with pytest.raises(ValueError):
-        service.push(kiosk_a, [account_item() for _ in range(501)])
+        service.push(kiosk_a, [account_item() for _ in range(MAX_BATCH + 1)])
 
 
 class _NoBulk:
@@ -416,11 +507,55 @@ def _store_state(store) -> dict:
         "unique_numbers": len({r[1] for r in numbered if r[1]}) == len([r for r in numbered if r[1]]),
         "addresses": rows("SELECT id, version, registration_id FROM rc_address_change ORDER BY id"),
         "interests": rows("SELECT kiosk_id, account_id FROM rc_interest ORDER BY kiosk_id, account_id"),
+        "origins": rows("SELECT id, origin_kiosk_id FROM rc_account ORDER BY id"),
         "conflicts": rows("SELECT kind, entity, entity_id, version, resolved_at IS NULL FROM rc_conflict"
                           " ORDER BY entity_id, created_at"),
         "tombstones": rows("SELECT entity_id, entity FROM rc_tombstone ORDER BY entity_id"),
         "changes": rows("SELECT entity, entity_id, account_id FROM rc_change ORDER BY id"),
     }
+
+
+def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
+    """Its fast readers take what every kiosk sends and leave anything else to the full
+    readers (which refuse with their message, or read it): never a different answer."""
+    from kiosk.rectorat.batch import (
+        _ACCOUNT_INSTANTS, _REGISTRATION_INSTANTS, _checked_instants, _fast_account, _fast_registration,
+        _instant_text, _uuid_text,
+    )  # fmt: skip
+    from kiosk.rectorat.service import Invalid, _account_fields, _registration_fields
+
+    def full_account(data):
+        return _account_fields(data, _instant_text)
+
+    def full_registration(data):
+        fields, status = _registration_fields(data, _instant_text, _uuid_text)
+        return {**fields, "status": status}
+
+    account, registration = account_item()["data"], registration_item(uuid.uuid4())["data"]
+    variants = [
+        {}, {"email_key": "Jean.Dupont@Exemple.FR"}, {"email_key": "jean.dupont"}, {"email_key": "jéan@exemple.fr"},
+        {"email_key": "jean@bücher.de"}, {"email": ""}, {"email": "x" * 321}, {"family_name": 3},
+        {"given_names": "x" * 1001}, {"password_hash": None}, {"status": "set_aside"}, {"status": "pending"},
+        {"created_at": "2019-11-31T10:00:00.000000+00:00"}, {"created_at": "2019-11-10T10:00:00+01:00"},
+        {"updated_at": None}, {"activated_at": None}, {"activated_at": ["x"]},
+        {"saved_at": "2019-11-10T24:00:00.000000+00:00"},
+        {"withdrawn_at": "2019-11-10T10:00:00.000000+00:00"}, {"withdrawn_at": 5}, {"account_id": "NOT-A-UUID"},
+        {"account_id": str(uuid.uuid4()).upper()}, {"session_id": "s" * 65}, {"session_id": ""}, {"answers": []},
+        {"status": "withdrawn"}, {"status": "set_aside"}, {"status": "other"}, {"status": None},
+    ]  # fmt: skip
+    for base, keys, fast, full in (
+        (account, _ACCOUNT_INSTANTS, _fast_account, full_account),
+        (registration, _REGISTRATION_INSTANTS, _fast_registration, full_registration),
+    ):
+        for variant in variants:
+            data = {**base, **variant}
+            try:
+                expected = full(data)
+            except Invalid:
+                expected = None
+            read = fast(data) if _checked_instants(data, keys, set()) else None
+            assert read is None or read == expected, (variant, read, expected)
+        assert fast(base) == full(base) and _checked_instants(base, keys, set())
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -697,7 +832,7 @@ def test_http_answers_and_refusals(http, service, clock):
     bad = http.post("/v1/push", content=b"{not json", headers=auth)
     assert bad.status_code == 400 and "JSON" in bad.json()["error"]
     assert http.post("/v1/push", json={"things": []}, headers=auth).status_code == 400
-    assert http.post("/v1/push", json={"items": [{}] * 501}, headers=auth).status_code == 400
+    assert http.post("/v1/push", json={"items": [{}] * (MAX_BATCH + 1)}, headers=auth).status_code == 400
     huge = http.post("/v1/push", content=b"[" + b" " * 70_000 + b"]", headers=auth)
     assert huge.status_code == 413
     assert http.get("/v1/changes?after=x", headers=auth).status_code == 400

@@ -37,7 +37,7 @@ from kiosk.rectorat.store import RectoratStore, open_store
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 5 * 1024 * 1024
+MAX_BODY = 20 * 1024 * 1024  # a full batch (MAX_BATCH items) of 10 KB each
 SEQUENCE_INTERVAL = 1.0
 UNAUTHORISED = {"error": "unauthorised"}
 

@@ -23,6 +23,7 @@ from peewee import IntegrityError
 
 from kiosk.exam_sessions import ExamSession
 from kiosk.rectorat.service import (
+    _TEXT_MAX,
     FUTURE_TOLERANCE,
     Invalid,
     KioskIdentity,
@@ -54,13 +55,12 @@ _STORED_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", re
 
 ACCOUNT_COLUMNS = (
     "id", "version", "created_at", "updated_at", "email", "email_key", "family_name", "given_names",
-    "password_hash", "status", "activated_at", "failed_logins", "locked_until", "received_at",
+    "password_hash", "status", "activated_at", "failed_logins", "locked_until", "received_at", "origin_kiosk_id",
 )  # fmt: skip
 REGISTRATION_COLUMNS = (
     "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers", "status", "saved_at",
     "withdrawn_at", "identity_key", "number", "paper_status", "missing_pieces", "received_at",
 )  # fmt: skip
-INTEREST_COLUMNS = ("kiosk_id", "account_id", "created_at")
 CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "created_at")
 
 
@@ -89,6 +89,76 @@ def _instant_text(data: Mapping[str, Any], key: str, *, null: bool = False) -> s
             raise Invalid(f"{key} is not an ISO 8601 instant") from None
         return value
     return iso(_instant(data, key, null=null))
+
+
+def _fast_account(data: dict) -> dict | None:
+    """:func:`_account_fields` for the account every kiosk sends (texts in bounds, an ASCII
+    e-mail key), its instants checked already (:func:`_checked_instants`); ``None`` for
+    anything else, which the full reader then reads (and refuses with its message, or not)."""
+    get = data.get
+    email, key, family, given, password_hash = (
+        get("email"), get("email_key"), get("family_name"), get("given_names"), get("password_hash")
+    )
+    status, created, updated, activated = get("status"), get("created_at"), get("updated_at"), get("activated_at")
+    if not (
+        type(email) is str and 0 < len(email) <= 320 and type(key) is str and 0 < len(key) <= 320
+        and type(family) is str and 0 < len(family) <= _TEXT_MAX and type(given) is str
+        and 0 < len(given) <= _TEXT_MAX and type(password_hash) is str and 0 < len(password_hash) <= _TEXT_MAX
+        and (status == "active" or status == "pending") and key.isascii() and "@" in key
+        and created is not None and updated is not None
+    ):  # fmt: skip
+        return None
+    # An ASCII key: NFC and IDNA leave it as it is, email_key only lowers it.
+    return {
+        "created_at": created, "updated_at": updated, "email": email, "email_key": key.lower(),
+        "family_name": family, "given_names": given, "password_hash": password_hash, "status": status,
+        "activated_at": activated,
+    }  # fmt: skip
+
+
+_STATUSES = frozenset(("registered", "withdrawn", "set_aside"))
+
+
+def _fast_registration(data: dict) -> dict | None:
+    """:func:`_registration_fields` (its status in ``status``) for the registration every
+    kiosk sends; ``None`` for anything else (see :func:`_fast_account`)."""
+    get = data.get
+    account_id, session_id, answers, status = get("account_id"), get("session_id"), get("answers"), get("status")
+    created, updated, saved, withdrawn = get("created_at"), get("updated_at"), get("saved_at"), get("withdrawn_at")
+    if not (
+        type(account_id) is str and _CANONICAL_UUID.fullmatch(account_id) is not None and type(session_id) is str
+        and 0 < len(session_id) <= 64 and type(answers) is dict and type(status) is str and status in _STATUSES
+        and created is not None and updated is not None and saved is not None
+    ):  # fmt: skip
+        return None
+    return {
+        "created_at": created, "updated_at": updated, "account_id": account_id, "session_id": session_id,
+        "answers": answers, "saved_at": saved, "withdrawn_at": withdrawn, "status": status,
+    }  # fmt: skip
+
+
+def _checked_instants(data: dict, keys: tuple[str, ...], instants: set[str]) -> bool:
+    """Whether each value under ``keys`` is ``None`` or an instant as the store writes it,
+    a real date; ``instants`` holds the texts checked already (a batch repeats many)."""
+    for key in keys:
+        value = data.get(key)
+        if value is None:
+            continue
+        if type(value) is not str:
+            return False
+        if value not in instants:
+            if _STORED_INSTANT.fullmatch(value) is None:
+                return False
+            try:
+                datetime.fromisoformat(value)  # no 31 November, no 24:00
+            except ValueError:
+                return False
+            instants.add(value)
+    return True
+
+
+_ACCOUNT_INSTANTS = ("created_at", "updated_at", "activated_at")
+_REGISTRATION_INSTANTS = ("created_at", "updated_at", "saved_at", "withdrawn_at")
 
 
 def _uuid_text(value: object, what: str) -> str:
@@ -301,6 +371,7 @@ class BatchPath:
         or ``(index, "done", id, refusal)``, ``(index, "invalid", id, problem)``, and last
         ``(index, "slow")`` for an entity the bulk path leaves to the per-item path."""
         parsed: list[tuple] = []
+        instants: set[str] = set()  # instant texts checked already
         for index in range(start, len(items)):
             item = items[index]
             plain = _plain(item)
@@ -316,10 +387,17 @@ class BatchPath:
             entity, key, version, data = plain
             try:
                 if entity == "account":
-                    parsed.append((index, entity, key, version, _account_fields(data, _instant_text), None))
+                    fast = type(data) is dict and _checked_instants(data, _ACCOUNT_INSTANTS, instants)
+                    fields = _fast_account(data) if fast else None
+                    if fields is None:
+                        fields = _account_fields(data, _instant_text)
+                    parsed.append((index, entity, key, version, fields, None))
                 else:
-                    fields, status = _registration_fields(data, _instant_text, _uuid_text)
-                    fields["status"] = status
+                    fast = type(data) is dict and _checked_instants(data, _REGISTRATION_INSTANTS, instants)
+                    fields = _fast_registration(data) if fast else None
+                    if fields is None:
+                        fields, status = _registration_fields(data, _instant_text, _uuid_text)
+                        fields["status"] = status
                     parsed.append((index, entity, key, version, fields, _own_identity(fields["answers"])))
             except Invalid as problem:
                 parsed.append((index, "invalid", key, problem))
@@ -335,32 +413,33 @@ class BatchPath:
         registrations, ``h`` the kiosk's holds among ``known`` accounts, ``s``
         registrations of ``known`` accounts in these sessions, ``i`` registrations of
         these identities in these sessions. Rows are ``(tag, …)``."""
-        # (tag, select list, table and condition, [fixed values], values of the last IN)
+        # (tag, select list, table, condition on fixed values, [fixed values], column, values it may hold)
         queries = [
-            ("a", "id, family_name, given_names", "rc_account WHERE id {in}", (), accounts),
-            ("e", "email_key, id, NULL", "rc_account WHERE email_key {in}", (), email_keys),
-            ("r", "id, NULL, NULL", "rc_registration WHERE id {in}", (), registration_ids),
-            ("t", "entity_id, NULL, NULL", "rc_tombstone WHERE entity_id {in}", (), item_ids),
-            ("c", "entity_id, NULL, NULL", "rc_conflict WHERE entity_id {in}", (), item_ids),
-            ("h", "account_id, NULL, NULL", "rc_interest WHERE kiosk_id = {p} AND account_id {in}", (kiosk.id,),
-             known),
-            ("s", "session_id, identity_key, account_id", "rc_registration WHERE session_id {fixed} AND account_id {in}",
-             tuple(sorted(sessions)), known),
-            ("i", "session_id, identity_key, NULL", "rc_registration WHERE session_id {fixed} AND identity_key {in}",
-             tuple(sorted(sessions)), identities),
+            ("a", "id, family_name, given_names", "rc_account", "", (), "id", accounts),
+            ("e", "email_key, id, NULL", "rc_account", "", (), "email_key", email_keys),
+            ("r", "id, NULL, NULL", "rc_registration", "", (), "id", registration_ids),
+            ("t", "entity_id, NULL, NULL", "rc_tombstone", "", (), "entity_id", item_ids),
+            ("c", "entity_id, NULL, NULL", "rc_conflict", "", (), "entity_id", item_ids),
+            ("h", "id, NULL, NULL", "rc_account", "origin_kiosk_id = {p}", (kiosk.id,), "id", known),
+            ("h", "account_id, NULL, NULL", "rc_interest", "kiosk_id = {p}", (kiosk.id,), "account_id", known),
+            ("s", "session_id, identity_key, account_id", "rc_registration", "session_id {fixed}",
+             tuple(sorted(sessions)), "account_id", known),
+            ("i", "session_id, identity_key, NULL", "rc_registration", "session_id {fixed}",
+             tuple(sorted(sessions)), "identity_key", identities),
         ]  # fmt: skip
         view: dict[str, list] = {tag: [] for tag, *_ in queries}
-        queries = [q for q in queries if q[4] and ("{fixed}" not in q[2] or q[3])]
+        queries = [q for q in queries if q[6] and ("{fixed}" not in q[3] or q[4])]
         if not queries:
             return view
         p = self.db.param
         if self.postgresql:
             # One statement, one round trip: each list goes as one array literal.
             parts, params = [], []
-            for tag, columns, source, fixed, values in queries:
-                where = source.format(p=p, fixed=f"= ANY({p}::text[])", **{"in": f"= ANY({p}::text[])"})
-                parts.append(f"SELECT '{tag}', {columns} FROM {where}")
-                if "{fixed}" in source:
+            for tag, columns, table, condition, fixed, column, values in queries:
+                where = condition.format(p=p, fixed=f"= ANY({p}::text[])")
+                parts.append(f"SELECT '{tag}', {columns} FROM {table} WHERE {where + ' AND ' if where else ''}"
+                             f"{column} = ANY({p}::text[])")  # fmt: skip
+                if "{fixed}" in condition:
                     params.append(_pg_array(fixed))
                 else:
                     params.extend(fixed)
@@ -368,13 +447,15 @@ class BatchPath:
             rows = self.db.execute_sql(" UNION ALL ".join(parts), params).fetchall()
         else:
             rows = []
-            for tag, columns, source, fixed, values in queries:
+            for tag, columns, table, condition, fixed, column, values in queries:
                 values = sorted(values)
-                fixed_marks = "IN (" + ", ".join([p] * len(fixed)) + ")"
+                where = condition.format(p=p, fixed="IN (" + ", ".join([p] * len(fixed)) + ")")
                 for at in range(0, len(values), _CHUNK):
                     chunk = values[at:at + _CHUNK]
-                    where = source.format(p=p, fixed=fixed_marks, **{"in": "IN (" + ", ".join([p] * len(chunk)) + ")"})
-                    rows.extend(self.db.execute_sql(f"SELECT '{tag}', {columns} FROM {where}", (*fixed, *chunk)).fetchall())
+                    marks = ", ".join([p] * len(chunk))
+                    condition = f"{where} AND {column} IN ({marks})" if where else f"{column} IN ({marks})"
+                    sql = f"SELECT '{tag}', {columns} FROM {table} WHERE {condition}"
+                    rows.extend(self.db.execute_sql(sql, (*fixed, *chunk)).fetchall())
         for row in rows:
             view[row[0]].append(row)
         return view
@@ -382,7 +463,7 @@ class BatchPath:
     # -- writing ---------------------------------------------------------------------------
 
     def _write(self, kiosk: KioskIdentity, new_accounts, new_registrations, changes, now: datetime) -> None:
-        stamp = iso(now)
+        stamp, origin = iso(now), str(kiosk.id)  # the kiosk that pushes an account holds it
         numbers = self._numbers([session for *_, session in new_registrations])
         # COPY reads text: NULL is \N, free texts are escaped. The other values (ids,
         # instants, statuses, numbers, identity keys) were checked and cannot hold a
@@ -391,10 +472,9 @@ class BatchPath:
         accounts = [
             (key, str(version), f["created_at"], f["updated_at"], escaped(f["email"]), escaped(f["email_key"]),
              escaped(f["family_name"]), escaped(f["given_names"]), escaped(f["password_hash"]), f["status"],
-             f["activated_at"] or null, "0", null, stamp)
+             f["activated_at"] or null, "0", null, stamp, origin)
             for key, version, f in new_accounts
         ]  # fmt: skip
-        interests = [(str(kiosk.id), key, stamp) for key, _, _ in new_accounts]
         registrations = [
             (key, str(version), f["created_at"], f["updated_at"], f["account_id"], f["session_id"],
              escaped(json_text(f["answers"])), f["status"], f["saved_at"], f["withdrawn_at"] or null,
@@ -402,15 +482,11 @@ class BatchPath:
             for (_, key, version, f, _), number in zip(new_registrations, numbers)
         ]  # fmt: skip
         self._insert("rc_account", ACCOUNT_COLUMNS, accounts)
-        self._insert("rc_interest", INTEREST_COLUMNS, interests, ignore_existing=True)
         self._insert("rc_registration", REGISTRATION_COLUMNS, registrations)
         self._insert("rc_change", CHANGE_COLUMNS, [(*change, stamp) for change in changes])
 
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple], ignore_existing: bool = False) -> None:
-        """Rows of texts into ``table`` in one statement (SQLite gives each column its
-        type). ``ignore_existing``: a row already there is left as it is (SQLite; on
-        PostgreSQL the rows are new by construction: their account was inserted just
-        before)."""
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """Rows of texts into ``table`` in one statement (SQLite gives each column its type)."""
         if not rows:
             return
         with peewee.__exception_wrapper__:  # the driver's errors as peewee's (IntegrityError…)
@@ -420,8 +496,7 @@ class BatchPath:
                 cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text), size=len(text))
                 return
             marks = ", ".join(["?"] * len(columns))
-            tail = " ON CONFLICT DO NOTHING" if ignore_existing else ""
-            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}", rows)
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def _numbers(self, sessions: list[ExamSession]) -> list[str]:
         """The next registration number of each, in order (see ``RectoratService._next_number``)."""

@@ -36,7 +36,7 @@ from kiosk.rectorat.store import RectoratStore
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 500
+MAX_BATCH = 2000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -127,23 +127,27 @@ def identity_key(answers: Mapping[str, Any], family_name: str = "", given_names:
 
     ``None`` without a readable birth date: names alone would join different people.
     """
-    from kiosk.registration_form import parse_date
-
-    birth = parse_date(str(answers.get("birth_date") or ""))
+    global _parse_date
+    if _parse_date is None:
+        from kiosk.registration_form import parse_date as _parse_date
+    birth = _parse_date(str(answers.get("birth_date") or ""))
     if birth is None:
         return None
-
-    def plain(text: object) -> str:
-        text = str(text or "")
-        if text.isascii():  # the common case, the same answer without the Unicode tables
-            return _NOT_ALNUM.sub(" ", text.lower()).strip()
-        decomposed = unicodedata.normalize("NFKD", text.casefold())
-        bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-        return _NOT_ALNUM.sub(" ", bare).strip()
-
-    family = plain(answers.get("family_name") or family_name)
-    given = plain(answers.get("given_names") or given_names)
+    family = _plain_name(answers.get("family_name") or family_name)
+    given = _plain_name(answers.get("given_names") or given_names)
     return f"{family}|{given}|{birth.isoformat()}"
+
+
+_parse_date: Callable[[str], Any] | None = None  # kiosk.registration_form's, imported on first use
+
+
+def _plain_name(text: object) -> str:
+    text = str(text or "")
+    if text.isascii():  # the common case, the same answer without the Unicode tables
+        return _NOT_ALNUM.sub(" ", text.lower()).strip()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_ALNUM.sub(" ", bare).strip()
 
 
 def _academie_code(academie: str) -> str:
@@ -262,7 +266,8 @@ class RectoratService:
             f" WHERE session_id = {p} AND id <> {p} AND (identity_key = {p} OR account_id = {p})",
             "tombstone": f"SELECT 1 FROM rc_tombstone WHERE entity_id = {p}",
             "conflicts": f"SELECT id, version, resolved_at FROM rc_conflict WHERE entity_id = {p} ORDER BY created_at",
-            "holds": f"SELECT 1 FROM rc_interest WHERE kiosk_id = {p} AND account_id = {p}",
+            "holds": f"SELECT 1 FROM rc_account WHERE id = {p} AND origin_kiosk_id = {p}"
+            f" UNION ALL SELECT 1 FROM rc_interest WHERE account_id = {p} AND kiosk_id = {p}",
             "hold": f"INSERT INTO rc_interest (kiosk_id, account_id, created_at) VALUES ({p}, {p}, {p})"
             " ON CONFLICT DO NOTHING",
             "change": f"INSERT INTO rc_change (entity, entity_id, account_id, created_at) VALUES ({p}, {p}, {p}, {p})",
@@ -431,10 +436,12 @@ class RectoratService:
         if owner is not None and owner[0] != key:
             return self._conflict(kiosk, "email_key", "account", record_id, version, data, owner[0], now)
         if existing is None:
-            m.Account.insert(id=record_id, version=version, received_at=now, **fields).execute()
+            # The kiosk that pushes it first holds it (the others that held it were checked above).
+            m.Account.insert(
+                id=record_id, version=version, received_at=now, origin_kiosk_id=kiosk.id, **fields
+            ).execute()
         elif not self._update_if_newer(m.Account, record_id, version, fields):
             return {"result": "stale"}
-        self._hold(kiosk, key, now)
         self._changed("account", key, key, now)
         self._supersede(conflicts, now)
         return {"result": "applied"}
@@ -574,7 +581,9 @@ class RectoratService:
     # -- push helpers ---------------------------------------------------------------------
 
     def _holds(self, kiosk: KioskIdentity, account_id: str) -> bool:
-        return self._one("holds", kiosk.id, str(account_id)) is not None
+        """The kiosk pushed the account first (``origin_kiosk_id``), or holds it in rc_interest."""
+        account_id = str(account_id)
+        return self._one("holds", account_id, kiosk.id, account_id, kiosk.id) is not None
 
     def _hold(self, kiosk: KioskIdentity, account_id: str, now: datetime) -> None:
         self.db.execute_sql(self._sql["hold"], (kiosk.id, str(account_id), iso(now)))
@@ -654,10 +663,12 @@ class RectoratService:
         # Read the top first: every number up to it is committed, so the page below,
         # bounded by it, is complete.
         top = self.store.last_seq()
-        held = m.Interest.select(m.Interest.account_id).where(m.Interest.kiosk_id == kiosk.id)
+        borrowed = m.Interest.select(m.Interest.account_id).where(m.Interest.kiosk_id == kiosk.id)
+        pushed = m.Account.select(m.Account.id).where(m.Account.origin_kiosk_id == kiosk.id)
+        held = m.Change.account_id.in_(pushed) | m.Change.account_id.in_(borrowed)
         rows = list(
             m.Change.select()
-            .where((m.Change.seq > after) & (m.Change.seq <= top) & m.Change.account_id.in_(held))
+            .where((m.Change.seq > after) & (m.Change.seq <= top) & held)
             .order_by(m.Change.seq)
             .limit(limit)
         )

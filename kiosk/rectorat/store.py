@@ -36,7 +36,7 @@ from peewee import (
 from kiosk.errors import StoreError
 from kiosk.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -111,6 +111,9 @@ class Account(_Template):
     failed_logins = IntegerField(default=0)
     locked_until = InstantField(null=True)
     received_at = InstantField()
+    # The kiosk that pushed it first, which holds it without an rc_interest row (schema 3;
+    # NULL for an account received before, whose holders are all in rc_interest).
+    origin_kiosk_id = IntegerField(null=True, constraints=_references("rc_kiosk", "SET NULL"))
 
     class Meta:
         table_name = "rc_account"
@@ -178,7 +181,8 @@ class Conflict(_Template):
 
 
 class Interest(_Template):
-    """A kiosk holds this account: it pushed it, or borrowed it for a login."""
+    """A kiosk holds this account: it borrowed it for a login (or, before schema 3, pushed
+    it; since then the kiosk that pushes an account holds it by ``rc_account.origin_kiosk_id``)."""
 
     kiosk_id = IntegerField(constraints=_references("rc_kiosk", "CASCADE"))
     account_id = UUIDTextField(constraints=_references("rc_account"), index=True)
@@ -190,10 +194,14 @@ class Interest(_Template):
 
 
 class Change(_Template):
-    """One write, for the feed; ``seq`` is given by the sequencer once committed."""
+    """One write, for the feed; ``seq`` is given by the sequencer once committed.
+
+    Its indexes on ``seq`` (unique) and ``(account_id, seq)`` hold numbered rows only
+    (:data:`_CHANGE_INDEXES`): a push inserts into the primary key and the small index of
+    unnumbered rows, and the sequencer, which rewrites each row anyway, fills the others."""
 
     id = BigAutoField()
-    seq = BigIntegerField(null=True, unique=True)
+    seq = BigIntegerField(null=True)
     entity = CharField(max_length=32)
     entity_id = UUIDTextField()
     account_id = UUIDTextField()  # whose record: the feed is filtered by interests
@@ -201,7 +209,6 @@ class Change(_Template):
 
     class Meta:
         table_name = "rc_change"
-        indexes = ((("account_id", "seq"), False),)
 
 
 class Tombstone(_Template):
@@ -272,10 +279,18 @@ TEMPLATES: tuple[type[Model], ...] = (
 )
 """In creation order: a table comes after those it references."""
 
+_CHANGE_INDEXES = (
+    # The feed's, over numbered rows only (schema 3): a condition on seq (> after, <= top)
+    # or ``seq IS NOT NULL`` implies the index's, so both databases use them.
+    "CREATE UNIQUE INDEX IF NOT EXISTS change_seq ON rc_change (seq) WHERE seq IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS change_account_id_seq ON rc_change (account_id, seq) WHERE seq IS NOT NULL",
+)
 _EXTRA_INDEXES = (
     # What the sequencer looks for, and only that: the index stays tiny.
     "CREATE INDEX IF NOT EXISTS rc_change_unsequenced ON rc_change (id) WHERE seq IS NULL",
     "CREATE INDEX IF NOT EXISTS rc_conflict_open ON rc_conflict (created_at) WHERE resolved_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)",
+    *_CHANGE_INDEXES,
 )
 
 
@@ -374,7 +389,23 @@ class RectoratStore:
                 self.Staff.create_table(safe=True)
                 self.Audit.create_table(safe=True)
                 self.SchemaRow.create(version=2, migrated_at=now)
+            if current < 3:
+                self._migrate_to_3(now)
         return self.schema_version()
+
+    def _migrate_to_3(self, now) -> None:
+        """Schema 3: the kiosk that pushes an account holds it by ``origin_kiosk_id``
+        (accounts received before keep their holders in rc_interest, left as they are),
+        and the feed's indexes on rc_change hold numbered rows only."""
+        self.db.execute_sql(
+            "ALTER TABLE rc_account ADD COLUMN origin_kiosk_id INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL"
+        )
+        self.db.execute_sql("CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)")
+        self.db.execute_sql("DROP INDEX IF EXISTS change_seq")
+        self.db.execute_sql("DROP INDEX IF EXISTS change_account_id_seq")
+        for statement in _CHANGE_INDEXES:
+            self.db.execute_sql(statement)
+        self.SchemaRow.create(version=3, migrated_at=now)
 
     # -- the sequencer -------------------------------------------------------------------
 
@@ -393,7 +424,7 @@ class RectoratStore:
             with self.write():
                 if self.postgresql:
                     self.db.execute_sql(f"SELECT pg_advisory_xact_lock({p})", (SEQUENCER_LOCK,))
-                top = self.db.execute_sql("SELECT COALESCE(MAX(seq), 0) FROM rc_change").fetchone()[0]
+                top = self.last_seq()
                 cursor = self.db.execute_sql(
                     "UPDATE rc_change SET seq = numbered.rn + " + p + " FROM ("
                     " SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM rc_change"
@@ -407,7 +438,8 @@ class RectoratStore:
                 return numbered
 
     def last_seq(self) -> int:
-        return self.db.execute_sql("SELECT COALESCE(MAX(seq), 0) FROM rc_change").fetchone()[0]
+        # The condition lets SQLite read the maximum from the partial index on seq.
+        return self.db.execute_sql("SELECT COALESCE(MAX(seq), 0) FROM rc_change WHERE seq IS NOT NULL").fetchone()[0]
 
 
 def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> RectoratStore:
