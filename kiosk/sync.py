@@ -125,10 +125,6 @@ class SyncClient:
     def push(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self._call("POST", "/v1/push", json={"items": items})["results"]
 
-    def push_encoded(self, items: list[str]) -> list[dict[str, Any]]:
-        """:meth:`push` for items already encoded as JSON texts: the body is joined, not built."""
-        return self.push_body(encode_push(items))
-
     def push_body(self, body: bytes) -> list[dict[str, Any]]:
         """:meth:`push` of a body made by :func:`encode_push`."""
         return self._call("POST", "/v1/push", content=body, headers=_JSON)["results"]
@@ -319,14 +315,6 @@ class SyncService:
             self._acknowledge(done)
         return pushed
 
-    def push_batch(self) -> int:
-        """Send the oldest waiting changes, each record's latest state once; returns how many rows."""
-        batch = self.waiting(BATCH)
-        if not batch.rows:
-            return 0
-        self._acknowledge(self._delivered(batch, self.client.push_body(batch.body) if batch.items else []))
-        return batch.rows
-
     def _delivered(self, batch: "WaitingBatch", results: list[dict[str, Any]]) -> list[int]:
         """The outbox rows of a batch that the rectorat's answer settles."""
         delivered = list(batch.gone)
@@ -421,21 +409,17 @@ class SyncService:
         for change in changes:
             self._apply(change, known)
 
-    def _apply(self, change: dict[str, Any], known: _Known | None = None) -> None:
+    def _apply(self, change: dict[str, Any], known: _Known) -> None:
         entity, data = change["entity"], change.get("data") or {}
         if entity == "registration":
             self._apply_registration(change["id"], data, known)
-        elif entity == "account":
-            account = known.account(change["id"]) if known else Account.get_or_none(Account.id == change["id"])
+        elif entity == "account" and known.account(change["id"]) is not None:
             # Only an account still here: one borrowed for a login and forgotten since
             # does not come back with the feed.
-            if account is not None:
-                self._apply_account(change["id"], data, account)
+            self._apply_account(change["id"], data, known)
 
-    def _apply_account(self, key: str, data: dict[str, Any], account: Account | None | bool = False) -> None:
-        """``account``: the record here, when the caller has read it (``False``: read it now)."""
-        if account is False:
-            account = Account.get_or_none(Account.id == key)
+    def _apply_account(self, key: str, data: dict[str, Any], known: _Known) -> None:
+        account = known.account(key)
         version = int(data.get("version", 0))
         if data.get("deleted"):
             if account is not None and account.status == "pending":
@@ -444,15 +428,17 @@ class SyncService:
         fields = {name: data[name] for name in ACCOUNT_FIELDS if name in data}
         fields.update(activated_at=_parse(data.get("activated_at")), updated_at=_parse(data["updated_at"]))
         if account is None:
-            Account.create(id=key, version=version, created_at=_parse(data["created_at"]), origin="rectorat", **fields)
+            known.accounts[key] = Account.create(
+                id=key, version=version, created_at=_parse(data["created_at"]), origin="rectorat", **fields
+            )
         elif version > account.version:
             Account.update(version=version, **fields).where(Account.id == key).execute()
             account.version = version  # the next change of the page compares with this
             for name, value in fields.items():
                 setattr(account, name, value)
 
-    def _apply_registration(self, key: str, data: dict[str, Any], known: _Known | None = None) -> None:
-        registration = known.registration(key) if known else Registration.get_or_none(Registration.id == key)
+    def _apply_registration(self, key: str, data: dict[str, Any], known: _Known) -> None:
+        registration = known.registration(key)
         rectorat_fields = {
             "number": data.get("number"),
             "paper_status": data.get("paper_status"),
@@ -460,8 +446,7 @@ class SyncService:
         }
         status = data.get("status", "registered")
         if registration is None:
-            account = known.account(data["account_id"]) if known else Account.get_or_none(Account.id == data["account_id"])
-            if account is None:
+            if known.account(data["account_id"]) is None:
                 return
             if Registration.select().where(
                 Registration.account == data["account_id"], Registration.session_id == data["session_id"]
@@ -476,8 +461,7 @@ class SyncService:
                 withdrawn_at=_parse(data.get("withdrawn_at")), created_at=_parse(data["created_at"]),
                 updated_at=_parse(data["updated_at"]), origin="rectorat", **rectorat_fields,
             )
-            if known:
-                known.registrations[key] = created
+            known.registrations[key] = created
             return
         changes: dict[str, Any] = dict(rectorat_fields)
         if status == "set_aside" or registration.status == "set_aside":
@@ -518,10 +502,14 @@ class SyncService:
         return Account.get_or_none(Account.id == answer["account"]["id"])
 
     def _keep_borrowed(self, answer: dict[str, Any]) -> None:
-        account = answer["account"]
-        self._apply_account(account["id"], account)
-        for registration in answer.get("registrations", []):
-            self._apply_registration(registration["id"], registration)
+        account, registrations = answer["account"], answer.get("registrations", [])
+        known = _Known(
+            [{"entity": "account", "id": account["id"]}]
+            + [{"entity": "registration", "id": r["id"], "data": r} for r in registrations]
+        )
+        self._apply_account(account["id"], account, known)
+        for registration in registrations:
+            self._apply_registration(registration["id"], registration, known)
 
     def forget_borrowed(self, account_id: str, folder=None) -> bool:
         """Delete a borrowed account's records once nothing of theirs waits to be sent."""

@@ -63,11 +63,11 @@ def test_what_comes_from_the_rectorat_is_not_sent_back(db, clock):
     sync = SyncService(db, clock, client=None)
     now = clock.now().isoformat()
     sync._guarded(
-        lambda: sync._apply_account(
-            "6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10",
-            {"version": 4, "created_at": now, "updated_at": now, "email": "ailleurs@exemple.fr",
-             "email_key": "ailleurs@exemple.fr", "family_name": "Ailleurs", "given_names": "Zoé",
-             "password_hash": "x", "status": "active", "activated_at": now},
+        lambda: sync._keep_borrowed(
+            {"account": {"id": "6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10", "version": 4, "created_at": now,
+                         "updated_at": now, "email": "ailleurs@exemple.fr", "email_key": "ailleurs@exemple.fr",
+                         "family_name": "Ailleurs", "given_names": "Zoé", "password_hash": "x", "status": "active",
+                         "activated_at": now}}
         )
     )
     assert Account.get_by_id("6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10").origin == "rectorat"
