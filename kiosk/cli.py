@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{services.accounts.purge_unactivated()} compte(s) supprimé(s).")
                 return 0
             if command == "deliver":
-                services.db  # the outbox is in the store: open (and check) it, as the others do
                 report = services.mail.deliver_due(limit=args.limit)
                 print(f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}")
                 return 0 if report.retrying == 0 and report.failed == 0 else 1

@@ -160,7 +160,7 @@ class Registration(Record):
 
 def reference_of(record_id: uuid.UUID) -> str:
     """``ABCDE-FGHJK``: the top 50 bits of a registration's UUID, in Crockford's base 32."""
-    bits = record_id.int >> 78
+    bits = id_bits(record_id)
     chars = "".join(_REFERENCE_ALPHABET[(bits >> shift) & 31] for shift in range(45, -1, -5))
     return f"{chars[:5]}-{chars[5:]}"
 
@@ -178,6 +178,11 @@ def reference_bits(text: str) -> int | None:
     for char in chars:
         bits = bits << 5 | _REFERENCE_ALPHABET.index(char)
     return bits
+
+
+def id_bits(record_id: uuid.UUID) -> int:
+    """The 50 bits of a registration's UUID that its reference spells."""
+    return record_id.int >> 78
 
 
 def id_prefix(bits: int) -> str:

@@ -95,6 +95,7 @@ def _staff(services: Services) -> StaffService:
 def _mail(services: Services) -> MailDelivery:
     from kiosk.outbox import MailDelivery
 
+    services.db  # the outbox is in the store: opened (checked, migrated, bound) first, as for the others
     return MailDelivery(services.config.mail, services.config.maildir_path, services.clock)
 
 

@@ -14,21 +14,14 @@ if TYPE_CHECKING:
     from kiosk.services import Services
 
 
-def is_rectorat_url(store: str | None) -> bool:
-    return bool(store) and store.split(":", 1)[0] in ("postgres", "postgresql", "sqlite")
-
-
 def open_desk(services: Services, store: str | None = None) -> Desk:
-    """The kiosk's own store (``store`` unset), or the rectorat's store at the URL ``store``."""
-    if is_rectorat_url(store):
+    """The kiosk's own store (``store`` unset), or the rectorat's store at the URL ``store``
+    (``open_store`` refuses a URL it cannot use)."""
+    if store:
         from kiosk.desk.rectorat_store import RectoratDesk
         from kiosk.rectorat.store import open_store
 
         return RectoratDesk(open_store(store), services.clock, services.session, services.config.exports_dir)
-    if store:
-        from kiosk.errors import StoreError
-
-        raise StoreError(f"unsupported store {store!r}: postgresql://… or sqlite:///PATH for the rectorat's")
     from kiosk.desk.kiosk_store import KioskDesk
 
     return KioskDesk(services)

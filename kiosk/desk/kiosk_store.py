@@ -16,7 +16,7 @@ from peewee import SQL
 from kiosk.desk.base import Desk
 from kiosk.desk.views import AuditLine, Candidate, CandidateFile, Officer
 from kiosk.errors import Refused
-from kiosk.models import Account, Registration, StaffAudit
+from kiosk.models import Account, Registration, StaffAudit, id_bits, reference_bits
 
 
 class KioskDesk(Desk):
@@ -57,15 +57,15 @@ class KioskDesk(Desk):
 
 
     def _find(self, query: str) -> list[Candidate]:
+        bits = reference_bits(query)  # a reference, typed or scanned, in any of its spellings
         registrations = self._registrations()
         found = []
         for account in Account.select().order_by(Account.family_name, Account.given_names):
             registration = registrations.get(account.id)
             candidate = self.candidate(account, registration)
-            if self.matches(
-                query, candidate.family_name, candidate.given_names, account.email,
-                candidate.number or "", candidate.reference or "",
-            ) or self.matches(query.replace("-", ""), (candidate.reference or "").replace("-", "")):  # fmt: skip
+            if (registration is not None and id_bits(registration.id) == bits) or self.matches(
+                query, candidate.family_name, candidate.given_names, account.email, candidate.number or ""
+            ):
                 found.append(candidate)
         return found
 

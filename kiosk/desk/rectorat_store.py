@@ -21,8 +21,9 @@ from kiosk.desk.base import SEARCH_LIMIT, Desk
 from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.models import id_prefix, reference_bits
+from kiosk.models import id_bits, id_prefix, reference_bits
 from kiosk.rectorat.service import RectoratService
+from kiosk.registration_form import plain
 from kiosk.rectorat.store import RectoratStore
 from kiosk.staff import StaffService
 
@@ -88,7 +89,7 @@ class RectoratDesk(Desk):
         by_code = self._by_code(query)
         if by_code is not None:
             return [by_code]
-        words = _NOT_ALNUM.sub(" ", self._plain(query)).strip()
+        words = _NOT_ALNUM.sub(" ", plain(query)).strip()
         like = f"%{words}%"
         by_identity = (
             m.Registration.select(m.Registration.account_id)
@@ -106,12 +107,6 @@ class RectoratDesk(Desk):
         ids = {row.account_id for row in by_identity} | {row.id for row in by_account}
         return self._candidates(sorted(ids, key=str)[:SEARCH_LIMIT])
 
-    @staticmethod
-    def _plain(text: str) -> str:
-        from kiosk.registration_form import plain
-
-        return plain(text)
-
     def _by_code(self, code: str) -> Candidate | None:
         """The candidate whose registration has this number, or this reference."""
         m = self.store
@@ -121,7 +116,7 @@ class RectoratDesk(Desk):
         if bits is not None:
             # The column holds UUID text: its first 13 characters are the reference's top 48 bits.
             near = m.Registration.select().where(fn.SUBSTR(m.Registration.id, 1, 13) == id_prefix(bits))
-            registration = next((r for r in near if r.id.int >> 78 == bits), None)
+            registration = next((r for r in near if id_bits(r.id) == bits), None)
         if registration is None:
             return None
         account = m.Account.get_by_id(registration.account_id)

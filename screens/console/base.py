@@ -47,9 +47,9 @@ class ConsoleScreen(KioskScreen):
     def can(self, task: str) -> bool:
         return self.officer is not None and self.desk.can(self.officer, task)
 
+    def action_noop(self) -> None:
+        """For Escape where going back would leave the console's home, or the console."""
+
 
 class ConsoleForm(FormScreen, ConsoleScreen):
-    """A console screen that is one form."""
-
-    def title_bar(self, title: str) -> ComposeResult:
-        yield from banner(self, title)
+    """A console screen that is one form (its banner is :class:`ConsoleScreen`'s)."""

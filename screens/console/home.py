@@ -77,9 +77,6 @@ class DeskScreen(ConsoleForm):
         task = TASKS.get(action)
         return task is None or self.can(task)
 
-    def action_noop(self) -> None:
-        pass
-
     # -- search ---------------------------------------------------------------------------
 
     def action_find(self) -> None:

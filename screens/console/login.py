@@ -28,9 +28,6 @@ class ConsoleLoginScreen(ConsoleForm):
         yield Button(self.t("console.submit"), id="submit", variant="primary")
         yield Button(self.t("console.quit"), id="quit")
 
-    def action_noop(self) -> None:
-        pass
-
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         self.call("log_in", self.desk.log_in, self.value("name"), self.value("password"))
