@@ -37,6 +37,7 @@ class CandidateScreen(ConsoleScreen):
         super().__init__()
         self.account_id = account_id
         self.file: CandidateFile | None = None
+        self.current_task = ""
 
     def compose(self) -> ComposeResult:
         yield from self.title_bar(self.t("console.file.title"))
@@ -132,21 +133,24 @@ class CandidateScreen(ConsoleScreen):
 
     # -- tasks ----------------------------------------------------------------------------
 
-    @on(Button.Pressed, "#resend_code")
-    def resend_code(self) -> None:
-        self.call("resend_code", self.desk.resend_code, self.officer, self.account_id)
+    def run_task(self, button_id: str, *args) -> None:
+        """The desk's task behind ``button_id``, for this candidate; said, then the file read again."""
+        if self.busy:
+            return
+        self.current_task = button_id  # calls run one at a time: the answer is this task's
+        self.call("task", getattr(self.desk, ACTIONS[button_id]), self.officer, self.account_id, *args)
 
-    @on(Button.Pressed, "#lift_delay")
-    def lift_delay(self) -> None:
-        self.call("lift_delay", self.desk.lift_delay, self.officer, self.account_id)
+    def on_done_task(self, _) -> None:
+        self.say(self.t(f"console.done.{self.current_task}"))
+        self.reload()
 
-    @on(Button.Pressed, "#reprint")
-    def reprint(self) -> None:
-        self.call("reprint", self.desk.reprint, self.officer, self.account_id)
+    @on(Button.Pressed, "#resend_code, #lift_delay, #reprint")
+    def plain_task(self, event: Button.Pressed) -> None:
+        self.run_task(event.button.id)
 
     @on(Button.Pressed, "#mark_complete")
     def mark_complete(self) -> None:
-        self.call("mark_complete", self.desk.mark_paper, self.officer, self.account_id, True)
+        self.run_task("mark_complete", True)
 
     @on(Button.Pressed, "#correct_identity")
     def correct_identity(self) -> None:
@@ -168,7 +172,7 @@ class CandidateScreen(ConsoleScreen):
 
     def _missing_chosen(self, missing: list[str] | None) -> None:
         if missing is not None:
-            self.call("mark_incomplete", self.desk.mark_paper, self.officer, self.account_id, False, missing)
+            self.run_task("mark_incomplete", False, missing)
 
     @on(Button.Pressed, "#set_aside")
     def set_aside(self) -> None:
@@ -184,29 +188,7 @@ class CandidateScreen(ConsoleScreen):
 
     def _set_aside_answered(self, yes: bool | None) -> None:
         if yes:
-            self.call("set_aside", self.desk.set_aside, self.officer, self.account_id)
-
-    def _done(self, action: str) -> None:
-        self.say(self.t(f"console.done.{action}"))
-        self.reload()
-
-    def on_done_resend_code(self, _) -> None:
-        self._done("resend_code")
-
-    def on_done_lift_delay(self, _) -> None:
-        self._done("lift_delay")
-
-    def on_done_reprint(self, _) -> None:
-        self._done("reprint")
-
-    def on_done_mark_complete(self, _) -> None:
-        self._done("mark_complete")
-
-    def on_done_mark_incomplete(self, _) -> None:
-        self._done("mark_incomplete")
-
-    def on_done_set_aside(self, _) -> None:
-        self._done("set_aside")
+            self.run_task("set_aside")
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
