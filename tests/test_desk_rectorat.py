@@ -7,15 +7,15 @@ import uuid
 import pytest
 from tests.conftest import fast_hasher
 from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
-from tests.test_rectorat import account_item, answers, new_kiosk, registration_item, results
+from tests.test_rectorat import (  # noqa: F401  (the store, on SQLite and PostgreSQL, and its service)
+    account_item, answers, new_kiosk, registration_item, results, service, store, store_url,
+)
 
 from kiosk.desk.rectorat_store import RectoratDesk
 from kiosk.desk.views import Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
 from kiosk.models import reference_of
-from kiosk.rectorat.service import RectoratService
-from kiosk.rectorat.store import open_store, sqlite_url
 from kiosk.staff import StaffService
 
 PASSWORD = "bureau des examens 2019"
@@ -25,21 +25,6 @@ EXAM_OFFICE = Officer("dec", "exam_office")
 
 def key(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
     return caught.value.problems[field].key
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = sqlite_url(tmp_path / "rectorat.sqlite3")
-    if request.param == "postgresql":
-        url = request.getfixturevalue("fresh_postgres_url")
-    opened = open_store(url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def service(store, clock) -> RectoratService:
-    return RectoratService(store, clock, hasher=fast_hasher())
 
 
 @pytest.fixture
