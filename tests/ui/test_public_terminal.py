@@ -377,6 +377,7 @@ async def test_the_warning_comes_after_the_idle_time_and_staying_keeps_everythin
 
         services.clock.advance(timedelta(seconds=1))
         await until(pilot, lambda: isinstance(app.screen, WalkAwayWarning), "walk-away warning")
+        await settle(pilot)  # the warning is current as soon as pushed; mounted (focus, countdown) a little later
         countdown = text_of(pilot, "#countdown")
         assert int(re.search(r"(\d+) s", countdown).group(1)) >= 20, countdown
         assert app.focused.id == "stay"
