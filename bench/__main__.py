@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import RESULTS_DIR, Figure, discover
 
@@ -72,7 +72,9 @@ def _ok(figure: Figure) -> str:
 def _table(figures: list[Figure]) -> str:
     headers = ("name", "value", "unit", "goal", "ok?")
     rows = [(f.name, _format_value(f.value), f.unit, f.goal_text, _ok(f)) for f in figures]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     align = ("<", ">", "<", "<", "<")
     line = lambda cells: "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()  # noqa: E731
     out = [line(headers), line(tuple("-" * w for w in widths))]
@@ -94,22 +96,31 @@ def _markdown(figures: list[Figure]) -> str:
     for f in _tracked(figures):
         goal = "" if f.goal is None else f.goal_text
         met = "" if f.ok is None else ("yes" if f.ok else "**no**")
-        out.append(f"| {TRACKED[f.name]} (`{f.name}`) | {_format_value(f.value)} {f.unit} | {goal} | {met} |")
+        out.append(
+            f"| {TRACKED[f.name]} (`{f.name}`) | {_format_value(f.value)} {f.unit} | {goal} | {met} |"
+        )
     return "\n".join(out)
 
 
 def _load(path) -> list[Figure]:
     report = json.loads(path.read_text(encoding="utf-8"))
-    return [Figure(d["name"], d["value"], d["unit"], d["goal"], d["better"], d["note"]) for d in report["figures"]]
+    return [
+        Figure(d["name"], d["value"], d["unit"], d["goal"], d["better"], d["note"])
+        for d in report["figures"]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     measures = discover()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("only", nargs="*", metavar="MEASURE", help="run only these measures (default: all)")
+    parser.add_argument(
+        "only", nargs="*", metavar="MEASURE", help="run only these measures (default: all)"
+    )
     parser.add_argument("--list", action="store_true", help="list the measures and exit")
-    parser.add_argument("--all", action="store_true", help="print every figure, not only the tracked ones")
+    parser.add_argument(
+        "--all", action="store_true", help="print every figure, not only the tracked ones"
+    )
     parser.add_argument("--markdown", action="store_true",
                         help="print the tracked figures of bench/results/latest.json as Markdown, and exit")  # fmt: skip
     args = parser.parse_args(argv)
@@ -137,20 +148,24 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # a broken measure is reported, and the others still run
             errors[m.name] = traceback.format_exc()
             print(f"bench: {m.name} failed:\n{errors[m.name]}", file=sys.stderr)
-        print(f"bench: {m.name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"bench: {m.name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True
+        )
     elapsed = time.perf_counter() - started
 
     shown = figures if args.all or args.only else _tracked(figures)
     print()
     print(_table(shown))
     if len(shown) < len(figures):
-        print(f"\n{len(figures) - len(shown)} more figures in bench/results/latest.json (--all prints them)")
+        print(
+            f"\n{len(figures) - len(shown)} more figures in bench/results/latest.json (--all prints them)"
+        )
     if errors:
         print(f"\nfailed measures: {', '.join(errors)} (see stderr)")
 
     RESULTS_DIR.mkdir(exist_ok=True)
     report = {
-        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -161,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     path = RESULTS_DIR / "latest.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\n{len(figures)} figures in {elapsed:.0f} s; written to {path.relative_to(RESULTS_DIR.parent.parent)}")
+    print(
+        f"\n{len(figures)} figures in {elapsed:.0f} s; written to {path.relative_to(RESULTS_DIR.parent.parent)}"
+    )
     return 1 if errors else 0
 
 

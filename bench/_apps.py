@@ -86,7 +86,9 @@ def start_once(mode: str) -> Start:
     )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{mode} start failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(
+            f"{mode} start failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     r = json.loads(lines[-1])
     ms = lambda a, b: (b - a) / 1e6  # noqa: E731
     return Start(

@@ -17,10 +17,11 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from peewee import DatabaseProxy
 
@@ -32,7 +33,9 @@ class StorePerThread(DatabaseProxy):
     """The kiosk models' database: in each thread, the store that thread chose with :meth:`use`."""
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_local", threading.local())  # a proxy refuses attributes of its own
+        object.__setattr__(
+            self, "_local", threading.local()
+        )  # a proxy refuses attributes of its own
         super().__init__()
 
     @property

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from bench import ROOT
 
@@ -28,7 +28,9 @@ def postgres():
 
     missing = [p for p in ("initdb", "pg_ctl", "postgres", "createdb") if not (PG_BIN / p).exists()]
     if missing:
-        raise RuntimeError(f"needs PostgreSQL 15's programs in {PG_BIN} (Debian package postgresql-15)")
+        raise RuntimeError(
+            f"needs PostgreSQL 15's programs in {PG_BIN} (Debian package postgresql-15)"
+        )
     with running_postgres(PG_BIN) as server:
         yield server
 

@@ -33,13 +33,23 @@ def measure() -> list[Figure]:
         if not ok:
             raise RuntimeError("argon2 verify refused its own hash")
 
-    setting = (f"t={params.time_cost}, m={params.memory_cost} KiB, p={params.parallelism}, "
-               f"median of {HASHES}")
+    setting = (
+        f"t={params.time_cost}, m={params.memory_cost} KiB, p={params.parallelism}, "
+        f"median of {HASHES}"
+    )
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     return [
-        Figure("argon2.hash", ms(hash_s), "ms",
-               note=f"{setting} (min {min(hash_s)*1000:.0f}, max {max(hash_s)*1000:.0f} ms)"),
-        Figure("argon2.verify", ms(verify_s), "ms",
-               note=f"correct password, median of {HASHES} (min {min(verify_s)*1000:.0f}, "
-                    f"max {max(verify_s)*1000:.0f} ms)"),
+        Figure(
+            "argon2.hash",
+            ms(hash_s),
+            "ms",
+            note=f"{setting} (min {min(hash_s) * 1000:.0f}, max {max(hash_s) * 1000:.0f} ms)",
+        ),
+        Figure(
+            "argon2.verify",
+            ms(verify_s),
+            "ms",
+            note=f"correct password, median of {HASHES} (min {min(verify_s) * 1000:.0f}, "
+            f"max {max(verify_s) * 1000:.0f} ms)",
+        ),
     ]

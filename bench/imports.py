@@ -16,9 +16,19 @@ TOP = 5
 # Modules that only later screens need (documents, QR codes, the password lists):
 # none of them should be imported before the welcome screen is up.
 MUST_NOT_LOAD = (
-    "fpdf", "PIL", "fontTools", "pypdf", "segno", "zxcvbn.frequency_lists", "aiosmtpd",
+    "fpdf",
+    "PIL",
+    "fontTools",
+    "pypdf",
+    "segno",
+    "zxcvbn.frequency_lists",
+    "aiosmtpd",
     # The store opens after the first screen is drawn.
-    "peewee", "sqlite3", "argon2", "email_validator", "smtplib",
+    "peewee",
+    "sqlite3",
+    "argon2",
+    "email_validator",
+    "smtplib",
 )
 
 
@@ -26,8 +36,12 @@ def _importtime(mode: str) -> list[tuple[int, str, int, int]]:
     """(depth, module, self_us, cumulative_us) for each import of one start."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", *child_args(mode)],
-        cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=TIMEOUT,
+        cwd=ROOT,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} start under -X importtime failed:\n{proc.stderr[-2000:]}")
@@ -35,13 +49,15 @@ def _importtime(mode: str) -> list[tuple[int, str, int, int]]:
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cumulative_us, name = line[len("import time:"):].split("|", 2)
+        self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
         depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
         rows.append((depth, name.strip(), int(self_us), int(cumulative_us)))
     return rows
 
 
-def _medians(runs: list[list[tuple[int, str, int, int]]]) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
+def _medians(
+    runs: list[list[tuple[int, str, int, int]]],
+) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     """Per module: median self ms, median cumulative ms, and its depth (from the first run)."""
     self_ms, cumul_ms, depth = defaultdict(list), defaultdict(list), {}
     for rows in runs:
@@ -66,7 +82,9 @@ def measure() -> list[Figure]:
         if rank == 1:
             note = f"cumulative ms of the imports made at top level, not nested in another; {how}"
         if name == "textual.app":
-            note += ("; " if note else "") + "imported by the harness first (else under screens.app), same total"
+            note += (
+                "; " if note else ""
+            ) + "imported by the harness first (else under screens.app), same total"
         figures.append(Figure(f"import.top{rank}.{name}", kiosk_cumul[name], "ms", note=note))
 
     # What the kiosk imports on top of a bare Textual app, by top-level package.
@@ -77,16 +95,36 @@ def measure() -> list[Figure]:
             extra[name.partition(".")[0]] += ms
             extra_count[name.partition(".")[0]] += 1
     total = sum(extra.values())
-    figures.append(Figure("import.extra_over_bare", total, "ms",
-                          note=f"self time of the {sum(extra_count.values())} modules the kiosk imports "
-                               f"and the bare app does not"))
+    figures.append(
+        Figure(
+            "import.extra_over_bare",
+            total,
+            "ms",
+            note=f"self time of the {sum(extra_count.values())} modules the kiosk imports "
+            f"and the bare app does not",
+        )
+    )
     for package in sorted(extra, key=lambda p: -extra[p])[:TOP]:
-        figures.append(Figure(f"import.extra.{package}", extra[package], "ms",
-                              note=f"{extra_count[package]} modules, self time summed"
-                                   + (" (standard library)" if package in sys.stdlib_module_names else "")))
+        figures.append(
+            Figure(
+                f"import.extra.{package}",
+                extra[package],
+                "ms",
+                note=f"{extra_count[package]} modules, self time summed"
+                + (" (standard library)" if package in sys.stdlib_module_names else ""),
+            )
+        )
 
     loaded = [m for m in MUST_NOT_LOAD if any(n == m or n.startswith(m + ".") for n in kiosk_depth)]
-    figures.append(Figure("import.must_not_load", len(loaded), "modules", goal=0,
-                          note=("loaded at start: " + ", ".join(loaded)) if loaded
-                          else "none of " + ", ".join(MUST_NOT_LOAD)))
+    figures.append(
+        Figure(
+            "import.must_not_load",
+            len(loaded),
+            "modules",
+            goal=0,
+            note=("loaded at start: " + ", ".join(loaded))
+            if loaded
+            else "none of " + ", ".join(MUST_NOT_LOAD),
+        )
+    )
     return figures

@@ -13,8 +13,14 @@ def measure() -> list[Figure]:
     kiosk = [s.maxrss_kib / 1024 for s in samples["kiosk"]]
     bare = [s.maxrss_kib / 1024 for s in samples["bare"]]
     return [
-        Figure("memory.kiosk.welcome_maxrss", median(kiosk), "MiB",
-               note=f"getrusage(RUSAGE_SELF).ru_maxrss in the child at the rendered welcome screen, "
-                    f"median of {RUNS} (max {max(kiosk):.1f})"),
-        Figure("memory.bare.maxrss", median(bare), "MiB", note="the bare Textual app, for comparison"),
+        Figure(
+            "memory.kiosk.welcome_maxrss",
+            median(kiosk),
+            "MiB",
+            note=f"getrusage(RUSAGE_SELF).ru_maxrss in the child at the rendered welcome screen, "
+            f"median of {RUNS} (max {max(kiosk):.1f})",
+        ),
+        Figure(
+            "memory.bare.maxrss", median(bare), "MiB", note="the bare Textual app, for comparison"
+        ),
     ]

@@ -44,18 +44,35 @@ def sample(family_name: str = "Dupont"):
     session = load_session("bacpro-poitiers-2020", Clock(now, frozen=True))
     values = blank_values(session, family_name, "Jean")
     values.update(
-        accept_rules=True, not_school_enrolled=True, sex="M", birth_date="05/03/2002", birth_town="Poitiers",
-        birth_country="France", nationality="francaise", address_line1="12 rue de la Paix", postal_code="86000",
-        town="Poitiers", country="France", phone="06 12 34 56 78", status="individuel",
-        specialty=session.specialties[0].code, language="anglais", jdc_situation="jdc_effectuee",
-        optional_language=True, optional_language_name="espagnol",
+        accept_rules=True,
+        not_school_enrolled=True,
+        sex="M",
+        birth_date="05/03/2002",
+        birth_town="Poitiers",
+        birth_country="France",
+        nationality="francaise",
+        address_line1="12 rue de la Paix",
+        postal_code="86000",
+        town="Poitiers",
+        country="France",
+        phone="06 12 34 56 78",
+        status="individuel",
+        specialty=session.specialties[0].code,
+        language="anglais",
+        jdc_situation="jdc_effectuee",
+        optional_language=True,
+        optional_language_name="espagnol",
     )
     checked = check(values, session)
     if not checked.ok:
         raise RuntimeError(f"the bench's candidate is not valid: {checked.problems}")
     registration = Registration(
-        id=uuid.UUID("3f1c2b7e-9a45-4d0e-8c61-5b2f0e7d9a13"), version=2, answers=checked.answers,
-        status="registered", saved_at=parse_instant("2019-11-12T14:35:00"), number=None,
+        id=uuid.UUID("3f1c2b7e-9a45-4d0e-8c61-5b2f0e7d9a13"),
+        version=2,
+        answers=checked.answers,
+        status="registered",
+        saved_at=parse_instant("2019-11-12T14:35:00"),
+        number=None,
     )
     return registration, session, now
 
@@ -75,7 +92,11 @@ def _cold() -> list[dict]:
     runs = []
     for _ in range(COLD_RUNS):
         proc = subprocess.run(
-            [sys.executable, "-c", _COLD_CHILD], cwd=ROOT, capture_output=True, text=True, timeout=120,
+            [sys.executable, "-c", _COLD_CHILD],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
             stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
@@ -102,25 +123,49 @@ def measure() -> list[Figure]:
 
     cjk = sample(CJK_NAME)
     t0 = time.perf_counter()
-    render_confirmation(cjk[0], "jean.dupont@exemple.fr", cjk[1], cjk[2])  # parses the fallback font
+    render_confirmation(
+        cjk[0], "jean.dupont@exemple.fr", cjk[1], cjk[2]
+    )  # parses the fallback font
     cjk_first_ms = (time.perf_counter() - t0) * 1000
     cjk_ms, cjk_pdf = _warm(*cjk)
 
     med = statistics.median
     spread = lambda xs: f"min {min(xs):.0f}, max {max(xs):.0f} ms"  # noqa: E731
     return [
-        Figure("pdf.render.typical", med(typical_ms), "ms", goal=RENDER_GOAL_MS,
-               note=f"warm, median of {RENDERS} after one warm-up ({spread(typical_ms)}); "
-                    f"{_pages(typical_pdf)} pages"),
-        Figure("pdf.render.typical.cold", med(r["render_ms"] for r in cold), "ms",
-               note=f"first render in a fresh interpreter: imports fpdf2, parses DejaVu; median of {COLD_RUNS} "
-                    f"({spread([r['render_ms'] for r in cold])})"),
-        Figure("pdf.size.typical", len(typical_pdf) / 1024, "KB", goal=SIZE_GOAL_KB,
-               note="DejaVu Sans regular and bold, subsets, compressed streams"),
-        Figure("pdf.render.cjk", med(cjk_ms), "ms",
-               note=f"family name {CJK_NAME}: adds Droid Sans Fallback; warm, median of {RENDERS} "
-                    f"({spread(cjk_ms)})"),
-        Figure("pdf.render.cjk.first", cjk_first_ms, "ms",
-               note="first CJK render of a process (fpdf2 already loaded): parses the 4 MB fallback font"),
+        Figure(
+            "pdf.render.typical",
+            med(typical_ms),
+            "ms",
+            goal=RENDER_GOAL_MS,
+            note=f"warm, median of {RENDERS} after one warm-up ({spread(typical_ms)}); "
+            f"{_pages(typical_pdf)} pages",
+        ),
+        Figure(
+            "pdf.render.typical.cold",
+            med(r["render_ms"] for r in cold),
+            "ms",
+            note=f"first render in a fresh interpreter: imports fpdf2, parses DejaVu; median of {COLD_RUNS} "
+            f"({spread([r['render_ms'] for r in cold])})",
+        ),
+        Figure(
+            "pdf.size.typical",
+            len(typical_pdf) / 1024,
+            "KB",
+            goal=SIZE_GOAL_KB,
+            note="DejaVu Sans regular and bold, subsets, compressed streams",
+        ),
+        Figure(
+            "pdf.render.cjk",
+            med(cjk_ms),
+            "ms",
+            note=f"family name {CJK_NAME}: adds Droid Sans Fallback; warm, median of {RENDERS} "
+            f"({spread(cjk_ms)})",
+        ),
+        Figure(
+            "pdf.render.cjk.first",
+            cjk_first_ms,
+            "ms",
+            note="first CJK render of a process (fpdf2 already loaded): parses the 4 MB fallback font",
+        ),
         Figure("pdf.size.cjk", len(cjk_pdf) / 1024, "KB", note="with the fallback font's subset"),
     ]

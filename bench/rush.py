@@ -50,7 +50,13 @@ class RushReport:
     @property
     def all_landed_once(self) -> bool:
         n = self.expected
-        return (self.landed, self.numbers, self.changes, self.conflicts, self.numbered_back) == (n, n, n, 0, n) and not self.errors
+        return (self.landed, self.numbers, self.changes, self.conflicts, self.numbered_back) == (
+            n,
+            n,
+            n,
+            0,
+            n,
+        ) and not self.errors
 
 
 def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kiosk: int = PER_KIOSK,
@@ -59,11 +65,10 @@ def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kio
     (its store at ``url``), each registering ``per_kiosk`` candidates through the real
     services while its sync worker pushes and pulls; then every registration is looked
     for at the rectorat and at its kiosk."""
+    from bench._kiosks import models_per_thread, open_kiosks, register
     from kiosk.clock import Clock, parse_instant
     from kiosk.rectorat.service import RectoratService
     from kiosk.rectorat.store import open_store as open_rectorat
-
-    from bench._kiosks import models_per_thread, open_kiosks, register
 
     rng = random.Random(seed)
     report = RushReport(kiosks, per_kiosk)
@@ -78,10 +83,14 @@ def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kio
     start = parse_instant(RUSH_NOW)
     clocks = [Clock(start + timedelta(seconds=rng.uniform(-CLOCK_SKEW, CLOCK_SKEW))) for _ in names]
     saved_at: dict[str, float] = {}  # registration id -> when its save returned
-    landed_at: dict[str, float] = {}  # registration id -> when the push that carried it was answered
+    landed_at: dict[
+        str, float
+    ] = {}  # registration id -> when the push that carried it was answered
 
     with models_per_thread() as stores:
-        simulated = open_kiosks(folder, stores, credentials, base, clocks, SESSION, report.pushes, lock)
+        simulated = open_kiosks(
+            folder, stores, credentials, base, clocks, SESSION, report.pushes, lock
+        )
 
         def desk(k: int, done: threading.Event) -> None:
             """The kiosk's screen: one candidate after another."""
@@ -164,7 +173,9 @@ def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kio
         for kiosk in simulated:
             stores.use(kiosk.db)
             try:
-                kiosk_numbers.update(kiosk.db.execute_sql("SELECT id, number FROM registration").fetchall())
+                kiosk_numbers.update(
+                    kiosk.db.execute_sql("SELECT id, number FROM registration").fetchall()
+                )
             finally:
                 kiosk.db.close()
 
@@ -183,12 +194,16 @@ def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kio
         ).fetchall())  # fmt: skip
     finally:
         store.close()
-    report.numbered_back = sum(1 for i in ids if kiosk_numbers.get(i) and kiosk_numbers[i] == at_rectorat.get(i))
+    report.numbered_back = sum(
+        1 for i in ids if kiosk_numbers.get(i) and kiosk_numbers[i] == at_rectorat.get(i)
+    )
     return report
 
 
 def _numbered(db) -> int:
-    return db.execute_sql("SELECT count(*) FROM registration WHERE number IS NOT NULL").fetchone()[0]
+    return db.execute_sql("SELECT count(*) FROM registration WHERE number IS NOT NULL").fetchone()[
+        0
+    ]
 
 
 def measure() -> list[Figure]:
@@ -203,9 +218,15 @@ def measure() -> list[Figure]:
     if not report.all_landed_once:
         raise RuntimeError(f"the rush did not land every registration once: {report}")
     ms = lambda values, *cuts: [v * 1000 for v in percentiles(values, *cuts)]  # noqa: E731
-    save, push, land = ms(report.saves, 50, 95, 99), ms(report.pushes, 50, 95, 99), ms(report.lands, 50, 95, 99)
-    shared = ("one process plays every kiosk, sharing this machine's cores with the rectorat and PostgreSQL:"
-              " its latencies include that crowding")
+    save, push, land = (
+        ms(report.saves, 50, 95, 99),
+        ms(report.pushes, 50, 95, 99),
+        ms(report.lands, 50, 95, 99),
+    )
+    shared = (
+        "one process plays every kiosk, sharing this machine's cores with the rectorat and PostgreSQL:"
+        " its latencies include that crowding"
+    )
     return [
         Figure("rush.registrations", report.landed, "landed",
                note=f"{report.kiosks} simulated kiosks × {report.per_kiosk} candidates, each kiosk its own store,"

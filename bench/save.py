@@ -17,13 +17,12 @@ SESSION = "bacpro-poitiers-2020"
 
 
 def measure() -> list[Figure]:
+    from bench._kiosks import Kiosk, candidate_values, cheap_hasher, register
     from kiosk.accounts import AccountService
     from kiosk.clock import Clock, parse_instant
     from kiosk.exam_sessions import load_session
     from kiosk.registrations import RegistrationService
     from kiosk.store import open_store
-
-    from bench._kiosks import Kiosk, candidate_values, cheap_hasher, register
 
     clock = Clock(parse_instant(NOW))
     session = load_session(SESSION, clock)
@@ -35,10 +34,14 @@ def measure() -> list[Figure]:
                           RegistrationService(db, clock, session), None)  # fmt: skip
             for n in range(CANDIDATES):
                 family, birth = f"Enregistre{n:03d}", f"{1 + n % 28:02d}/{1 + n % 12:02d}/2001"
-                registration, took = register(kiosk, f"save{n}@exemple.fr", family, "Camille", birth)
+                registration, took = register(
+                    kiosk, f"save{n}@exemple.fr", family, "Camille", birth
+                )
                 first.append(took)
                 account = registration.account
-                values = candidate_values(session, family, "Camille", birth) | {"phone": "05 49 00 00 00"}
+                values = candidate_values(session, family, "Camille", birth) | {
+                    "phone": "05 49 00 00 00"
+                }
                 t0 = time.perf_counter()
                 kiosk.registrations.save(account, values)
                 change.append(time.perf_counter() - t0)

@@ -73,15 +73,20 @@ class _RawTables:
         self.connection = psycopg2.connect(url)
         self.numbered = 0
         with self.connection, self.connection.cursor() as cursor:
-            for table, like in (("raw_account", "rc_account"), ("raw_registration", "rc_registration")):
+            for table, like in (
+                ("raw_account", "rc_account"),
+                ("raw_registration", "rc_registration"),
+            ):
                 cursor.execute(f"CREATE TABLE {table} (LIKE {like} INCLUDING DEFAULTS)")
                 cursor.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
 
     @staticmethod
     def _upsert(table: str, columns: tuple[str, ...]) -> str:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
-        return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s ON CONFLICT (id) DO UPDATE SET {updates}"
-                f" WHERE {table}.version < excluded.version")
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s ON CONFLICT (id) DO UPDATE SET {updates}"
+            f" WHERE {table}.version < excluded.version"
+        )
 
     def upsert(self, items: list[dict], now_iso: str) -> float:
         """Upsert ``items``; returns the seconds taken (the rows are made before)."""
@@ -92,7 +97,7 @@ class _RawTables:
         batches = []
         for start in range(0, len(items), 500):
             accounts, registrations = [], []
-            for item in items[start:start + 500]:
+            for item in items[start : start + 500]:
                 d = item["data"]
                 if item["entity"] == "account":
                     accounts.append((item["id"], item["version"], d["created_at"], d["updated_at"], d["email"],
@@ -118,7 +123,9 @@ class _RawTables:
 
     def count(self) -> tuple[int, int]:
         with self.connection.cursor() as cursor:
-            cursor.execute("SELECT (SELECT count(*) FROM raw_account), (SELECT count(*) FROM raw_registration)")
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM raw_account), (SELECT count(*) FROM raw_registration)"
+            )
             return cursor.fetchone()
 
     def close(self) -> None:
@@ -176,7 +183,9 @@ def _one_kiosk(url: str, base: str, folder: Path) -> list[Figure]:
         store.close()
     total = ROUNDS * N
     if counts != (total, total, total, 0):
-        raise RuntimeError(f"the rectorat holds {counts} (accounts, registrations, numbers, conflicts)")
+        raise RuntimeError(
+            f"the rectorat holds {counts} (accounts, registrations, numbers, conflicts)"
+        )
 
     push, raw_median = statistics.median(push_s), statistics.median(raw_s)
     rounds = f"median of {ROUNDS} rounds of {N} (the tables grow from 0 to {total} rows)"
@@ -203,7 +212,11 @@ def _kiosk_batch(k: int) -> list[dict]:
     stamp = "2019-11-10T09:00:00.000000+00:00"
     items: list[dict] = []
     for n in range(PER_KIOSK):
-        account_id, registration_id, name = str(uuid.uuid4()), str(uuid.uuid4()), f"k{k}n{n}@exemple.fr"
+        account_id, registration_id, name = (
+            str(uuid.uuid4()),
+            str(uuid.uuid4()),
+            f"k{k}n{n}@exemple.fr",
+        )
         items.append({"entity": "account", "id": account_id, "version": 3, "data": {
             "created_at": stamp, "updated_at": stamp, "email": name, "email_key": name,
             "family_name": f"Borne{k:03d}", "given_names": f"Camille{n}", "password_hash": PASSWORD_HASH,
@@ -225,7 +238,9 @@ def _many_kiosks(url: str, base: str) -> list[Figure]:
     store = open_store(url)
     try:
         service = RectoratService(store, Clock(parse_instant(NOW)))
-        credentials = [f"borne-{k:03d}:{service.issue_credential(f'borne-{k:03d}')}" for k in range(KIOSKS)]
+        credentials = [
+            f"borne-{k:03d}:{service.issue_credential(f'borne-{k:03d}')}" for k in range(KIOSKS)
+        ]
     finally:
         store.close()
     batches = [_kiosk_batch(k) for k in range(KIOSKS)]
@@ -268,7 +283,9 @@ def _many_kiosks(url: str, base: str) -> list[Figure]:
         store.close()
     expected = KIOSKS * PER_KIOSK
     if (landed, numbers, changes) != (expected, expected, expected):
-        raise RuntimeError(f"{landed} registrations landed, {numbers} numbers, {changes} changes; expected {expected}")
+        raise RuntimeError(
+            f"{landed} registrations landed, {numbers} numbers, {changes} changes; expected {expected}"
+        )
 
     p50, p95, p99 = percentiles(latencies, 50, 95, 99)
     return [

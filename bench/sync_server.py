@@ -56,7 +56,9 @@ def measure() -> list[Figure]:
     from kiosk.rectorat.store import open_store, sqlite_url
 
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-sync-") as folder:
-        url = os.environ.get("KIOSK_RECTORAT_DB") or sqlite_url(os.path.join(folder, "rectorat.sqlite3"))
+        url = os.environ.get("KIOSK_RECTORAT_DB") or sqlite_url(
+            os.path.join(folder, "rectorat.sqlite3")
+        )
         backend = "postgresql" if url.startswith("postgres") else "sqlite"
         store = open_store(url, pool=True)
         clock = Clock(parse_instant("2019-11-10T10:00:00"))
@@ -72,7 +74,10 @@ def measure() -> list[Figure]:
         while not server.started:
             time.sleep(0.02)
         base = f"http://127.0.0.1:{port}"
-        batches = {name: [_batch(k, b, "$argon2id$bench") for b in range(BATCHES)] for k, name in enumerate(tokens)}
+        batches = {
+            name: [_batch(k, b, "$argon2id$bench") for b in range(BATCHES)]
+            for k, name in enumerate(tokens)
+        }
         latencies: list[float] = []
 
         def kiosk(name: str) -> None:

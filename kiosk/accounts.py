@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from peewee import Database, IntegrityError
 
@@ -80,12 +80,14 @@ def count_failure(record: Account | StaffAccount, now: datetime) -> None:
     failures = record.failed_logins + 1
     delay = login_delay(failures)
     model = type(record)
-    model.update(failed_logins=failures, locked_until=now + delay if delay else None, updated_at=now).where(
-        model.id == record.id
-    ).execute()
+    model.update(
+        failed_logins=failures, locked_until=now + delay if delay else None, updated_at=now
+    ).where(model.id == record.id).execute()
 
 
-def clear_failures(record: Account | StaffAccount, password: str, hasher: Hasher, now: datetime) -> None:
+def clear_failures(
+    record: Account | StaffAccount, password: str, hasher: Hasher, now: datetime
+) -> None:
     """A login succeeded: the count starts again, and a hash made with old parameters is redone."""
     record.failed_logins = 0
     record.locked_until = None
@@ -180,8 +182,13 @@ class AccountService:
             self._delete_if_expired(Account.get_or_none(Account.email_key == key), now)
             try:
                 account = Account.create(
-                    email=email, email_key=key, family_name=family, given_names=given,
-                    password_hash=password_hash, created_at=now, updated_at=now,
+                    email=email,
+                    email_key=key,
+                    family_name=family,
+                    given_names=given,
+                    password_hash=password_hash,
+                    created_at=now,
+                    updated_at=now,
                 )
             except IntegrityError:
                 raise Refused.one("email", "email.taken") from None
@@ -238,7 +245,9 @@ class AccountService:
         if account is not None and self._delete_if_expired(account, now):
             account = None
         if account is not None and account.locked_until and account.locked_until > now:
-            raise Refused.one("", "login.locked", wait=formatting.duration(account.locked_until - now))
+            raise Refused.one(
+                "", "login.locked", wait=formatting.duration(account.locked_until - now)
+            )
         if account is None and key and self.elsewhere is not None:
             account = self.elsewhere(key, password)
             if account is not None:
@@ -298,11 +307,17 @@ class AccountService:
             key = email_key(normalise_email(email))
         except Refused:
             key = None
-        account = Account.get_or_none(Account.email_key == key, Account.status == "active") if key else None
+        account = (
+            Account.get_or_none(Account.email_key == key, Account.status == "active")
+            if key
+            else None
+        )
         if account is None:
             self.hasher.waste_time(code)
             raise Refused.one("code", "code.wrong_or_expired")
-        problem = check_password(password, names=(account.family_name, account.given_names), email=account.email)
+        problem = check_password(
+            password, names=(account.family_name, account.given_names), email=account.email
+        )
         if problem:
             raise Refused({"password": problem})
         if password != password_again:
@@ -321,18 +336,27 @@ class AccountService:
 
     # -- codes --------------------------------------------------------------------------
 
-    def _issue_code(self, account: Account, purpose: str, code: str, code_hash: str, now: datetime) -> None:
+    def _issue_code(
+        self, account: Account, purpose: str, code: str, code_hash: str, now: datetime
+    ) -> None:
         """Spend the earlier codes, store the new one hashed, and queue its e-mail."""
         OneTimeCode.update(spent_at=now, updated_at=now).where(
-            OneTimeCode.account == account, OneTimeCode.purpose == purpose, OneTimeCode.spent_at.is_null()
+            OneTimeCode.account == account,
+            OneTimeCode.purpose == purpose,
+            OneTimeCode.spent_at.is_null(),
         ).execute()
         if purpose == "activation":
             expires = self.activation_deadline(account)
         else:
             expires = now + RESET_VALIDITY
         OneTimeCode.create(
-            account=account, purpose=purpose, code_hash=code_hash, expires_at=expires,
-            tries_left=CODE_TRIES, created_at=now, updated_at=now,
+            account=account,
+            purpose=purpose,
+            code_hash=code_hash,
+            expires_at=expires,
+            tries_left=CODE_TRIES,
+            created_at=now,
+            updated_at=now,
         )
         params = {
             "name": account.display_name,
@@ -372,7 +396,11 @@ class AccountService:
         """
         code = (
             OneTimeCode.select()
-            .where(OneTimeCode.account == account, OneTimeCode.purpose == purpose, OneTimeCode.spent_at.is_null())
+            .where(
+                OneTimeCode.account == account,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.spent_at.is_null(),
+            )
             .order_by(OneTimeCode.created_at.desc())
             .first()
         )
@@ -417,7 +445,11 @@ class AccountService:
             # The rectorat deletes it too, whether or not it has heard of it yet.
             enqueue(
                 "sync",
-                {"entity": "account_deletion", "id": str(account.id), "data": {"reason": "not_activated"}},
+                {
+                    "entity": "account_deletion",
+                    "id": str(account.id),
+                    "data": {"reason": "not_activated"},
+                },
                 now,
             )
             Account.delete().where(Account.id == account.id).execute()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from peewee import Database
 
@@ -24,6 +24,7 @@ from kiosk.models import Account, Document, Registration
 from kiosk.outbox import enqueue_mail
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DocumentView:
@@ -55,7 +56,9 @@ class DocumentService:
         self._printer = printer
 
     def _registration(self, account: Account) -> Registration | None:
-        return Registration.get_or_none(Registration.account == account.id, Registration.session_id == self.session.id)
+        return Registration.get_or_none(
+            Registration.account == account.id, Registration.session_id == self.session.id
+        )
 
     def documents(self, account: Account) -> list[DocumentView]:
         """The current version's document (made now if needed), then the superseded ones."""
@@ -73,15 +76,20 @@ class DocumentService:
         withdrawn = registration.status != "registered"
         return [
             DocumentView(
-                id=str(row.id), reference=registration.reference, registration_version=row.registration_version,
-                created_at=row.created_at, superseded=withdrawn or row.superseded_at is not None, size=row.size,
+                id=str(row.id),
+                reference=registration.reference,
+                registration_version=row.registration_version,
+                created_at=row.created_at,
+                superseded=withdrawn or row.superseded_at is not None,
+                size=row.size,
             )
             for row in rows
         ]
 
     def _ensure(self, registration: Registration, account: Account) -> Document:
         existing = Document.get_or_none(
-            Document.registration == registration.id, Document.registration_version == registration.version
+            Document.registration == registration.id,
+            Document.registration_version == registration.version,
         )
         if existing is not None and self.path(existing).exists():
             return existing
@@ -98,8 +106,13 @@ class DocumentService:
                 Document.registration == registration.id, Document.superseded_at.is_null()
             ).execute()
             return Document.create(
-                registration=registration.id, registration_version=registration.version, file_name=name,
-                sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf), created_at=now, updated_at=now,
+                registration=registration.id,
+                registration_version=registration.version,
+                file_name=name,
+                sha256=hashlib.sha256(pdf).hexdigest(),
+                size=len(pdf),
+                created_at=now,
+                updated_at=now,
             )
 
     def _write(self, name: str, data: bytes) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from kiosk import __version__
 from kiosk.config import Config, ConfigError, load_config
+from kiosk.errors import StoreError
 from kiosk.exam_sessions import SessionError
 from kiosk.launcher import launched
-from kiosk.errors import StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,9 +27,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Borne d'inscription au baccalauréat professionnel (candidats individuels).",
     )
     parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
-    parser.add_argument("--config", type=Path, help="fichier de configuration TOML (ou KIOSK_CONFIG)")
-    parser.add_argument("--data-dir", type=Path, help="dossier des données de la borne (ou KIOSK_DATA_DIR)")
-    parser.add_argument("--session", help="session d'examen : nom d'une session livrée ou chemin d'un fichier")
+    parser.add_argument(
+        "--config", type=Path, help="fichier de configuration TOML (ou KIOSK_CONFIG)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="dossier des données de la borne (ou KIOSK_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--session", help="session d'examen : nom d'une session livrée ou chemin d'un fichier"
+    )
     parser.add_argument("--language", choices=("fr", "en"), help="langue de l'interface")
     commands = parser.add_subparsers(dest="command", metavar="COMMANDE")
     commands.add_parser("run", help="lancer la borne (par défaut)")
@@ -39,18 +45,29 @@ def _parser() -> argparse.ArgumentParser:
     deliver.add_argument("--limit", type=int, default=200)
     commands.add_parser("sessions", help="lister les sessions d'examen livrées")
     sync = commands.add_parser("sync", help="synchroniser avec le rectorat")
-    sync.add_argument("--once", action="store_true", required=True, help="une seule synchronisation, puis quitter")
-    console = commands.add_parser("staff", help="console du personnel (accueil, bureau des examens)")
-    console.add_argument("--store", help="registre du rectorat (postgresql://… ou sqlite:///…) ; par défaut, la borne")
+    sync.add_argument(
+        "--once", action="store_true", required=True, help="une seule synchronisation, puis quitter"
+    )
+    console = commands.add_parser(
+        "staff", help="console du personnel (accueil, bureau des examens)"
+    )
+    console.add_argument(
+        "--store",
+        help="registre du rectorat (postgresql://… ou sqlite:///…) ; par défaut, la borne",
+    )
     staff = commands.add_parser("staff-account", help="gérer les comptes du personnel")
     staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
     add = staff_commands.add_parser("add", help="créer un compte (le mot de passe est demandé)")
     add.add_argument("name")
     add.add_argument("--role", choices=("reception", "exam_office"), required=True)
-    add.add_argument("--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard"
+    )
     listing = staff_commands.add_parser("list", help="lister les comptes")
     for each in (add, listing):
-        each.add_argument("--store", help="comptes du registre du rectorat (postgresql://… ou sqlite:///…)")
+        each.add_argument(
+            "--store", help="comptes du registre du rectorat (postgresql://… ou sqlite:///…)"
+        )
     _add_rectorat(commands)
     return parser
 
@@ -90,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         _log_to_file(config)
         if command == "run" and not launched():
             from kiosk.launcher import supervise
-
             from kiosk.store import store_trouble
 
             # The store is looked at before each start: a kiosk started on a damaged one
             # could only fail, and be started again, over and over.
             return supervise(
-                argv if argv is not None else sys.argv[1:], check=lambda: store_trouble(config.database_path)
+                argv if argv is not None else sys.argv[1:],
+                check=lambda: store_trouble(config.database_path),
             )
         services = build_services(config)
         try:
@@ -116,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if command == "deliver":
                 report = services.mail.deliver_due(limit=args.limit)
-                print(f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}")
+                print(
+                    f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}"
+                )
                 return 0 if report.retrying == 0 and report.failed == 0 else 1
             _neutralise_textual_environment()
             from screens.app import build_app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -14,7 +14,7 @@ def parse_instant(text: str, default_zone: ZoneInfo = PARIS) -> datetime:
     moment = datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_zone)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 class Clock:
@@ -29,12 +29,12 @@ class Clock:
     def __init__(self, start: datetime | None = None, *, frozen: bool = False) -> None:
         self._lock = threading.Lock()
         self._frozen = frozen
-        real = datetime.now(timezone.utc)
+        real = datetime.now(UTC)
         if start is None:
             self._offset = timedelta(0)
             self._frozen_at = real
         else:
-            start = start.astimezone(timezone.utc)
+            start = start.astimezone(UTC)
             self._offset = start - real
             self._frozen_at = start
 
@@ -50,7 +50,7 @@ class Clock:
         with self._lock:
             if self._frozen:
                 return self._frozen_at
-            return datetime.now(timezone.utc) + self._offset
+            return datetime.now(UTC) + self._offset
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward (or back, with a negative delta)."""
@@ -61,6 +61,6 @@ class Clock:
     def set(self, instant: datetime) -> None:
         """Put the clock at ``instant``; a running clock runs on from there."""
         with self._lock:
-            instant = instant.astimezone(timezone.utc)
-            self._offset = instant - datetime.now(timezone.utc)
+            instant = instant.astimezone(UTC)
+            self._offset = instant - datetime.now(UTC)
             self._frozen_at = instant

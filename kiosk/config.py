@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -124,7 +125,9 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str, *, environment: bool
         if is_dataclass(current):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{name}: expected a table")
-            changes[key] = _apply(current, value, f"{name}{'_' if environment else '.'}", environment=environment)
+            changes[key] = _apply(
+                current, value, f"{name}{'_' if environment else '.'}", environment=environment
+            )
         else:
             changes[key] = _coerce(value, known[key].type, name)
     return replace(obj, **changes)
@@ -161,11 +164,15 @@ def load_config(
             raise ConfigError(f"{path}: {error.strerror}") from error
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: {error}") from error
-    config = _apply(config, _from_environment(config, environ, "KIOSK_"), "KIOSK_", environment=True)
+    config = _apply(
+        config, _from_environment(config, environ, "KIOSK_"), "KIOSK_", environment=True
+    )
     if overrides:
         config = _apply(config, {k: v for k, v in overrides.items() if v is not None}, "--")
     if config.mail.transport not in ("maildir", "smtp"):
         raise ConfigError(f"mail.transport: {config.mail.transport!r} is neither maildir nor smtp")
     if config.mail.smtp_security not in ("starttls", "ssl", "none"):
-        raise ConfigError(f"mail.smtp_security: {config.mail.smtp_security!r} is not starttls, ssl or none")
+        raise ConfigError(
+            f"mail.smtp_security: {config.mail.smtp_security!r} is not starttls, ssl or none"
+        )
     return config

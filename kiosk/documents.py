@@ -47,10 +47,11 @@ import importlib
 import re
 import threading
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from kiosk import formatting
 from kiosk.assets import asset
@@ -70,7 +71,9 @@ SUBSTITUTE = "\ufffd"
 _FAMILY = "DejaVu"
 _FALLBACK_FAMILY = "DroidFallback"
 # Terminal escape sequences (CSI « ESC [ … m », OSC « ESC ] … BEL »), removed whole.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]")
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]"
+)
 _SPACES = re.compile(r"[\t\n\r\v\f\x1c-\x1f\x85\u2028\u2029 ]+")
 # Marks that only modify the character before them: without a glyph they are dropped.
 _MODIFIERS = re.compile("[\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0100-\U000e01ef\u20e3]")
@@ -201,8 +204,12 @@ def _document_class() -> type:
             self.set_text_color(*_GREY)
             width = self.w - 2 * _MARGIN
             self.cell(width * 0.75, 5, self.footer_left, align="L")
-            self.cell(width * 0.25, 5, self.footer_right.format(nb=self.str_alias_nb_pages, page=self.page_no()),
-                      align="R")
+            self.cell(
+                width * 0.25,
+                5,
+                self.footer_right.format(nb=self.str_alias_nb_pages, page=self.page_no()),
+                align="R",
+            )
             self.set_text_color(0)
 
     return ConfirmationPDF
@@ -220,7 +227,10 @@ def render_confirmation(
     answers = registration.answers or {}
     reference = registration.reference
     sections = summary(answers, session, m)
-    pieces = [(m(f"pieces.{piece}.title"), m(f"pieces.{piece}.why")) for piece in required_pieces(answers, session)]
+    pieces = [
+        (m(f"pieces.{piece}.title"), m(f"pieces.{piece}.why"))
+        for piece in required_pieces(answers, session)
+    ]
     contact = session.contact
     deadline = formatting.day(session.paper_deadline, m)
     name = " ".join(str(answers.get(key) or "") for key in ("given_names", "family_name")).strip()
@@ -239,11 +249,18 @@ def render_confirmation(
     steps = [m(f"document.step_{n}", deadline=deadline) for n in (1, 2, 3, 4)]
 
     every_text: Iterable[str] = [
-        name, session.title, session.academie,
+        name,
+        session.title,
+        session.academie,
         *(text for row in header_rows for text in row),
-        *(text for heading, rows in sections for text in (heading, *(t for row in rows for t in row))),
+        *(
+            text
+            for heading, rows in sections
+            for text in (heading, *(t for row in rows for t in row))
+        ),
         *(text for piece in pieces for text in piece),
-        *contact_lines, *contact_reach,
+        *contact_lines,
+        *contact_reach,
     ]
 
     pdf = _document_class()(orientation="P", unit="mm", format="A4")
@@ -258,7 +275,9 @@ def render_confirmation(
     fallback_names = [_FAMILY]
     lacking = [c for c in chars if not has_glyph(c) and unicodedata.category(c)[0] not in "CZ"]
     # The fallback font is embedded only if it draws one of them (not for an emoji alone).
-    if lacking and any(ord(c) in _parsed_font(FALLBACK_FONT, _FALLBACK_FAMILY, "").cmap for c in lacking):
+    if lacking and any(
+        ord(c) in _parsed_font(FALLBACK_FONT, _FALLBACK_FAMILY, "").cmap for c in lacking
+    ):
         _add_font(pdf, _FALLBACK_FAMILY, "", FALLBACK_FONT)
         loaded = [pdf.fonts[key] for key in pdf.fonts]
         fallback_names.append(_FALLBACK_FAMILY)
@@ -270,11 +289,13 @@ def render_confirmation(
 
     pdf.set_title(text(m("document.pdf_title", title=session.title)))
     pdf.set_author(text(contact.name))
-    pdf.set_subject(text(m("document.pdf_subject", reference=reference, version=registration.version)))
+    pdf.set_subject(
+        text(m("document.pdf_subject", reference=reference, version=registration.version))
+    )
     pdf.set_creator(text(m("document.creator")))
     pdf.set_keywords(reference)
     pdf.set_lang("fr-FR")
-    moment = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
     pdf.set_creation_date(moment.astimezone(session.zone))
     pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
     pdf.set_auto_page_break(True, margin=18)
@@ -288,13 +309,21 @@ def render_confirmation(
     barcode_x = pdf.w - _MARGIN - barcode_width
     title_width = barcode_x - _MARGIN - 6
     pdf.set_font(_FAMILY, "", 9)
-    pdf.multi_cell(title_width, 4.5, text(m("document.academie", academie=session.academie)),
-                   new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        title_width,
+        4.5,
+        text(m("document.academie", academie=session.academie)),
+        new_x="LMARGIN",
+        new_y="NEXT",
+        align="L",
+    )
     pdf.set_font(_FAMILY, "B", 11)
     pdf.multi_cell(title_width, 5.5, text(session.title), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(1.5)
     pdf.set_font(_FAMILY, "B", 17)
-    pdf.multi_cell(title_width, 8, text(m("document.title")), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        title_width, 8, text(m("document.title")), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
     below_title = pdf.get_y()
 
     pdf.set_fill_color(0)
@@ -307,7 +336,9 @@ def render_confirmation(
     _pairs(pdf, [(text(k), text(v)) for k, v in header_rows], width, size=10, bold_values=True)
     pdf.ln(3)
     pdf.set_font(_FAMILY, "", 9)
-    pdf.multi_cell(width, 4.5, text(m("document.answers_intro")), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        width, 4.5, text(m("document.answers_intro")), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
     pdf.ln(2)
 
     for heading, rows in sections:
@@ -319,9 +350,14 @@ def render_confirmation(
     steps = [text(step) for step in steps]
     half = (width - 6) / 2
     pdf.set_font(_FAMILY, "", 9.5)
-    steps_height = sum(pdf.multi_cell(width - 7, 5, step, dry_run=True, output="HEIGHT") + 0.8 for step in steps)
+    steps_height = sum(
+        pdf.multi_cell(width - 7, 5, step, dry_run=True, output="HEIGHT") + 0.8 for step in steps
+    )
     contact_height = 5 + 4.6 * len(contact_lines + contact_reach)
-    if pdf.get_y() + 8 + steps_height + 2 + max(contact_height, _SIGNATURE_HEIGHT) > pdf.page_break_trigger:
+    if (
+        pdf.get_y() + 8 + steps_height + 2 + max(contact_height, _SIGNATURE_HEIGHT)
+        > pdf.page_break_trigger
+    ):
         pdf.add_page()
     _heading(pdf, text(m("document.steps_heading")), width)
     pdf.set_font(_FAMILY, "", 9.5)
@@ -346,10 +382,14 @@ def render_confirmation(
     pdf.rect(box_x, top, half, box_height)
     pdf.set_xy(box_x + 2, top + 1.5)
     pdf.set_font(_FAMILY, "B", 9.5)
-    pdf.multi_cell(half - 4, 5, text(m("document.signature")), new_x="LEFT", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        half - 4, 5, text(m("document.signature")), new_x="LEFT", new_y="NEXT", align="L"
+    )
     pdf.set_font(_FAMILY, "", 8.5)
     pdf.set_text_color(*_GREY)
-    pdf.multi_cell(half - 4, 4.5, text(m("document.signature_hint")), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        half - 4, 4.5, text(m("document.signature_hint")), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
     pdf.set_text_color(0)
     pdf.set_line_width(0.2)
     pdf.set_y(top + box_height + 2)
@@ -357,14 +397,22 @@ def render_confirmation(
     # -- the pièces justificatives -------------------------------------------------------
     pdf.add_page()
     pdf.set_font(_FAMILY, "B", 15)
-    pdf.multi_cell(width, 8, text(m("document.pieces_title")), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        width, 8, text(m("document.pieces_title")), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
     pdf.set_font(_FAMILY, "", 9.5)
     pieces_for = text(m("document.pieces_for", name=name or "—", reference=reference))
     with _shaped(pdf, pieces_for):
         pdf.multi_cell(width, 5, pieces_for, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
-    pdf.multi_cell(width, 5, text(m("document.pieces_intro", deadline=deadline)),
-                   new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        width,
+        5,
+        text(m("document.pieces_intro", deadline=deadline)),
+        new_x="LMARGIN",
+        new_y="NEXT",
+        align="L",
+    )
     pdf.ln(4)
     box, indent = 4.5, 8
     for title, why in pieces:
@@ -392,7 +440,9 @@ def render_confirmation(
     pdf.ln(2)
     _heading(pdf, text(m("document.contact_heading")), width)
     pdf.set_font(_FAMILY, "", 9.5)
-    pdf.multi_cell(width, 4.6, text(", ".join(contact_lines)), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        width, 4.6, text(", ".join(contact_lines)), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
     return bytes(pdf.output())
 
 
@@ -408,11 +458,15 @@ def _heading(pdf: Any, heading: str, width: float) -> None:
         pdf.add_page()
     pdf.set_font(_FAMILY, "B", 10.5)
     pdf.set_fill_color(*_SHADE)
-    pdf.multi_cell(width, 7, heading, fill=True, padding=(0, 2), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.multi_cell(
+        width, 7, heading, fill=True, padding=(0, 2), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
     pdf.ln(1)
 
 
-def _pairs(pdf: Any, rows: list[tuple[str, str]], width: float, size: float, bold_values: bool = False) -> None:
+def _pairs(
+    pdf: Any, rows: list[tuple[str, str]], width: float, size: float, bold_values: bool = False
+) -> None:
     """Labels and answers as a two-column table: long values wrap, and a row is never split."""
     line, pad, inset = size * 0.5, 1.1, 1.5
     label_width, value_width = _LABEL_WIDTH - 2 * inset, width - _LABEL_WIDTH - 2 * inset
@@ -435,7 +489,15 @@ def _pairs(pdf: Any, rows: list[tuple[str, str]], width: float, size: float, bol
         pdf.set_text_color(0)
         pdf.set_font(_FAMILY, value_style, size)
         with _shaped(pdf, value):
-            _wrapped(pdf, _MARGIN + _LABEL_WIDTH + inset, top + pad, value, value_width, line, value_lines)
+            _wrapped(
+                pdf,
+                _MARGIN + _LABEL_WIDTH + inset,
+                top + pad,
+                value,
+                value_width,
+                line,
+                value_lines,
+            )
         bottom = max(top + height, pdf.get_y() + pad)
         pdf.line(_MARGIN, bottom, _MARGIN + width, bottom)
         pdf.set_xy(_MARGIN, bottom)
@@ -449,7 +511,9 @@ def _line_count(pdf: Any, text: str, width: float, line: float) -> int:
     return len(pdf.multi_cell(width, line, text, dry_run=True, output="LINES"))
 
 
-def _wrapped(pdf: Any, x: float, y: float, text: str, width: float, line: float, lines: int) -> None:
+def _wrapped(
+    pdf: Any, x: float, y: float, text: str, width: float, line: float, lines: int
+) -> None:
     pdf.set_xy(x, y)
     if lines == 1:
         pdf.cell(width, line, text, align="L")

@@ -42,7 +42,9 @@ class Specialty:
         return f"{self.title} — option {self.option}" if self.option else self.title
 
     def offered_in(self, year: int) -> bool:
-        return self.first_session <= year and (self.last_session is None or self.last_session >= year)
+        return self.first_session <= year and (
+            self.last_session is None or self.last_session >= year
+        )
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def national_specialties(path: Path | None = None) -> tuple[Specialty, ...]:
                 title=row["intitule"].strip(),
                 option=row["option"].strip(),
                 first_session=int(row["premiere_session"]),
-                last_session=int(row["derniere_session"]) if row["derniere_session"].strip() else None,
+                last_session=int(row["derniere_session"])
+                if row["derniere_session"].strip()
+                else None,
             )
             for row in csv.DictReader(handle)
         )

@@ -18,7 +18,11 @@ def day(value: date, messages: Messages = french) -> str:
     months = messages("format.months").split()
     number = messages("format.first_day") if value.day == 1 else str(value.day)
     return messages(
-        "format.day", weekday=weekdays[value.weekday()], day=number, month=months[value.month - 1], year=value.year
+        "format.day",
+        weekday=weekdays[value.weekday()],
+        day=number,
+        month=months[value.month - 1],
+        year=value.year,
     )
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 STAFF_EXIT = 0
 CHILD_VARIABLE = "KIOSK_LAUNCHED"
@@ -48,7 +48,10 @@ def _die_with_launcher() -> None:
 
 
 def supervise(
-    argv: list[str], sleep=time.sleep, run=subprocess.run, check: Callable[[], str | None] | None = None
+    argv: list[str],
+    sleep=time.sleep,
+    run=subprocess.run,
+    check: Callable[[], str | None] | None = None,
 ) -> int:
     """Run ``kiosk ARGV`` until a staff exit; returns the last exit code.
 
@@ -75,10 +78,16 @@ def supervise(
             log.warning("the kiosk's store can be used again: starting the kiosk")
             reported = None
         started = time.monotonic()
-        code = run([sys.executable, "-m", "kiosk", *argv], env=environment, preexec_fn=_die_with_launcher).returncode
+        code = run(
+            [sys.executable, "-m", "kiosk", *argv], env=environment, preexec_fn=_die_with_launcher
+        ).returncode
         if code == STAFF_EXIT:
             return code
-        log.error("the kiosk stopped with code %s after %.0f s; starting it again", code, time.monotonic() - started)
+        log.error(
+            "the kiosk stopped with code %s after %.0f s; starting it again",
+            code,
+            time.monotonic() - started,
+        )
         deaths.append(time.monotonic())
         quick = len(deaths) == QUICK_DEATHS and deaths[-1] - deaths[0] < QUICK_WINDOW
         sleep(SLOW_RESTART if quick else 1.0)

@@ -57,7 +57,9 @@ class MaildirTransport:
                 tmp.unlink(missing_ok=True)
                 return
             try:
-                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+                with open(
+                    os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
+                ) as handle:
                     handle.write(message.as_bytes(policy=_MAILDIR_POLICY))
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -73,7 +75,9 @@ class MaildirTransport:
             tmp.unlink()
             _fsync_directory(new.parent)
         except OSError as error:
-            raise DeliveryError(f"Maildir {self.root} not writable: {error.strerror or error}") from error
+            raise DeliveryError(
+                f"Maildir {self.root} not writable: {error.strerror or error}"
+            ) from error
 
     def _delivered(self, name: str) -> bool:
         if (self.root / "new" / name).exists():
@@ -107,11 +111,15 @@ class SmtpTransport:
             context = ssl.create_default_context(cafile=config.smtp_ca_file or None)
         except (OSError, ValueError) as error:
             # Retryable: the outbox keeps the mail until the kiosk's setting is fixed.
-            raise DeliveryError(f"SMTP CA file {config.smtp_ca_file!r} unusable: {error}") from error
+            raise DeliveryError(
+                f"SMTP CA file {config.smtp_ca_file!r} unusable: {error}"
+            ) from error
         smtp: smtplib.SMTP | None = None
         try:
             if config.smtp_security == "ssl":
-                smtp = smtplib.SMTP_SSL(config.smtp_host, port, timeout=config.smtp_timeout, context=context)
+                smtp = smtplib.SMTP_SSL(
+                    config.smtp_host, port, timeout=config.smtp_timeout, context=context
+                )
             else:
                 smtp = smtplib.SMTP(config.smtp_host, port, timeout=config.smtp_timeout)
             smtp.ehlo()
@@ -132,7 +140,8 @@ class SmtpTransport:
         except smtplib.SMTPRecipientsRefused as error:
             refusals = error.recipients.values()
             reason = "SMTP server refused every recipient: " + "; ".join(
-                f"{address} ({code} {_text(text)})" for address, (code, text) in error.recipients.items()
+                f"{address} ({code} {_text(text)})"
+                for address, (code, text) in error.recipients.items()
             )
             if all(400 <= code < 500 for code, _ in refusals):
                 raise DeliveryError(reason) from error
@@ -147,7 +156,9 @@ class SmtpTransport:
         except smtplib.SMTPException as error:
             raise DeliveryError(f"SMTP error: {error}") from error
         except ssl.SSLCertVerificationError as error:
-            raise DeliveryError(f"SMTP server certificate rejected: {error.verify_message}") from error
+            raise DeliveryError(
+                f"SMTP server certificate rejected: {error.verify_message}"
+            ) from error
         except ssl.SSLError as error:
             raise DeliveryError(f"SMTP TLS handshake failed: {error.reason or error}") from error
         except OSError as error:
@@ -161,19 +172,25 @@ class SmtpTransport:
     def _transmit(smtp: smtplib.SMTP, message: EmailMessage) -> None:
         # The same envelope addresses send_message derives from the headers.
         fields = [
-            str(value) for name in ("Sender", "From", "To", "Cc", "Bcc") for value in message.get_all(name, [])
+            str(value)
+            for name in ("Sender", "From", "To", "Cc", "Bcc")
+            for value in message.get_all(name, [])
         ]
         options: list[str] = []
         if not all(address.isascii() for _, address in getaddresses(fields)):
             # send_message adds SMTPUTF8 itself; checking first gives a clearer reason.
             if not smtp.has_extn("smtputf8"):
-                raise PermanentDeliveryError("SMTP server cannot deliver to non-ASCII addresses (no SMTPUTF8)")
+                raise PermanentDeliveryError(
+                    "SMTP server cannot deliver to non-ASCII addresses (no SMTPUTF8)"
+                )
         elif smtp.has_extn("8bitmime") and _has_8bit_part(message):
             options.append("BODY=8BITMIME")
         refused = smtp.send_message(message, mail_options=options)
         if refused:
             # Others already got the message, so a retry would send it to them twice.
-            raise PermanentDeliveryError("SMTP server refused some recipients: " + ", ".join(sorted(refused)))
+            raise PermanentDeliveryError(
+                "SMTP server refused some recipients: " + ", ".join(sorted(refused))
+            )
 
 
 def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
@@ -190,7 +207,9 @@ def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
 
 
 def _has_8bit_part(message: EmailMessage) -> bool:
-    return any(part.get("Content-Transfer-Encoding", "").lower() == "8bit" for part in message.walk())
+    return any(
+        part.get("Content-Transfer-Encoding", "").lower() == "8bit" for part in message.walk()
+    )
 
 
 def _text(value: bytes | str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from peewee import (
     CharField,
@@ -30,7 +30,7 @@ class InstantField(Field):
             return None
         if value.tzinfo is None:
             raise ValueError("instants are stored with their timezone")
-        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
 
     def python_value(self, value: str | None) -> datetime | None:
         return None if value is None else datetime.fromisoformat(value)
@@ -268,6 +268,15 @@ class SyncState(Record):
 
 
 MODELS: tuple[type[Record], ...] = (
-    Account, OneTimeCode, LoginFailure, OutboxRow, Registration, Draft, AddressChange, Document, StaffAccount,
-    StaffAudit, SyncState,
+    Account,
+    OneTimeCode,
+    LoginFailure,
+    OutboxRow,
+    Registration,
+    Draft,
+    AddressChange,
+    Document,
+    StaffAccount,
+    StaffAudit,
+    SyncState,
 )

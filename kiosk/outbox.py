@@ -29,7 +29,9 @@ LAST_RETRY = timedelta(hours=1)
 
 def enqueue(kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
     """Add a row; call it inside the transaction of the change that causes it."""
-    return OutboxRow.create(kind=kind, payload=payload, created_at=now, updated_at=now, next_attempt_at=now)
+    return OutboxRow.create(
+        kind=kind, payload=payload, created_at=now, updated_at=now, next_attempt_at=now
+    )
 
 
 def enqueue_mail(
@@ -39,7 +41,13 @@ def enqueue_mail(
     from email.utils import make_msgid
 
     domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else "kiosk.local"
-    payload = {"to": to, "subject": subject, "body": body, "message_id": make_msgid(domain=domain), "date": now.isoformat()}
+    payload = {
+        "to": to,
+        "subject": subject,
+        "body": body,
+        "message_id": make_msgid(domain=domain),
+        "date": now.isoformat(),
+    }
     if attachments:
         payload["attachments"] = attachments
     return enqueue("mail", payload, now)
@@ -51,7 +59,9 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def pending_count(kind: str | None = None) -> int:
-    query = OutboxRow.select().where(OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null())
+    query = OutboxRow.select().where(
+        OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null()
+    )
     if kind:
         query = query.where(OutboxRow.kind == kind)
     return query.count()
@@ -75,7 +85,9 @@ def compose(payload: dict[str, Any], sender: str) -> EmailMessage:
     for attachment in payload.get("attachments", ()):
         # A missing file is an error worth retrying later, not a mail without its PDF.
         data = Path(attachment["path"]).read_bytes()
-        message.add_attachment(data, maintype="application", subtype="pdf", filename=attachment["filename"])
+        message.add_attachment(
+            data, maintype="application", subtype="pdf", filename=attachment["filename"]
+        )
     return message
 
 
@@ -142,8 +154,12 @@ class MailDelivery:
         # The body may hold a one-time code: once sent it has nothing left to do here.
         payload = {k: v for k, v in row.payload.items() if k != "body"}
         OutboxRow.update(
-            payload=payload, delivered_at=now, updated_at=now, attempts=OutboxRow.attempts + 1,
-            version=OutboxRow.version + 1, last_error=None,
+            payload=payload,
+            delivered_at=now,
+            updated_at=now,
+            attempts=OutboxRow.attempts + 1,
+            version=OutboxRow.version + 1,
+            last_error=None,
         ).where(OutboxRow.id == row.id).execute()
 
     def _record_failure(self, row: OutboxRow, error: str, *, permanent: bool) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache, cached_property
-
 from typing import TYPE_CHECKING
 
 from kiosk.assets import asset
@@ -46,7 +45,9 @@ def common_passwords() -> frozenset[str]:
 
     words = {_plain(w) for w in FREQUENCY_LISTS["passwords"]}
     with open(asset("common-passwords-fr.txt"), encoding="utf-8") as handle:
-        words.update(_plain(line.strip()) for line in handle if line.strip() and not line.startswith("#"))
+        words.update(
+            _plain(line.strip()) for line in handle if line.strip() and not line.startswith("#")
+        )
     return frozenset(words)
 
 
@@ -65,7 +66,9 @@ def _is_common(password: str) -> bool:
     return False
 
 
-def check_password(password: str, *, names: tuple[str, ...] = (), email: str = "") -> Problem | None:
+def check_password(
+    password: str, *, names: tuple[str, ...] = (), email: str = ""
+) -> Problem | None:
     """Why this password is refused, or ``None`` when it may be used."""
     password = normalise(password)
     if len(password) < MIN_LENGTH:

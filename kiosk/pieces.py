@@ -6,10 +6,11 @@ The rules are data (``assets/pieces.toml``); this module only reads and applies 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kiosk.assets import asset
 from kiosk.exam_sessions import ExamSession

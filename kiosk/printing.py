@@ -94,7 +94,9 @@ class CupsPrinter:
     commands find the server as usual (``CUPS_SERVER``, ``client.conf``, the local one).
     """
 
-    def __init__(self, queue: str, *, server: str | None = None, timeout: float = 120.0, poll: float = 0.5) -> None:
+    def __init__(
+        self, queue: str, *, server: str | None = None, timeout: float = 120.0, poll: float = 0.5
+    ) -> None:
         if not queue or any(c.isspace() or c in "/#" or not c.isprintable() for c in queue):
             raise ValueError(f"unusable CUPS queue name: {queue!r}")
         self.queue = queue
@@ -130,7 +132,9 @@ class CupsPrinter:
             state = self._printer_state(time.monotonic() + _COMMAND_TIMEOUT)
         except PrintProblem:
             return "missing"
-        return {"idle": "idle", "now printing": "printing", "disabled": "stopped"}.get(state, "missing")
+        return {"idle": "idle", "now printing": "printing", "disabled": "stopped"}.get(
+            state, "missing"
+        )
 
     # --- steps ----------------------------------------------------------------------
 
@@ -146,7 +150,18 @@ class CupsPrinter:
         document = path.resolve()
         if not document.is_file():
             raise PrintProblem("print.failed", f"no document at {document}")
-        result = self._run("lp", "-d", self.queue, "-t", title, "-n", str(copies), "--", str(document), deadline=deadline)
+        result = self._run(
+            "lp",
+            "-d",
+            self.queue,
+            "-t",
+            title,
+            "-n",
+            str(copies),
+            "--",
+            str(document),
+            deadline=deadline,
+        )
         output = f"{result.stdout}\n{result.stderr}".strip()
         if result.returncode != 0:
             if "not accepting" in output:
@@ -164,23 +179,31 @@ class CupsPrinter:
         while True:
             state = self._printer_state(deadline)
             if state is None:
-                raise PrintProblem("print.no_queue", f"queue {self.queue!r} vanished while {job_id} waited")
+                raise PrintProblem(
+                    "print.no_queue", f"queue {self.queue!r} vanished while {job_id} waited"
+                )
             # The job is looked at after the queue: one that ended in between counts.
             if not self._active(job_id, deadline):
                 self._check_outcome(job_id, deadline)
                 return
             if state == "disabled":
-                raise PrintProblem("print.stopped", f"queue {self.queue!r} stopped while {job_id} waited")
+                raise PrintProblem(
+                    "print.stopped", f"queue {self.queue!r} stopped while {job_id} waited"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise PrintProblem("print.timeout", f"{job_id} not completed after {self.timeout:g} s")
+                raise PrintProblem(
+                    "print.timeout", f"{job_id} not completed after {self.timeout:g} s"
+                )
             time.sleep(min(self.poll, remaining))
 
     def _active(self, job_id: str, deadline: float) -> bool:
         """Whether ``job_id`` is still pending, held or processing."""
         result = self._run("lpstat", "-W", "not-completed", "-o", self.queue, deadline=deadline)
         if result.returncode != 0:
-            raise PrintProblem("print.failed", f"lpstat -o: {(result.stdout + result.stderr).strip()}")
+            raise PrintProblem(
+                "print.failed", f"lpstat -o: {(result.stdout + result.stderr).strip()}"
+            )
         return any(line.split()[:1] == [job_id] for line in result.stdout.splitlines())
 
     def _check_outcome(self, job_id: str, deadline: float) -> None:
@@ -190,11 +213,15 @@ class CupsPrinter:
             state = _ipp_job_state(self._server_address(deadline), number, _COMMAND_TIMEOUT)
         except (OSError, http.client.HTTPException, ValueError, struct.error) as error:
             # lpstat already says the job is over; without IPP we cannot tell how.
-            log.warning("cannot read the final state of %s, taking it as completed: %s", job_id, error)
+            log.warning(
+                "cannot read the final state of %s, taking it as completed: %s", job_id, error
+            )
             return
         if state == _JOB_COMPLETED or state is None:
             return
-        how = {_JOB_CANCELED: "canceled", _JOB_ABORTED: "aborted"}.get(state, f"in IPP job-state {state}")
+        how = {_JOB_CANCELED: "canceled", _JOB_ABORTED: "aborted"}.get(
+            state, f"in IPP job-state {state}"
+        )
         raise PrintProblem("print.failed", f"{job_id} was {how}")
 
     def _cancel(self, job_id: str) -> None:
@@ -225,7 +252,9 @@ class CupsPrinter:
         result = self._run("lpstat", "-r", deadline=deadline)
         if "scheduler is running" not in result.stdout:
             where = self.server or "the default CUPS server"
-            raise PrintProblem("print.failed", f"cannot reach {where}: {(result.stdout + result.stderr).strip()}")
+            raise PrintProblem(
+                "print.failed", f"cannot reach {where}: {(result.stdout + result.stderr).strip()}"
+            )
 
     def _server_address(self, deadline: float) -> str:
         if self.server:
@@ -364,7 +393,9 @@ class FolderPrinter:
         try:
             self._make_folder()
             stem = safe_file_name(title)
-            descriptor, partial = tempfile.mkstemp(dir=self.folder, prefix=".partial-", suffix=".pdf")
+            descriptor, partial = tempfile.mkstemp(
+                dir=self.folder, prefix=".partial-", suffix=".pdf"
+            )
             try:
                 with open(descriptor, "wb") as target, open(path, "rb") as source:
                     shutil.copyfileobj(source, target)
@@ -375,7 +406,9 @@ class FolderPrinter:
                 os.unlink(partial)
             self._sync_folder()
         except OSError as error:
-            raise PrintProblem("print.failed", f"cannot copy {path} into {self.folder}: {error}") from None
+            raise PrintProblem(
+                "print.failed", f"cannot copy {path} into {self.folder}: {error}"
+            ) from None
         return PrintJob(job_id=None, path=final, printer=f"folder:{self.folder}")
 
     def status(self) -> str:
@@ -407,4 +440,8 @@ class FolderPrinter:
 def printer_from_config(config: PrintConfig, print_dir: Path) -> CupsPrinter | FolderPrinter:
     """The CUPS queue when one is configured, else the print folder."""
     queue = config.queue.strip()
-    return CupsPrinter(queue, server=config.server.strip() or None) if queue else FolderPrinter(print_dir)
+    return (
+        CupsPrinter(queue, server=config.server.strip() or None)
+        if queue
+        else FolderPrinter(print_dir)
+    )

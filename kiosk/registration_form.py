@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kiosk.errors import Problem
 from kiosk.exam_sessions import ExamSession
@@ -28,12 +29,37 @@ STATUSES = ("individuel", "distance", "formation_continue")
 SEXES = ("F", "M")
 NATIONALITIES = ("francaise", "ue", "autre")
 LANGUAGES = (
-    "anglais", "allemand", "espagnol", "italien", "portugais", "arabe", "chinois",
-    "neerlandais", "russe", "turc", "vietnamien", "polonais", "roumain", "hebreu", "japonais",
+    "anglais",
+    "allemand",
+    "espagnol",
+    "italien",
+    "portugais",
+    "arabe",
+    "chinois",
+    "neerlandais",
+    "russe",
+    "turc",
+    "vietnamien",
+    "polonais",
+    "roumain",
+    "hebreu",
+    "japonais",
 )
 JDC_SITUATIONS = ("jdc_effectuee", "recense", "exempte", "en_attente")
-EPS_ACTIVITIES = ("course", "natation", "tennis_de_table", "badminton", "musculation", "danse", "escalade")
-OPTIONAL_TESTS = {"langue_vivante": "optional_language", "eps": "optional_eps", "mobilite": "optional_mobility"}
+EPS_ACTIVITIES = (
+    "course",
+    "natation",
+    "tennis_de_table",
+    "badminton",
+    "musculation",
+    "danse",
+    "escalade",
+)
+OPTIONAL_TESTS = {
+    "langue_vivante": "optional_language",
+    "eps": "optional_eps",
+    "mobilite": "optional_mobility",
+}
 MAX_OPTIONAL_TESTS = 2
 KEPT_MARKS_YEARS = 5
 TEXT_MAX = 100
@@ -122,9 +148,14 @@ FIELDS: tuple[Field, ...] = (
     # Informations candidature
     Field("status", "candidature", "choice", choices=STATUSES),
     Field("distance_school", "candidature", "text", applies=_is("status", "distance")),
-    Field("no_training", "candidature", "flag", required=False, applies=_is("status", "individuel")),
     Field(
-        "pfmp_required", "candidature", "flag", required=False,
+        "no_training", "candidature", "flag", required=False, applies=_is("status", "individuel")
+    ),
+    Field(
+        "pfmp_required",
+        "candidature",
+        "flag",
+        required=False,
         applies=_is("status", "distance", "formation_continue"),
     ),
     Field("specialty", "candidature", "choice", options="specialties"),
@@ -132,12 +163,20 @@ FIELDS: tuple[Field, ...] = (
     Field("eps_exempt", "candidature", "flag", required=False),
     Field("optional_language", "candidature", "flag", required=False, options="langue_vivante"),
     Field(
-        "optional_language_name", "candidature", "choice", choices=LANGUAGES, options="langue_vivante",
+        "optional_language_name",
+        "candidature",
+        "choice",
+        choices=LANGUAGES,
+        options="langue_vivante",
         applies=_flag("optional_language"),
     ),
     Field("optional_eps", "candidature", "flag", required=False, options="eps"),
     Field(
-        "eps_activity", "candidature", "choice", choices=EPS_ACTIVITIES, options="eps",
+        "eps_activity",
+        "candidature",
+        "choice",
+        choices=EPS_ACTIVITIES,
+        options="eps",
         applies=_flag("optional_eps"),
     ),
     Field("optional_mobility", "candidature", "flag", required=False, options="mobilite"),
@@ -148,7 +187,13 @@ FIELDS: tuple[Field, ...] = (
     Field("exemption_diploma", "candidature", "text", applies=_flag("unit_exemption")),
     Field("accommodations", "candidature", "flag", required=False),
     Field("accommodations_procedure", "candidature", "flag", applies=_flag("accommodations")),
-    Field("jdc_situation", "candidature", "choice", choices=JDC_SITUATIONS, applies=_is("nationality", "francaise")),
+    Field(
+        "jdc_situation",
+        "candidature",
+        "choice",
+        choices=JDC_SITUATIONS,
+        applies=_is("nationality", "francaise"),
+    ),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
@@ -257,10 +302,16 @@ def _check_address(out: Checked) -> None:
 
 def _check_candidature(out: Checked, session: ExamSession) -> None:
     answers, problems = out.answers, out.problems
-    chosen = [name for test, name in OPTIONAL_TESTS.items() if test in session.optional_tests and answers.get(name)]
+    chosen = [
+        name
+        for test, name in OPTIONAL_TESTS.items()
+        if test in session.optional_tests and answers.get(name)
+    ]
     if len(chosen) > MAX_OPTIONAL_TESTS:
         for name in chosen:
-            problems.setdefault(name, Problem("form.optional.too_many", {"maximum": MAX_OPTIONAL_TESTS}))
+            problems.setdefault(
+                name, Problem("form.optional.too_many", {"maximum": MAX_OPTIONAL_TESTS})
+            )
     if answers.get("optional_eps") and answers.get("eps_exempt"):
         problems.setdefault("optional_eps", Problem("form.optional_eps.exempt"))
     if (
@@ -278,7 +329,11 @@ def _check_candidature(out: Checked, session: ExamSession) -> None:
                 "form.kept_marks_session.range", {"first": first, "last": session.year - 1}
             )
     birth = parse_date(answers.get("birth_date", ""))
-    if answers.get("no_training") and birth is not None and age_on(birth, session.reference_date) < 18:
+    if (
+        answers.get("no_training")
+        and birth is not None
+        and age_on(birth, session.reference_date) < 18
+    ):
         problems.setdefault("no_training", Problem("form.no_training.minor"))
 
 
@@ -296,7 +351,9 @@ def choice_label(field: Field, choice: str, messages: Messages) -> str:
     return messages(f"choices.{family}.{choice}")
 
 
-def shown_answer(field: Field, values: Mapping[str, Any], session: ExamSession, messages: Messages) -> str:
+def shown_answer(
+    field: Field, values: Mapping[str, Any], session: ExamSession, messages: Messages
+) -> str:
     """An answer as the candidate reads it: « oui », « Anglais », « 05/03/2002 », « — »."""
     value = values.get(field.name)
     if field.kind == "flag":
@@ -313,7 +370,9 @@ def shown_answer(field: Field, values: Mapping[str, Any], session: ExamSession, 
     return str(value)
 
 
-def summary(values: Mapping[str, Any], session: ExamSession, messages: Messages) -> list[tuple[str, list[tuple[str, str]]]]:
+def summary(
+    values: Mapping[str, Any], session: ExamSession, messages: Messages
+) -> list[tuple[str, list[tuple[str, str]]]]:
     """The applicable answers of the identification and candidature tabs, as (tab, [(label, answer)])."""
     return [
         (

@@ -6,9 +6,10 @@ registers. Each saved change raises the version by one and e-mails the candidate
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 from peewee import Database, IntegrityError
 
@@ -54,7 +55,9 @@ class RegistrationService:
     # -- reading ------------------------------------------------------------------------
 
     def registration(self, account: Account) -> Registration | None:
-        return Registration.get_or_none(Registration.account == account.id, Registration.session_id == self.session.id)
+        return Registration.get_or_none(
+            Registration.account == account.id, Registration.session_id == self.session.id
+        )
 
     def draft(self, account: Account) -> Draft | None:
         return Draft.get_or_none(Draft.account == account.id, Draft.session_id == self.session.id)
@@ -88,9 +91,18 @@ class RegistrationService:
             state = f"paper_{registration.paper_status}"
         elif state == "registered" and closed:
             state = "validated"
-        pieces = tuple(required_pieces(registration.answers, self.session)) if state != "withdrawn" else ()
+        pieces = (
+            tuple(required_pieces(registration.answers, self.session))
+            if state != "withdrawn"
+            else ()
+        )
         return Standing(
-            state, registration.version, registration.saved_at, has_draft, pieces, self.session.paper_deadline,
+            state,
+            registration.version,
+            registration.saved_at,
+            has_draft,
+            pieces,
+            self.session.paper_deadline,
             missing=tuple(registration.missing_pieces or ()),
         )
 
@@ -102,14 +114,22 @@ class RegistrationService:
         with self.db.atomic():
             draft = self.draft(account)
             if draft is None:
-                Draft.create(account=account.id, session_id=self.session.id, values=dict(values), created_at=now, updated_at=now)
+                Draft.create(
+                    account=account.id,
+                    session_id=self.session.id,
+                    values=dict(values),
+                    created_at=now,
+                    updated_at=now,
+                )
             else:
                 draft.values = dict(values)
                 draft.touch(now)
                 draft.save()
 
     def discard_draft(self, account: Account) -> None:
-        Draft.delete().where(Draft.account == account.id, Draft.session_id == self.session.id).execute()
+        Draft.delete().where(
+            Draft.account == account.id, Draft.session_id == self.session.id
+        ).execute()
 
     def save(self, account: Account, values: Mapping[str, Any]) -> Registration:
         """« Enregistrer »: the first save registers (version 1), each change adds one."""
@@ -126,24 +146,38 @@ class RegistrationService:
         if not checked.ok:
             raise Refused(checked.problems)
         answers = checked.answers
-        if registration is not None and registration.status == "registered" and registration.answers == answers:
+        if (
+            registration is not None
+            and registration.status == "registered"
+            and registration.answers == answers
+        ):
             self.discard_draft(account)
             raise Refused.one("", "registration.unchanged")
         with self.db.atomic():
             if registration is None:
                 try:
                     registration = Registration.create(
-                        account=account.id, session_id=self.session.id, answers=answers, status="registered",
-                        saved_at=now, created_at=now, updated_at=now,
+                        account=account.id,
+                        session_id=self.session.id,
+                        answers=answers,
+                        status="registered",
+                        saved_at=now,
+                        created_at=now,
+                        updated_at=now,
                     )
                 except IntegrityError:
                     # The same candidate saved a first time a moment ago, elsewhere.
                     raise Refused.one("", "registration.conflict") from None
                 Account.update(
-                    family_name=answers["family_name"], given_names=answers["given_names"],
-                    updated_at=now, version=Account.version + 1,
+                    family_name=answers["family_name"],
+                    given_names=answers["given_names"],
+                    updated_at=now,
+                    version=Account.version + 1,
                 ).where(Account.id == account.id).execute()
-                account.family_name, account.given_names = answers["family_name"], answers["given_names"]
+                account.family_name, account.given_names = (
+                    answers["family_name"],
+                    answers["given_names"],
+                )
                 self._mail(account, registration, "registered", now)
             else:
                 # After a withdrawal, saving registers anew: the candidate gets a confirmation.
@@ -192,8 +226,15 @@ class RegistrationService:
             )
             params = self._mail_params(account, registration, now)
             params["address"] = "\n".join(
-                filter(None, (address["address_line1"], address["address_line2"],
-                              f"{address['postal_code']} {address['town']}", address["country"]))
+                filter(
+                    None,
+                    (
+                        address["address_line1"],
+                        address["address_line2"],
+                        f"{address['postal_code']} {address['town']}",
+                        address["country"],
+                    ),
+                )
             )
             params["phone"] = address["phone"]
             enqueue_mail(
@@ -209,13 +250,21 @@ class RegistrationService:
     def _require_open(self, now: datetime) -> None:
         state = self.session.window_state(now)
         if state is WindowState.NOT_YET_OPEN:
-            raise Refused.one("", "registration.not_yet_open",
-                              opens=formatting.instant(self.session.opens, self.session.zone))
+            raise Refused.one(
+                "",
+                "registration.not_yet_open",
+                opens=formatting.instant(self.session.opens, self.session.zone),
+            )
         if state is WindowState.CLOSED:
-            raise Refused.one("", "registration.closed",
-                              closes=formatting.instant(self.session.closes, self.session.zone))
+            raise Refused.one(
+                "",
+                "registration.closed",
+                closes=formatting.instant(self.session.closes, self.session.zone),
+            )
 
-    def _mail_params(self, account: Account, registration: Registration, now: datetime) -> dict[str, Any]:
+    def _mail_params(
+        self, account: Account, registration: Registration, now: datetime
+    ) -> dict[str, Any]:
         answers = registration.answers
         return {
             "name": f"{answers.get('given_names', account.given_names)} {answers.get('family_name', account.family_name)}",
@@ -225,12 +274,20 @@ class RegistrationService:
             "saved_at": formatting.instant(now, self.session.zone),
             "closes": formatting.instant(self.session.closes, self.session.zone),
             "paper_deadline": formatting.day(self.session.paper_deadline),
-            "contact": "\n".join((self.session.contact.name, self.session.contact.bureau, *self.session.contact.address)),
+            "contact": "\n".join(
+                (
+                    self.session.contact.name,
+                    self.session.contact.bureau,
+                    *self.session.contact.address,
+                )
+            ),
             "contact_email": self.session.contact.email,
             "reference": registration.reference,
         }
 
-    def _mail(self, account: Account, registration: Registration, event: str, now: datetime) -> None:
+    def _mail(
+        self, account: Account, registration: Registration, event: str, now: datetime
+    ) -> None:
         params = self._mail_params(account, registration, now)
         pieces = required_pieces(registration.answers, self.session)
         params["pieces"] = "\n".join(f" – {french(f'pieces.{piece}.title')}" for piece in pieces)

@@ -8,7 +8,8 @@ drawn before peewee, SQLite and the migrations are paid for.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk.clock import Clock
 from kiosk.config import Config
@@ -56,7 +57,10 @@ def _accounts(services: Services) -> AccountService:
 
     sync = services.sync
     return AccountService(
-        services.db, services.clock, services.session, elsewhere=sync.borrow if sync.configured else None
+        services.db,
+        services.clock,
+        services.session,
+        elsewhere=sync.borrow if sync.configured else None,
     )
 
 
@@ -82,7 +86,11 @@ def _documents(services: Services) -> DocumentService:
         return printer_from_config(services.config.printing, services.config.print_dir)
 
     return DocumentService(
-        services.db, services.clock, services.session, services.config.data_dir / "documents", printer
+        services.db,
+        services.clock,
+        services.session,
+        services.config.data_dir / "documents",
+        printer,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+
 from peewee import Database, IntegrityError
 
 from kiosk import formatting
@@ -23,7 +24,11 @@ class StaffService:
     """Staff accounts, with the same password rules and login delays as candidates'."""
 
     def __init__(
-        self, db: Database, clock: Clock, hasher: Hasher | None = None, model: type[StaffAccount] = StaffAccount
+        self,
+        db: Database,
+        clock: Clock,
+        hasher: Hasher | None = None,
+        model: type[StaffAccount] = StaffAccount,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -43,7 +48,11 @@ class StaffService:
         now = self.clock.now()
         try:
             return self.model.create(
-                name=name, role=role, password_hash=self.hasher.hash(password), created_at=now, updated_at=now
+                name=name,
+                role=role,
+                password_hash=self.hasher.hash(password),
+                created_at=now,
+                updated_at=now,
             )
         except IntegrityError:
             raise Refused.one("name", "staff.taken") from None
@@ -53,7 +62,9 @@ class StaffService:
         now = self.clock.now()
         staff = self.model.get_or_none(self.model.name == staff_name(name))
         if staff is not None and staff.locked_until and staff.locked_until > now:
-            raise Refused.one("", "login.locked", wait=formatting.duration(staff.locked_until - now))
+            raise Refused.one(
+                "", "login.locked", wait=formatting.duration(staff.locked_until - now)
+            )
         if staff is None or staff.disabled_at is not None:
             self.hasher.waste_time(password)
             raise Refused.one("", "staff.wrong")

@@ -113,7 +113,9 @@ def check_store(path: Path | str) -> None:
     except FileNotFoundError:
         return
     except OSError as error:
-        raise StoreError(french("fault.store_unreadable", path=path, detail=error.strerror or error)) from error
+        raise StoreError(
+            french("fault.store_unreadable", path=path, detail=error.strerror or error)
+        ) from error
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error as error:
@@ -121,7 +123,10 @@ def check_store(path: Path | str) -> None:
     try:
         findings = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
     except sqlite3.DatabaseError as error:
-        if getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        if getattr(error, "sqlite_errorcode", None) in (
+            sqlite3.SQLITE_CORRUPT,
+            sqlite3.SQLITE_NOTADB,
+        ):
             raise StoreDamaged(french("fault.store_damaged", path=path, detail=error)) from error
         raise StoreError(french("fault.store_unreadable", path=path, detail=error)) from error
     finally:
@@ -163,7 +168,10 @@ def storage_problem(error: BaseException) -> str | None:
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) is not None:
+        if (
+            isinstance(error, sqlite3.Error)
+            and getattr(error, "sqlite_errorcode", None) is not None
+        ):
             key = _STORAGE_CODES.get(error.sqlite_errorcode & 0xFF)
             if key:
                 return key

@@ -18,8 +18,8 @@ from peewee import Database
 
 from kiosk import formatting
 from kiosk.clock import Clock
-from kiosk.errors import Refused
 from kiosk.config import SyncConfig
+from kiosk.errors import Refused
 from kiosk.models import Account, AddressChange, Document, Draft, OutboxRow, Registration, SyncState
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ ACCOUNT_FIELDS = ("email", "email_key", "family_name", "given_names", "password_
 
 def account_data(account: Account) -> dict[str, Any]:
     return {
-        "created_at": _instant(account.created_at), "updated_at": _instant(account.updated_at),
+        "created_at": _instant(account.created_at),
+        "updated_at": _instant(account.updated_at),
         **{name: getattr(account, name) for name in ACCOUNT_FIELDS},
         "activated_at": _instant(account.activated_at),
     }
@@ -64,10 +65,14 @@ def account_data(account: Account) -> dict[str, Any]:
 
 def registration_data(registration: Registration) -> dict[str, Any]:
     return {
-        "created_at": _instant(registration.created_at), "updated_at": _instant(registration.updated_at),
-        "account_id": str(registration.account_id), "session_id": registration.session_id,
-        "answers": registration.answers, "status": registration.status if registration.status != "set_aside" else "registered",
-        "saved_at": _instant(registration.saved_at), "withdrawn_at": _instant(registration.withdrawn_at),
+        "created_at": _instant(registration.created_at),
+        "updated_at": _instant(registration.updated_at),
+        "account_id": str(registration.account_id),
+        "session_id": registration.session_id,
+        "answers": registration.answers,
+        "status": registration.status if registration.status != "set_aside" else "registered",
+        "saved_at": _instant(registration.saved_at),
+        "withdrawn_at": _instant(registration.withdrawn_at),
     }
 
 
@@ -106,7 +111,11 @@ class SyncClient:
             raise SyncUnavailable(f"{type(error).__name__}: {error}") from error
         if path == "/v1/accounts/login" and response.status_code in (401, 403, 429):
             # The candidate's answer (wrong password, not activated, wait), not the kiosk's.
-            body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            body = (
+                response.json()
+                if response.headers.get("content-type", "").startswith("application/json")
+                else {}
+            )
             if response.status_code == 401 and body.get("error") == "unauthorised":
                 raise SyncRefused("the rectorat refuses this kiosk's credential")
             return {"error": body.get("error", "login"), "retry_after": body.get("retry_after")}
@@ -134,7 +143,9 @@ class SyncClient:
 
     def login(self, email_key: str, password: str) -> dict[str, Any]:
         """The account and its registrations, or ``{"error": login | pending | locked, …}``."""
-        return self._call("POST", "/v1/accounts/login", json={"email_key": email_key, "password": password})
+        return self._call(
+            "POST", "/v1/accounts/login", json={"email_key": email_key, "password": password}
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -194,14 +205,22 @@ class _Known:
 
     def __init__(self, changes: list[dict[str, Any]]) -> None:
         account_ids = {c["id"] for c in changes if c["entity"] == "account"}
-        account_ids |= {str((c.get("data") or {}).get("account_id")) for c in changes if c["entity"] == "registration"}
+        account_ids |= {
+            str((c.get("data") or {}).get("account_id"))
+            for c in changes
+            if c["entity"] == "registration"
+        }
         registration_ids = [c["id"] for c in changes if c["entity"] == "registration"]
         self.accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
         for chunk in _chunks(list(account_ids)):
-            self.accounts.update((str(a.id), a) for a in Account.select().where(Account.id.in_(chunk)))
+            self.accounts.update(
+                (str(a.id), a) for a in Account.select().where(Account.id.in_(chunk))
+            )
         self.registrations: dict[str, Registration] = {}
         for chunk in _chunks(registration_ids):
-            self.registrations.update((str(r.id), r) for r in Registration.select().where(Registration.id.in_(chunk)))
+            self.registrations.update(
+                (str(r.id), r) for r in Registration.select().where(Registration.id.in_(chunk))
+            )
 
     def account(self, key: str) -> Account | None:
         if key not in self.accounts:
@@ -213,7 +232,7 @@ class _Known:
 
 
 def _chunks(values: list, size: int = 500) -> list[list]:
-    return [values[at:at + size] for at in range(0, len(values), size)]
+    return [values[at : at + size] for at in range(0, len(values), size)]
 
 
 @dataclass
@@ -253,16 +272,22 @@ class SyncService:
 
     def _set_state(self, name: str, value: str) -> None:
         now = self.clock.now()
-        updated = SyncState.update(value=value, updated_at=now, version=SyncState.version + 1).where(
-            SyncState.name == name
-        ).execute()
+        updated = (
+            SyncState.update(value=value, updated_at=now, version=SyncState.version + 1)
+            .where(SyncState.name == name)
+            .execute()
+        )
         if not updated:
             SyncState.create(name=name, value=value, created_at=now, updated_at=now)
 
     def pending(self) -> int:
         return (
             OutboxRow.select()
-            .where(OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null())
+            .where(
+                OutboxRow.kind == "sync",
+                OutboxRow.delivered_at.is_null(),
+                OutboxRow.failed_at.is_null(),
+            )
             .count()
         )
 
@@ -307,7 +332,9 @@ class SyncService:
                 answer = http.submit(self.client.push_body, batch.body) if batch.items else None
                 self._acknowledge(done)
                 done = []
-                following = self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
+                following = (
+                    self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
+                )
                 limit = BATCH
                 done = self._delivered(batch, answer.result() if answer else [])
                 pushed += batch.rows
@@ -315,7 +342,7 @@ class SyncService:
             self._acknowledge(done)
         return pushed
 
-    def _delivered(self, batch: "WaitingBatch", results: list[dict[str, Any]]) -> list[int]:
+    def _delivered(self, batch: WaitingBatch, results: list[dict[str, Any]]) -> list[int]:
         """The outbox rows of a batch that the rectorat's answer settles."""
         delivered = list(batch.gone)
         for key, result in zip(batch.keys, results):
@@ -332,11 +359,13 @@ class SyncService:
                     log.warning("sync: %s %s %s: %s", key[0], key[1], result["result"], result)
         return delivered
 
-    def waiting(self, limit: int = BATCH, after: int = 0) -> "WaitingBatch":
+    def waiting(self, limit: int = BATCH, after: int = 0) -> WaitingBatch:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
         insertion) and the items to send for them, read now."""
         batch = WaitingBatch()
-        for rowid, entity, record_id, payload, item in self.db.execute_sql(_WAITING, (after, limit)):
+        for rowid, entity, record_id, payload, item in self.db.execute_sql(
+            _WAITING, (after, limit)
+        ):
             batch.rows += 1
             batch.last = rowid
             key = (entity, record_id)
@@ -345,7 +374,10 @@ class SyncService:
                 continue
             if item is None and entity == "account_deletion":
                 data = json.loads(payload).get("data", {})
-                item = json.dumps({"entity": entity, "id": record_id, "version": 1, "data": data}, ensure_ascii=False)
+                item = json.dumps(
+                    {"entity": entity, "id": record_id, "version": 1, "data": data},
+                    ensure_ascii=False,
+                )
             if item is None:
                 # The record is gone (a pending account purged since), or the row is not
                 # one sync knows: nothing to send, and nothing to wait for.
@@ -367,7 +399,7 @@ class SyncService:
         stamp = OutboxRow.delivered_at.db_value(self.clock.now())
         with self.db.atomic():
             for at in range(0, len(rowids), ACK_CHUNK):
-                chunk = rowids[at:at + ACK_CHUNK]
+                chunk = rowids[at : at + ACK_CHUNK]
                 self.db.execute_sql(
                     "UPDATE outbox SET delivered_at = ?, updated_at = ?, attempts = attempts + 1"
                     f" WHERE rowid IN ({', '.join('?' * len(chunk))})",
@@ -426,10 +458,16 @@ class SyncService:
                 account.delete_instance()
             return
         fields = {name: data[name] for name in ACCOUNT_FIELDS if name in data}
-        fields.update(activated_at=_parse(data.get("activated_at")), updated_at=_parse(data["updated_at"]))
+        fields.update(
+            activated_at=_parse(data.get("activated_at")), updated_at=_parse(data["updated_at"])
+        )
         if account is None:
             known.accounts[key] = Account.create(
-                id=key, version=version, created_at=_parse(data["created_at"]), origin="rectorat", **fields
+                id=key,
+                version=version,
+                created_at=_parse(data["created_at"]),
+                origin="rectorat",
+                **fields,
             )
         elif version > account.version:
             Account.update(version=version, **fields).where(Account.id == key).execute()
@@ -448,18 +486,33 @@ class SyncService:
         if registration is None:
             if known.account(data["account_id"]) is None:
                 return
-            if Registration.select().where(
-                Registration.account == data["account_id"], Registration.session_id == data["session_id"]
-            ).exists():
+            if (
+                Registration.select()
+                .where(
+                    Registration.account == data["account_id"],
+                    Registration.session_id == data["session_id"],
+                )
+                .exists()
+            ):
                 # This account registered here too, under another id: the rectorat holds
                 # ours as a conflict for the exam office. Keep ours; pull on.
-                log.warning("sync: registration %s of an account registered here under another id", key)
+                log.warning(
+                    "sync: registration %s of an account registered here under another id", key
+                )
                 return
             created = Registration.create(
-                id=key, version=int(data.get("version", 1)), account=data["account_id"], session_id=data["session_id"],
-                answers=data["answers"], status=status, saved_at=_parse(data["saved_at"]),
-                withdrawn_at=_parse(data.get("withdrawn_at")), created_at=_parse(data["created_at"]),
-                updated_at=_parse(data["updated_at"]), origin="rectorat", **rectorat_fields,
+                id=key,
+                version=int(data.get("version", 1)),
+                account=data["account_id"],
+                session_id=data["session_id"],
+                answers=data["answers"],
+                status=status,
+                saved_at=_parse(data["saved_at"]),
+                withdrawn_at=_parse(data.get("withdrawn_at")),
+                created_at=_parse(data["created_at"]),
+                updated_at=_parse(data["updated_at"]),
+                origin="rectorat",
+                **rectorat_fields,
             )
             known.registrations[key] = created
             return
@@ -469,11 +522,16 @@ class SyncService:
         if int(data.get("version", 0)) > registration.version:
             # Changed at another kiosk: its answers are the latest.
             changes.update(
-                version=int(data["version"]), answers=data["answers"], status=status,
-                saved_at=_parse(data["saved_at"]), withdrawn_at=_parse(data.get("withdrawn_at")),
+                version=int(data["version"]),
+                answers=data["answers"],
+                status=status,
+                saved_at=_parse(data["saved_at"]),
+                withdrawn_at=_parse(data.get("withdrawn_at")),
                 updated_at=_parse(data["updated_at"]),
             )
-        changes = {name: value for name, value in changes.items() if getattr(registration, name) != value}
+        changes = {
+            name: value for name, value in changes.items() if getattr(registration, name) != value
+        }
         if changes:  # its own push coming back, numbered: often only the number is new
             Registration.update(**changes).where(Registration.id == key).execute()
             for name, value in changes.items():
@@ -516,20 +574,31 @@ class SyncService:
         account = Account.get_or_none(Account.id == account_id)
         if account is None or account.origin != "rectorat":
             return False
-        registration_ids = [str(r.id) for r in Registration.select(Registration.id).where(Registration.account == account.id)]
+        registration_ids = [
+            str(r.id)
+            for r in Registration.select(Registration.id).where(Registration.account == account.id)
+        ]
         # An address change reported here is theirs too: deleting it unsent would lose it.
-        changes = AddressChange.select(AddressChange.id).where(AddressChange.registration.in_(registration_ids))
+        changes = AddressChange.select(AddressChange.id).where(
+            AddressChange.registration.in_(registration_ids)
+        )
         change_ids = [str(c.id) for c in changes]
         waiting = [
-            row for row in OutboxRow.select().where(
-                OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null()
+            row
+            for row in OutboxRow.select().where(
+                OutboxRow.kind == "sync",
+                OutboxRow.delivered_at.is_null(),
+                OutboxRow.failed_at.is_null(),
             )
             if row.payload.get("id") in {str(account.id), *registration_ids, *change_ids}
         ]
         has_draft = Draft.select().where(Draft.account == account.id).exists()
         if waiting or has_draft:
             return False
-        files = [d.file_name for d in Document.select().join(Registration).where(Registration.account == account.id)]
+        files = [
+            d.file_name
+            for d in Document.select().join(Registration).where(Registration.account == account.id)
+        ]
         with self.db.atomic():
             self._guarded(account.delete_instance)
         if folder is not None:
@@ -539,4 +608,9 @@ class SyncService:
 
 
 def deletion_payload(account: Account, reason: str) -> dict[str, Any]:
-    return {"entity": "account_deletion", "id": str(account.id), "version": 1, "data": {"reason": reason}}
+    return {
+        "entity": "account_deletion",
+        "id": str(account.id),
+        "version": 1,
+        "data": {"reason": reason},
+    }

@@ -11,13 +11,17 @@ import unicodedata
 
 # C0 and C1 controls but new line, and the invisible formatting characters that change
 # how text reads: bidi embeddings, overrides and isolates, zero-width marks, BOM.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
 REPLACEMENT = "\ufffd"
 
 
 def has_control(text: str) -> bool:
     """Whether ``text`` holds a character no one should type in a form."""
-    return _UNSAFE.search(text) is not None or any(unicodedata.category(c) in ("Cs", "Co", "Cn") for c in text)
+    return _UNSAFE.search(text) is not None or any(
+        unicodedata.category(c) in ("Cs", "Co", "Cn") for c in text
+    )
 
 
 def displayable(text: str) -> str:

@@ -9,8 +9,8 @@ from textual.widgets import Button
 
 from kiosk.accounts import CODE_LENGTH
 from kiosk.models import Account
-from screens.form import FormScreen
 from screens.fields import FormField
+from screens.form import FormScreen
 
 
 class ActivationScreen(FormScreen):
@@ -35,7 +35,9 @@ class ActivationScreen(FormScreen):
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
-        self.call("activate", self.services.accounts.activate, self.value("email"), self.value("code"))
+        self.call(
+            "activate", self.services.accounts.activate, self.value("email"), self.value("code")
+        )
 
     @on(Button.Pressed, "#resend")
     def action_resend(self) -> None:

@@ -10,8 +10,8 @@ from textual.widgets import Button
 
 from kiosk.registration_form import FIELDS_BY_NAME
 from kiosk.registrations import ADDRESS_FIELDS
-from screens.form import FormScreen
 from screens.fields import FormField
+from screens.form import FormScreen
 
 
 class AddressScreen(FormScreen):
@@ -27,7 +27,9 @@ class AddressScreen(FormScreen):
     def fields(self) -> ComposeResult:
         for name in ADDRESS_FIELDS:
             yield FormField(
-                name, self.t(f"form.{name}.label"), value=str(self.values.get(name) or ""),
+                name,
+                self.t(f"form.{name}.label"),
+                value=str(self.values.get(name) or ""),
                 max_length=FIELDS_BY_NAME[name].max_length,
             )
 
@@ -38,7 +40,9 @@ class AddressScreen(FormScreen):
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         address = {name: self.value(name) for name in ADDRESS_FIELDS}
-        self.call("report", self.services.registrations.report_address_change, self.app.candidate, address)
+        self.call(
+            "report", self.services.registrations.report_address_change, self.app.candidate, address
+        )
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:

@@ -45,7 +45,9 @@ HIGH_CONTRAST = Theme(
 )
 # The only actions of the App itself that anything may run: no quit, screenshot, suspend,
 # command palette, theme or screen switching, whether from a key, a link or a message.
-APP_ACTIONS = frozenset({"help", "focus_next", "focus_previous", "toggle_contrast", "staff_exit", "language"})
+APP_ACTIONS = frozenset(
+    {"help", "focus_next", "focus_previous", "toggle_contrast", "staff_exit", "language"}
+)
 # Signals a public terminal must shrug off. SIGTERM still stops it (systemd, the launcher),
 # and so does SIGHUP: a kiosk whose terminal is gone has no one to serve.
 IGNORED_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU")
@@ -64,7 +66,9 @@ class KioskApp(App, inherit_bindings=False):
         Binding("f12", "staff_exit", show=False),
     ]
 
-    def __init__(self, services: Services, language: str | None = None, *, terminal: bool = False) -> None:
+    def __init__(
+        self, services: Services, language: str | None = None, *, terminal: bool = False
+    ) -> None:
         super().__init__()
         self.terminal = terminal
         self.services = services
@@ -115,7 +119,16 @@ class KioskApp(App, inherit_bindings=False):
         self.set_timer(1.0, self.deliver_mail)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)):
+        if isinstance(
+            event,
+            (
+                events.Key,
+                events.MouseDown,
+                events.MouseScrollDown,
+                events.MouseScrollUp,
+                events.Paste,
+            ),
+        ):
             self.last_input = self.services.clock.now()
         await super().on_event(event)
 
@@ -276,7 +289,9 @@ class KioskApp(App, inherit_bindings=False):
     def forget_borrowed(self, account_id: str) -> None:
         """A candidate from another kiosk leaves: their records go, once nothing waits to be sent."""
         with self.services.db.connection_context():
-            self.services.sync.forget_borrowed(account_id, self.services.config.data_dir / "documents")
+            self.services.sync.forget_borrowed(
+                account_id, self.services.config.data_dir / "documents"
+            )
 
     @work(thread=True, exit_on_error=False, group="purge", exclusive=True)
     def purge(self) -> None:
@@ -286,6 +301,8 @@ class KioskApp(App, inherit_bindings=False):
             log.info("purged %d account(s) not activated within 48 h", deleted)
 
 
-def build_app(services: Services, language: str | None = None, *, terminal: bool = False) -> KioskApp:
+def build_app(
+    services: Services, language: str | None = None, *, terminal: bool = False
+) -> KioskApp:
     """The kiosk as the ``kiosk`` command runs it (``terminal``), and as the tests drive it."""
     return KioskApp(services, language, terminal=terminal)

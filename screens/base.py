@@ -10,8 +10,9 @@ do nothing, so a double press cannot register twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -40,7 +41,9 @@ def translate_keys(node: DOMNode, t: Callable[..., str]) -> None:
     bindings = type(node)._merged_bindings.copy()
     for key, found in bindings.key_to_bindings.items():
         bindings.key_to_bindings[key] = [
-            replace(b, description=t(b.description)) if b.description.startswith(("keys.", "console.keys.")) else b
+            replace(b, description=t(b.description))
+            if b.description.startswith(("keys.", "console.keys."))
+            else b
             for b in found
         ]
     node._bindings = bindings
@@ -61,7 +64,13 @@ class KioskScreen(Screen, inherit_bindings=False):
     class Done(Message):
         """The outcome of a service call made by ``KioskScreen.call``."""
 
-        def __init__(self, action: str, value: Any = None, refused: Refused | None = None, failed: bool = False):
+        def __init__(
+            self,
+            action: str,
+            value: Any = None,
+            refused: Refused | None = None,
+            failed: bool = False,
+        ):
             super().__init__()
             self.action = action
             self.value = value

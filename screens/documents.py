@@ -68,7 +68,9 @@ class DocumentsScreen(KioskScreen):
             lines.append(
                 Plain(
                     self.t(
-                        key, reference=document.reference, version=document.registration_version,
+                        key,
+                        reference=document.reference,
+                        version=document.registration_version,
                         created_at=formatting.instant(document.created_at, session.zone, messages),
                     ),
                     classes="superseded" if document.superseded else "current",
@@ -76,7 +78,9 @@ class DocumentsScreen(KioskScreen):
             )
         self.query_one("#list", Vertical).mount_all(lines)
         if current is None:
-            self.query_one("#status", Plain).show(self.t("documents.withdrawn" if documents else "documents.none"))
+            self.query_one("#status", Plain).show(
+                self.t("documents.withdrawn" if documents else "documents.none")
+            )
         else:
             self.query_one("#status", Plain).display = False
         self._offer(current is not None)

@@ -70,7 +70,14 @@ class FormField(Field):
     """A text field."""
 
     def __init__(
-        self, name: str, label: str, *, value: str = "", password: bool = False, max_length: int = 0, hint: str = ""
+        self,
+        name: str,
+        label: str,
+        *,
+        value: str = "",
+        password: bool = False,
+        max_length: int = 0,
+        hint: str = "",
     ) -> None:
         super().__init__(name, label, hint=hint)
         self.initial = value
@@ -100,7 +107,9 @@ class FormField(Field):
 class ChoiceField(Field):
     """One value among a list; the labels are shown as text, never as markup."""
 
-    def __init__(self, name: str, label: str, options: list[tuple[str, str]], *, value: str = "", prompt: str) -> None:
+    def __init__(
+        self, name: str, label: str, options: list[tuple[str, str]], *, value: str = "", prompt: str
+    ) -> None:
         super().__init__(name, label)
         self.options = options
         self.initial = value

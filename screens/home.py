@@ -92,22 +92,32 @@ class HomeScreen(KioskScreen):
         self.standing = standing
         session = self.services.session
         messages = self.app.messages
-        saved_at = formatting.instant(standing.saved_at, session.zone, messages) if standing.saved_at else ""
+        saved_at = (
+            formatting.instant(standing.saved_at, session.zone, messages)
+            if standing.saved_at
+            else ""
+        )
         self.query_one("#window", Plain).show(self._window_text())
         self.query_one("#standing", Plain).show(
             self.t(
-                f"standing.{standing.state}", version=standing.version, saved_at=saved_at,
+                f"standing.{standing.state}",
+                version=standing.version,
+                saved_at=saved_at,
                 missing=", ".join(self.t(f"pieces.{piece}.title") for piece in standing.missing),
             )
         )
         todo = ""
         if standing.pieces:
-            todo = self.t("standing.to_do", paper_deadline=formatting.day(standing.paper_deadline, messages))
+            todo = self.t(
+                "standing.to_do", paper_deadline=formatting.day(standing.paper_deadline, messages)
+            )
         self.query_one("#todo", Plain).show(todo)
         self.query_one("#todo", Plain).display = bool(todo)
         offered = self._actions(standing)
         registered = standing.state != "none" and standing.state != "draft"
-        self.query_one("#register", Button).label = self.t("home.change" if registered and standing.state != "withdrawn" else "home.register")
+        self.query_one("#register", Button).label = self.t(
+            "home.change" if registered and standing.state != "withdrawn" else "home.register"
+        )
         for button in self.query(".buttons Button"):
             button.display = button.id in offered or button.id == "log-out"
         self.refresh_bindings()
@@ -139,7 +149,10 @@ class HomeScreen(KioskScreen):
         if self._offers("register"):
             registrations = self.services.registrations
             account = self.app.candidate
-            self.call("open_form", lambda: (registrations.form_values(account), registrations.locked_fields(account)))
+            self.call(
+                "open_form",
+                lambda: (registrations.form_values(account), registrations.locked_fields(account)),
+            )
 
     def on_done_open_form(self, opened: tuple[dict, tuple[str, ...]]) -> None:
         from screens.registration import RegistrationScreen
@@ -177,7 +190,11 @@ class HomeScreen(KioskScreen):
                 self.call("withdraw", self.services.registrations.withdraw, self.app.candidate)
 
         self.app.push_screen(
-            Confirm(self.t("home.withdraw_question"), self.t("home.withdraw_yes"), self.t("home.withdraw_no")),
+            Confirm(
+                self.t("home.withdraw_question"),
+                self.t("home.withdraw_yes"),
+                self.t("home.withdraw_no"),
+            ),
             answered,
         )
 

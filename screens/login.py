@@ -9,8 +9,8 @@ from textual.widgets import Button
 
 from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH
-from screens.form import FormScreen
 from screens.fields import FormField
+from screens.form import FormScreen
 
 
 class LoginScreen(FormScreen):
@@ -25,7 +25,9 @@ class LoginScreen(FormScreen):
 
     def fields(self) -> ComposeResult:
         yield FormField("email", self.t("login.email"), value=self.email, max_length=254)
-        yield FormField("password", self.t("login.password"), password=True, max_length=MAX_LENGTH + 1)
+        yield FormField(
+            "password", self.t("login.password"), password=True, max_length=MAX_LENGTH + 1
+        )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("login.submit"), id="submit", variant="primary")
@@ -34,7 +36,9 @@ class LoginScreen(FormScreen):
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
-        self.call("log_in", self.services.accounts.log_in, self.value("email"), self.value("password"))
+        self.call(
+            "log_in", self.services.accounts.log_in, self.value("email"), self.value("password")
+        )
 
     @on(Button.Pressed, "#forgotten")
     def action_forgotten(self) -> None:
@@ -51,7 +55,9 @@ class LoginScreen(FormScreen):
         if "login.pending" in {p.key for p in refused.problems.values()}:
             from screens.activation import ActivationScreen
 
-            self.app.switch_screen(ActivationScreen(email=self.value("email"), notice=self.t("login.pending")))
+            self.app.switch_screen(
+                ActivationScreen(email=self.value("email"), notice=self.t("login.pending"))
+            )
 
     def on_done_log_in(self, account: Account) -> None:
         self.app.log_in(account)

@@ -10,8 +10,8 @@ from textual.widgets import Button
 from kiosk.accounts import CODE_LENGTH
 from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
-from screens.form import FormScreen
 from screens.fields import FormField
+from screens.form import FormScreen
 
 
 class PasswordResetScreen(FormScreen):
@@ -29,10 +29,18 @@ class PasswordResetScreen(FormScreen):
         yield FormField("email", self.t("reset.email"), value=self.email, max_length=254)
         yield FormField("code", self.t("reset.code"), max_length=CODE_LENGTH + 4)
         yield FormField(
-            "password", self.t("reset.password"), password=True, max_length=MAX_LENGTH + 1,
+            "password",
+            self.t("reset.password"),
+            password=True,
+            max_length=MAX_LENGTH + 1,
             hint=self.t("signup.password_hint", minimum=MIN_LENGTH),
         )
-        yield FormField("password_again", self.t("reset.password_again"), password=True, max_length=MAX_LENGTH + 1)
+        yield FormField(
+            "password_again",
+            self.t("reset.password_again"),
+            password=True,
+            max_length=MAX_LENGTH + 1,
+        )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("reset.send"), id="send")

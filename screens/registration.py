@@ -46,7 +46,9 @@ class RegistrationScreen(KioskScreen):
         Binding("f1", "app.help", "keys.help"),
     ]
 
-    def __init__(self, values: dict[str, Any], locked: tuple[str, ...], registered: bool = False) -> None:
+    def __init__(
+        self, values: dict[str, Any], locked: tuple[str, ...], registered: bool = False
+    ) -> None:
         super().__init__()
         self.initial = values
         self.locked = locked
@@ -89,7 +91,11 @@ class RegistrationScreen(KioskScreen):
             widget: FieldWidget = FlagField(spec.name, label, value=value is True)
         elif spec.kind == "choice":
             widget = ChoiceField(
-                spec.name, label, self._options(spec), value=str(value or ""), prompt=self.t("form.select_prompt")
+                spec.name,
+                label,
+                self._options(spec),
+                value=str(value or ""),
+                prompt=self.t("form.select_prompt"),
             )
         else:
             widget = FormField(spec.name, label, value=str(value or ""), max_length=spec.max_length)
@@ -155,7 +161,9 @@ class RegistrationScreen(KioskScreen):
     def action_next(self) -> None:
         """Move on once this tab's answers are acceptable; say what is not."""
         checked = check(self.values(), self.services.session)
-        here = {name: p for name, p in checked.problems.items() if name in self._fields_of(self.tab)}
+        here = {
+            name: p for name, p in checked.problems.items() if name in self._fields_of(self.tab)
+        }
         self.clear_problems()
         if here:
             from kiosk.errors import Refused
@@ -182,7 +190,9 @@ class RegistrationScreen(KioskScreen):
             # The rules come first: the candidate reads them before ticking.
             event.pane.query_one(Body).focus()
             return
-        first = next((f.control for f in event.pane.query(FieldWidget) if f.display and not f.disabled), None)
+        first = next(
+            (f.control for f in event.pane.query(FieldWidget) if f.display and not f.disabled), None
+        )
         (first or event.pane.query(Button).last()).focus()
 
     def _summarise(self) -> None:

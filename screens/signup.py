@@ -10,8 +10,8 @@ from kiosk import formatting
 from kiosk.accounts import NAME_MAX, SignUp
 from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
-from screens.form import FormScreen
 from screens.fields import FormField
+from screens.form import FormScreen
 
 
 class SignUpScreen(FormScreen):
@@ -26,10 +26,18 @@ class SignUpScreen(FormScreen):
         yield FormField("email", self.t("signup.email"), max_length=254)
         # One character more than allowed, so that a too-long password is refused, not cut.
         yield FormField(
-            "password", self.t("signup.password"), password=True, max_length=MAX_LENGTH + 1,
+            "password",
+            self.t("signup.password"),
+            password=True,
+            max_length=MAX_LENGTH + 1,
             hint=self.t("signup.password_hint", minimum=MIN_LENGTH),
         )
-        yield FormField("password_again", self.t("signup.password_again"), password=True, max_length=MAX_LENGTH + 1)
+        yield FormField(
+            "password_again",
+            self.t("signup.password_again"),
+            password=True,
+            max_length=MAX_LENGTH + 1,
+        )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("signup.submit"), id="submit", variant="primary")

@@ -9,8 +9,8 @@ from textual.widgets import Button
 
 from kiosk.launcher import STAFF_EXIT
 from kiosk.passwords import MAX_LENGTH
-from screens.form import FormScreen
 from screens.fields import FormField
+from screens.form import FormScreen
 
 
 class StaffExitScreen(FormScreen):
@@ -22,7 +22,9 @@ class StaffExitScreen(FormScreen):
 
     def fields(self) -> ComposeResult:
         yield FormField("name", self.t("staff.exit_name"), max_length=64)
-        yield FormField("password", self.t("staff.exit_password"), password=True, max_length=MAX_LENGTH + 1)
+        yield FormField(
+            "password", self.t("staff.exit_password"), password=True, max_length=MAX_LENGTH + 1
+        )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("staff.exit_submit"), id="submit", variant="warning")
@@ -30,7 +32,9 @@ class StaffExitScreen(FormScreen):
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
-        self.call("exit", self.services.staff.authenticate, self.value("name"), self.value("password"))
+        self.call(
+            "exit", self.services.staff.authenticate, self.value("name"), self.value("password")
+        )
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:

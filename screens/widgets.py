@@ -13,7 +13,9 @@ from kiosk.text import displayable
 class Plain(Static):
     """Text shown as it is: never read as markup, and no control character reaches the terminal."""
 
-    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, text: str = "", *, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(Content(displayable(text)), markup=False, id=id, classes=classes)
 
     def show(self, text: str) -> None:

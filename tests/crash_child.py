@@ -46,6 +46,15 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
+# The kiosks' other modules, imported before forking so that a kiosk starts at once.
+import kiosk.candidate_documents  # noqa: F401
+import kiosk.documents  # noqa: F401
+import kiosk.mail_transport  # noqa: F401
+import kiosk.outbox  # noqa: F401
+import kiosk.printing  # noqa: F401
+import kiosk.registrations  # noqa: F401
+import kiosk.store  # noqa: F401
+import kiosk.sync  # noqa: F401
 from kiosk.accounts import SignUp
 from kiosk.config import load_config
 from kiosk.errors import Refused
@@ -53,16 +62,6 @@ from kiosk.models import Account, Document, OutboxRow, Registration
 from kiosk.passwords import Hasher
 from kiosk.services import build_services
 from tests.test_registration_form import valid_values
-
-# The kiosks' other modules, imported before forking so that a kiosk starts at once.
-import kiosk.candidate_documents  # noqa: F401
-import kiosk.mail_transport  # noqa: F401
-import kiosk.documents  # noqa: F401
-import kiosk.outbox  # noqa: F401
-import kiosk.printing  # noqa: F401
-import kiosk.registrations  # noqa: F401
-import kiosk.store  # noqa: F401
-import kiosk.sync  # noqa: F401
 
 PASSWORD = "cheval agrafe lumière 42"
 FAILED = 3
@@ -79,9 +78,13 @@ class Kiosk:
         config = load_config(overrides={"data_dir": data_dir, "session": "bacpro-poitiers-2020"})
         self.services = build_services(replace(config, now=now))
         # Tests only: argon2 with tiny costs. The kiosk uses argon2-cffi's defaults.
-        self.services.accounts.hasher = Hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        self.services.accounts.hasher = Hasher(
+            PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        )
         self._journal = os.open(data_dir / "journal", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._activity = os.open(data_dir / "activity", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._activity = os.open(
+            data_dir / "activity", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600
+        )
 
     # -- records of what happened --------------------------------------------------------
 
@@ -118,7 +121,9 @@ class Kiosk:
             if report.online and report.pending == 0 and kiosk.outbox.pending_count("mail") == 0:
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"the outbox does not drain: {report}, mail {kiosk.outbox.pending_count('mail')}")
+        raise RuntimeError(
+            f"the outbox does not drain: {report}, mail {kiosk.outbox.pending_count('mail')}"
+        )
 
     def _guard(self, job) -> None:
         try:
@@ -172,7 +177,9 @@ class Kiosk:
         account = services.accounts.sign_up(SignUp(email, family, "Paul", PASSWORD, PASSWORD))
         account = services.accounts.activate(account.email, self._code(account.email))
         birth = f"{r.randint(1, 28):02d}/{r.randint(1, 12):02d}/{r.randint(1990, 2001)}"
-        values = valid_values(services.session, family_name=family, given_names="Paul", birth_date=birth)
+        values = valid_values(
+            services.session, family_name=family, given_names="Paul", birth_date=birth
+        )
         self._saved(services.registrations.save(account, values))
         return account.id
 
@@ -182,7 +189,9 @@ class Kiosk:
         if registration is None:
             return
         r = self.random
-        values = dict(registration.answers, phone=f"06 12 {r.randint(10, 99)} 56 {r.randint(10, 99)}")
+        values = dict(
+            registration.answers, phone=f"06 12 {r.randint(10, 99)} 56 {r.randint(10, 99)}"
+        )
         try:
             self._saved(registrations.save(account, values))
         except Refused:
@@ -226,7 +235,9 @@ class Kiosk:
     def _code(self, email: str) -> str:
         """The activation code, as the candidate reads it: in the queued mail, or, once the
         mail thread has sent it (and dropped the body from the outbox), in the Maildir."""
-        mails = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(OutboxRow.created_at.desc())
+        mails = (
+            OutboxRow.select().where(OutboxRow.kind == "mail").order_by(OutboxRow.created_at.desc())
+        )
         for mail in mails:
             if mail.payload.get("to") != email:
                 continue
@@ -265,7 +276,9 @@ def _warm_up() -> None:
     now = parse_instant("2019-11-10T10:00:00")
     session = load_session("bacpro-poitiers-2020", Clock(now, frozen=True))
     answers = check(valid_values(session), session).answers
-    registration = Registration(id=uuid.uuid4(), version=1, answers=answers, status="registered", saved_at=now)
+    registration = Registration(
+        id=uuid.uuid4(), version=1, answers=answers, status="registered", saved_at=now
+    )
     render_confirmation(registration, "jean.dupont@exemple.fr", session, now)
 
 

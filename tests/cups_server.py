@@ -24,9 +24,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -88,9 +88,13 @@ class CupsServer:
     def run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """A CUPS command against this server (``-h`` added), in the C locale."""
         command = [self.programs.get(program, program), "-h", self.server, *args]
-        result = subprocess.run(command, capture_output=True, text=True, env=_ENV, timeout=30, check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=_ENV, timeout=30, check=False
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(command)} failed: {result.stdout}{result.stderr}\n{self.log_tail()}")
+            raise AssertionError(
+                f"{' '.join(command)} failed: {result.stdout}{result.stderr}\n{self.log_tail()}"
+            )
         return result
 
     def add_pdf_queue(self, name: str, *options: str) -> str:
@@ -131,7 +135,11 @@ def _free_port() -> int:
 def _remove_stale_instances() -> None:
     """Delete the cups-pdf configurations left by test runs that were killed."""
     for stale in CUPS_ETC.glob(f"cups-pdf-{INSTANCE_PREFIX}-*.conf"):
-        pid = stale.name.removeprefix(f"cups-pdf-{INSTANCE_PREFIX}-").removesuffix(".conf").split("-")[0]
+        pid = (
+            stale.name.removeprefix(f"cups-pdf-{INSTANCE_PREFIX}-")
+            .removesuffix(".conf")
+            .split("-")[0]
+        )
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             stale.unlink(missing_ok=True)
 
@@ -206,7 +214,14 @@ DecodeHexStrings 1
             _write_configuration(root, port)
             with open(root / "log" / "cupsd.out", "ab") as out:
                 process = subprocess.Popen(
-                    [programs["cupsd"], "-f", "-c", str(root / "cupsd.conf"), "-s", str(root / "cups-files.conf")],
+                    [
+                        programs["cupsd"],
+                        "-f",
+                        "-c",
+                        str(root / "cupsd.conf"),
+                        "-s",
+                        str(root / "cups-files.conf"),
+                    ],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -218,7 +233,9 @@ DecodeHexStrings 1
                 break
             _stop(process)
         else:
-            raise RuntimeError(f"cupsd did not start:\n{(root / 'log' / 'cupsd.out').read_text()}\n{server.log_tail()}")
+            raise RuntimeError(
+                f"cupsd did not start:\n{(root / 'log' / 'cupsd.out').read_text()}\n{server.log_tail()}"
+            )
         yield server
     finally:
         if process is not None:

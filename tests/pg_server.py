@@ -28,9 +28,9 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -81,7 +81,9 @@ class PostgresServer:
 
     def run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = _as_owner([str(self.bin_dir / program), *args], self.as_postgres)
-        result = subprocess.run(command, capture_output=True, text=True, env=_ENV, timeout=60, check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=_ENV, timeout=60, check=False
+        )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"{program} failed ({result.returncode}): {result.stdout}{result.stderr}\n{self.log_tail()}"
@@ -151,12 +153,16 @@ def running_postgres(bin_dir: Path, *, durable: bool = False) -> Iterator[Postgr
                 started = True
                 break
         if not started:
-            raise RuntimeError(f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n{server.log_tail()}")
+            raise RuntimeError(
+                f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n{server.log_tail()}"
+            )
         server.create_database(server.database)
         yield server
     finally:
         if started:
-            server.run("pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop", check=False)
+            server.run(
+                "pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop", check=False
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 

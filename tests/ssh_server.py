@@ -34,9 +34,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -111,7 +111,9 @@ def staff_block(user: str, console: list[str], authorized_keys: Path) -> str:
         (r"^(\s*)ForceCommand .*$", f"ForceCommand {shlex.join(console)}"),
         (r"^(\s*)AuthorizedKeysFile .*$", f"AuthorizedKeysFile {authorized_keys}"),
     ):
-        text, count = re.subn(pattern, lambda found, line=line: found.group(1) + line, text, flags=re.M)
+        text, count = re.subn(
+            pattern, lambda found, line=line: found.group(1) + line, text, flags=re.M
+        )
         assert count == 1, f"{EXAMPLE} should have one line matching {pattern!r}, has {count}"
     return text
 
@@ -159,7 +161,14 @@ class SshServer:
                 *([command] if command is not None else [])]  # fmt: skip
 
     def sftp(self, *args: str) -> list[str]:
-        return [self.programs.sftp, *self.client_options(), "-P", str(self.port), *args, self.destination]
+        return [
+            self.programs.sftp,
+            *self.client_options(),
+            "-P",
+            str(self.port),
+            *args,
+            self.destination,
+        ]
 
     def scp(self, *args: str) -> list[str]:
         """``scp`` with ``args``; ``REMOTE:`` in an argument stands for the server."""
@@ -184,7 +193,11 @@ class SshServer:
             time.sleep(0.05)
 
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+        return (
+            "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            if self.log.exists()
+            else ""
+        )
 
     def descendants(self) -> list[int]:
         """The processes under sshd: per-connection servers, shells, consoles."""
@@ -297,14 +310,18 @@ def _start(programs: OpenSSH, config: Path, log: Path, port: int) -> subprocess.
         if process.poll() is not None:
             if "Address already in use" in log.read_text(errors="replace"):
                 return None
-            raise RuntimeError(f"sshd ended with {process.returncode}:\n{log.read_text(errors='replace')}")
+            raise RuntimeError(
+                f"sshd ended with {process.returncode}:\n{log.read_text(errors='replace')}"
+            )
         time.sleep(0.05)
     _stop(process)
     raise RuntimeError(f"sshd did not listen within 30 s:\n{log.read_text(errors='replace')}")
 
 
 @contextlib.contextmanager
-def sshd_server(programs: OpenSSH, console: list[str], *, restricted: bool = True) -> Iterator[SshServer]:
+def sshd_server(
+    programs: OpenSSH, console: list[str], *, restricted: bool = True
+) -> Iterator[SshServer]:
     """A running sshd letting the current user in by key; stopped and removed on exit.
 
     ``console`` is the command the staff block forces (restricted servers only).
@@ -319,7 +336,9 @@ def sshd_server(programs: OpenSSH, console: list[str], *, restricted: bool = Tru
         if restricted:
             include = root / "sshd_config.d"
             include.mkdir()
-            (include / EXAMPLE.name).write_text(staff_block(user, console, root / "authorized_keys"))
+            (include / EXAMPLE.name).write_text(
+                staff_block(user, console, root / "authorized_keys")
+            )
         if os.geteuid() == 0:
             # Debian's service makes it at each start (RuntimeDirectory); sshd chroots its
             # pre-authentication child there. Left in place: it is the service's, not ours.
@@ -333,7 +352,9 @@ def sshd_server(programs: OpenSSH, console: list[str], *, restricted: bool = Tru
             if process is not None:
                 break
         if process is None:
-            raise RuntimeError(f"sshd found no free port:\n{(root / 'sshd.log').read_text(errors='replace')}")
+            raise RuntimeError(
+                f"sshd found no free port:\n{(root / 'sshd.log').read_text(errors='replace')}"
+            )
         yield SshServer(root, port, user, process, programs, restricted)
     finally:
         if process is not None:

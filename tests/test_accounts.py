@@ -7,13 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from tests.conftest import CANDIDATE, fast_hasher, mailed_code
 
 from kiosk import accounts as accounts_module
 from kiosk.accounts import LONGEST_DELAY, AccountService, email_key, login_delay
 from kiosk.errors import Refused
 from kiosk.models import Account, OneTimeCode, OutboxRow
 from kiosk.store import open_store
+from tests.conftest import CANDIDATE, fast_hasher, mailed_code
 
 PASSWORD = CANDIDATE.password
 NEW_PASSWORD = "poisson volant sur la lune"
@@ -49,8 +49,14 @@ def test_sign_up_normalises_the_address_and_stores_a_pending_account(accounts):
     "first, second",
     [
         ("jean.dupont@exemple.fr", "JEAN.DUPONT@Exemple.FR"),
-        (unicodedata.normalize("NFC", "jérôme@exemple.fr"), unicodedata.normalize("NFD", "JÉRÔME@exemple.fr")),
-        (unicodedata.normalize("NFD", "jérôme@exemple.fr"), unicodedata.normalize("NFC", "jérôme@exemple.fr")),
+        (
+            unicodedata.normalize("NFC", "jérôme@exemple.fr"),
+            unicodedata.normalize("NFD", "JÉRÔME@exemple.fr"),
+        ),
+        (
+            unicodedata.normalize("NFD", "jérôme@exemple.fr"),
+            unicodedata.normalize("NFC", "jérôme@exemple.fr"),
+        ),
         ("jean@exämple.fr", "JEAN@xn--exmple-cua.fr"),
         ("JEAN@xn--exmple-cua.fr", unicodedata.normalize("NFD", "jean@exämple.fr")),
     ],
@@ -65,11 +71,18 @@ def test_sign_up_refuses_the_same_address_written_differently(accounts, first, s
 
 def test_email_key_is_one_key_for_case_unicode_and_idn_variants():
     nfc, nfd = (unicodedata.normalize(form, "Jérôme@Exämple.FR") for form in ("NFC", "NFD"))
-    assert email_key(nfc) == email_key(nfd) == email_key("JÉRÔME@xn--exmple-cua.fr") == "jérôme@xn--exmple-cua.fr"
+    assert (
+        email_key(nfc)
+        == email_key(nfd)
+        == email_key("JÉRÔME@xn--exmple-cua.fr")
+        == "jérôme@xn--exmple-cua.fr"
+    )
     assert email_key("jean@exemple.fr") != email_key("jean@exemple.com")
 
 
-@pytest.mark.parametrize("email", ["jean.dupont", "jean@", "@exemple.fr", "jean dupont@exemple.fr", "jean@@exemple.fr"])
+@pytest.mark.parametrize(
+    "email", ["jean.dupont", "jean@", "@exemple.fr", "jean dupont@exemple.fr", "jean@@exemple.fr"]
+)
 def test_sign_up_refuses_an_invalid_address(accounts, email):
     with pytest.raises(Refused) as refused:
         accounts.sign_up(replace(CANDIDATE, email=email))
@@ -457,7 +470,11 @@ def test_reset_request_for_a_pending_account_sends_nothing(accounts, signed_up):
 
 def test_reset_request_for_an_active_account_sends_a_code(accounts, active):
     accounts.request_reset("Jean.Dupont@exemple.fr")
-    reset_mails = [r.payload for r in OutboxRow.select().where(OutboxRow.kind == "mail") if "réinitialisation" in r.payload["subject"]]
+    reset_mails = [
+        r.payload
+        for r in OutboxRow.select().where(OutboxRow.kind == "mail")
+        if "réinitialisation" in r.payload["subject"]
+    ]
     assert [p["to"] for p in reset_mails] == [CANDIDATE.email]
     code = reset_code(CANDIDATE.email)
     assert code in reset_mails[0]["body"]

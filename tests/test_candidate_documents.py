@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 from pypdf import PdfReader
-from tests.conftest import CANDIDATE, fast_hasher, mailed_code
-from tests.test_registration_form import valid_values
 
 from kiosk.accounts import AccountService
 from kiosk.candidate_documents import DocumentService
@@ -16,6 +14,8 @@ from kiosk.models import Document
 from kiosk.outbox import MailDelivery
 from kiosk.printing import printer_from_config
 from kiosk.registrations import RegistrationService
+from tests.conftest import CANDIDATE, fast_hasher, mailed_code
+from tests.test_registration_form import valid_values
 
 
 @pytest.fixture
@@ -31,7 +31,9 @@ def registrations(db, clock, session):
 
 def documents_service(db, clock, session, tmp_path, queue: str = "", server: str = ""):
     def printer():
-        return printer_from_config(PrintConfig(queue=queue, server=server), tmp_path / "impressions")
+        return printer_from_config(
+            PrintConfig(queue=queue, server=server), tmp_path / "impressions"
+        )
 
     return DocumentService(db, clock, session, tmp_path / "documents", printer)
 
@@ -74,18 +76,24 @@ def test_a_lost_file_is_made_again(documents, registrations, candidate, session)
     assert documents.path(Document.get_by_id(again.id)).exists()
 
 
-def test_a_withdrawn_registration_gets_no_new_document(documents, registrations, candidate, session):
+def test_a_withdrawn_registration_gets_no_new_document(
+    documents, registrations, candidate, session
+):
     registrations.save(candidate, valid_values(session))
     registrations.withdraw(candidate)
     assert documents.documents(candidate) == []
 
 
-def test_another_candidates_document_is_refused(db, clock, session, documents, registrations, candidate):
+def test_another_candidates_document_is_refused(
+    db, clock, session, documents, registrations, candidate
+):
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     accounts = AccountService(db, clock, session, fast_hasher())
     other = accounts.sign_up(
-        CANDIDATE.__class__(**{**CANDIDATE.__dict__, "email": "autre@exemple.fr", "family_name": "Autre"})
+        CANDIDATE.__class__(
+            **{**CANDIDATE.__dict__, "email": "autre@exemple.fr", "family_name": "Autre"}
+        )
     )
     other = accounts.activate(other.email, mailed_code(other.email))
     for act in (documents.print, documents.email):
@@ -94,7 +102,9 @@ def test_another_candidates_document_is_refused(db, clock, session, documents, r
         assert refused.value.problems[""].key == "documents.unknown"
 
 
-def test_without_a_printer_the_pdf_goes_to_the_print_folder(documents, registrations, candidate, session, tmp_path):
+def test_without_a_printer_the_pdf_goes_to_the_print_folder(
+    documents, registrations, candidate, session, tmp_path
+):
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     job = documents.print(candidate, view.id)
@@ -102,7 +112,9 @@ def test_without_a_printer_the_pdf_goes_to_the_print_folder(documents, registrat
     assert job.path.read_bytes() == documents.path(Document.get_by_id(view.id)).read_bytes()
 
 
-def test_mailed_with_the_pdf_attached(documents, registrations, candidate, session, clock, tmp_path):
+def test_mailed_with_the_pdf_attached(
+    documents, registrations, candidate, session, clock, tmp_path
+):
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     documents.email(candidate, view.id)
@@ -119,10 +131,14 @@ def test_mailed_with_the_pdf_attached(documents, registrations, candidate, sessi
     [attachment] = list(mailed.iter_attachments())
     assert attachment.get_filename().endswith("-v1.pdf")
     assert attachment.get_content() == documents.path(Document.get_by_id(view.id)).read_bytes()
-    assert any(e.subject.startswith("Votre confirmation") for e in read_maildir(tmp_path / "maildir"))
+    assert any(
+        e.subject.startswith("Votre confirmation") for e in read_maildir(tmp_path / "maildir")
+    )
 
 
-def test_a_stopped_printer_is_refused_with_its_message(db, clock, session, tmp_path, registrations, candidate, cups):
+def test_a_stopped_printer_is_refused_with_its_message(
+    db, clock, session, tmp_path, registrations, candidate, cups
+):
     queue = cups.add_pdf_queue("kiosk-stopped")
     cups.run("cupsdisable", queue)
     documents = documents_service(db, clock, session, tmp_path, queue=queue, server=cups.server)
@@ -140,4 +156,6 @@ def test_printed_through_cups(db, clock, session, tmp_path, registrations, candi
     [view] = documents.documents(candidate)
     job = documents.print(candidate, view.id)
     [output] = cups.output_for(job.job_id)
-    assert len(PdfReader(output).pages) == len(PdfReader(documents.path(Document.get_by_id(view.id))).pages)
+    assert len(PdfReader(output).pages) == len(
+        PdfReader(documents.path(Document.get_by_id(view.id))).pages
+    )

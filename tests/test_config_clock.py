@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from kiosk.config import Config, ConfigError, load_config
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 # -- clock ------------------------------------------------------------------------------
@@ -23,7 +23,7 @@ def test_parse_instant_reads_local_paris_time_and_explicit_offsets():
     assert parse_instant("2019-11-27T19:00:00") == utc(2019, 11, 27, 18, 0)  # winter: UTC+1
     assert parse_instant("2019-07-01T12:00:00") == utc(2019, 7, 1, 10, 0)  # summer: UTC+2
     assert parse_instant(" 2019-11-27T19:00:00+00:00 ") == utc(2019, 11, 27, 19, 0)
-    assert parse_instant("2019-11-27T19:00:00").tzinfo == timezone.utc
+    assert parse_instant("2019-11-27T19:00:00").tzinfo == UTC
 
 
 def test_clock_from_setting_is_paris_time_and_runs_on():
@@ -37,7 +37,9 @@ def test_clock_from_setting_is_paris_time_and_runs_on():
 
 def test_clock_without_setting_is_the_system_clock():
     for value in (None, ""):
-        assert abs(Clock.from_setting(value).now() - datetime.now(timezone.utc)) < timedelta(seconds=5)
+        assert abs(Clock.from_setting(value).now() - datetime.now(UTC)) < timedelta(
+            seconds=5
+        )
 
 
 def test_a_frozen_clock_moves_only_when_told():
@@ -92,7 +94,11 @@ def test_the_file_sets_values(config_file):
     assert config.session == "demo"
     assert config.data_dir == Path("/srv/kiosk")
     assert config.idle_timeout == 90.0 and isinstance(config.idle_timeout, float)
-    assert (config.mail.transport, config.mail.smtp_host, config.mail.smtp_port) == ("smtp", "relay.ac-poitiers.fr", 587)
+    assert (config.mail.transport, config.mail.smtp_host, config.mail.smtp_port) == (
+        "smtp",
+        "relay.ac-poitiers.fr",
+        587,
+    )
     assert config.mail.sender == Config().mail.sender
 
 
@@ -110,7 +116,11 @@ def test_the_environment_overrides_the_file_and_options_override_both(config_fil
     assert config.mail.transport == "smtp"  # from the file, untouched
     assert config.idle_timeout == 45.5
 
-    config = load_config(config_file, environ=environ, overrides={"session": "demo", "data_dir": "/tmp/k", "language": None})
+    config = load_config(
+        config_file,
+        environ=environ,
+        overrides={"session": "demo", "data_dir": "/tmp/k", "language": None},
+    )
     assert config.session == "demo"
     assert config.data_dir == Path("/tmp/k")
     assert config.language == "fr"

@@ -139,28 +139,41 @@ def check_store(data_dir: Path) -> dict[str, int]:
         return {}
     db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
     try:
-        if not db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'registration'").fetchone()[0]:
+        if not db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'registration'"
+        ).fetchone()[0]:
             assert not journal, "the kiosk reported saves before its schema existed"
             return {}
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
 
         # Every reported save is there, once, at that version or a later one.
-        copies = Counter(str(uuid.UUID(row[0])) for row in db.execute("SELECT id FROM registration"))
+        copies = Counter(
+            str(uuid.UUID(row[0])) for row in db.execute("SELECT id FROM registration")
+        )
         versions = dict(db.execute("SELECT id, version FROM registration"))
         for words in journal:
             if words[0] == "registration":
                 registration_id, version = words[1], int(words[2])
-                assert copies[registration_id] == 1, f"{registration_id} saved, found {copies[registration_id]} times"
+                assert copies[registration_id] == 1, (
+                    f"{registration_id} saved, found {copies[registration_id]} times"
+                )
                 assert versions[registration_id] >= version
             elif words[0] == "address_change":
-                assert db.execute("SELECT count(*) FROM address_change WHERE id = ?", (words[1],)).fetchone()[0] == 1
+                assert (
+                    db.execute(
+                        "SELECT count(*) FROM address_change WHERE id = ?", (words[1],)
+                    ).fetchone()[0]
+                    == 1
+                )
 
         # Mail: nothing sent for a change that was not kept; what counts as sent is there once.
         mail = {uuid.UUID(row[0]).hex: row[1] for row in db.execute(
             "SELECT id, delivered_at FROM outbox WHERE kind = 'mail'")}  # fmt: skip
         delivered = Counter(_delivered_files(data_dir / "maildir"))
-        assert set(delivered) <= set(mail), "a mail was delivered for a change the store does not have"
+        assert set(delivered) <= set(mail), (
+            "a mail was delivered for a change the store does not have"
+        )
         assert all(count == 1 for count in delivered.values())
         assert all(delivered[key] == 1 for key, at in mail.items() if at is not None)
 
@@ -169,22 +182,32 @@ def check_store(data_dir: Path) -> dict[str, int]:
         shas = set()
         for _, file_name, sha, size in documents:
             path = data_dir / "documents" / file_name
-            assert path.is_file() and path.stat().st_size == size and _sha256(path) == sha, file_name
+            assert path.is_file() and path.stat().st_size == size and _sha256(path) == sha, (
+                file_name
+            )
             shas.add(sha)
         listed = {str(uuid.UUID(row[0])): row[2] for row in documents}
         for words in journal:
             if words[0] == "document":
-                assert listed.get(words[1]) == words[2], f"document {words[1]} reported but not listed"
+                assert listed.get(words[1]) == words[2], (
+                    f"document {words[1]} reported but not listed"
+                )
             elif words[0] == "printed":
-                assert _sha256(Path(words[1])) in shas, f"printed copy {words[1]} is not a listed document"
+                assert _sha256(Path(words[1])) in shas, (
+                    f"printed copy {words[1]} is not a listed document"
+                )
         # Under its final name a printed copy is whole; a copy cut short by the kill stays
         # under the hidden name it was written to (.partial-…), where no one takes it for one.
         printed = data_dir / "impressions"
         for path in printed.iterdir() if printed.is_dir() else ():
             if not path.name.startswith("."):
-                assert _sha256(path) in shas, f"{path.name} in the print folder is not a whole document"
+                assert _sha256(path) in shas, (
+                    f"{path.name} in the print folder is not a whole document"
+                )
         return {
-            "registrations": len(copies), "mails": len(mail), "documents": len(documents),
+            "registrations": len(copies),
+            "mails": len(mail),
+            "documents": len(documents),
             # Sent, but killed before the outbox noted it: the retry must not send it twice.
             "sent_unnoted": sum(1 for key in delivered if mail[key] is None),
         }
@@ -219,7 +242,9 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
     rectorat.start()
     data_dir = tmp_path / "kiosk"
     data_dir.mkdir()
-    env = environment(KIOSK_SYNC_URL=rectorat.url, KIOSK_SYNC_TOKEN=credential, KIOSK_SYNC_TIMEOUT="5")
+    env = environment(
+        KIOSK_SYNC_URL=rectorat.url, KIOSK_SYNC_TOKEN=credential, KIOSK_SYNC_TIMEOUT="5"
+    )
     kiosks = Kiosks(tmp_path, env)
     seed = int(os.environ.get("KIOSK_CRASH_SEED") or random.randrange(1 << 30))
     print(f"\ncrash trials: KIOSK_CRASH_SEED={seed}")  # the delays and the kiosks' choices again
@@ -239,8 +264,12 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
                 pass  # it ended on its own: the status below says how
             status = kiosks.wait(pid)
             failure = data_dir / "failure"
-            assert not failure.exists(), f"trial {trial}: the kiosk failed on its own:\n{failure.read_text()}"
-            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"trial {trial}: {status}"
+            assert not failure.exists(), (
+                f"trial {trial}: the kiosk failed on its own:\n{failure.read_text()}"
+            )
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+                f"trial {trial}: {status}"
+            )
             kills += 1
             cut_short.update(interrupted(data_dir))
             unnoted += check_store(data_dir).get("sent_unnoted", 0)
@@ -256,10 +285,14 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
     elapsed = time.monotonic() - began
 
     counts = check_store(data_dir)
-    print(f"\n{kills} kills in {elapsed:.1f} s; cut short: {dict(cut_short)}; "
-          f"mail sent but not yet noted when killed: {unnoted}; store: {counts}")
+    print(
+        f"\n{kills} kills in {elapsed:.1f} s; cut short: {dict(cut_short)}; "
+        f"mail sent but not yet noted when killed: {unnoted}; store: {counts}"
+    )
     assert kills >= 100
-    assert unnoted >= 1  # the kills did land between a delivery and its note, which must not double it
+    assert (
+        unnoted >= 1
+    )  # the kills did land between a delivery and its note, which must not double it
     for activity in ("save", "print", "deliver", "sync"):
         assert cut_short[activity] >= LEAST_INTERRUPTIONS, (activity, dict(cut_short))
     assert counts["registrations"] > 20 and counts["documents"] > 3
@@ -269,13 +302,18 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
         # Every mail delivered, exactly once, nothing left half-written in tmp/.
         sent = "SELECT id FROM outbox WHERE kind = 'mail' AND delivered_at IS NOT NULL AND failed_at IS NULL"
         mail = [uuid.UUID(row[0]).hex for row in db.execute(sent)]
-        assert db.execute("SELECT count(*) FROM outbox WHERE kind = 'mail'").fetchone()[0] == len(mail)
+        assert db.execute("SELECT count(*) FROM outbox WHERE kind = 'mail'").fetchone()[0] == len(
+            mail
+        )
         assert sorted(_delivered_files(data_dir / "maildir")) == sorted(mail)
         assert os.listdir(data_dir / "maildir" / "tmp") == []
         # Nothing waits for the rectorat, which holds each record once, at the kiosk's version.
-        assert db.execute(
-            "SELECT count(*) FROM outbox WHERE kind = 'sync' AND delivered_at IS NULL"
-        ).fetchone()[0] == 0
+        assert (
+            db.execute(
+                "SELECT count(*) FROM outbox WHERE kind = 'sync' AND delivered_at IS NULL"
+            ).fetchone()[0]
+            == 0
+        )
         here = {
             table: {str(uuid.UUID(i)): v for i, v in db.execute(f"SELECT id, version FROM {table}")}
             for table in ("account", "registration", "address_change")

@@ -8,8 +8,6 @@ import stat
 from datetime import timedelta
 
 import pytest
-from tests.conftest import CANDIDATE, fast_hasher, mailed_code
-from tests.test_registration_form import valid_values
 
 from kiosk.clock import Clock, parse_instant
 from kiosk.config import load_config
@@ -19,6 +17,8 @@ from kiosk.desk.views import Officer, bars
 from kiosk.errors import Refused
 from kiosk.models import Account, OutboxRow, Registration, StaffAudit
 from kiosk.services import build_services
+from tests.conftest import CANDIDATE, fast_hasher, mailed_code
+from tests.test_registration_form import valid_values
 
 PASSWORD = "guichet du hall nord 2019"
 RECEPTION = Officer("accueil", "reception")
@@ -31,7 +31,9 @@ def key(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
 
 @pytest.fixture
 def services(tmp_path):
-    config = load_config(environ={}, overrides={"data_dir": tmp_path / "kiosk", "session": "bacpro-poitiers-2020"})
+    config = load_config(
+        environ={}, overrides={"data_dir": tmp_path / "kiosk", "session": "bacpro-poitiers-2020"}
+    )
     built = build_services(config, Clock(parse_instant("2019-11-10T10:00:00"), frozen=True))
     built.accounts.hasher = fast_hasher()
     built.staff.hasher = fast_hasher()
@@ -54,7 +56,10 @@ def registered(services):
 
 
 def audit_lines() -> list[tuple[str, str, str | None, str]]:
-    return [(r.staff, r.action, r.subject, r.detail) for r in StaffAudit.select().order_by(StaffAudit.created_at)]
+    return [
+        (r.staff, r.action, r.subject, r.detail)
+        for r in StaffAudit.select().order_by(StaffAudit.created_at)
+    ]
 
 
 # -- who may do what -------------------------------------------------------------------
@@ -78,7 +83,16 @@ def test_the_exam_office_has_every_right_of_the_reception_and_more():
         lambda desk, who: desk.export_csv(who),
         lambda desk, who: desk.audit_trail(who),
     ],
-    ids=["correct_identity", "receive_paper", "mark_paper", "set_aside", "conflicts", "resolve", "export", "audit"],
+    ids=[
+        "correct_identity",
+        "receive_paper",
+        "mark_paper",
+        "set_aside",
+        "conflicts",
+        "resolve",
+        "export",
+        "audit",
+    ],
 )
 def test_the_reception_cannot_do_the_exam_office_s_work(desk, registered, task):
     before = Registration.get().version
@@ -119,7 +133,9 @@ def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, de
 
 
 @pytest.mark.parametrize("query", ["dupont", "DUPONT", "jean.dupont@", "exemple.fr", "Jéan"])
-def test_a_candidate_is_found_by_name_or_e_mail_whatever_the_case_and_accents(desk, registered, query):
+def test_a_candidate_is_found_by_name_or_e_mail_whatever_the_case_and_accents(
+    desk, registered, query
+):
     found = desk.find(RECEPTION, query)
     assert [c.family_name for c in found] == ["Dupont"]
 
@@ -213,9 +229,13 @@ def test_there_is_nothing_to_reprint_without_a_registration(services, desk):
 def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(desk, registered):
     account, registration = registered
     queued = OutboxRow.select().count()
-    corrected = desk.correct_identity(EXAM_OFFICE, str(account.id), {"family_name": "Dupond", "birth_town": "Niort"})
+    corrected = desk.correct_identity(
+        EXAM_OFFICE, str(account.id), {"family_name": "Dupond", "birth_town": "Niort"}
+    )
     assert corrected.version == registration.version + 1
-    assert corrected.answers["family_name"] == "Dupond" and corrected.answers["birth_town"] == "Niort"
+    assert (
+        corrected.answers["family_name"] == "Dupond" and corrected.answers["birth_town"] == "Niort"
+    )
     assert Account.get_by_id(account.id).family_name == "Dupond"
     assert OutboxRow.select().count() > queued  # the new version waits for the rectorat
     assert ("dec", "correct_identity", str(account.id), "family_name, birth_town") in audit_lines()

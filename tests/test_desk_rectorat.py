@@ -5,11 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from tests.conftest import fast_hasher
-from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
-from tests.test_rectorat import (  # noqa: F401  (the store, on SQLite and PostgreSQL, and its service)
-    account_item, answers, new_kiosk, registration_item, results, service, store, store_url,
-)
 
 from kiosk.desk.rectorat_store import RectoratDesk
 from kiosk.desk.views import Officer
@@ -17,6 +12,18 @@ from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
 from kiosk.models import reference_of
 from kiosk.staff import StaffService
+from tests.conftest import fast_hasher
+from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from tests.test_rectorat import (  # noqa: F401  (the store, on SQLite and PostgreSQL, and its service)
+    account_item,
+    answers,
+    new_kiosk,
+    registration_item,
+    results,
+    service,
+    store,
+    store_url,
+)
 
 PASSWORD = "bureau des examens 2019"
 RECEPTION = Officer("accueil", "reception")
@@ -29,7 +36,9 @@ def key(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
 
 @pytest.fixture
 def desk(store, clock, tmp_path) -> RectoratDesk:
-    return RectoratDesk(store, clock, load_session("bacpro-poitiers-2020", clock), tmp_path / "exports")
+    return RectoratDesk(
+        store, clock, load_session("bacpro-poitiers-2020", clock), tmp_path / "exports"
+    )
 
 
 @pytest.fixture
@@ -47,7 +56,9 @@ def registration(store, registration_id):
 
 
 def test_staff_accounts_and_their_trail_live_in_the_rectorat_s_store(store, clock, desk):
-    StaffService(store.db, clock, fast_hasher(), model=store.Staff).add("dec", "exam_office", PASSWORD)
+    StaffService(store.db, clock, fast_hasher(), model=store.Staff).add(
+        "dec", "exam_office", PASSWORD
+    )
     desk.staff.hasher = fast_hasher()
     assert desk.log_in("DEC", PASSWORD) == EXAM_OFFICE
     assert [(a.staff, a.action) for a in desk.audit_trail(EXAM_OFFICE)] == [("dec", "login")]
@@ -69,7 +80,9 @@ def test_a_paper_file_is_received_by_number_or_scanned_reference(store, desk, pu
     assert key(caught, "code") == "console.unknown_code"
 
 
-def test_an_incomplete_file_names_its_missing_pieces_and_the_kiosks_are_told(store, service, desk, pushed):
+def test_an_incomplete_file_names_its_missing_pieces_and_the_kiosks_are_told(
+    store, service, desk, pushed
+):
     account_id, registration_id = pushed
     last = store.last_seq()
     pieces = desk.open_file(EXAM_OFFICE, account_id).pieces
@@ -99,7 +112,9 @@ def test_a_registration_set_aside_no_longer_counts(store, desk, pushed):
     assert key(caught) == "console.not_registered"
 
 
-def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twice(store, service, desk, pushed):
+def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twice(
+    store, service, desk, pushed
+):
     account_id, registration_id = pushed
     before = registration(store, registration_id).version
     desk.correct_identity(EXAM_OFFICE, account_id, {"given_names": "Jean-Marc"})
@@ -111,7 +126,9 @@ def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twic
     other = account_item(email="claire@exemple.fr", family="Martin", given="Claire")
     service.push(kiosk, [other, registration_item(other["id"], who=answers("Martin", "Claire"))])
     with pytest.raises(Refused) as caught:
-        desk.correct_identity(EXAM_OFFICE, other["id"], {"family_name": "Dupont", "given_names": "Jean-Marc"})
+        desk.correct_identity(
+            EXAM_OFFICE, other["id"], {"family_name": "Dupont", "given_names": "Jean-Marc"}
+        )
     assert key(caught) == "console.identity_taken"
     assert desk.find(EXAM_OFFICE, "martin")[0].family_name == "Martin"
 
@@ -119,7 +136,10 @@ def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twic
 def test_a_conflict_is_listed_then_settled_by_the_exam_office(store, service, desk, pushed):
     kiosk = new_kiosk(service, "borne-b")[0]
     twin = account_item(email="jean.d@exemple.fr")
-    assert results(service.push(kiosk, [twin, registration_item(twin["id"])])) == ["applied", "conflict"]
+    assert results(service.push(kiosk, [twin, registration_item(twin["id"])])) == [
+        "applied",
+        "conflict",
+    ]
     assert desk.glance(EXAM_OFFICE).conflicts == 1
     [conflict] = desk.conflicts(EXAM_OFFICE)
     assert (conflict.kind, conflict.kiosk) == ("identity", "borne-b")

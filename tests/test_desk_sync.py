@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
-from tests.test_sync import kiosks, rectorat  # noqa: F401
-
 from kiosk.desk.rectorat_store import RectoratDesk
 from kiosk.desk.views import Officer
+from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from tests.test_sync import kiosks, rectorat  # noqa: F401
 
 EXAM_OFFICE = Officer("dec", "exam_office")
 
 
-def test_an_incomplete_file_and_a_corrected_identity_reach_the_kiosk(rectorat, kiosks, clock, tmp_path):
+def test_an_incomplete_file_and_a_corrected_identity_reach_the_kiosk(
+    rectorat, kiosks, clock, tmp_path
+):
     rectorat.start()
     kiosk = kiosks("borne-a")
-    account, registration = kiosk.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    account, registration = kiosk.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
     assert kiosk.sync().online and kiosk.pending() == 0
     session = kiosk.services.session
     desk = RectoratDesk(rectorat.store, clock, session, tmp_path / "exports")
@@ -33,4 +36,7 @@ def test_an_incomplete_file_and_a_corrected_identity_reach_the_kiosk(rectorat, k
     assert standing.state == "paper_incomplete" and standing.missing == ("confirmation",)
     # The kiosk has nothing of its own to send back: the rectorat's version is the latest.
     assert kiosk.pending() == 0
-    assert rectorat.store.Registration.get_by_id(uuid.UUID(str(registration.id))).version == registration.version + 1
+    assert (
+        rectorat.store.Registration.get_by_id(uuid.UUID(str(registration.id))).version
+        == registration.version + 1
+    )

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
-from tests.test_registration_form import valid_values
 
 from kiosk import documents, formatting
 from kiosk.assets import asset
@@ -23,6 +22,7 @@ from kiosk.models import Registration
 from kiosk.pieces import load_rules, required_pieces
 from kiosk.registration_form import check, summary
 from kiosk.registrations import RegistrationService
+from tests.test_registration_form import valid_values
 
 ROOT = Path(__file__).resolve().parents[1]
 SAVED_AT = parse_instant("2019-11-12T14:35:00")
@@ -105,7 +105,9 @@ class Read:
             def visit(text, cm, tm, font, size, chunks=chunks):
                 if text.strip():
                     name = str(font.get("/BaseFont", "")) if font else ""
-                    chunks.append((text.strip(), tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5], name, size))
+                    chunks.append(
+                        (text.strip(), tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5], name, size)
+                    )
 
             page.extract_text(visitor_text=visit)
             self.pages.append(chunks)
@@ -121,7 +123,11 @@ class Read:
 
 
 def render(reg: Registration, session, **kw) -> Read:
-    return Read(documents.render_confirmation(reg, kw.pop("email", EMAIL), session, kw.pop("now", NOW), **kw))
+    return Read(
+        documents.render_confirmation(
+            reg, kw.pop("email", EMAIL), session, kw.pop("now", NOW), **kw
+        )
+    )
 
 
 def flat(text: str) -> str:
@@ -135,7 +141,9 @@ def test_every_label_and_answer_of_the_form_is_printed(session, many):
     read = render(many, session)
     text = read.text()
     sections = summary(many.answers, session, french)
-    assert sum(len(rows) for _, rows in sections) >= 30  # nearly every field applies to this candidate
+    assert (
+        sum(len(rows) for _, rows in sections) >= 30
+    )  # nearly every field applies to this candidate
     for heading, rows in sections:
         assert flat(heading) in text
         for label, answer in rows:
@@ -159,7 +167,9 @@ def test_every_piece_is_listed_after_the_confirmation(session, candidate):
 
 
 def test_every_rule_of_pieces_toml_is_covered_by_the_candidates(session):
-    asked = {p for c in CANDIDATES.values() for p in required_pieces(answers_of(session, **c), session)}
+    asked = {
+        p for c in CANDIDATES.values() for p in required_pieces(answers_of(session, **c), session)
+    }
     assert asked == {rule.id for rule in load_rules()}
 
 
@@ -213,7 +223,9 @@ def test_same_inputs_give_the_same_bytes(session, many):
     first = documents.render_confirmation(many, EMAIL, session, NOW)
     again = documents.render_confirmation(many, EMAIL, session, NOW)
     assert first == again
-    assert first != documents.render_confirmation(many, EMAIL, session, parse_instant("2019-11-12T15:00:00"))
+    assert first != documents.render_confirmation(
+        many, EMAIL, session, parse_instant("2019-11-12T15:00:00")
+    )
 
 
 def test_reused_fonts_give_the_bytes_of_a_plain_add_font(session, monkeypatch):
@@ -240,14 +252,44 @@ def test_a_registration_saved_in_the_store_prints(db, clock, session, accounts, 
 
 # Code 39: 9 elements per character (bar, space, …, bar), « w » wide and « n » narrow.
 CODE39 = {
-    "0": "nnnwwnwnn", "1": "wnnwnnnnw", "2": "nnwwnnnnw", "3": "wnwwnnnnn", "4": "nnnwwnnnw",
-    "5": "wnnwwnnnn", "6": "nnwwwnnnn", "7": "nnnwnnwnw", "8": "wnnwnnwnn", "9": "nnwwnnwnn",
-    "A": "wnnnnwnnw", "B": "nnwnnwnnw", "C": "wnwnnwnnn", "D": "nnnnwwnnw", "E": "wnnnwwnnn",
-    "F": "nnwnwwnnn", "G": "nnnnnwwnw", "H": "wnnnnwwnn", "I": "nnwnnwwnn", "J": "nnnnwwwnn",
-    "K": "wnnnnnnww", "L": "nnwnnnnww", "M": "wnwnnnnwn", "N": "nnnnwnnww", "O": "wnnnwnnwn",
-    "P": "nnwnwnnwn", "Q": "nnnnnnwww", "R": "wnnnnnwwn", "S": "nnwnnnwwn", "T": "nnnnwnwwn",
-    "U": "wwnnnnnnw", "V": "nwwnnnnnw", "W": "wwwnnnnnn", "X": "nwnnwnnnw", "Y": "wwnnwnnnn",
-    "Z": "nwwnwnnnn", "-": "nwnnnnwnw", "*": "nwnnwnwnn",
+    "0": "nnnwwnwnn",
+    "1": "wnnwnnnnw",
+    "2": "nnwwnnnnw",
+    "3": "wnwwnnnnn",
+    "4": "nnnwwnnnw",
+    "5": "wnnwwnnnn",
+    "6": "nnwwwnnnn",
+    "7": "nnnwnnwnw",
+    "8": "wnnwnnwnn",
+    "9": "nnwwnnwnn",
+    "A": "wnnnnwnnw",
+    "B": "nnwnnwnnw",
+    "C": "wnwnnwnnn",
+    "D": "nnnnwwnnw",
+    "E": "wnnnwwnnn",
+    "F": "nnwnwwnnn",
+    "G": "nnnnnwwnw",
+    "H": "wnnnnwwnn",
+    "I": "nnwnnwwnn",
+    "J": "nnnnwwwnn",
+    "K": "wnnnnnnww",
+    "L": "nnwnnnnww",
+    "M": "wnwnnnnwn",
+    "N": "nnnnwnnww",
+    "O": "wnnnwnnwn",
+    "P": "nnwnwnnwn",
+    "Q": "nnnnnnwww",
+    "R": "wnnnnnwwn",
+    "S": "nnwnnnwwn",
+    "T": "nnnnwnwwn",
+    "U": "wwnnnnnnw",
+    "V": "nwwnnnnnw",
+    "W": "wwwnnnnnn",
+    "X": "nwnnwnnnw",
+    "Y": "wwnnwnnnn",
+    "Z": "nwwnwnnnn",
+    "-": "nwnnnnwnw",
+    "*": "nwnnwnwnn",
 }
 
 
@@ -275,7 +317,7 @@ def decode_code39(bars: list[tuple[float, float, float, float]]) -> str:
     symbols = "".join("w" if e > 2 * narrow else "n" for e in elements)
     # Each character is 9 elements, then one narrow gap before the next.
     table = {pattern: char for char, pattern in CODE39.items()}
-    return "".join(table[symbols[i:i + 9]] for i in range(0, len(symbols), 10))
+    return "".join(table[symbols[i : i + 9]] for i in range(0, len(symbols), 10))
 
 
 def test_a_code39_barcode_of_the_reference_is_drawn_with_the_reference_under_it(session, many):
@@ -283,12 +325,18 @@ def test_a_code39_barcode_of_the_reference_is_drawn_with_the_reference_under_it(
     rectangles = filled_rectangles(read, 0)
     height, count = Counter(round(r[3], 1) for r in rectangles).most_common(1)[0]
     bars = [r for r in rectangles if round(r[3], 1) == height]
-    assert count == 5 * (len(many.reference) + 2)  # five bars per character, start and stop included
+    assert count == 5 * (
+        len(many.reference) + 2
+    )  # five bars per character, start and stop included
     assert decode_code39(bars) == f"*{many.reference}*"
     left, right = min(b[0] for b in bars), max(b[0] + b[2] for b in bars)
     bottom = min(b[1] for b in bars)
     assert right <= A4_WIDTH_PT - MARGIN_PT + 0.5
-    under = [c for c in read.pages[0] if c[0] == many.reference and c[2] < bottom and left <= c[1] <= right]
+    under = [
+        c
+        for c in read.pages[0]
+        if c[0] == many.reference and c[2] < bottom and left <= c[1] <= right
+    ]
     assert under, "the reference is printed under the barcode"
     assert bottom - under[0][2] < 20  # just under it, not elsewhere on the page
 
@@ -311,7 +359,10 @@ def lines_stay_within_the_page(read: Read) -> None:
         widths: dict[tuple[float, float], float] = defaultdict(float)
         for text, x, y, font, size in chunks:
             assert MARGIN_PT - 1 <= x <= A4_WIDTH_PT - MARGIN_PT, (text, x)
-            measure.set_font("fallback" if "Droid" in font else "bold" if "Bold" in font else "regular", size=size)
+            measure.set_font(
+                "fallback" if "Droid" in font else "bold" if "Bold" in font else "regular",
+                size=size,
+            )
             widths[(x, y)] += measure.get_string_width(text)
         for (x, y), width in widths.items():
             assert x + width <= A4_WIDTH_PT - MARGIN_PT + 1, (x, y, width)
@@ -324,7 +375,9 @@ def lines_stay_within_the_page(read: Read) -> None:
         pytest.param("山田太郎", "山田太郎", id="japanese"),
         pytest.param("Zoé 🎓", "Zoé \ufffd", id="emoji"),
         pytest.param("Zoe\u0301", "Zoé", id="combining accent"),
-        pytest.param("O\u2019Brien-Łukasiewicz Ærø Ğüneş", "O\u2019Brien-Łukasiewicz Ærø Ğüneş", id="latin"),
+        pytest.param(
+            "O\u2019Brien-Łukasiewicz Ærø Ğüneş", "O\u2019Brien-Łukasiewicz Ærø Ğüneş", id="latin"
+        ),
         pytest.param("Дмитрий Ἀλέξανδρος", "Дмитрий Ἀλέξανδρος", id="cyrillic greek"),
     ],
 )
@@ -336,7 +389,9 @@ def test_names_in_any_script_print_within_the_page(session, family_name, expecte
 
 
 def test_cjk_names_embed_the_fallback_font_and_latin_names_do_not(session):
-    assert any("DroidSansFallback" in font for font in render(named(session, "王小明"), session).fonts())
+    assert any(
+        "DroidSansFallback" in font for font in render(named(session, "王小明"), session).fonts()
+    )
     for latin in ("Dupont", "Zoé 🎓"):  # no font has 🎓: the fallback is not embedded for nothing
         assert not any("Droid" in font for font in render(named(session, latin), session).fonts())
 
@@ -402,7 +457,9 @@ def test_printable(raw, printed):
 
 def test_importing_the_module_does_not_load_fpdf():
     code = "import sys, kiosk.documents; print(sorted(m for m in ('fpdf', 'fontTools', 'pypdf') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -64,7 +64,13 @@ def test_window_boundaries_are_instants_in_paris(session):
 
 @pytest.mark.parametrize(
     "now",
-    ["2019-11-10T10:00:00", "2024-03-31T02:30:00+00:00", "2024-10-27T08:59:59", "2031-12-31T23:59:59", "2025-06-01T09:00:00"],
+    [
+        "2019-11-10T10:00:00",
+        "2024-03-31T02:30:00+00:00",
+        "2024-10-27T08:59:59",
+        "2031-12-31T23:59:59",
+        "2025-06-01T09:00:00",
+    ],
 )
 def test_the_demo_session_is_open_whatever_the_date(now):
     clock = Clock(parse_instant(now), frozen=True)
@@ -80,7 +86,9 @@ def test_shipped_sessions():
 
 
 def test_an_unknown_session_name_is_a_session_error(clock):
-    with pytest.raises(SessionError, match="bacpro-poitiers-2020"):  # the message lists the shipped ones
+    with pytest.raises(
+        SessionError, match="bacpro-poitiers-2020"
+    ):  # the message lists the shipped ones
         load_session("bacpro-lille-2020", clock)
 
 
@@ -121,7 +129,7 @@ def test_a_session_file_by_path(tmp_path, clock):
     [
         SESSION_FILE.replace('opens = "2020-11-02T09:00:00"\n', ""),
         SESSION_FILE.replace('exam = "Baccalauréat professionnel"\n', ""),
-        SESSION_FILE.replace('year = 2021', 'year = "vingt"'),
+        SESSION_FILE.replace("year = 2021", 'year = "vingt"'),
         SESSION_FILE.replace('opens = "2020-11-02T09:00:00"', 'opens = "le 2 novembre"'),
         "exam = \n",
     ],

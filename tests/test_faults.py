@@ -35,7 +35,7 @@ from kiosk.config import Config, MailConfig, PrintConfig, SyncConfig
 from kiosk.errors import Refused
 from kiosk.i18n import french
 from kiosk.launcher import SLOW_RESTART, STAFF_EXIT, supervise
-from kiosk.models import AddressChange, Account, Document, Draft, OutboxRow, Registration
+from kiosk.models import Account, AddressChange, Document, Draft, OutboxRow, Registration
 from kiosk.outbox import FIRST_RETRY
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store as open_rectorat
@@ -141,14 +141,20 @@ def assert_the_rectorat_holds_everything_once(services, url: str) -> None:
     no conflict; every registration's number known at the kiosk."""
     store = open_rectorat(url)
     try:
-        for table, model in (("account", Account), ("registration", Registration), ("address_change", AddressChange)):
+        for table, model in (
+            ("account", Account),
+            ("registration", Registration),
+            ("address_change", AddressChange),
+        ):
             here = {str(record.id): record.version for record in model.select()}
             there = store.db.execute_sql(f"SELECT id, version FROM rc_{table}").fetchall()
             assert Counter(str(i) for i, _ in there) == Counter(here.keys()), table
             assert {str(i): v for i, v in there} == here, table
         assert store.db.execute_sql("SELECT count(*) FROM rc_conflict").fetchone()[0] == 0
         numbers = dict(store.db.execute_sql("SELECT id, number FROM rc_registration").fetchall())
-        assert {str(r.id): r.number for r in Registration.select()} == {str(i): n for i, n in numbers.items()}
+        assert {str(r.id): r.number for r in Registration.select()} == {
+            str(i): n for i, n in numbers.items()
+        }
     finally:
         store.close()
     assert services.sync.pending() == 0
@@ -170,7 +176,8 @@ def _sync_state(services, url: str):
             there = {
                 i: store.db.execute_sql(
                     "SELECT r.number, r.version, (SELECT string_agg(coalesce(c.seq::text, 'null'), ',')"
-                    " FROM rc_change c WHERE c.entity_id = r.id) FROM rc_registration r WHERE r.id = %s", (i,)
+                    " FROM rc_change c WHERE c.entity_id = r.id) FROM rc_registration r WHERE r.id = %s",
+                    (i,),
                 ).fetchall()
                 for i in unnumbered
             }
@@ -179,17 +186,23 @@ def _sync_state(services, url: str):
         finally:
             store.close()
         cursor = services.sync._state("cursor", "0")
-        return (f"waiting at the kiosk: {waiting}; without a number here: {there}; conflicts: {conflicts}; "
-                f"kiosk cursor {cursor}, rectorat feed (max seq, changes) {last}")
+        return (
+            f"waiting at the kiosk: {waiting}; without a number here: {there}; conflicts: {conflicts}; "
+            f"kiosk cursor {cursor}, rectorat feed (max seq, changes) {last}"
+        )
 
     return state
 
 
-def test_the_rectorat_killed_and_restarted_during_sync_loses_nothing(tmp_path, clock, fresh_postgres_url):
+def test_the_rectorat_killed_and_restarted_during_sync_loses_nothing(
+    tmp_path, clock, fresh_postgres_url
+):
     rectorat = RectoratProcess(tmp_path / "rectorat", now=KIOSK_NOW, db_url=fresh_postgres_url)
     credential = rectorat.kiosk_credential("borne-a")
     rectorat.start()
-    services = kiosk(tmp_path / "borne-a", clock, sync=SyncConfig(url=rectorat.url, token=credential, timeout=5))
+    services = kiosk(
+        tmp_path / "borne-a", clock, sync=SyncConfig(url=rectorat.url, token=credential, timeout=5)
+    )
     try:
         made = [registered(services, n) for n in range(10)]
         with SyncLoop(services) as rounds:
@@ -198,12 +211,16 @@ def test_the_rectorat_killed_and_restarted_during_sync_loses_nothing(tmp_path, c
                 # Candidates go on saving while the rounds run; the service dies among them.
                 made += [registered(services, 100 * (outage + 1) + n) for n in range(4)]
                 rectorat.kill(how)
-                rounds.wait_for(lambda report: not report.online and report.error, "a round that finds it down")
+                rounds.wait_for(
+                    lambda report: not report.online and report.error, "a round that finds it down"
+                )
                 # Alone, the kiosk still saves, changes and reports addresses.
                 made += [registered(services, 100 * (outage + 1) + 50 + n) for n in range(3)]
                 account, registration = made[outage]
                 phone = f"05 49 00 00 0{outage}"
-                services.registrations.save(account, values_for(services, account, outage, phone=phone))
+                services.registrations.save(
+                    account, values_for(services, account, outage, phone=phone)
+                )
                 rectorat.start()
             rounds.wait_for(lambda report: report.online and report.pending == 0 and _all_numbered(),
                             "every change pushed and every number back", _sync_state(services, fresh_postgres_url))  # fmt: skip
@@ -235,12 +252,16 @@ def _postgres_start(server) -> None:
                "restart")  # fmt: skip
 
 
-def test_postgresql_stopped_and_restarted_during_sync_loses_nothing(tmp_path, clock, private_postgres):
+def test_postgresql_stopped_and_restarted_during_sync_loses_nothing(
+    tmp_path, clock, private_postgres
+):
     url = private_postgres.url
     rectorat = RectoratProcess(tmp_path / "rectorat", now=KIOSK_NOW, db_url=url)
     credential = rectorat.kiosk_credential("borne-a")
     rectorat.start()
-    services = kiosk(tmp_path / "borne-a", clock, sync=SyncConfig(url=rectorat.url, token=credential, timeout=5))
+    services = kiosk(
+        tmp_path / "borne-a", clock, sync=SyncConfig(url=rectorat.url, token=credential, timeout=5)
+    )
     try:
         made = [registered(services, n) for n in range(10)]
         with SyncLoop(services) as rounds:
@@ -248,7 +269,9 @@ def test_postgresql_stopped_and_restarted_during_sync_loses_nothing(tmp_path, cl
                 rounds.wait_for(lambda report: report.online, "a round with the rectorat")
                 made += [registered(services, 100 * (outage + 1) + n) for n in range(4)]
                 _postgres_crash(private_postgres)
-                rounds.wait_for(lambda report: not report.online and report.error, "a round without PostgreSQL")
+                rounds.wait_for(
+                    lambda report: not report.online and report.error, "a round without PostgreSQL"
+                )
                 made += [registered(services, 100 * (outage + 1) + 50 + n) for n in range(3)]
                 _postgres_start(private_postgres)
             rounds.wait_for(lambda report: report.online and report.pending == 0 and _all_numbered(),
@@ -281,7 +304,9 @@ def test_mail_waits_while_the_smtp_relay_is_down_and_each_is_sent_once(tmp_path,
         assert (down.sent, down.retrying, down.failed) == (0, 2, 0)  # activation, confirmation
         for row in _mail_rows():
             assert row.delivered_at is None and row.failed_at is None and row.attempts == 1
-            assert "unreachable" in row.last_error and row.next_attempt_at == clock.now() + FIRST_RETRY
+            assert (
+                "unreachable" in row.last_error and row.next_attempt_at == clock.now() + FIRST_RETRY
+            )
             assert row.payload["body"]  # kept until it is sent
 
         relay.start()
@@ -322,7 +347,9 @@ def _outputs(cups, reference: str) -> list[Path]:
 
 def test_a_stopped_printer_queue_is_said_and_prints_nothing_later(tmp_path, clock, cups):
     queue = cups.add_pdf_queue("borne-faults")
-    services = kiosk(tmp_path / "borne", clock, printing=PrintConfig(queue=queue, server=cups.server))
+    services = kiosk(
+        tmp_path / "borne", clock, printing=PrintConfig(queue=queue, server=cups.server)
+    )
     try:
         account, registration = registered(services, 1)
         [document] = services.documents.documents(account)
@@ -331,7 +358,9 @@ def test_a_stopped_printer_queue_is_said_and_prints_nothing_later(tmp_path, cloc
             services.documents.print(account, document.id)
         assert refused.value.problems[""].key == "print.stopped"
         assert french("print.stopped") == "L'imprimante de cette borne est arrêtée."
-        assert cups.active_jobs(queue) == []  # nothing waits to come out after the candidate has left
+        assert (
+            cups.active_jobs(queue) == []
+        )  # nothing waits to come out after the candidate has left
 
         # The way out: the PDF by e-mail. The kiosk keeps working.
         services.documents.email(account, document.id)
@@ -350,7 +379,9 @@ def test_a_dead_print_scheduler_is_a_failure_said_to_the_candidate(tmp_path, clo
 
     with cups_server(need_cups()) as private:
         queue = private.add_pdf_queue("borne-seule")
-        services = kiosk(tmp_path / "borne", clock, printing=PrintConfig(queue=queue, server=private.server))
+        services = kiosk(
+            tmp_path / "borne", clock, printing=PrintConfig(queue=queue, server=private.server)
+        )
         try:
             account, _ = registered(services, 1)
             [document] = services.documents.documents(account)
@@ -401,7 +432,9 @@ def small_disk(tmp_path):
     mount = need_program("mount", "mount")
     umount = need_program("umount", "mount")
     if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs, a disk that really fills up (CI runs as root)")
+        pytest.skip(
+            "needs root to mount a small tmpfs, a disk that really fills up (CI runs as root)"
+        )
     point = tmp_path / "disk"
     point.mkdir()
     mounted = subprocess.run([mount, "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(point)],
@@ -425,7 +458,9 @@ def _full(services, disk: SmallDisk) -> None:
     disk.fill()
 
 
-def test_a_save_on_a_full_disk_is_refused_whole_with_its_cause_and_works_once_there_is_room(small_disk, clock):
+def test_a_save_on_a_full_disk_is_refused_whole_with_its_cause_and_works_once_there_is_room(
+    small_disk, clock
+):
     services = kiosk(small_disk.path / "borne", clock)
     try:
         account = active_account(services, 1)
@@ -447,7 +482,9 @@ def test_a_save_on_a_full_disk_is_refused_whole_with_its_cause_and_works_once_th
         registration = services.registrations.save(account, values)
         assert registration.version == 1 and Registration.select().count() == 1
         assert Draft.select().count() == 0
-        assert [row.payload["subject"] for row in _mail_rows()][-1].startswith("Confirmation d'inscription")
+        assert [row.payload["subject"] for row in _mail_rows()][-1].startswith(
+            "Confirmation d'inscription"
+        )
     finally:
         services.close()
 
@@ -471,14 +508,19 @@ def test_documents_and_mail_on_a_full_disk_leave_no_half_file(small_disk, clock)
         small_disk.free()
 
         [document] = services.documents.documents(account)
-        assert sha256(folder / Document.get_by_id(document.id).file_name) == Document.get_by_id(document.id).sha256
+        assert (
+            sha256(folder / Document.get_by_id(document.id).file_name)
+            == Document.get_by_id(document.id).sha256
+        )
         assert services.mail.deliver_due().sent == 2
         assert len(list((maildir / "new").iterdir())) == 2
     finally:
         services.close()
 
 
-async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typed(small_disk, clock):
+async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typed(
+    small_disk, clock
+):
     from screens.app import build_app
     from screens.home import HomeScreen
     from screens.registration import RegistrationScreen
@@ -585,7 +627,10 @@ def test_the_launcher_does_not_restart_a_kiosk_on_a_damaged_store(damaged):
     reader.start()
     try:
         log = damaged.parent / "kiosk.log"
-        wait_for(lambda: log.exists() and "Borne hors service" in log.read_text(encoding="utf-8"), "the log's message")
+        wait_for(
+            lambda: log.exists() and "Borne hors service" in log.read_text(encoding="utf-8"),
+            "the log's message",
+        )
         # It waits for staff, on its own: no kiosk started, none started again, not gone.
         for _ in range(10):
             assert _children(launcher.pid) == [] and launcher.poll() is None
@@ -596,7 +641,10 @@ def test_the_launcher_does_not_restart_a_kiosk_on_a_damaged_store(damaged):
         reader.join(10)
     text = log.read_text(encoding="utf-8")
     assert text.count("Borne hors service") == 1 and "the kiosk stopped" not in text
-    assert any("Borne hors service. La base de données de la borne est endommagée" in line for line in lines), lines
+    assert any(
+        "Borne hors service. La base de données de la borne est endommagée" in line
+        for line in lines
+    ), lines
     assert sha256(damaged) == before
 
 
@@ -616,7 +664,9 @@ def test_the_launcher_starts_the_kiosk_once_staff_have_restored_the_store(damage
         started.append(command)
         return subprocess.CompletedProcess(command, STAFF_EXIT)
 
-    handlers = {name: signal.getsignal(getattr(signal, name)) for name in ("SIGINT", "SIGQUIT", "SIGTSTP")}
+    handlers = {
+        name: signal.getsignal(getattr(signal, name)) for name in ("SIGINT", "SIGQUIT", "SIGTSTP")
+    }
     try:
         code = supervise(["--data-dir", str(damaged.parent)], sleep=sleep, run=run,
                          check=lambda: store_trouble(damaged))  # fmt: skip
@@ -629,10 +679,14 @@ def test_the_launcher_starts_the_kiosk_once_staff_have_restored_the_store(damage
 # -- the kiosk's clock behind the rectorat's ------------------------------------------------------
 
 
-def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothing(tmp_path, fresh_postgres_url):
+def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothing(
+    tmp_path, fresh_postgres_url
+):
     """The window closes on 27 November at 19:00. The rectorat's clock says 20:30; the
     kiosk's says 18:30, and for the kiosk the window is still open."""
-    rectorat = RectoratProcess(tmp_path / "rectorat", now="2019-11-27T20:30:00", db_url=fresh_postgres_url)
+    rectorat = RectoratProcess(
+        tmp_path / "rectorat", now="2019-11-27T20:30:00", db_url=fresh_postgres_url
+    )
     credential = rectorat.kiosk_credential("borne-lente")
     rectorat.start()
     clock = Clock(parse_instant("2019-11-27T18:30:00"), frozen=True)
@@ -641,19 +695,27 @@ def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothi
 
     def sync_process() -> str:
         """``kiosk sync --once`` as its own process, with KIOSK_NOW at the kiosk's time."""
-        env = environment(KIOSK_NOW=clock.now().isoformat(), KIOSK_SYNC_URL=rectorat.url, KIOSK_SYNC_TOKEN=credential)
+        env = environment(
+            KIOSK_NOW=clock.now().isoformat(),
+            KIOSK_SYNC_URL=rectorat.url,
+            KIOSK_SYNC_TOKEN=credential,
+        )
         ran = subprocess.run([sys.executable, "kiosk.py", "--data-dir", str(data_dir), "sync", "--once"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
         assert ran.returncode == 0, ran.stdout + ran.stderr
         return ran.stdout
 
     office_store = open_rectorat(fresh_postgres_url)
-    office = RectoratService(office_store, Clock(parse_instant("2019-11-27T20:35:00")), hasher=fast_hasher())
+    office = RectoratService(
+        office_store, Clock(parse_instant("2019-11-27T20:35:00")), hasher=fast_hasher()
+    )
     try:
         first_account, first = registered(services, 1)
         assert "en attente : 0" in sync_process()
         at_rectorat = office_store.Registration.get_by_id(first.id)
-        assert at_rectorat.number and at_rectorat.saved_at == first.saved_at  # the kiosk's save time
+        assert (
+            at_rectorat.number and at_rectorat.saved_at == first.saved_at
+        )  # the kiosk's save time
 
         # The exam office receives the paper file, on the rectorat's clock (later than any
         # of the kiosk's timestamps); then the candidate changes their phone at the kiosk.
@@ -672,16 +734,26 @@ def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothi
 
         wait_for(caught_up, "the paper status at the kiosk")
         again = office_store.Registration.get_by_id(first.id)
-        assert (again.version, again.answers["phone"], again.paper_status) == (2, "05 49 11 22 33", "received")
+        assert (again.version, again.answers["phone"], again.paper_status) == (
+            2,
+            "05 49 11 22 33",
+            "received",
+        )
         late = office_store.Registration.get_by_id(last_minute.id)
         assert late.status == "registered" and late.number and late.saved_at == last_minute.saved_at
         here = Registration.get_by_id(first.id)
-        assert (here.version, here.answers["phone"], here.number) == (2, "05 49 11 22 33", at_rectorat.number)
+        assert (here.version, here.answers["phone"], here.number) == (
+            2,
+            "05 49 11 22 33",
+            at_rectorat.number,
+        )
 
         # At 19:00 by its own clock, the kiosk closes: it refuses, it does not guess.
         clock.set(parse_instant("2019-11-27T19:00:01"))
         with pytest.raises(Refused) as refused:
-            services.registrations.save(first_account, values_for(services, first_account, 1, phone="05 49 99 99 99"))
+            services.registrations.save(
+                first_account, values_for(services, first_account, 1, phone="05 49 99 99 99")
+            )
         assert refused.value.problems[""].key == "registration.closed"
 
         assert services.sync.pending() == 0
@@ -695,11 +767,17 @@ def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothi
 def test_a_kiosk_ten_minutes_ahead_of_the_rectorat_loses_nothing(tmp_path, fresh_postgres_url):
     """The other way round: the kiosk's clock ten minutes ahead. The rectorat may refuse a
     save dated in its future, but then the kiosk must keep it to send again, not drop it."""
-    rectorat = RectoratProcess(tmp_path / "rectorat", now="2019-11-10T10:00:00", db_url=fresh_postgres_url)
+    rectorat = RectoratProcess(
+        tmp_path / "rectorat", now="2019-11-10T10:00:00", db_url=fresh_postgres_url
+    )
     credential = rectorat.kiosk_credential("borne-rapide")
     rectorat.start()
     clock = Clock(parse_instant("2019-11-10T10:10:00"), frozen=True)
-    services = kiosk(tmp_path / "borne-rapide", clock, sync=SyncConfig(url=rectorat.url, token=credential, timeout=5))
+    services = kiosk(
+        tmp_path / "borne-rapide",
+        clock,
+        sync=SyncConfig(url=rectorat.url, token=credential, timeout=5),
+    )
     try:
         _, registration = registered(services, 1)
         assert services.sync.sync_once(force=True).online

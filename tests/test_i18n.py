@@ -32,16 +32,34 @@ TOP_TABLES = {key.split(".", 1)[0] for key in FR}
 MAIL_PURPOSES = ("activation", "reset")  # kiosk/accounts.py, _issue_code
 MAIL_EVENTS = ("registered", "changed", "withdrawn", "document", "address_change")
 STANDING_STATES = (  # kiosk/registrations.py, Standing.state
-    "none", "draft", "registered", "withdrawn", "set_aside", "validated", "not_validated",
-    "paper_received", "paper_complete", "paper_incomplete", "paper_validated",
+    "none",
+    "draft",
+    "registered",
+    "withdrawn",
+    "set_aside",
+    "validated",
+    "not_validated",
+    "paper_received",
+    "paper_complete",
+    "paper_incomplete",
+    "paper_validated",
 )
 DOCUMENT_STEPS = (1, 2, 3, 4)  # kiosk/documents.py
 
 # English messages that may read exactly as the French ones.
 SAME_IN_BOTH = {
-    "format.day", "format.seconds", "format.minutes_seconds", "format.hours_minutes", "form.empty",
-    "document.academie", "document.version", "document.page", "choices.eps_activity.badminton", "keys.documents",
-    "console.banner", "console.col.action",
+    "format.day",
+    "format.seconds",
+    "format.minutes_seconds",
+    "format.hours_minutes",
+    "form.empty",
+    "document.academie",
+    "document.version",
+    "document.page",
+    "choices.eps_activity.badminton",
+    "keys.documents",
+    "console.banner",
+    "console.col.action",
 }
 
 
@@ -123,7 +141,9 @@ def test_no_message_is_empty(language):
 
 def test_english_is_translated():
     untranslated = sorted(
-        key for key in FR if key not in SAME_IN_BOTH and EN.get(key) == FR[key] and re.search("[a-zA-Z]", FR[key])
+        key
+        for key in FR
+        if key not in SAME_IN_BOTH and EN.get(key) == FR[key] and re.search("[a-zA-Z]", FR[key])
     )
     assert untranslated == []
 
@@ -191,7 +211,19 @@ def test_dates_read_naturally_in_both_languages():
 # -- every key the code uses exists ----------------------------------------------------------
 
 LITERAL_KEY = re.compile(r"^[a-z_]+(\.[a-z_0-9]+)+$")
-FILE_SUFFIXES = {"toml", "tcss", "csv", "txt", "py", "json", "log", "local", "sqlite3", "pdf", "ttf"}
+FILE_SUFFIXES = {
+    "toml",
+    "tcss",
+    "csv",
+    "txt",
+    "py",
+    "json",
+    "log",
+    "local",
+    "sqlite3",
+    "pdf",
+    "ttf",
+}
 
 
 def _called(call: ast.Call) -> str:
@@ -212,7 +244,9 @@ def _literal_keys() -> dict[str, list[str]]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.JoinedStr):
                     skipped.update(id(part) for part in ast.walk(node))
-                elif isinstance(node, ast.Call) and _called(node) == "Binding" and len(node.args) > 1:
+                elif (
+                    isinstance(node, ast.Call) and _called(node) == "Binding" and len(node.args) > 1
+                ):
                     skipped.add(id(node.args[1]))
             for node in ast.walk(tree):
                 if (
@@ -223,7 +257,9 @@ def _literal_keys() -> dict[str, list[str]]:
                     and node.value.split(".", 1)[0] in TOP_TABLES
                     and node.value.rsplit(".", 1)[1] not in FILE_SUFFIXES
                 ):
-                    found.setdefault(node.value, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                    found.setdefault(node.value, []).append(
+                        f"{path.relative_to(ROOT)}:{node.lineno}"
+                    )
     return found
 
 
@@ -232,7 +268,13 @@ LITERAL_KEYS = _literal_keys()
 
 def test_the_code_scan_finds_keys():
     # A guard on the scan itself: these are used with t(...), french(...) and Problem(...).
-    assert {"form.required", "welcome.steps", "keys.help", "password.too_short", "app.failure"} <= set(LITERAL_KEYS)
+    assert {
+        "form.required",
+        "welcome.steps",
+        "keys.help",
+        "password.too_short",
+        "app.failure",
+    } <= set(LITERAL_KEYS)
     assert "app.help" not in LITERAL_KEYS  # a Textual action, not a message
 
 
@@ -293,7 +335,10 @@ def test_every_choice_has_a_label(language):
 def test_there_is_no_choice_label_for_no_choice(language):
     families = {"optional_language_name": "language"}
     offered = {
-        f"choices.{families.get(f.name, f.name)}.{choice}" for f in FIELDS if f.kind == "choice" for choice in f.choices
+        f"choices.{families.get(f.name, f.name)}.{choice}"
+        for f in FIELDS
+        if f.kind == "choice"
+        for choice in f.choices
     }
     labels = {key for key in CATALOGUES[language] if key.startswith("choices.")}
     assert sorted(labels - offered) == []

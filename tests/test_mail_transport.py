@@ -9,7 +9,7 @@ import ssl
 import stat
 import subprocess
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
@@ -22,8 +22,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from kiosk.config import MailConfig
 from kiosk.mail_transport import (
     DeliveryError,
-    MaildirTransport,
     MailboxEntry,
+    MaildirTransport,
     PermanentDeliveryError,
     SmtpTransport,
     read_maildir,
@@ -36,12 +36,14 @@ BODY = "Bonjour Éloïse,\nVotre inscription est enregistrée. À bientôt, ça 
 SENDER = "Inscriptions bac pro <ne-pas-repondre@ac-poitiers.fr>"
 
 
-def message(to: str = "Éloïse Dupré <eloise.dupre@exemple.fr>", date: datetime | None = None) -> EmailMessage:
+def message(
+    to: str = "Éloïse Dupré <eloise.dupre@exemple.fr>", date: datetime | None = None
+) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = SENDER
     mail["To"] = to
     mail["Subject"] = SUBJECT
-    mail["Date"] = format_datetime(date or datetime(2020, 3, 2, 9, 30, tzinfo=timezone.utc))
+    mail["Date"] = format_datetime(date or datetime(2020, 3, 2, 9, 30, tzinfo=UTC))
     mail["Message-ID"] = make_msgid(domain="kiosk.test")
     mail.set_content(BODY)
     return mail
@@ -104,10 +106,28 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -133,7 +153,9 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 def smtp(port: int, **settings) -> SmtpTransport:
     settings.setdefault("smtp_security", "none")
-    config = MailConfig(transport="smtp", smtp_host="localhost", smtp_port=port, smtp_timeout=3, **settings)
+    config = MailConfig(
+        transport="smtp", smtp_host="localhost", smtp_port=port, smtp_timeout=3, **settings
+    )
     return SmtpTransport(config)
 
 
@@ -172,8 +194,11 @@ def test_smtputf8_recipient_without_server_support_is_permanent(serve):
 def starttls_server(serve, server_context):
     handler = Collector()
     port = serve(
-        handler, tls_context=server_context, require_starttls=True,
-        authenticator=authenticator, auth_required=True,
+        handler,
+        tls_context=server_context,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
     )
     return handler, port
 
@@ -181,8 +206,13 @@ def starttls_server(serve, server_context):
 @pytest.mark.parametrize("username", ACCOUNTS)  # a UTF-8 password, then an ASCII one
 def test_starttls_with_login_delivers(starttls_server, certificate, username):
     handler, port = starttls_server
-    transport = smtp(port, smtp_security="starttls", smtp_ca_file=str(certificate[0]),
-                     smtp_username=username, smtp_password=ACCOUNTS[username])
+    transport = smtp(
+        port,
+        smtp_security="starttls",
+        smtp_ca_file=str(certificate[0]),
+        smtp_username=username,
+        smtp_password=ACCOUNTS[username],
+    )
     transport.send(message(), uuid.uuid4().hex)
     [envelope] = handler.envelopes
     assert parse(envelope.original_content)["Subject"] == SUBJECT
@@ -191,8 +221,13 @@ def test_starttls_with_login_delivers(starttls_server, certificate, username):
 @pytest.mark.parametrize("password", ["faux", "fauxé"])
 def test_starttls_with_wrong_password_is_permanent(starttls_server, certificate, password):
     handler, port = starttls_server
-    transport = smtp(port, smtp_security="starttls", smtp_ca_file=str(certificate[0]),
-                     smtp_username="borne", smtp_password=password)
+    transport = smtp(
+        port,
+        smtp_security="starttls",
+        smtp_ca_file=str(certificate[0]),
+        smtp_username="borne",
+        smtp_password=password,
+    )
     with pytest.raises(PermanentDeliveryError):
         transport.send(message(), uuid.uuid4().hex)
     assert handler.envelopes == []
@@ -209,7 +244,9 @@ def test_untrusted_certificate_is_refused(starttls_server):
 def test_implicit_tls_delivers(serve, server_context, certificate):
     handler = Collector()
     port = serve(handler, ssl_context=server_context)
-    smtp(port, smtp_security="ssl", smtp_ca_file=str(certificate[0])).send(message(), uuid.uuid4().hex)
+    smtp(port, smtp_security="ssl", smtp_ca_file=str(certificate[0])).send(
+        message(), uuid.uuid4().hex
+    )
     [envelope] = handler.envelopes
     assert parse(envelope.original_content)["Subject"] == SUBJECT
 
@@ -260,7 +297,7 @@ def test_maildir_delivers_and_reads_back_french(tmp_path):
     MaildirTransport(root).send(message(), uuid.uuid4().hex)
     [entry] = read_maildir(root)
     assert entry == MailboxEntry(
-        date=datetime(2020, 3, 2, 9, 30, tzinfo=timezone.utc),
+        date=datetime(2020, 3, 2, 9, 30, tzinfo=UTC),
         sender=SENDER,
         to="Éloïse Dupré <eloise.dupre@exemple.fr>",
         subject=SUBJECT,
@@ -298,7 +335,7 @@ def test_maildir_different_keys_deliver_twice(tmp_path):
 
 def test_read_maildir_oldest_first(tmp_path):
     transport = MaildirTransport(tmp_path)
-    later, earlier = (datetime(2020, 3, day, tzinfo=timezone.utc) for day in (5, 1))
+    later, earlier = (datetime(2020, 3, day, tzinfo=UTC) for day in (5, 1))
     # File names sort the other way, so only the Date can give this order.
     transport.send(message(to="b@exemple.fr", date=later), "a" * 32)
     transport.send(message(to="a@exemple.fr", date=earlier), "f" * 32)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from tests.conftest import fast_hasher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.accounts import email_key, normalise_email, typed_code
 from kiosk.errors import Problem, Refused
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH, check_password, normalise
+from tests.conftest import fast_hasher
 
 # Random letters and signs: neither common nor personal, whatever its length.
 RANDOM = "qG7#vZ!pT2wMxK9@rN4$bL6%hJ8&cF3*dS5+eY1=uA0?"
@@ -60,7 +60,15 @@ def test_fullwidth_letters_are_read_as_plain_letters():
 
 @pytest.mark.parametrize(
     "password",
-    ["azertyuiop123", "password1234", "motdepasse2024!", "123456789012", "Azertyuiop123", "MotDePasse2024!", "aaaaaaaaaaaa"],
+    [
+        "azertyuiop123",
+        "password1234",
+        "motdepasse2024!",
+        "123456789012",
+        "Azertyuiop123",
+        "MotDePasse2024!",
+        "aaaaaaaaaaaa",
+    ],
 )
 def test_common_passwords_are_refused(password):
     assert key(password) == "password.common"
@@ -97,7 +105,10 @@ def test_short_name_parts_and_the_domain_do_not_count():
 
 
 def test_a_long_passphrase_is_accepted():
-    assert key("le chat de ma voisine mange des cerises", names=NAMES, email="e.martin75@exemple.fr") is None
+    assert (
+        key("le chat de ma voisine mange des cerises", names=NAMES, email="e.martin75@exemple.fr")
+        is None
+    )
 
 
 def test_hasher_verifies_and_asks_for_rehash():
@@ -122,7 +133,11 @@ def test_hasher_compares_in_nfkc():
 
 
 @settings(max_examples=200, deadline=None)
-@given(password=st.text(max_size=200), names=st.lists(st.text(max_size=30), max_size=3), email=st.text(max_size=60))
+@given(
+    password=st.text(max_size=200),
+    names=st.lists(st.text(max_size=30), max_size=3),
+    email=st.text(max_size=60),
+)
 def test_check_password_never_raises(password, names, email):
     result = check_password(password, names=tuple(names), email=email)
     assert result is None or isinstance(result, Problem)

@@ -5,15 +5,24 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from tests.test_registration_form import REFERENCE, born, valid_values
 
 from kiosk.i18n import french
 from kiosk.pieces import PieceRule, RuleError, load_rules, required_pieces
 from kiosk.registration_form import check
+from tests.test_registration_form import REFERENCE, born, valid_values
 
 RULE_IDS = [
-    "confirmation", "recensement", "jdc", "distance_enrolment", "distance_attendance", "work_experience",
-    "pfmp", "kept_marks", "exemption_diploma", "accommodations", "mobility",
+    "confirmation",
+    "recensement",
+    "jdc",
+    "distance_enrolment",
+    "distance_attendance",
+    "work_experience",
+    "pfmp",
+    "kept_marks",
+    "exemption_diploma",
+    "accommodations",
+    "mobility",
 ]
 
 
@@ -43,7 +52,9 @@ def test_the_rules_file_holds_the_pieces_of_the_brief_in_order():
 def test_confirmation_is_always_asked(session):
     assert asked(session, "confirmation")
     assert asked(session, "confirmation", nationality="autre", birth_date=ADULT)
-    assert asked(session, "confirmation", status="distance", distance_school="CNED", birth_date=ADULT)
+    assert asked(
+        session, "confirmation", status="distance", distance_school="CNED", birth_date=ADULT
+    )
     assert required_pieces({}, session) == ["confirmation"]
 
 
@@ -65,10 +76,10 @@ def test_recensement_for_french_candidates_under_18(session):
     "birth, expected",
     [
         (born(date(2020, 6, 16), 18), False),  # 17, the day before the 18th birthday
-        (born(REFERENCE, 18), True),           # 18, on the birthday
-        (born(REFERENCE, 24), True),           # 24
-        (born(date(2020, 6, 16), 25), True),   # 24, the day before the 25th birthday
-        (born(REFERENCE, 25), False),          # 25, on the birthday
+        (born(REFERENCE, 18), True),  # 18, on the birthday
+        (born(REFERENCE, 24), True),  # 24
+        (born(date(2020, 6, 16), 25), True),  # 24, the day before the 25th birthday
+        (born(REFERENCE, 25), False),  # 25, on the birthday
         (born(REFERENCE, 40), False),
     ],
 )
@@ -123,7 +134,9 @@ def test_kept_marks_when_marks_are_kept(session):
 
 def test_exemption_diploma_when_a_dispense_is_claimed(session):
     assert asked(session, "exemption_diploma", unit_exemption=True, exemption_diploma="CAP Cuisine")
-    assert not asked(session, "exemption_diploma", unit_exemption=False, exemption_diploma="CAP Cuisine")
+    assert not asked(
+        session, "exemption_diploma", unit_exemption=False, exemption_diploma="CAP Cuisine"
+    )
 
 
 def test_accommodations_when_requested(session):
@@ -145,30 +158,52 @@ def test_a_flag_asks_only_when_it_is_true_itself():
 
 def test_the_list_follows_the_order_of_the_rules(session, tmp_path):
     everything = {
-        "status": "distance", "distance_school": "CNED", "pfmp_required": True, "birth_date": born(REFERENCE, 20),
-        "kept_marks": True, "kept_marks_session": "2018", "kept_marks_units": "U11",
-        "unit_exemption": True, "exemption_diploma": "CAP", "accommodations": True,
-        "accommodations_procedure": True, "optional_mobility": True,
+        "status": "distance",
+        "distance_school": "CNED",
+        "pfmp_required": True,
+        "birth_date": born(REFERENCE, 20),
+        "kept_marks": True,
+        "kept_marks_session": "2018",
+        "kept_marks_units": "U11",
+        "unit_exemption": True,
+        "exemption_diploma": "CAP",
+        "accommodations": True,
+        "accommodations_procedure": True,
+        "optional_mobility": True,
     }
     found = pieces(session, **everything)
     assert found == [
-        "confirmation", "jdc", "distance_enrolment", "distance_attendance", "pfmp", "kept_marks",
-        "exemption_diploma", "accommodations", "mobility",
+        "confirmation",
+        "jdc",
+        "distance_enrolment",
+        "distance_attendance",
+        "pfmp",
+        "kept_marks",
+        "exemption_diploma",
+        "accommodations",
+        "mobility",
     ]
     reversed_file = tmp_path / "reversed.toml"
     reversed_file.write_text(
-        "\n".join(f'[[piece]]\nid = "{piece}"\n' for piece in ("mobility", "accommodations", "confirmation")),
+        "\n".join(
+            f'[[piece]]\nid = "{piece}"\n'
+            for piece in ("mobility", "accommodations", "confirmation")
+        ),
         encoding="utf-8",
     )
     reversed_rules = load_rules(reversed_file)
     assert required_pieces(answers(session, **everything), session, reversed_rules) == [
-        "mobility", "accommodations", "confirmation"
+        "mobility",
+        "accommodations",
+        "confirmation",
     ]
 
 
 def test_a_rules_file_with_an_unknown_condition_is_refused(tmp_path):
     path = tmp_path / "pieces.toml"
-    path.write_text('[[piece]]\nid = "confirmation"\n\n[[piece]]\nid = "jdc"\nage_over = 17\n', encoding="utf-8")
+    path.write_text(
+        '[[piece]]\nid = "confirmation"\n\n[[piece]]\nid = "jdc"\nage_over = 17\n', encoding="utf-8"
+    )
     with pytest.raises(RuleError, match="age_over"):
         load_rules(path)
 

@@ -99,7 +99,9 @@ def test_a_title_with_unicode_and_control_characters(cups, pdf):
 
     [output] = cups.output_for(job.job_id)
     assert "Récépissé" in output.name and "Élodie" in output.name and "Lyon" in output.name
-    assert not any(ord(char) < 32 or 0x7F <= ord(char) < 0xA0 or char == "\u202e" for char in output.name)
+    assert not any(
+        ord(char) < 32 or 0x7F <= ord(char) < 0xA0 or char == "\u202e" for char in output.name
+    )
     assert len(PdfReader(output).pages) == 2
 
 
@@ -209,7 +211,9 @@ def _closed_port() -> int:
 
 
 def test_titles_lose_control_characters_only():
-    assert clean_title("Récépissé\x1b[31m\t\nÉlodie\x00\u202e\u200b ok") == "Récépissé[31m Élodie ok"
+    assert (
+        clean_title("Récépissé\x1b[31m\t\nÉlodie\x00\u202e\u200b ok") == "Récépissé[31m Élodie ok"
+    )
     assert clean_title("\x00\x01 \n") == "document"
     assert len(clean_title("é" * 500).encode()) <= 200
 
@@ -234,12 +238,17 @@ def test_the_folder_printer_copies_atomically_into_a_private_folder(tmp_path, pd
     first = printer.print(pdf, "Confirmation 2020-PT-0042 v1")
     second = printer.print(pdf, "Confirmation 2020-PT-0042 v1")
 
-    assert first == PrintJob(job_id=None, path=folder / "Confirmation 2020-PT-0042 v1.pdf", printer=f"folder:{folder}")
+    assert first == PrintJob(
+        job_id=None, path=folder / "Confirmation 2020-PT-0042 v1.pdf", printer=f"folder:{folder}"
+    )
     assert second.path == folder / "Confirmation 2020-PT-0042 v1 (2).pdf"
     assert first.path.read_bytes() == pdf.read_bytes() == second.path.read_bytes()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
-    assert {p.name for p in folder.iterdir()} == {first.path.name, second.path.name}  # no partial file left
+    assert {p.name for p in folder.iterdir()} == {
+        first.path.name,
+        second.path.name,
+    }  # no partial file left
 
 
 def test_the_folder_printer_leaves_nothing_when_the_copy_fails(tmp_path, pdf, monkeypatch):
@@ -263,7 +272,17 @@ def test_the_folder_printer_leaves_nothing_when_the_copy_fails(tmp_path, pdf, mo
 
 @pytest.mark.parametrize(
     "title",
-    ["../../etc/passwd", "/etc/cron.d/evil", "..", ".", "a/../../b", "..\\..\\win", "x\x00y\n/z", "\u202e", "  "],
+    [
+        "../../etc/passwd",
+        "/etc/cron.d/evil",
+        "..",
+        ".",
+        "a/../../b",
+        "..\\..\\win",
+        "x\x00y\n/z",
+        "\u202e",
+        "  ",
+    ],
 )
 def test_the_folder_printer_never_leaves_its_folder(tmp_path, pdf, title):
     folder = tmp_path / "impressions"

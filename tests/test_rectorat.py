@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,9 +21,9 @@ import pytest
 from kiosk.clock import parse_instant
 from kiosk.errors import StoreError
 from kiosk.rectorat.service import (
+    MAX_BATCH,
     ConflictNotApplied,
     KioskIdentity,
-    MAX_BATCH,
     LoginRefused,
     RectoratService,
     identity_key,
@@ -42,7 +42,11 @@ EARLIER = parse_instant("2019-11-09T14:00:00")
 
 
 def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return (
+        None
+        if moment is None
+        else moment.astimezone(UTC).isoformat(timespec="microseconds")
+    )
 
 
 def account_item(
@@ -62,7 +66,13 @@ def account_item(
 
 
 def answers(family="Dupont", given="Jean", birth="04/05/2001") -> dict:
-    return {"family_name": family, "given_names": given, "birth_date": birth, "birth_town": "Niort", "specialty": "x"}
+    return {
+        "family_name": family,
+        "given_names": given,
+        "birth_date": birth,
+        "birth_town": "Niort",
+        "specialty": "x",
+    }
 
 
 def registration_item(
@@ -74,17 +84,32 @@ def registration_item(
         "session_id": session, "answers": who or answers(), "status": status, "saved_at": iso(saved_at),
         "withdrawn_at": None, **extra,
     }  # fmt: skip
-    return {"entity": "registration", "id": str(registration_id or uuid.uuid4()), "version": version, "data": data}
+    return {
+        "entity": "registration",
+        "id": str(registration_id or uuid.uuid4()),
+        "version": version,
+        "data": data,
+    }
 
 
 def address_item(registration_id, change_id=None, version=1) -> dict:
     data = {"created_at": iso(EARLIER), "registration_id": str(registration_id),
             "address": {"line1": "3 rue des Lilas", "postcode": "79000", "town": "Niort"}}  # fmt: skip
-    return {"entity": "address_change", "id": str(change_id or uuid.uuid4()), "version": version, "data": data}
+    return {
+        "entity": "address_change",
+        "id": str(change_id or uuid.uuid4()),
+        "version": version,
+        "data": data,
+    }
 
 
 def deletion_item(account_id) -> dict:
-    return {"entity": "account_deletion", "id": str(account_id), "version": 1, "data": {"reason": "not_activated"}}
+    return {
+        "entity": "account_deletion",
+        "id": str(account_id),
+        "version": 1,
+        "data": {"reason": "not_activated"},
+    }
 
 
 def results(answer: list[dict]) -> list[str]:
@@ -160,14 +185,22 @@ def _back_to_schema_2(store) -> None:
         if store.postgresql:
             db.execute_sql("ALTER TABLE rc_account DROP COLUMN origin_kiosk_id")
         else:  # SQLite drops no column a foreign key names: the table is made again
-            table = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rc_account'")
+            table = db.execute_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rc_account'"
+            )
             created = table.fetchone()[0]
-            old = created.replace(', "origin_kiosk_id" INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL', "")
+            old = created.replace(
+                ', "origin_kiosk_id" INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL', ""
+            )
             assert old != created
             indexes = [row[0] for row in db.execute_sql(
                 "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rc_account' AND sql IS NOT NULL"
             )]  # fmt: skip
-            columns = [row[1] for row in db.execute_sql("PRAGMA table_info(rc_account)") if row[1] != "origin_kiosk_id"]
+            columns = [
+                row[1]
+                for row in db.execute_sql("PRAGMA table_info(rc_account)")
+                if row[1] != "origin_kiosk_id"
+            ]
             db.execute_sql(old.replace('"rc_account"', '"rc_account_2"', 1))
             db.execute_sql(f"INSERT INTO rc_account_2 SELECT {', '.join(columns)} FROM rc_account")
             db.execute_sql("DROP TABLE rc_account")
@@ -203,22 +236,39 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
     try:
         assert store.schema_version() == SCHEMA_VERSION == 3
         service = RectoratService(store, clock, hasher=fast_hasher())
-        assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [(None,)]
+        assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [
+            (None,)
+        ]
         # Kiosk A still holds its candidate (its rc_interest row): its feed, its writes.
-        assert [c["id"] for c in service.changes(kiosk_a, 0)["changes"]] == [account["id"], registration["id"]]
+        assert [c["id"] for c in service.changes(kiosk_a, 0)["changes"]] == [
+            account["id"],
+            registration["id"],
+        ]
         assert service.changes(kiosk_b, 0)["changes"] == []
-        assert results(service.push(kiosk_b, [account_item(account["id"], 2, family="Pirate")])) == ["refused"]
-        assert results(service.push(kiosk_a, [account_item(account["id"], 2, family="Durand")])) == ["applied"]
+        assert results(
+            service.push(kiosk_b, [account_item(account["id"], 2, family="Pirate")])
+        ) == ["refused"]
+        assert results(
+            service.push(kiosk_a, [account_item(account["id"], 2, family="Durand")])
+        ) == ["applied"]
         # An account pushed now is held by its origin, without an rc_interest row.
         other = account_item(email="autre@exemple.fr", family="Autre")
         other_registration = registration_item(other["id"], who=answers("Autre"))
         assert results(service.push(kiosk_b, [other, other_registration])) == ["applied", "applied"]
-        assert store.Interest.select().where(store.Interest.account_id == uuid.UUID(other["id"])).count() == 0
+        assert (
+            store.Interest.select()
+            .where(store.Interest.account_id == uuid.UUID(other["id"]))
+            .count()
+            == 0
+        )
         assert store.Account.get_by_id(uuid.UUID(other["id"])).origin_kiosk_id == kiosk_b.id
         assert [c["id"] for c in service.changes(kiosk_a, 0)["changes"]] == [
             account["id"], registration["id"], account["id"],
         ]  # fmt: skip
-        assert [c["id"] for c in service.changes(kiosk_b, 0)["changes"]] == [other["id"], other_registration["id"]]
+        assert [c["id"] for c in service.changes(kiosk_b, 0)["changes"]] == [
+            other["id"],
+            other_registration["id"],
+        ]
         # The feed's indexes hold numbered rows only, and its numbers are still unique.
         catalogue = (
             "SELECT indexdef FROM pg_indexes WHERE indexname = %s" if store.postgresql
@@ -265,13 +315,21 @@ def test_a_batch_is_applied_then_its_replay_is_all_stale(service, store, kiosk_a
     stored = store.Account.get_by_id(uuid.UUID(account["id"]))
     assert (stored.version, stored.family_name) == (3, "Dupont-Martin")
 
-    changed = registration_item(account["id"], registration["id"], 2, who=answers(birth="05/05/2001"))
+    changed = registration_item(
+        account["id"], registration["id"], 2, who=answers(birth="05/05/2001")
+    )
     assert results(service.push(kiosk_a, [changed])) == ["applied"]
-    assert store.Registration.get_by_id(uuid.UUID(registration["id"])).answers["birth_date"] == "05/05/2001"
+    assert (
+        store.Registration.get_by_id(uuid.UUID(registration["id"])).answers["birth_date"]
+        == "05/05/2001"
+    )
 
 
 def test_registrations_get_a_number_from_the_rectorat(service, store, kiosk_a):
-    first, second = account_item(), account_item(email="marie.curie@exemple.fr", family="Curie", given="Marie")
+    first, second = (
+        account_item(),
+        account_item(email="marie.curie@exemple.fr", family="Curie", given="Marie"),
+    )
     batch = [
         first, registration_item(first["id"]),
         second, registration_item(second["id"], who=answers("Curie", "Marie", "07/11/2000")),
@@ -284,7 +342,11 @@ def test_registrations_get_a_number_from_the_rectorat(service, store, kiosk_a):
 def test_fields_only_the_rectorat_writes_are_never_taken_from_a_kiosk(service, store, kiosk_a):
     account = account_item()
     sneaky = registration_item(
-        account["id"], status="set_aside", number="2020-PO-999999", paper_status="validated", missing_pieces=["x"]
+        account["id"],
+        status="set_aside",
+        number="2020-PO-999999",
+        paper_status="validated",
+        missing_pieces=["x"],
     )
     assert results(service.push(kiosk_a, [account, sneaky])) == ["applied", "applied"]
     registration_id = uuid.UUID(sneaky["id"])
@@ -293,7 +355,9 @@ def test_fields_only_the_rectorat_writes_are_never_taken_from_a_kiosk(service, s
     assert (stored.status, stored.paper_status, stored.missing_pieces) == ("registered", None, None)
 
     service.set_paper_status(registration_id, "incomplete", ["photo"])
-    again = registration_item(account["id"], sneaky["id"], 2, number="X", paper_status="validated", missing_pieces=[])
+    again = registration_item(
+        account["id"], sneaky["id"], 2, number="X", paper_status="validated", missing_pieces=[]
+    )
     assert results(service.push(kiosk_a, [again])) == ["applied"]
     stored = store.Registration.get_by_id(registration_id)
     assert (stored.version, stored.number, stored.paper_status, stored.missing_pieces) == (
@@ -307,7 +371,9 @@ def test_fields_only_the_rectorat_writes_are_never_taken_from_a_kiosk(service, s
     assert store.Registration.get_by_id(registration_id).status == "set_aside"
 
 
-def test_an_email_of_another_account_is_a_conflict_never_an_overwrite(service, store, kiosk_a, kiosk_b):
+def test_an_email_of_another_account_is_a_conflict_never_an_overwrite(
+    service, store, kiosk_a, kiosk_b
+):
     first = account_item(family="Dupont")
     assert results(service.push(kiosk_a, [first])) == ["applied"]
     # The same person signed up again at another kiosk, offline, with a case variant.
@@ -315,8 +381,16 @@ def test_an_email_of_another_account_is_a_conflict_never_an_overwrite(service, s
     answer = service.push(kiosk_b, [second])
     assert answer[0]["result"] == "conflict"
     conflict = store.Conflict.get_by_id(uuid.UUID(answer[0]["conflict"]))
-    assert (conflict.kind, conflict.entity, str(conflict.entity_id)) == ("email_key", "account", second["id"])
-    assert (conflict.existing_id, conflict.kiosk_id, conflict.resolved_at) == (first["id"], kiosk_b.id, None)
+    assert (conflict.kind, conflict.entity, str(conflict.entity_id)) == (
+        "email_key",
+        "account",
+        second["id"],
+    )
+    assert (conflict.existing_id, conflict.kiosk_id, conflict.resolved_at) == (
+        first["id"],
+        kiosk_b.id,
+        None,
+    )
     assert conflict.incoming["family_name"] == "Dupond"
     assert store.Account.get_by_id(uuid.UUID(first["id"])).family_name == "Dupont"
     assert store.Account.get_or_none(store.Account.id == uuid.UUID(second["id"])) is None
@@ -341,7 +415,9 @@ def test_an_email_of_another_account_is_a_conflict_never_an_overwrite(service, s
     assert service.conflicts() == []
 
 
-def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(service, store, kiosk_a, kiosk_b):
+def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(
+    service, store, kiosk_a, kiosk_b
+):
     first = account_item()
     first_registration = registration_item(first["id"])
     assert results(service.push(kiosk_a, [first, first_registration])) == ["applied", "applied"]
@@ -352,7 +428,9 @@ def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(s
     conflict = store.Conflict.get_by_id(uuid.UUID(answer[1]["conflict"]))
     assert (conflict.kind, conflict.existing_id) == ("identity", first_registration["id"])
     assert store.Registration.select().count() == 1
-    assert store.Registration.get_by_id(uuid.UUID(first_registration["id"])).account_id == uuid.UUID(first["id"])
+    assert store.Registration.get_by_id(
+        uuid.UUID(first_registration["id"])
+    ).account_id == uuid.UUID(first["id"])
     # A replay is stale; the conflict is kept, once.
     assert results(service.push(kiosk_b, [other, twin])) == ["stale", "stale"]
     assert store.Conflict.select().count() == 1
@@ -363,7 +441,11 @@ def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(s
     assert service.resolve_conflict(conflict.id, "apply_incoming") == {"result": "applied"}
     kept_aside = store.Registration.get_by_id(uuid.UUID(first_registration["id"]))
     applied = store.Registration.get_by_id(uuid.UUID(twin["id"]))
-    assert (kept_aside.status, applied.status, applied.number) == ("set_aside", "registered", "2020-PO-000002")
+    assert (kept_aside.status, applied.status, applied.number) == (
+        "set_aside",
+        "registered",
+        "2020-PO-000002",
+    )
     with pytest.raises(ValueError, match="resolved already"):
         service.resolve_conflict(conflict.id, "keep_existing")
 
@@ -390,8 +472,12 @@ def test_the_window_counts_the_kiosk_save_time(service, store, clock, kiosk_a):
     assert answer[1]["reason"] == "closed"
 
     clock.set(CLOSES - timedelta(days=2))
-    future = registration_item(people[2]["id"], saved_at=clock.now() + timedelta(minutes=6), who=answers("Nom2"))
-    near = registration_item(people[3]["id"], saved_at=clock.now() + timedelta(minutes=4), who=answers("Nom3"))
+    future = registration_item(
+        people[2]["id"], saved_at=clock.now() + timedelta(minutes=6), who=answers("Nom2")
+    )
+    near = registration_item(
+        people[3]["id"], saved_at=clock.now() + timedelta(minutes=4), who=answers("Nom3")
+    )
     answer = service.push(kiosk_a, [future, near])
     assert results(answer) == ["refused", "applied"]
     assert answer[0]["reason"] == "future"
@@ -407,9 +493,15 @@ def test_a_pending_account_is_deleted_with_its_interests(service, store, kiosk_a
     assert results(answer) == ["applied", "refused"]
     assert answer[1]["reason"] == "active"
     assert store.Account.get_or_none(store.Account.id == uuid.UUID(pending["id"])) is None
-    assert store.Interest.select().where(store.Interest.account_id == uuid.UUID(pending["id"])).count() == 0
+    assert (
+        store.Interest.select().where(store.Interest.account_id == uuid.UUID(pending["id"])).count()
+        == 0
+    )
     # Replayed, the deletion and even the account's first push are stale: it stays gone.
-    assert results(service.push(kiosk_a, [pending, deletion_item(pending["id"])])) == ["stale", "stale"]
+    assert results(service.push(kiosk_a, [pending, deletion_item(pending["id"])])) == [
+        "stale",
+        "stale",
+    ]
     assert store.Account.select().count() == 1
 
 
@@ -468,8 +560,14 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
                 elif roll < 0.6:
                     account = rng.choice(accounts[-4:] if rng.random() < 0.7 else accounts)
                     family, given, birth = rng.choice(people)
-                    who = answers(family, given, birth) if rng.random() < 0.9 else {"birth_date": birth}
-                    saved = rng.choice([EARLIER, EARLIER, EARLIER, CLOSES, EARLIER + timedelta(days=30)])
+                    who = (
+                        answers(family, given, birth)
+                        if rng.random() < 0.9
+                        else {"birth_date": birth}
+                    )
+                    saved = rng.choice(
+                        [EARLIER, EARLIER, EARLIER, CLOSES, EARLIER + timedelta(days=30)]
+                    )
                     session = SESSION if rng.random() < 0.95 else "bacpro-nowhere-2031"
                     item = registration_item(account, saved_at=saved, who=who, session=session)
                     registrations.append((item["id"], account))
@@ -492,24 +590,34 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
 
 def _store_state(store) -> dict:
     """What a push leaves in the store, comparable between two stores fed the same items."""
+
     def rows(sql: str) -> list[tuple]:
         return [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in row)
                 for row in store.db.execute_sql(sql).fetchall()]  # fmt: skip
 
     numbered = rows("SELECT id, number FROM rc_registration ORDER BY id")
     return {
-        "accounts": rows("SELECT id, version, email, email_key, family_name, given_names, status, activated_at"
-                         " FROM rc_account ORDER BY id"),
-        "registrations": rows("SELECT id, version, account_id, session_id, answers, status, saved_at, identity_key"
-                              " FROM rc_registration ORDER BY id"),
+        "accounts": rows(
+            "SELECT id, version, email, email_key, family_name, given_names, status, activated_at"
+            " FROM rc_account ORDER BY id"
+        ),
+        "registrations": rows(
+            "SELECT id, version, account_id, session_id, answers, status, saved_at, identity_key"
+            " FROM rc_registration ORDER BY id"
+        ),
         # PostgreSQL's sequence may skip: compare which registrations are numbered, and uniqueness.
         "numbered": sorted(r[0] for r in numbered if r[1]) if store.postgresql else numbered,
-        "unique_numbers": len({r[1] for r in numbered if r[1]}) == len([r for r in numbered if r[1]]),
+        "unique_numbers": len({r[1] for r in numbered if r[1]})
+        == len([r for r in numbered if r[1]]),
         "addresses": rows("SELECT id, version, registration_id FROM rc_address_change ORDER BY id"),
-        "interests": rows("SELECT kiosk_id, account_id FROM rc_interest ORDER BY kiosk_id, account_id"),
+        "interests": rows(
+            "SELECT kiosk_id, account_id FROM rc_interest ORDER BY kiosk_id, account_id"
+        ),
         "origins": rows("SELECT id, origin_kiosk_id FROM rc_account ORDER BY id"),
-        "conflicts": rows("SELECT kind, entity, entity_id, version, resolved_at IS NULL FROM rc_conflict"
-                          " ORDER BY entity_id, created_at"),
+        "conflicts": rows(
+            "SELECT kind, entity, entity_id, version, resolved_at IS NULL FROM rc_conflict"
+            " ORDER BY entity_id, created_at"
+        ),
         "tombstones": rows("SELECT entity_id, entity FROM rc_tombstone ORDER BY entity_id"),
         "changes": rows("SELECT entity, entity_id, account_id FROM rc_change ORDER BY id"),
     }
@@ -519,8 +627,13 @@ def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
     """Its fast readers take what every kiosk sends and leave anything else to the full
     readers (which refuse with their message, or read it): never a different answer."""
     from kiosk.rectorat.batch import (
-        _ACCOUNT_INSTANTS, _REGISTRATION_INSTANTS, _checked_instants, _fast_account, _fast_registration,
-        _instant_text, _uuid_text,
+        _ACCOUNT_INSTANTS,
+        _REGISTRATION_INSTANTS,
+        _checked_instants,
+        _fast_account,
+        _fast_registration,
+        _instant_text,
+        _uuid_text,
     )  # fmt: skip
     from kiosk.rectorat.service import Invalid, _account_fields, _registration_fields
 
@@ -575,13 +688,18 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
         bulk = RectoratService(bulk_store, clock, hasher=fast_hasher())
         reference = RectoratService(reference_store, clock, hasher=fast_hasher())
         reference._batch = _NoBulk()
-        kiosks = [(new_kiosk(bulk, f"borne-{k}")[0], new_kiosk(reference, f"borne-{k}")[0]) for k in range(2)]
+        kiosks = [
+            (new_kiosk(bulk, f"borne-{k}")[0], new_kiosk(reference, f"borne-{k}")[0])
+            for k in range(2)
+        ]
         conflicts_seen = 0
         for k, batch in _random_batches(random.Random(seed)):
             got = bulk.push(kiosks[k][0], batch)
             expected = reference.push(kiosks[k][1], batch)
             # Conflict ids are random: compare what they hold instead.
-            strip = lambda answer: [{**r, "conflict": "…"} if "conflict" in r else r for r in answer]  # noqa: E731
+            strip = lambda answer: [
+                {**r, "conflict": "…"} if "conflict" in r else r for r in answer
+            ]  # noqa: E731
             assert strip(got) == strip(expected), batch
             conflicts_seen += sum(r["result"] == "conflict" for r in got)
         assert _store_state(bulk_store) == _store_state(reference_store)
@@ -591,7 +709,9 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
         reference_store.close()
         if not store_url.startswith("sqlite"):
             with psycopg2_connection(store_url) as admin:
-                admin.cursor().execute(f"DROP DATABASE IF EXISTS r{os.getpid()}_{seed} WITH (FORCE)")
+                admin.cursor().execute(
+                    f"DROP DATABASE IF EXISTS r{os.getpid()}_{seed} WITH (FORCE)"
+                )
 
 
 @contextlib.contextmanager
@@ -630,7 +750,9 @@ def test_each_kiosk_pulls_the_changes_of_its_candidates_in_order(service, kiosk_
     # The exam office's work reaches the kiosk, with the rectorat's fields.
     service.set_paper_status(registration["id"], "complete", [])
     update = service.changes(kiosk_a, page["last"])
-    assert [(c["entity"], c["data"]["paper_status"]) for c in update["changes"]] == [("registration", "complete")]
+    assert [(c["entity"], c["data"]["paper_status"]) for c in update["changes"]] == [
+        ("registration", "complete")
+    ]
     assert update["changes"][0]["seq"] > page["last"]
 
     # Paged: the cursor stops at the last change given.
@@ -679,21 +801,26 @@ def test_a_transaction_that_commits_late_is_not_skipped(fresh_postgres_url, cloc
         store.close()
 
 
-def test_two_kiosks_pushing_one_email_at_once_give_one_account_and_one_conflict(fresh_postgres_url, clock):
+def test_two_kiosks_pushing_one_email_at_once_give_one_account_and_one_conflict(
+    fresh_postgres_url, clock
+):
     store = open_store(fresh_postgres_url)
     try:
         service = RectoratService(store, clock, hasher=fast_hasher())
         kiosk_a, kiosk_b = new_kiosk(service, "borne-a")[0], new_kiosk(service, "borne-b")[0]
         holding, release, answer_a, answer_b = threading.Event(), threading.Event(), [], []
         first = threading.Thread(
-            target=_hold_open_push, args=(service, kiosk_a, [account_item()], holding, release, answer_a)
+            target=_hold_open_push,
+            args=(service, kiosk_a, [account_item()], holding, release, answer_a),
         )
         first.start()
         assert holding.wait(30)
 
         def push_b():
             with service.db.connection_context():
-                answer_b.extend(service.push(kiosk_b, [account_item(email="JEAN.dupont@exemple.fr")]))
+                answer_b.extend(
+                    service.push(kiosk_b, [account_item(email="JEAN.dupont@exemple.fr")])
+                )
 
         second = threading.Thread(target=push_b)
         second.start()
@@ -711,7 +838,9 @@ def test_two_kiosks_pushing_one_email_at_once_give_one_account_and_one_conflict(
 # -- login elsewhere -------------------------------------------------------------------
 
 
-def test_login_elsewhere_lends_the_account_and_records_the_interest(service, store, kiosk_a, kiosk_b):
+def test_login_elsewhere_lends_the_account_and_records_the_interest(
+    service, store, kiosk_a, kiosk_b
+):
     account = account_item()
     registration = registration_item(account["id"])
     service.push(kiosk_a, [account, registration])
@@ -724,7 +853,9 @@ def test_login_elsewhere_lends_the_account_and_records_the_interest(service, sto
     start = service.changes(kiosk_b, 0)["last"]
     service.set_paper_status(registration["id"], "received")
     assert [c["id"] for c in service.changes(kiosk_b, start)["changes"]] == [registration["id"]]
-    assert results(service.push(kiosk_b, [account_item(account["id"], 2, family="Dupont")])) == ["applied"]
+    assert results(service.push(kiosk_b, [account_item(account["id"], 2, family="Dupont")])) == [
+        "applied"
+    ]
 
     with pytest.raises(LoginRefused) as wrong:
         service.login(kiosk_b, "jean.dupont@exemple.fr", "not the password at all")
@@ -748,7 +879,10 @@ def test_login_elsewhere_waits_after_five_failures(service, store, clock, kiosk_
         service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)  # even the right one
     assert (locked.value.reason, locked.value.retry_after) == ("locked", 30)
     clock.advance(timedelta(seconds=31))
-    assert service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)["account"]["family_name"] == "Dupont"
+    assert (
+        service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)["account"]["family_name"]
+        == "Dupont"
+    )
     stored = store.Account.get()
     assert (stored.failed_logins, stored.locked_until) == (0, None)
 
@@ -792,7 +926,9 @@ class _Uvicorn:
         import uvicorn
 
         self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -832,7 +968,10 @@ def test_http_answers_and_refusals(http, service, clock):
     bad = http.post("/v1/push", content=b"{not json", headers=auth)
     assert bad.status_code == 400 and "JSON" in bad.json()["error"]
     assert http.post("/v1/push", json={"things": []}, headers=auth).status_code == 400
-    assert http.post("/v1/push", json={"items": [{}] * (MAX_BATCH + 1)}, headers=auth).status_code == 400
+    assert (
+        http.post("/v1/push", json={"items": [{}] * (MAX_BATCH + 1)}, headers=auth).status_code
+        == 400
+    )
     huge = http.post("/v1/push", content=b"[" + b" " * 70_000 + b"]", headers=auth)
     assert huge.status_code == 413
     assert http.get("/v1/changes?after=x", headers=auth).status_code == 400
@@ -842,9 +981,14 @@ def test_http_answers_and_refusals(http, service, clock):
     account = account_item()
     pushed = http.post("/v1/push", json={"items": [account]}, headers=auth)
     assert pushed.status_code == 200
-    assert pushed.json() == {"results": [{"id": account["id"], "result": "applied"}], "now": iso(clock.now())}
+    assert pushed.json() == {
+        "results": [{"id": account["id"], "result": "applied"}],
+        "now": iso(clock.now()),
+    }
     pulled = http.get("/v1/changes", params={"after": 0, "limit": 10}, headers=auth).json()
-    assert [c["id"] for c in pulled["changes"]] == [account["id"]] and pulled["last"] == pulled["changes"][0]["seq"]
+    assert [c["id"] for c in pulled["changes"]] == [account["id"]] and pulled["last"] == pulled[
+        "changes"
+    ][0]["seq"]
 
     right = {"email_key": "jean.dupont@exemple.fr", "password": PASSWORD}
     good = http.post("/v1/accounts/login", json=right, headers=auth)
@@ -866,7 +1010,10 @@ def test_the_background_sequencer_numbers_the_feed(http, service, store):
     kiosk = new_kiosk(service, "borne-a")[0]
     service.push(kiosk, [account_item()])
     deadline = time.monotonic() + 10
-    while store.Change.select().where(store.Change.seq.is_null()).exists() and time.monotonic() < deadline:
+    while (
+        store.Change.select().where(store.Change.seq.is_null()).exists()
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     assert store.Change.get().seq == 1
 
@@ -878,7 +1025,10 @@ def test_sync_through_a_real_uvicorn_server(service, store, clock):
     other_token = new_kiosk(service, "borne-b")[1]
     account = account_item()
     registration = registration_item(account["id"])
-    with _Uvicorn(make_app(store, clock, service=service)) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with (
+        _Uvicorn(make_app(store, clock, service=service)) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
         assert client.get("/v1/health").json()["ok"] is True
         auth = _bearer("borne-a", token)
         pushed = client.post("/v1/push", json={"items": [account, registration]}, headers=auth)
@@ -903,7 +1053,9 @@ def test_sync_through_a_real_uvicorn_server(service, store, clock):
 # -- command line ----------------------------------------------------------------------
 
 
-def _kiosk_command(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def _kiosk_command(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "kiosk.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env=dict(os.environ, **(env or {})), check=False,
@@ -935,7 +1087,11 @@ def test_cli_adds_lists_and_revokes_kiosk_credentials(cli_store, store_url, cloc
         service = RectoratService(store, clock)
         assert service.authenticate("borne-1", token) is not None
         listed = _kiosk_command("rectorat", "kiosk", "list", *options, env=env)
-        assert listed.returncode == 0 and listed.stdout.startswith("borne-1\t") and "active" in listed.stdout
+        assert (
+            listed.returncode == 0
+            and listed.stdout.startswith("borne-1\t")
+            and "active" in listed.stdout
+        )
         assert token not in listed.stdout
         revoked = _kiosk_command("rectorat", *options, "kiosk", "revoke", "borne-1", env=env)
         assert revoked.returncode == 0, revoked.stderr
@@ -960,13 +1116,17 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.mark.parametrize("workers, tls", [(1, False), (2, False), (1, True)], ids=["one", "two-workers", "tls"])
+@pytest.mark.parametrize(
+    "workers, tls", [(1, False), (2, False), (1, True)], ids=["one", "two-workers", "tls"]
+)
 def test_cli_serves_the_api(tmp_path, workers, tls):
     import ssl
 
     data = ["--data-dir", str(tmp_path)]
     env = {"KIOSK_RECTORAT_DB": ""}
-    credential = _kiosk_command("rectorat", *data, "kiosk", "add", "borne-1", env=env).stdout.strip()
+    credential = _kiosk_command(
+        "rectorat", *data, "kiosk", "add", "borne-1", env=env
+    ).stdout.strip()
     token = credential.partition(":")[2]
     port = _free_port()
     secret = "mot de passe secret 1234"
@@ -982,7 +1142,9 @@ def test_cli_serves_the_api(tmp_path, workers, tls):
         text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        with httpx.Client(base_url=f"{scheme}://127.0.0.1:{port}", verify=verify, timeout=10) as client:
+        with httpx.Client(
+            base_url=f"{scheme}://127.0.0.1:{port}", verify=verify, timeout=10
+        ) as client:
             deadline = time.monotonic() + 30
             while True:
                 try:
@@ -990,7 +1152,9 @@ def test_cli_serves_the_api(tmp_path, workers, tls):
                         break
                 except httpx.TransportError:
                     pass
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    "the server did not start"
+                )
                 time.sleep(0.1)
             auth = _bearer("borne-1", token)
             answer = client.post("/v1/push", json={"items": [account_item()]}, headers=auth)

@@ -60,7 +60,10 @@ def born(on: date, years: int) -> str:
 
 def problem(session, **overrides):
     """The problems ``check`` finds in a valid form changed by ``overrides``, by field."""
-    return {name: p.key for name, p in check(valid_values(session, **overrides), session).problems.items()}
+    return {
+        name: p.key
+        for name, p in check(valid_values(session, **overrides), session).problems.items()
+    }
 
 
 def applicable(session, name, **overrides) -> bool:
@@ -77,15 +80,44 @@ def demo(clock):
 DOMAIN_FIELDS = {
     "modalites": {"accept_rules", "not_school_enrolled"},
     "identification": {
-        "family_name", "usage_name", "given_names", "sex", "birth_date", "birth_town", "birth_country",
-        "father_name", "mother_name", "nationality", "address_line1", "address_line2", "postal_code",
-        "town", "country", "phone",
+        "family_name",
+        "usage_name",
+        "given_names",
+        "sex",
+        "birth_date",
+        "birth_town",
+        "birth_country",
+        "father_name",
+        "mother_name",
+        "nationality",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "town",
+        "country",
+        "phone",
     },
     "candidature": {
-        "status", "distance_school", "no_training", "pfmp_required", "specialty", "language", "eps_exempt",
-        "optional_language", "optional_language_name", "optional_eps", "eps_activity", "optional_mobility",
-        "kept_marks", "kept_marks_session", "kept_marks_units", "unit_exemption", "exemption_diploma",
-        "accommodations", "accommodations_procedure", "jdc_situation",
+        "status",
+        "distance_school",
+        "no_training",
+        "pfmp_required",
+        "specialty",
+        "language",
+        "eps_exempt",
+        "optional_language",
+        "optional_language_name",
+        "optional_eps",
+        "eps_activity",
+        "optional_mobility",
+        "kept_marks",
+        "kept_marks_session",
+        "kept_marks_units",
+        "unit_exemption",
+        "exemption_diploma",
+        "accommodations",
+        "accommodations_procedure",
+        "jdc_situation",
     },
 }
 
@@ -149,7 +181,10 @@ def test_status_fields_apply_only_to_their_status(session, name, status):
 
 @pytest.mark.parametrize(
     "overrides, field",
-    [({"status": " distance "}, "distance_school"), ({"nationality": "francaise\t"}, "jdc_situation")],
+    [
+        ({"status": " distance "}, "distance_school"),
+        ({"nationality": "francaise\t"}, "jdc_situation"),
+    ],
 )
 def test_applicability_reads_the_answer_as_check_keeps_it(session, overrides, field):
     # The answer is kept as « distance » / « francaise »: what depends on it is asked too.
@@ -227,8 +262,21 @@ def test_eps_is_offered_by_the_2020_session(session):
 @pytest.mark.parametrize(
     "name",
     [
-        "family_name", "given_names", "sex", "birth_date", "birth_town", "birth_country", "nationality",
-        "address_line1", "postal_code", "town", "country", "phone", "status", "specialty", "language",
+        "family_name",
+        "given_names",
+        "sex",
+        "birth_date",
+        "birth_town",
+        "birth_country",
+        "nationality",
+        "address_line1",
+        "postal_code",
+        "town",
+        "country",
+        "phone",
+        "status",
+        "specialty",
+        "language",
     ],
 )
 @pytest.mark.parametrize("empty", ["", "   ", None])
@@ -250,7 +298,14 @@ def test_both_modalites_flags_must_be_ticked(session, flag, unticked):
 
 def test_every_missing_field_is_reported_at_once(session):
     checked = check(blank_values(session), session)
-    assert {"accept_rules", "not_school_enrolled", "sex", "birth_date", "phone", "specialty"} <= set(checked.problems)
+    assert {
+        "accept_rules",
+        "not_school_enrolled",
+        "sex",
+        "birth_date",
+        "phone",
+        "specialty",
+    } <= set(checked.problems)
 
 
 # -- dates and ages --------------------------------------------------------------------
@@ -271,7 +326,19 @@ def test_dates_are_read_as_jj_mm_aaaa_or_iso(text, expected):
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["31/02/2002", "29/02/2003", "00/01/2002", "05/13/2002", "2002-02-31", "", "demain", "05/03/02"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "31/02/2002",
+        "29/02/2003",
+        "00/01/2002",
+        "05/13/2002",
+        "2002-02-31",
+        "",
+        "demain",
+        "05/03/02",
+    ],
+)
 def test_impossible_dates_are_no_dates(text):
     assert parse_date(text) is None
 
@@ -290,7 +357,9 @@ def test_age_on_counts_whole_years_up_to_the_birthday():
 
 @pytest.mark.parametrize("years", [13, 101, 0, -1])
 def test_an_implausible_age_is_refused(session, years):
-    assert problem(session, birth_date=born(REFERENCE, years)) == {"birth_date": "form.birth_date.implausible"}
+    assert problem(session, birth_date=born(REFERENCE, years)) == {
+        "birth_date": "form.birth_date.implausible"
+    }
 
 
 @pytest.mark.parametrize("years", [14, 40, 100])
@@ -304,20 +373,29 @@ def test_a_plausible_age_is_accepted(session, years):
 @pytest.mark.parametrize("code", ["8600", "860000", "86 000", "2A004", "abcde", "８６０００"])
 @pytest.mark.parametrize("country", ["France", "FRANCE", "france"])
 def test_a_french_postal_code_has_five_digits(session, code, country):
-    assert problem(session, postal_code=code, country=country) == {"postal_code": "form.postal_code.invalid"}
+    assert problem(session, postal_code=code, country=country) == {
+        "postal_code": "form.postal_code.invalid"
+    }
 
 
-@pytest.mark.parametrize("code, country", [("1000", "Belgique"), ("SW1A 1AA", "Royaume-Uni"), ("2A004", "Italie")])
+@pytest.mark.parametrize(
+    "code, country", [("1000", "Belgique"), ("SW1A 1AA", "Royaume-Uni"), ("2A004", "Italie")]
+)
 def test_a_foreign_postal_code_is_not_held_to_five_digits(session, code, country):
     assert problem(session, postal_code=code, country=country) == {}
 
 
-@pytest.mark.parametrize("phone", ["06 12 34 56 78", "0612345678", "+33 6 12 34 56 78", "06.12.34.56.78", "+32-2-123-45-67"])
+@pytest.mark.parametrize(
+    "phone",
+    ["06 12 34 56 78", "0612345678", "+33 6 12 34 56 78", "06.12.34.56.78", "+32-2-123-45-67"],
+)
 def test_phone_numbers_are_accepted(session, phone):
     assert problem(session, phone=phone) == {}
 
 
-@pytest.mark.parametrize("phone", ["06", "12345", "téléphone", "06 12 34 56 7a", "++33612345678", "-0612345678"])
+@pytest.mark.parametrize(
+    "phone", ["06", "12345", "téléphone", "06 12 34 56 7a", "++33612345678", "-0612345678"]
+)
 def test_what_is_not_a_phone_number_is_refused(session, phone):
     assert problem(session, phone=phone) == {"phone": "form.phone.invalid"}
 
@@ -341,7 +419,13 @@ def test_specialties_outside_their_sessions_are_refused_for_2020(session):
 
 
 def test_a_specialty_whose_last_session_is_2019_is_refused_for_2020(clock, monkeypatch):
-    ended = Specialty(code="49999999", title="Spécialité rénovée", option="", first_session=2010, last_session=2019)
+    ended = Specialty(
+        code="49999999",
+        title="Spécialité rénovée",
+        option="",
+        first_session=2010,
+        last_session=2019,
+    )
     real = national_specialties()
     monkeypatch.setattr("kiosk.exam_sessions.national_specialties", lambda: (*real, ended))
     session = load_session("bacpro-poitiers-2020", clock)
@@ -351,8 +435,10 @@ def test_a_specialty_whose_last_session_is_2019_is_refused_for_2020(clock, monke
 
 def optional(**overrides):
     return {
-        "optional_language": True, "optional_language_name": "espagnol",
-        "optional_eps": True, "eps_activity": "natation",
+        "optional_language": True,
+        "optional_language_name": "espagnol",
+        "optional_eps": True,
+        "eps_activity": "natation",
         "optional_mobility": True,
     } | overrides
 
@@ -380,14 +466,25 @@ def test_facultative_eps_is_refused_when_exempted_from_compulsory_eps(session):
 
 
 def test_the_optional_language_must_differ_from_the_compulsory_one(session):
-    same = problem(session, language="anglais", optional_language=True, optional_language_name="anglais")
+    same = problem(
+        session, language="anglais", optional_language=True, optional_language_name="anglais"
+    )
     assert same == {"optional_language_name": "form.optional_language_name.same"}
-    assert problem(session, language="anglais", optional_language=True, optional_language_name="allemand") == {}
+    assert (
+        problem(
+            session, language="anglais", optional_language=True, optional_language_name="allemand"
+        )
+        == {}
+    )
 
 
-@pytest.mark.parametrize("year, ok", [("2015", True), ("2019", True), ("2014", False), ("2020", False), ("2021", False)])
+@pytest.mark.parametrize(
+    "year, ok", [("2015", True), ("2019", True), ("2014", False), ("2020", False), ("2021", False)]
+)
 def test_kept_marks_are_within_five_years_before_the_session(session, year, ok):
-    problems = problem(session, kept_marks=True, kept_marks_session=year, kept_marks_units="U11, U12")
+    problems = problem(
+        session, kept_marks=True, kept_marks_session=year, kept_marks_units="U11, U12"
+    )
     assert problems == ({} if ok else {"kept_marks_session": "form.kept_marks_session.range"})
 
 
@@ -411,7 +508,9 @@ def test_no_training_is_accepted_on_the_18th_birthday(session):
 
 
 @pytest.mark.parametrize("name", ["family_name", "birth_town", "address_line1", "distance_school"])
-@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1b[31m", "\u200b", "\u202e", "\ue000", "\ufffe"])
+@pytest.mark.parametrize(
+    "bad", ["\x00", "\x07", "\x1b[31m", "\u200b", "\u202e", "\ue000", "\ufffe"]
+)
 def test_control_characters_are_refused(session, name, bad):
     values = valid_values(session, status="distance", distance_school="CNED")
     values[name] = f"Du{bad}pont"
@@ -419,7 +518,10 @@ def test_control_characters_are_refused(session, name, bad):
 
 
 def test_text_is_kept_with_spaces_collapsed_and_in_nfc(session):
-    checked = check(valid_values(session, family_name="  Le   Bihan ", birth_town="Saint-E\u0301tienne"), session)
+    checked = check(
+        valid_values(session, family_name="  Le   Bihan ", birth_town="Saint-E\u0301tienne"),
+        session,
+    )
     assert checked.answers["family_name"] == "Le Bihan"
     assert checked.answers["birth_town"] == "Saint-\u00c9tienne"
 
@@ -431,7 +533,9 @@ def test_overlong_text_is_refused(session):
 
 # -- never raises ------------------------------------------------------------------------
 
-_SESSION = load_session("bacpro-poitiers-2020", Clock(parse_instant("2019-11-10T10:00:00"), frozen=True))
+_SESSION = load_session(
+    "bacpro-poitiers-2020", Clock(parse_instant("2019-11-10T10:00:00"), frozen=True)
+)
 _VALID = valid_values(_SESSION)
 _ANY = st.one_of(st.none(), st.booleans(), st.text(max_size=30))
 

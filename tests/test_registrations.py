@@ -8,8 +8,6 @@ from dataclasses import replace
 
 import pytest
 from peewee import SQL, IntegrityError
-from tests.conftest import CANDIDATE, mailed_code
-from tests.test_registration_form import valid_values
 
 from kiosk.clock import parse_instant
 from kiosk.errors import Refused
@@ -19,11 +17,19 @@ from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS
 from kiosk.registrations import RegistrationService
 from kiosk.store import open_store
+from tests.conftest import CANDIDATE, mailed_code
+from tests.test_registration_form import valid_values
 
-OTHER = replace(CANDIDATE, email="claire.martin@exemple.fr", family_name="Martin", given_names="Claire")
+OTHER = replace(
+    CANDIDATE, email="claire.martin@exemple.fr", family_name="Martin", given_names="Claire"
+)
 NEW_ADDRESS = {
-    "address_line1": "3 quai Duperré", "address_line2": "Appartement 12", "postal_code": "17000",
-    "town": "La Rochelle", "country": "France", "phone": "05 46 00 00 00",
+    "address_line1": "3 quai Duperré",
+    "address_line2": "Appartement 12",
+    "postal_code": "17000",
+    "town": "La Rochelle",
+    "country": "France",
+    "phone": "05 46 00 00 00",
 }
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -41,7 +47,11 @@ def key(refused: pytest.ExceptionInfo[Refused], field: str = "") -> str:
 
 
 def mails(to: str) -> list[dict]:
-    return [row.payload for row in OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid")) if row.payload["to"] == to]
+    return [
+        row.payload
+        for row in OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))
+        if row.payload["to"] == to
+    ]
 
 
 def registration_mails(to: str) -> list[dict]:
@@ -78,7 +88,10 @@ def registered(service, active) -> Registration:
 
 @pytest.mark.parametrize(
     "local, refusal",
-    [("2019-11-04T08:59:59", "registration.not_yet_open"), ("2019-11-27T19:00:00", "registration.closed")],
+    [
+        ("2019-11-04T08:59:59", "registration.not_yet_open"),
+        ("2019-11-27T19:00:00", "registration.closed"),
+    ],
 )
 def test_save_is_refused_outside_the_window(service, active, clock, local, refusal):
     clock.set(at(local))
@@ -136,10 +149,14 @@ def test_a_saved_change_is_version_2_with_its_mail(service, active, registered, 
     assert "version 2" in sent[-1]["body"]
 
 
-def test_saving_unchanged_answers_is_refused_without_a_new_version(service, active, registered, session):
+def test_saving_unchanged_answers_is_refused_without_a_new_version(
+    service, active, registered, session
+):
     with pytest.raises(Refused) as refused:
         # Typed differently, the same once checked.
-        service.save(active, valid_values(session, phone=" 06 12 34  56 78 ", birth_date="2002-03-05"))
+        service.save(
+            active, valid_values(session, phone=" 06 12 34  56 78 ", birth_date="2002-03-05")
+        )
     assert key(refused) == "registration.unchanged"
     assert Registration.get_by_id(registered.id).version == 1
     assert len(registration_mails(active.email)) == 1
@@ -160,8 +177,13 @@ def test_one_registration_per_candidate_and_session(service, active, registered,
     now = clock.now()
     with pytest.raises(IntegrityError):
         Registration.create(
-            account=active.id, session_id=session.id, answers={}, status="registered",
-            saved_at=now, created_at=now, updated_at=now,
+            account=active.id,
+            session_id=session.id,
+            answers={},
+            status="registered",
+            saved_at=now,
+            created_at=now,
+            updated_at=now,
         )
 
 
@@ -178,10 +200,15 @@ def test_locked_fields_are_empty_before_the_first_save(service, active):
     assert set(service.locked_fields(active)) == set(LOCKED_FIELDS)
 
 
-def test_locked_fields_keep_their_saved_value_whatever_the_form_sends(service, active, registered, session):
+def test_locked_fields_keep_their_saved_value_whatever_the_form_sends(
+    service, active, registered, session
+):
     forged = {
-        "family_name": "Autre", "given_names": "Paul", "birth_date": "01/01/1990",
-        "birth_town": "Lyon", "birth_country": "Belgique",
+        "family_name": "Autre",
+        "given_names": "Paul",
+        "birth_date": "01/01/1990",
+        "birth_town": "Lyon",
+        "birth_country": "Belgique",
     }
     assert set(forged) == set(LOCKED_FIELDS)
     service.save(active, valid_values(session, phone="07 11 22 33 44", **forged))
@@ -193,7 +220,9 @@ def test_locked_fields_keep_their_saved_value_whatever_the_form_sends(service, a
     # The draft cannot bring them back either.
     service.save_draft(active, valid_values(session, **forged))
     values = service.form_values(active)
-    assert {name: values[name] for name in LOCKED_FIELDS} == {name: answers[name] for name in LOCKED_FIELDS}
+    assert {name: values[name] for name in LOCKED_FIELDS} == {
+        name: answers[name] for name in LOCKED_FIELDS
+    }
 
 
 def test_changing_only_locked_fields_changes_nothing(service, active, registered, session):
@@ -204,7 +233,9 @@ def test_changing_only_locked_fields_changes_nothing(service, active, registered
 
 
 def test_the_first_save_copies_the_names_onto_the_account(service, active, session):
-    service.save(active, valid_values(session, family_name="Dupont-Martin", given_names="Jean Pierre"))
+    service.save(
+        active, valid_values(session, family_name="Dupont-Martin", given_names="Jean Pierre")
+    )
     stored = Account.get_by_id(active.id)
     assert (stored.family_name, stored.given_names) == ("Dupont-Martin", "Jean Pierre")
 
@@ -220,7 +251,9 @@ def test_the_outbox_row_is_written_in_the_same_transaction(service, active, sess
     assert Account.get_by_id(active.id).family_name == "Dupont"
 
 
-def test_a_change_whose_mail_fails_keeps_the_saved_version(service, active, registered, session, monkeypatch):
+def test_a_change_whose_mail_fails_keeps_the_saved_version(
+    service, active, registered, session, monkeypatch
+):
     service.save_draft(active, valid_values(session, phone="07 11 22 33 44"))
     monkeypatch.setattr("kiosk.registrations.enqueue_mail", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
@@ -233,7 +266,9 @@ def test_a_change_whose_mail_fails_keeps_the_saved_version(service, active, regi
 # -- drafts ------------------------------------------------------------------------------
 
 
-def test_a_draft_survives_closing_and_reopening_the_store(service, active, db, tmp_path, clock, session):
+def test_a_draft_survives_closing_and_reopening_the_store(
+    service, active, db, tmp_path, clock, session
+):
     service.save_draft(active, {"birth_town": "Niort", "accept_rules": True})
     db.close()
     reopened = open_store(tmp_path / "kiosk.sqlite3")
@@ -328,10 +363,15 @@ def test_saving_again_after_a_withdrawal_registers_again(service, active, regist
     assert again.id == registered.id
     assert (stored.status, stored.version, stored.withdrawn_at) == ("registered", 3, None)
     assert service.standing(active).state == "registered"
-    assert registration_mails(active.email)[-1]["subject"] == f"Confirmation d'inscription : {session.title}"
+    assert (
+        registration_mails(active.email)[-1]["subject"]
+        == f"Confirmation d'inscription : {session.title}"
+    )
 
 
-def test_a_registration_set_aside_by_the_rectorat_cannot_be_changed_at_the_kiosk(service, active, registered, session):
+def test_a_registration_set_aside_by_the_rectorat_cannot_be_changed_at_the_kiosk(
+    service, active, registered, session
+):
     Registration.update(status="set_aside").where(Registration.id == registered.id).execute()
     with pytest.raises(Refused) as refused:
         service.save(active, valid_values(session, phone="05 49 00 00 00"))
@@ -354,7 +394,9 @@ def test_a_first_save_racing_another_is_refused_not_crashed(service, active, ses
 # -- address change -----------------------------------------------------------------------
 
 
-def test_an_address_change_after_close_is_sent_to_the_rectorat(service, active, registered, session, clock):
+def test_an_address_change_after_close_is_sent_to_the_rectorat(
+    service, active, registered, session, clock
+):
     after_close(clock)
     change = service.report_address_change(active, NEW_ADDRESS)
     stored = AddressChange.get_by_id(change.id)
@@ -371,7 +413,9 @@ def test_an_address_change_after_close_is_sent_to_the_rectorat(service, active, 
     assert Registration.get_by_id(registered.id).version == 1
 
 
-def test_an_address_change_with_an_invalid_postal_code_is_refused_at_its_field(service, active, registered, session):
+def test_an_address_change_with_an_invalid_postal_code_is_refused_at_its_field(
+    service, active, registered, session
+):
     with pytest.raises(Refused) as refused:
         service.report_address_change(active, dict(NEW_ADDRESS, postal_code="1700"))
     assert set(refused.value.problems) == {"postal_code"}
@@ -381,7 +425,9 @@ def test_an_address_change_with_an_invalid_postal_code_is_refused_at_its_field(s
 
 
 def test_an_address_abroad_needs_no_french_postal_code(service, active, registered):
-    change = service.report_address_change(active, dict(NEW_ADDRESS, postal_code="1000", country="Belgique"))
+    change = service.report_address_change(
+        active, dict(NEW_ADDRESS, postal_code="1000", country="Belgique")
+    )
     assert change.address["country"] == "Belgique"
 
 
@@ -427,7 +473,12 @@ def test_a_registration_saved_before_close_stays_saved(service, active, register
     saved_at = registered.saved_at
     after_close(clock)
     stored = service.registration(active)
-    assert (stored.id, stored.version, stored.status, stored.saved_at) == (registered.id, 1, "registered", saved_at)
+    assert (stored.id, stored.version, stored.status, stored.saved_at) == (
+        registered.id,
+        1,
+        "registered",
+        saved_at,
+    )
     assert service.form_values(active)["phone"] == "06 12 34 56 78"
     assert service.locked_fields(active)
 

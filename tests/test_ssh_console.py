@@ -24,13 +24,20 @@ import threading
 import time
 import tomllib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.requirements import need_program
-from tests.ssh_server import HOST, ROOT, SshServer, need_openssh, need_terminal_from_sshd, sshd_server
+from tests.ssh_server import (
+    HOST,
+    ROOT,
+    SshServer,
+    need_openssh,
+    need_terminal_from_sshd,
+    sshd_server,
+)
 from tests.test_terminal import Pane, field
 
 STAFF = "accueil"
@@ -59,7 +66,7 @@ def kiosk_config(tmp_path_factory) -> Path:
     """
     folder = tmp_path_factory.mktemp("ssh-console")
     config = folder / "kiosk.toml"
-    config.write_text(f"data_dir = {json.dumps(str(folder / 'data'))}\nsession = \"demo\"\n")
+    config.write_text(f'data_dir = {json.dumps(str(folder / "data"))}\nsession = "demo"\n')
     done = subprocess.run(
         [sys.executable, "kiosk.py", "--config", str(config),
          "staff-account", "add", STAFF, "--role", "reception", "--password-stdin"],
@@ -184,7 +191,9 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
             return True
         time.sleep(0.05)
-    raise AssertionError(f"after {timeout} s, nothing listens on {port} and {process.args} still runs")
+    raise AssertionError(
+        f"after {timeout} s, nothing listens on {port} and {process.args} still runs"
+    )
 
 
 class Client:
@@ -218,7 +227,9 @@ class SshPane(Pane):
     """The test_terminal pane, running an ssh client instead of the kiosk."""
 
     def run(self, command: list[str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "TEXTUAL", "TMUX"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "TEXTUAL", "TMUX"))
+        }
         # Several arguments: tmux runs ssh itself, no shell in between.
         self.tmux("new-session", "-d", "-s", "kiosk", "-x", "80", "-y", "24", *command, env=env)
         self.started = [self.pane_pid()]
@@ -235,14 +246,18 @@ class SshPane(Pane):
 def pane(tmp_path) -> Iterator[SshPane]:
     """A private tmux server, killed at the end with the ssh client in it."""
     need_terminal_from_sshd()
-    pane = SshPane(need_program("tmux", "tmux"), f"kiosk-ssh-{uuid.uuid4().hex[:12]}", tmp_path / "unused")
+    pane = SshPane(
+        need_program("tmux", "tmux"), f"kiosk-ssh-{uuid.uuid4().hex[:12]}", tmp_path / "unused"
+    )
     yield pane
     pane.stop()
 
 
 def wait_for_console(pane: SshPane) -> str:
     """Until the console's title is on the screen; fails at once if ssh has ended."""
-    screen = pane.wait_for(lambda s: TITLE in s or "Pane is dead" in s, f"« {TITLE} »", timeout=START)
+    screen = pane.wait_for(
+        lambda s: TITLE in s or "Pane is dead" in s, f"« {TITLE} »", timeout=START
+    )
     assert TITLE in screen, f"ssh ended before the console showed:\n{screen}"
     return screen
 
@@ -262,7 +277,9 @@ def audit_trail(config: Path) -> list[tuple[str, str]]:
     """(staff, action) of the store's audit trail, oldest first: what the console recorded."""
     data_dir = Path(tomllib.loads(config.read_text())["data_dir"])
     with contextlib.closing(sqlite3.connect(data_dir / "kiosk.sqlite3")) as db:
-        return db.execute("SELECT staff, action FROM staff_audit ORDER BY created_at, rowid").fetchall()
+        return db.execute(
+            "SELECT staff, action FROM staff_audit ORDER BY created_at, rowid"
+        ).fetchall()
 
 
 def test_a_staff_member_reaches_the_console_over_ssh_logs_in_and_out(sshd, pane, kiosk_config):
@@ -277,7 +294,11 @@ def test_a_staff_member_reaches_the_console_over_ssh_logs_in_and_out(sshd, pane,
     pane.keys("Tab")
     pane.wait_for_focus(password, (name,))
     pane.text(STAFF_PASSWORD)
-    pane.wait_for(lambda s: field(s, password) == "•" * len(STAFF_PASSWORD), "the password typed, masked", timeout=10)
+    pane.wait_for(
+        lambda s: field(s, password) == "•" * len(STAFF_PASSWORD),
+        "the password typed, masked",
+        timeout=10,
+    )
     pane.keys("Enter")
     # The home, with who is at the console and on which store.
     screen = pane.wait_for(lambda s: HOME in s, f"the console's home « {HOME} »", timeout=START)
@@ -310,7 +331,9 @@ def test_closing_the_connection_ends_the_console(sshd, pane):
     pane.stop()  # kills the ssh client: the connection ends
     deadline = time.monotonic() + 30
     while set(consoles) & set(console_processes(sshd)):
-        assert time.monotonic() < deadline, "the console still runs 30 s after its connection closed"
+        assert time.monotonic() < deadline, (
+            "the console still runs 30 s after its connection closed"
+        )
         time.sleep(0.1)
 
 
@@ -354,7 +377,9 @@ def test_sftp_is_refused(server, files):
         assert "canary-file" not in done.stdout
         assert not landing.exists()
     else:
-        assert done.returncode == 0 and "canary-file" in done.stdout and landing.exists(), done.stderr
+        assert done.returncode == 0 and "canary-file" in done.stdout and landing.exists(), (
+            done.stderr
+        )
 
 
 @pytest.mark.parametrize("protocol", [[], ["-O"]], ids=["scp-over-sftp", "scp-legacy"])
@@ -398,7 +423,9 @@ def test_local_forwarding_is_refused(server, tmp_path, to):
             answer = ping(port)
     if blocked(server):
         assert answer == b"" and listener.connections == 0, answer
-        refusal = "refused streamlocal port forward" if to == "unix" else "refused local port forward"
+        refusal = (
+            "refused streamlocal port forward" if to == "unix" else "refused local port forward"
+        )
         assert server.wait_for_log(refusal, mark), server.log_tail()
         if to == "tcp":
             assert PROHIBITED in ssh.errors, ssh.errors

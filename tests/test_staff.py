@@ -8,11 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.conftest import fast_hasher
 
 from kiosk.errors import Refused
 from kiosk.models import StaffAccount
 from kiosk.staff import StaffService
+from tests.conftest import fast_hasher
 
 PASSWORD = "guichet du hall nord 2019"
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,13 +94,26 @@ def test_the_command_line_makes_and_lists_staff_accounts(tmp_path):
     def kiosk(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "kiosk.py", "--data-dir", str(tmp_path), *args],
-            cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
-    made = kiosk("staff-account", "add", "dec", "--role", "exam_office", "--password-stdin", stdin=PASSWORD + "\n")
+    made = kiosk(
+        "staff-account",
+        "add",
+        "dec",
+        "--role",
+        "exam_office",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert made.returncode == 0, made.stderr
-    refused = kiosk("staff-account", "add", "dec2", "--role", "reception", "--password-stdin", stdin="court\n")
+    refused = kiosk(
+        "staff-account", "add", "dec2", "--role", "reception", "--password-stdin", stdin="court\n"
+    )
     assert refused.returncode == 2 and "au moins 12 caractères" in refused.stderr
     assert kiosk("staff-account", "list").stdout.split() == ["dec", "exam_office"]
-
-

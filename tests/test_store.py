@@ -19,8 +19,13 @@ def pragma(db, name):
 def make_account(clock, email="jean@exemple.fr") -> Account:
     now = clock.now()
     return Account.create(
-        email=email, email_key=email, family_name="Dupont", given_names="Jean",
-        password_hash="x", created_at=now, updated_at=now,
+        email=email,
+        email_key=email,
+        family_name="Dupont",
+        given_names="Jean",
+        password_hash="x",
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -85,7 +90,8 @@ def test_foreign_keys_in_the_schema_match_the_models(db):
     for model in MODELS:
         table = model._meta.table_name
         in_schema = {
-            (row[3], row[2], row[6]) for row in db.execute_sql(f"PRAGMA foreign_key_list({table})").fetchall()
+            (row[3], row[2], row[6])
+            for row in db.execute_sql(f"PRAGMA foreign_key_list({table})").fetchall()
         }
         in_model = {
             (f.column_name, f.rel_model._meta.table_name, (f.on_delete or "NO ACTION").upper())
@@ -98,7 +104,10 @@ def test_every_record_has_id_version_and_timestamps(db):
     assert MODELS
     for model in MODELS:
         assert issubclass(model, Record)
-        columns = {row[1] for row in db.execute_sql(f"PRAGMA table_info({model._meta.table_name})").fetchall()}
+        columns = {
+            row[1]
+            for row in db.execute_sql(f"PRAGMA table_info({model._meta.table_name})").fetchall()
+        }
         assert {"id", "version", "created_at", "updated_at"} <= columns
 
 
@@ -134,8 +143,13 @@ def test_deleting_an_account_deletes_its_codes(db, clock):
     now = clock.now()
     for owner in (account, account, other):
         OneTimeCode.create(
-            account=owner, purpose="activation", code_hash="h", expires_at=now, tries_left=5,
-            created_at=now, updated_at=now,
+            account=owner,
+            purpose="activation",
+            code_hash="h",
+            expires_at=now,
+            tries_left=5,
+            created_at=now,
+            updated_at=now,
         )
     Account.delete().where(Account.id == account.id).execute()
     assert [code.account_id for code in OneTimeCode.select()] == [other.id]

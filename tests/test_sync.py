@@ -69,7 +69,9 @@ class Rectorat:
             served, self.clock, service=RectoratService(served, self.clock, hasher=HASHER), sequence_interval=0.2,
             close_store=True,
         )  # fmt: skip
-        config = uvicorn.Config(wrap(app) if wrap else app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            wrap(app) if wrap else app, host="127.0.0.1", port=self.port, log_level="warning"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
         self._thread.start()
@@ -92,13 +94,18 @@ class Rectorat:
     # What the rectorat holds, read on the test's own connection.
 
     def count(self, table: str, where: str = "TRUE", *params) -> int:
-        return self.store.db.execute_sql(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+        return self.store.db.execute_sql(
+            f"SELECT count(*) FROM {table} WHERE {where}", params
+        ).fetchone()[0]
 
     def rows(self, table: str) -> list[tuple]:
         return self.store.db.execute_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
 
     def snapshot(self) -> dict[str, list[tuple]]:
-        return {t: self.rows(t) for t in ("rc_account", "rc_registration", "rc_conflict", "rc_change", "rc_tombstone")}
+        return {
+            t: self.rows(t)
+            for t in ("rc_account", "rc_registration", "rc_conflict", "rc_change", "rc_tombstone")
+        }
 
     def changes_of(self, record_id) -> int:
         return self.count("rc_change", "entity_id = %s", str(record_id))
@@ -189,9 +196,13 @@ def wait_for(condition, timeout: float = 20, what: str = "the condition") -> Non
 # -- 1. offline, then online ----------------------------------------------------------------
 
 
-def test_a_registration_made_offline_reaches_the_rectorat_and_its_number_comes_back(rectorat, kiosks, clock):
+def test_a_registration_made_offline_reaches_the_rectorat_and_its_number_comes_back(
+    rectorat, kiosks, clock
+):
     kiosk = kiosks("borne-a")  # the server is not started: nothing listens on its port
-    account, registration = kiosk.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    account, registration = kiosk.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
     offline = kiosk.sync()
     assert not offline.online and offline.error and offline.pending > 0
     assert rectorat.count("rc_account") == 0
@@ -202,7 +213,11 @@ def test_a_registration_made_offline_reaches_the_rectorat_and_its_number_comes_b
     assert report.online and report.error == "" and report.pending == 0 and kiosk.pending() == 0
     assert report.pushed == offline.pending
     stored = rectorat.store.Account.get_by_id(account.id)
-    assert (stored.version, stored.status, stored.email_key) == (3, "active", "jean.dupont@exemple.fr")
+    assert (stored.version, stored.status, stored.email_key) == (
+        3,
+        "active",
+        "jean.dupont@exemple.fr",
+    )
     at_rectorat = rectorat.store.Registration.get_by_id(registration.id)
     assert at_rectorat.account_id == account.id and at_rectorat.version == 1
     assert at_rectorat.number and at_rectorat.number.startswith("2020-PO-")
@@ -219,7 +234,9 @@ def test_a_registration_made_offline_reaches_the_rectorat_and_its_number_comes_b
 def test_a_replayed_batch_is_all_stale_and_changes_nothing(rectorat, kiosks):
     rectorat.start()
     kiosk = kiosks("borne-a")
-    account, registration = kiosk.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    account, registration = kiosk.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
     account = kiosk.account(account.id)
     items = [
         {"entity": "account", "id": str(account.id), "version": account.version, "data": account_data(account)},
@@ -279,14 +296,21 @@ class HoldPushAnswer:
 
 def _kiosk_sync_process(data_dir: Path, url: str, credential: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-    env.update(KIOSK_SYNC_URL=url, KIOSK_SYNC_TOKEN=credential, KIOSK_NOW=KIOSK_NOW, KIOSK_SYNC_TIMEOUT="20")
+    env.update(
+        KIOSK_SYNC_URL=url,
+        KIOSK_SYNC_TOKEN=credential,
+        KIOSK_NOW=KIOSK_NOW,
+        KIOSK_SYNC_TIMEOUT="20",
+    )
     return subprocess.Popen(
         [sys.executable, "kiosk.py", "--data-dir", str(data_dir), "sync", "--once"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
-def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_doubled(rectorat, tmp_path, clock):
+def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_doubled(
+    rectorat, tmp_path, clock
+):
     hold = HoldPushAnswer()
     rectorat.start(wrap=hold.wrap)
     credential = rectorat.credential("borne-a")
@@ -331,7 +355,9 @@ def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_double
     try:
         assert db.execute_sql("PRAGMA integrity_check").fetchall() == [("ok",)]
         pending = OutboxRow.select().where(
-            OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null()
+            OutboxRow.kind == "sync",
+            OutboxRow.delivered_at.is_null(),
+            OutboxRow.failed_at.is_null(),
         )
         assert pending.count() == 0
         assert all(Registration.get_by_id(r.id).number for _, r in made)
@@ -342,10 +368,16 @@ def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_double
 # -- 4. one person at two offline kiosks ----------------------------------------------------
 
 
-def test_one_person_registered_at_two_offline_kiosks_gives_one_registration_and_one_conflict(rectorat, kiosks):
+def test_one_person_registered_at_two_offline_kiosks_gives_one_registration_and_one_conflict(
+    rectorat, kiosks
+):
     kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
-    account_a, registration_a = kiosk_a.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
-    account_b, registration_b = kiosk_b.candidate("jdupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    account_a, registration_a = kiosk_a.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
+    account_b, registration_b = kiosk_b.candidate(
+        "jdupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
     answers_a, answers_b = dict(registration_a.answers), dict(registration_b.answers)
 
     rectorat.start()
@@ -361,11 +393,30 @@ def test_one_person_registered_at_two_offline_kiosks_gives_one_registration_and_
     ]
 
     # Neither kiosk's data was overwritten.
-    here_a, here_b = kiosk_a.registration(registration_a.id), kiosk_b.registration(registration_b.id)
-    assert (here_a.answers, here_a.status, here_a.version, here_a.number) == (answers_a, "registered", 1, kept.number)
-    assert (here_b.answers, here_b.status, here_b.version, here_b.number) == (answers_b, "registered", 1, None)
-    assert kiosk_a.registration(registration_b.id) is None and kiosk_b.registration(registration_a.id) is None
-    assert kiosk_b.account(account_b.id).email == "jdupont@exemple.fr" and kiosk_b.account(account_a.id) is None
+    here_a, here_b = (
+        kiosk_a.registration(registration_a.id),
+        kiosk_b.registration(registration_b.id),
+    )
+    assert (here_a.answers, here_a.status, here_a.version, here_a.number) == (
+        answers_a,
+        "registered",
+        1,
+        kept.number,
+    )
+    assert (here_b.answers, here_b.status, here_b.version, here_b.number) == (
+        answers_b,
+        "registered",
+        1,
+        None,
+    )
+    assert (
+        kiosk_a.registration(registration_b.id) is None
+        and kiosk_b.registration(registration_a.id) is None
+    )
+    assert (
+        kiosk_b.account(account_b.id).email == "jdupont@exemple.fr"
+        and kiosk_b.account(account_a.id) is None
+    )
 
     before = rectorat.snapshot()
     for kiosk in (kiosk_a, kiosk_b):
@@ -414,7 +465,10 @@ def test_a_paper_status_committed_late_still_reaches_the_kiosk(rectorat, kiosks)
     assert second.online and second.pulled == 1
     here = kiosk.registration(late.id)
     assert (here.paper_status, here.missing_pieces, here.version) == ("incomplete", ["photo"], 1)
-    assert kiosk.services.registrations.standing(kiosk.account(here.account_id)).state == "paper_incomplete"
+    assert (
+        kiosk.services.registrations.standing(kiosk.account(here.account_id)).state
+        == "paper_incomplete"
+    )
     assert kiosk.pending() == 0  # applied from the rectorat: nothing to send back
 
 
@@ -442,7 +496,9 @@ def test_a_revoked_kiosk_is_refused_and_keeps_its_changes_pending(rectorat, kios
         assert report.pending == waiting
     assert rectorat.snapshot() == before
     assert rectorat.count("rc_registration", "id = %s", str(registration.id)) == 0
-    rows = list(OutboxRow.select().where(OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null()))
+    rows = list(
+        OutboxRow.select().where(OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null())
+    )
     assert len(rows) == waiting and all(row.failed_at is None for row in rows)
 
 
@@ -485,10 +541,14 @@ def test_the_rectorat_down_for_a_while_then_back(rectorat, kiosks, clock):
 # -- 8. login elsewhere -----------------------------------------------------------------------
 
 
-def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_waits(rectorat, kiosks):
+def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_waits(
+    rectorat, kiosks
+):
     rectorat.start()
     kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
-    account, _ = kiosk_a.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002", register=False)
+    account, _ = kiosk_a.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002", register=False
+    )
     assert kiosk_a.sync().pending == 0
 
     assert kiosk_b.account(account.id) is None
@@ -507,11 +567,16 @@ def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_wai
 
     # Back at kiosk B: the candidate registers there.
     here = kiosk_b.services.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
-    values = valid_values(kiosk_b.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002")
+    values = valid_values(
+        kiosk_b.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002"
+    )
     registration = registrations_b.save(here, values)
     assert kiosk_b.pending() > 0
     assert sync_b.forget_borrowed(str(account.id)) is False  # the registration is not pushed yet
-    assert kiosk_b.account(account.id) is not None and kiosk_b.registration(registration.id) is not None
+    assert (
+        kiosk_b.account(account.id) is not None
+        and kiosk_b.registration(registration.id) is not None
+    )
     assert kiosk_b.sync().pending == 0
     at_rectorat = rectorat.store.Registration.get_by_id(registration.id)
     assert at_rectorat.account_id == account.id
@@ -521,16 +586,24 @@ def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_wai
     # Kiosk A holds the account: the registration made at B comes to it.
     assert kiosk_a.sync().online
     at_a = kiosk_a.registration(registration.id)
-    assert (at_a.origin, at_a.number, at_a.answers) == ("rectorat", at_rectorat.number, at_rectorat.answers)
+    assert (at_a.origin, at_a.number, at_a.answers) == (
+        "rectorat",
+        at_rectorat.number,
+        at_rectorat.answers,
+    )
 
 
 # -- 9. a purge reaches the rectorat ----------------------------------------------------------
 
 
-def test_an_unactivated_account_purged_at_the_kiosk_is_deleted_at_the_rectorat(rectorat, kiosks, clock):
+def test_an_unactivated_account_purged_at_the_kiosk_is_deleted_at_the_rectorat(
+    rectorat, kiosks, clock
+):
     rectorat.start()
     kiosk = kiosks("borne-a")
-    account = kiosk.services.accounts.sign_up(SignUp("jean.dupont@exemple.fr", "Dupont", "Jean", PASSWORD, PASSWORD))
+    account = kiosk.services.accounts.sign_up(
+        SignUp("jean.dupont@exemple.fr", "Dupont", "Jean", PASSWORD, PASSWORD)
+    )
     assert kiosk.sync().pending == 0
     assert rectorat.store.Account.get_by_id(account.id).status == "pending"
 
@@ -553,7 +626,10 @@ def test_a_registration_is_sent_after_its_account_whatever_the_clock(rectorat, k
     instant, or stepping back, never sends a registration before its account."""
     rectorat.start()
     kiosk = kiosks("borne-a")
-    people = [(f"candidat{n}@exemple.fr", f"Martin{'e' * n}", "Paul", f"{10 + n:02d}/01/2001") for n in range(6)]
+    people = [
+        (f"candidat{n}@exemple.fr", f"Martin{'e' * n}", "Paul", f"{10 + n:02d}/01/2001")
+        for n in range(6)
+    ]
     made = []
     for email, family, given, birth in people:
         account, _ = kiosk.candidate(email, family, given, birth, register=False)
@@ -569,7 +645,9 @@ def test_a_registration_is_sent_after_its_account_whatever_the_clock(rectorat, k
 def test_borrowed_records_wait_for_their_address_change_and_stay_forgotten(rectorat, kiosks):
     rectorat.start()
     kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
-    account, registration = kiosk_a.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    account, registration = kiosk_a.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
     assert kiosk_a.sync().pending == 0
 
     here = kiosk_b.services.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
@@ -601,18 +679,24 @@ def test_two_registrations_of_one_account_at_two_kiosks_do_not_stop_the_pull(rec
     rectorat keeps one and a conflict; the other kiosk keeps its own and pulls on."""
     rectorat.start()
     kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
-    account, _ = kiosk_a.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002", register=False)
+    account, _ = kiosk_a.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002", register=False
+    )
     assert kiosk_a.sync().pending == 0
     here_b = kiosk_b.services.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
     rectorat.stop()
-    values = valid_values(kiosk_a.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002")
+    values = valid_values(
+        kiosk_a.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002"
+    )
     at_a = kiosk_a.services.registrations.save(kiosk_a.account(account.id), values)
     at_b = kiosk_b.services.registrations.save(here_b, dict(values, phone="05 49 00 00 00"))
     rectorat.start()
     assert kiosk_a.sync(force=True).online
     report = kiosk_b.sync(force=True)
     assert report.online and report.pending == 0
-    assert [c.entity_id for c in rectorat.service.conflicts()] == [at_b.id]  # same person, same account
+    assert [c.entity_id for c in rectorat.service.conflicts()] == [
+        at_b.id
+    ]  # same person, same account
     assert kiosk_b.registration(at_b.id).answers["phone"] == "05 49 00 00 00"
     assert kiosk_b.registration(at_a.id) is None
     rectorat.service.set_paper_status(at_a.id, "received")

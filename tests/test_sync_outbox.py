@@ -6,18 +6,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import CANDIDATE
-from tests.test_registration_form import valid_values
 
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.errors import Refused
 from kiosk.models import Account, AddressChange, OutboxRow, Registration
 from kiosk.registrations import RegistrationService
 from kiosk.sync import SyncService, account_data, registration_data
+from tests.conftest import CANDIDATE
+from tests.test_registration_form import valid_values
 
 
 def sync_rows() -> list[dict]:
-    return [row.payload for row in OutboxRow.select().where(OutboxRow.kind == "sync").order_by(OutboxRow.created_at)]
+    return [
+        row.payload
+        for row in OutboxRow.select().where(OutboxRow.kind == "sync").order_by(OutboxRow.created_at)
+    ]
 
 
 def test_a_sign_up_writes_one_sync_row_with_the_account(accounts, signed_up):
@@ -47,7 +50,9 @@ def test_a_registration_and_its_changes_are_queued(db, clock, session, accounts,
     registrations = RegistrationService(db, clock, session)
     registration = registrations.save(account, valid_values(session))
     registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
-    queued = [(row["entity"], row["version"]) for row in sync_rows() if row["id"] == str(registration.id)]
+    queued = [
+        (row["entity"], row["version"]) for row in sync_rows() if row["id"] == str(registration.id)
+    ]
     assert queued == [("registration", 1), ("registration", 2)]
 
 
@@ -64,10 +69,21 @@ def test_what_comes_from_the_rectorat_is_not_sent_back(db, clock):
     now = clock.now().isoformat()
     sync._guarded(
         lambda: sync._keep_borrowed(
-            {"account": {"id": "6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10", "version": 4, "created_at": now,
-                         "updated_at": now, "email": "ailleurs@exemple.fr", "email_key": "ailleurs@exemple.fr",
-                         "family_name": "Ailleurs", "given_names": "Zoé", "password_hash": "x", "status": "active",
-                         "activated_at": now}}
+            {
+                "account": {
+                    "id": "6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10",
+                    "version": 4,
+                    "created_at": now,
+                    "updated_at": now,
+                    "email": "ailleurs@exemple.fr",
+                    "email_key": "ailleurs@exemple.fr",
+                    "family_name": "Ailleurs",
+                    "given_names": "Zoé",
+                    "password_hash": "x",
+                    "status": "active",
+                    "activated_at": now,
+                }
+            }
         )
     )
     assert Account.get_by_id("6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10").origin == "rectorat"
@@ -79,7 +95,11 @@ def test_the_purge_sends_a_deletion(accounts, signed_up, clock):
     account, _ = signed_up
     clock.advance(ACTIVATION_DEADLINE)
     assert accounts.purge_unactivated() == 1
-    assert sync_rows()[-1] == {"entity": "account_deletion", "id": str(account.id), "data": {"reason": "not_activated"}}
+    assert sync_rows()[-1] == {
+        "entity": "account_deletion",
+        "id": str(account.id),
+        "data": {"reason": "not_activated"},
+    }
 
 
 def test_an_aborted_change_leaves_no_row(accounts, monkeypatch):
@@ -98,8 +118,6 @@ def test_pending_counts_what_waits(db, clock, accounts, signed_up):
     assert (report.online, report.pending, report.error) == (False, 1, "not configured")
 
 
-
-
 def test_a_push_sends_each_records_latest_state_once(db, clock, session, accounts, signed_up):
     """The items the kiosk reads for a push (built by SQLite) are the records as the
     protocol writes them, each record once at its first waiting row, however many rows
@@ -109,7 +127,9 @@ def test_a_push_sends_each_records_latest_state_once(db, clock, session, account
     registrations = RegistrationService(db, clock, session)
     registrations.save(account, valid_values(session))
     registration = registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
-    change = registrations.report_address_change(account, {**valid_values(session), "town": "Niort"})
+    change = registrations.report_address_change(
+        account, {**valid_values(session), "town": "Niort"}
+    )
     # A registration the exam office set aside is sent as registered: the status is the rectorat's.
     Registration.update(status="set_aside").where(Registration.id == registration.id).execute()
     other = accounts.sign_up(SignUp(email="autre@exemple.fr", family_name="Autre", given_names="Zoé",

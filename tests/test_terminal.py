@@ -75,7 +75,10 @@ class Pane:
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
             [self.tmux_program, "-L", self.socket, "-f", str(self.config), *args],
-            capture_output=True, text=True, env=env, timeout=10,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=10,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -83,12 +86,28 @@ class Pane:
     started: list[int]
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "TEXTUAL", "TMUX"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "TEXTUAL", "TMUX"))
+        }
         env.update(extra_env or {})
         self.tmux(
-            "new-session", "-d", "-s", "kiosk", "-x", "80", "-y", "24", "-c", str(ROOT),
+            "new-session",
+            "-d",
+            "-s",
+            "kiosk",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-c",
+            str(ROOT),
             # Several arguments: tmux runs the program itself, no shell in between.
-            sys.executable, "kiosk.py", "--data-dir", str(self.data_dir), "--session", "demo",
+            sys.executable,
+            "kiosk.py",
+            "--data-dir",
+            str(self.data_dir),
+            "--session",
+            "demo",
             env=env,
         )
         self.started = [self.pane_pid()]
@@ -99,7 +118,9 @@ class Pane:
         pids = list(getattr(self, "started", []))
         if pids:
             pids += [p for p in [self.kiosk_pid()] if p is not None] if not self.dead() else []
-        subprocess.run([self.tmux_program, "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(
+            [self.tmux_program, "-L", self.socket, "kill-server"], capture_output=True, timeout=10
+        )
         deadline = time.monotonic() + 3
         while any(state(p) not in ("gone", "Z") for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -122,7 +143,9 @@ class Pane:
             if shown(screen):
                 return screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"after {timeout} s, still no {what}; the pane shows:\n{screen}")
+                raise AssertionError(
+                    f"after {timeout} s, still no {what}; the pane shows:\n{screen}"
+                )
             time.sleep(0.05)
 
     def wait_for_welcome(self, timeout: float = 10.0) -> str:
@@ -154,7 +177,8 @@ class Pane:
         """
         self.wait_for(
             lambda _: self.background(label) not in ("", *(self.background(o) for o in others)),
-            f"focus on « {label} »", timeout,
+            f"focus on « {label} »",
+            timeout,
         )
 
     def raw(self, data: str) -> None:
@@ -214,7 +238,7 @@ def field(screen: str, label: str) -> str:
     """What the input beside ``label`` shows."""
     for line in screen.splitlines():
         if line.strip().startswith(label):
-            return line.strip()[len(label):].strip()
+            return line.strip()[len(label) :].strip()
     return ""
 
 
@@ -232,9 +256,23 @@ def data_dir(tmp_path_factory) -> Path:
     need_program("tmux", "tmux")
     folder = tmp_path_factory.mktemp("terminal") / "data"
     done = subprocess.run(
-        [sys.executable, "kiosk.py", "--data-dir", str(folder),
-         "staff-account", "add", STAFF, "--role", "reception", "--password-stdin"],
-        input=STAFF_PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "kiosk.py",
+            "--data-dir",
+            str(folder),
+            "staff-account",
+            "add",
+            STAFF,
+            "--role",
+            "reception",
+            "--password-stdin",
+        ],
+        input=STAFF_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return folder
@@ -314,7 +352,9 @@ def test_interrupt_stop_and_quit_signals_leave_it_running(kiosk):
             os.kill(target, getattr(signal, name))
         time.sleep(0.3)
         assert state(pid) not in ("gone", "T", "Z"), f"after {name} the kiosk is {state(pid)}"
-        assert state(launcher) not in ("gone", "T", "Z"), f"after {name} the launcher is {state(launcher)}"
+        assert state(launcher) not in ("gone", "T", "Z"), (
+            f"after {name} the launcher is {state(launcher)}"
+        )
         assert kiosk.kiosk_pid() == pid, f"after {name} the kiosk was started again"
     kiosk.answers()
     assert kiosk.kiosk_pid() == pid and not kiosk.dead()
@@ -372,7 +412,9 @@ def test_f12_and_a_staff_password_leave_kiosk_mode(kiosk):
     kiosk.keys("Tab")
     kiosk.wait_for_focus(password, (name,))
     kiosk.text("pas le bon mot de passe")
-    kiosk.wait_for(lambda s: field(s, password) == "•" * 23, "the password typed, masked", timeout=5)
+    kiosk.wait_for(
+        lambda s: field(s, password) == "•" * 23, "the password typed, masked", timeout=5
+    )
     assert field(kiosk.screen(), name) == STAFF
     kiosk.keys("Enter")
     kiosk.wait_for(lambda s: "Identifiant ou mot de passe incorrect." in s, "refusal", timeout=10)
@@ -382,7 +424,9 @@ def test_f12_and_a_staff_password_leave_kiosk_mode(kiosk):
     kiosk.wait_for_focus(password, (name,))
     kiosk.keys("C-u", "C-k")
     kiosk.text(STAFF_PASSWORD)
-    kiosk.wait_for(lambda s: field(s, password) == "•" * len(STAFF_PASSWORD), "the password typed", timeout=5)
+    kiosk.wait_for(
+        lambda s: field(s, password) == "•" * len(STAFF_PASSWORD), "the password typed", timeout=5
+    )
     kiosk.keys("Enter")
     deadline = time.monotonic() + 10
     while not kiosk.dead():
@@ -394,6 +438,8 @@ def test_f12_and_a_staff_password_leave_kiosk_mode(kiosk):
     launcher = kiosk.started[0]
     assert state(launcher) in ("Z", "gone")
     assert "kiosk mode left by staff member accueil" in (kiosk.data_dir / "kiosk.log").read_text()
-    status = kiosk.tmux("display-message", "-p", "-t", "kiosk", "#{pane_dead_status}#{pane_dead_signal}").strip()
+    status = kiosk.tmux(
+        "display-message", "-p", "-t", "kiosk", "#{pane_dead_status}#{pane_dead_signal}"
+    ).strip()
     assert status in ("", "0"), status
     assert kiosk.kiosk_pid() is None

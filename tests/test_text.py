@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 from kiosk.text import REPLACEMENT, displayable, has_control
 
 UNSAFE = [
-    "\x1b[31mrouge",          # an escape sequence
+    "\x1b[31mrouge",  # an escape sequence
     "\x1b]52;c;cGF3bmVk\x07",  # OSC 52: write the terminal's clipboard
-    "\x9b2J",                  # a C1 control sequence introducer
-    "abc\u202edcb",           # right-to-left override
-    "a\u2066b\u2069",          # bidi isolates
+    "\x9b2J",  # a C1 control sequence introducer
+    "abc\u202edcb",  # right-to-left override
+    "a\u2066b\u2069",  # bidi isolates
     "zero\u200bwidth",
     "\ufeffbom",
     "nul\x00",
@@ -27,7 +27,9 @@ def test_unsafe_text_is_detected_and_neutralised(text):
     assert REPLACEMENT in shown
 
 
-@pytest.mark.parametrize("text", ["Élodie Dupré-Lefèvre", "محمد عبد الله", "王小明", "Zoé 🎓", "[b]Jean[/b]", "O'Brien"])
+@pytest.mark.parametrize(
+    "text", ["Élodie Dupré-Lefèvre", "محمد عبد الله", "王小明", "Zoé 🎓", "[b]Jean[/b]", "O'Brien"]
+)
 def test_names_from_everywhere_are_safe(text):
     assert not has_control(text)
     assert displayable(text) == text

@@ -21,7 +21,9 @@ def open_desk(services: Services, store: str | None = None) -> Desk:
         from kiosk.desk.rectorat_store import RectoratDesk
         from kiosk.rectorat.store import open_store
 
-        return RectoratDesk(open_store(store), services.clock, services.session, services.config.exports_dir)
+        return RectoratDesk(
+            open_store(store), services.clock, services.session, services.config.exports_dir
+        )
     from kiosk.desk.kiosk_store import KioskDesk
 
     return KioskDesk(services)

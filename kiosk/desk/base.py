@@ -13,9 +13,10 @@ import contextlib
 import csv
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from kiosk.clock import Clock
 from kiosk.desk import rights
@@ -44,7 +45,9 @@ class Desk:
     where = ""  # kiosk | rectorat
     tasks: frozenset[str] = frozenset()  # what this store can do, whoever asks
 
-    def __init__(self, db, clock: Clock, session: ExamSession, staff: StaffService, exports_dir: Path) -> None:
+    def __init__(
+        self, db, clock: Clock, session: ExamSession, staff: StaffService, exports_dir: Path
+    ) -> None:
         self.db = db
         self.clock = clock
         self.session = session
@@ -110,14 +113,18 @@ class Desk:
         labels = {s.code: s.label for s in self.session.specialties}
         return Glance(
             per_day=[(day, per_day[day]) for day in days],
-            per_specialty=[(labels.get(code, code), n) for code, n in per_specialty.most_common(10)],
+            per_specialty=[
+                (labels.get(code, code), n) for code, n in per_specialty.most_common(10)
+            ],
             registered=registered,
             paper_pending=pending,
             paper_incomplete=incomplete,
             conflicts=self._open_conflicts(),
         )
 
-    def audit_trail(self, officer: Officer, subject: str | None = None, limit: int = 200) -> list[AuditLine]:
+    def audit_trail(
+        self, officer: Officer, subject: str | None = None, limit: int = 200
+    ) -> list[AuditLine]:
         self._allow(officer, "audit")
         return self._trail(subject, limit)
 
@@ -145,7 +152,9 @@ class Desk:
 
     # -- the exam office ----------------------------------------------------------------
 
-    def correct_identity(self, officer: Officer, account_id: str, values: Mapping[str, Any]) -> CandidateFile:
+    def correct_identity(
+        self, officer: Officer, account_id: str, values: Mapping[str, Any]
+    ) -> CandidateFile:
         """Correct the identity the candidate can no longer change (names, birth)."""
         self._allow(officer, "correct_identity")
         with self._write():
@@ -153,16 +162,24 @@ class Desk:
             if current.candidate.registration_id is None:
                 raise Refused.one("", "console.no_registration")
             answers = dict(current.answers)
-            changed = [name for name in LOCKED_FIELDS if name in values and values[name] != answers.get(name, "")]
+            changed = [
+                name
+                for name in LOCKED_FIELDS
+                if name in values and values[name] != answers.get(name, "")
+            ]
             answers.update({name: values[name] for name in changed})
             checked = check(answers, self.session)
             # Only what is being corrected is checked: a kiosk's older record is not refused for the rest.
-            problems = {name: checked.problems[name] for name in changed if name in checked.problems}
+            problems = {
+                name: checked.problems[name] for name in changed if name in checked.problems
+            }
             if problems:
                 raise Refused(problems)
             if not changed:
                 raise Refused.one("", "console.nothing_changed")
-            identity = {name: checked.answers.get(name, answers.get(name, "")) for name in LOCKED_FIELDS}
+            identity = {
+                name: checked.answers.get(name, answers.get(name, "")) for name in LOCKED_FIELDS
+            }
             self._correct_identity(current, identity)
             self._record(officer, "correct_identity", account_id, ", ".join(changed))
             return self._file(account_id)
@@ -183,7 +200,9 @@ class Desk:
                 self._record(officer, "receive_paper", candidate.account_id, code.strip())
             return self._by_code(code), news
 
-    def mark_paper(self, officer: Officer, account_id: str, complete: bool, missing: Iterable[str] = ()) -> None:
+    def mark_paper(
+        self, officer: Officer, account_id: str, complete: bool, missing: Iterable[str] = ()
+    ) -> None:
         """The paper file is complete, or incomplete with these pièces missing."""
         self._allow(officer, "mark_paper")
         missing = list(missing)
@@ -199,8 +218,15 @@ class Desk:
             if unknown:
                 raise Refused.one("missing", "console.unknown_piece", piece=", ".join(unknown))
             status = "complete" if complete else "incomplete"
-            self._set_paper(current.candidate.registration_id, status, None if complete else missing)
-            self._record(officer, "mark_paper", account_id, status + (f" : {', '.join(missing)}" if missing else ""))
+            self._set_paper(
+                current.candidate.registration_id, status, None if complete else missing
+            )
+            self._record(
+                officer,
+                "mark_paper",
+                account_id,
+                status + (f" : {', '.join(missing)}" if missing else ""),
+            )
 
     def set_aside(self, officer: Officer, account_id: str) -> None:
         self._allow(officer, "set_aside")
@@ -230,7 +256,10 @@ class Desk:
         self._allow(officer, "export")
         now = self.clock.now()
         self.exports_dir.mkdir(parents=True, exist_ok=True)
-        path = self.exports_dir / f"inscriptions-{self.session.id}-{self.session.local(now):%Y%m%d-%H%M%S}.csv"
+        path = (
+            self.exports_dir
+            / f"inscriptions-{self.session.id}-{self.session.local(now):%Y%m%d-%H%M%S}.csv"
+        )
         rows = self._export_rows()
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(descriptor, "w", encoding="utf-8-sig", newline="") as handle:
@@ -249,7 +278,13 @@ class Desk:
     def candidate(self, account, registration) -> Candidate:
         """A candidate from either store's account and registration rows (same columns)."""
         if registration is None:
-            return Candidate(str(account.id), account.family_name, account.given_names, account.email, account.status)
+            return Candidate(
+                str(account.id),
+                account.family_name,
+                account.given_names,
+                account.email,
+                account.status,
+            )
         answers = registration.answers
         return Candidate(
             account_id=str(account.id),
@@ -276,15 +311,21 @@ class Desk:
             candidate=self.candidate(account, registration),
             created_at=account.created_at,
             activated_at=account.activated_at,
-            activation_deadline=account.created_at + ACTIVATION_DEADLINE if account.status == "pending" else None,
+            activation_deadline=account.created_at + ACTIVATION_DEADLINE
+            if account.status == "pending"
+            else None,
             locked_until=account.locked_until,
             failed_logins=account.failed_logins,
             version=registration.version if registration is not None else 0,
             answers=answers,
-            pieces=tuple(required_pieces(answers, self.session)) if registration is not None else (),
+            pieces=tuple(required_pieces(answers, self.session))
+            if registration is not None
+            else (),
         )
 
-    def export_row(self, candidate: Candidate, answers: Mapping[str, Any], version: int) -> dict[str, Any]:
+    def export_row(
+        self, candidate: Candidate, answers: Mapping[str, Any], version: int
+    ) -> dict[str, Any]:
         specialty = self.session.specialty(str(answers.get("specialty", "")))
         return {
             "numero": candidate.number or "",
@@ -300,7 +341,9 @@ class Desk:
             "courriel": candidate.email,
             "code_specialite": answers.get("specialty", ""),
             "specialite": specialty.label if specialty else "",
-            "enregistre_le": self.session.local(candidate.saved_at).isoformat(sep=" ", timespec="minutes")
+            "enregistre_le": self.session.local(candidate.saved_at).isoformat(
+                sep=" ", timespec="minutes"
+            )
             if candidate.saved_at
             else "",
             "version": version,
@@ -319,7 +362,9 @@ class Desk:
     def _write(self) -> contextlib.AbstractContextManager:
         return self.db.atomic()
 
-    def _record(self, officer: Officer, action: str, subject: str | None = None, detail: str = "") -> None:
+    def _record(
+        self, officer: Officer, action: str, subject: str | None = None, detail: str = ""
+    ) -> None:
         raise NotImplementedError
 
     def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:

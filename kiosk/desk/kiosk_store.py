@@ -8,8 +8,9 @@ happens here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from peewee import SQL
 
@@ -24,18 +25,34 @@ class KioskDesk(Desk):
 
     where = "kiosk"
     tasks = frozenset(
-        {"find", "view", "resend_code", "lift_delay", "reprint", "glance", "correct_identity", "export", "audit"}
+        {
+            "find",
+            "view",
+            "resend_code",
+            "lift_delay",
+            "reprint",
+            "glance",
+            "correct_identity",
+            "export",
+            "audit",
+        }
     )
 
     def __init__(self, services) -> None:
         super().__init__(
-            services.db, services.clock, services.session, services.staff, services.config.exports_dir
+            services.db,
+            services.clock,
+            services.session,
+            services.staff,
+            services.config.exports_dir,
         )
         self.services = services
 
     # -- the trail ------------------------------------------------------------------------
 
-    def _record(self, officer: Officer, action: str, subject: str | None = None, detail: str = "") -> None:
+    def _record(
+        self, officer: Officer, action: str, subject: str | None = None, detail: str = ""
+    ) -> None:
         now = self.clock.now()
         StaffAudit.create(
             staff=officer.name, role=officer.role, action=action, subject=subject, detail=detail,
@@ -44,17 +61,22 @@ class KioskDesk(Desk):
 
     def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
         # The order of writing (SQLite's rowid): lines made in the same instant keep their order.
-        query = StaffAudit.select().order_by(StaffAudit.created_at.desc(), SQL("rowid").desc()).limit(limit)
+        query = (
+            StaffAudit.select()
+            .order_by(StaffAudit.created_at.desc(), SQL("rowid").desc())
+            .limit(limit)
+        )
         if subject:
             query = query.where(StaffAudit.subject == subject)
-        return [AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query]
+        return [
+            AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query
+        ]
 
     # -- reading ------------------------------------------------------------------------
 
     def _registrations(self) -> dict[uuid.UUID, Registration]:
         rows = Registration.select().where(Registration.session_id == self.session.id)
         return {row.account_id: row for row in rows}
-
 
     def _find(self, query: str) -> list[Candidate]:
         bits = reference_bits(query)  # a reference, typed or scanned, in any of its spellings
@@ -64,7 +86,11 @@ class KioskDesk(Desk):
             registration = registrations.get(account.id)
             candidate = self.candidate(account, registration)
             if (registration is not None and id_bits(registration.id) == bits) or self.matches(
-                query, candidate.family_name, candidate.given_names, account.email, candidate.number or ""
+                query,
+                candidate.family_name,
+                candidate.given_names,
+                account.email,
+                candidate.number or "",
             ):
                 found.append(candidate)
         return found

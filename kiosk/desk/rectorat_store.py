@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from peewee import IntegrityError, fn
 
@@ -23,8 +24,8 @@ from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
 from kiosk.models import id_bits, id_prefix, reference_bits
 from kiosk.rectorat.service import RectoratService
-from kiosk.registration_form import plain
 from kiosk.rectorat.store import RectoratStore
+from kiosk.registration_form import plain
 from kiosk.staff import StaffService
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z@.]+")
@@ -41,8 +42,12 @@ class RectoratDesk(Desk):
         }
     )  # fmt: skip
 
-    def __init__(self, store: RectoratStore, clock: Clock, session: ExamSession, exports_dir: Path) -> None:
-        super().__init__(store.db, clock, session, StaffService(store.db, clock, model=store.Staff), exports_dir)
+    def __init__(
+        self, store: RectoratStore, clock: Clock, session: ExamSession, exports_dir: Path
+    ) -> None:
+        super().__init__(
+            store.db, clock, session, StaffService(store.db, clock, model=store.Staff), exports_dir
+        )
         self.store = store
         self.service = RectoratService(store, clock)
 
@@ -54,7 +59,9 @@ class RectoratDesk(Desk):
 
     # -- the trail ------------------------------------------------------------------------
 
-    def _record(self, officer: Officer, action: str, subject: str | None = None, detail: str = "") -> None:
+    def _record(
+        self, officer: Officer, action: str, subject: str | None = None, detail: str = ""
+    ) -> None:
         self.store.Audit.create(
             created_at=self.clock.now(), staff=officer.name, role=officer.role, action=action,
             subject=subject, detail=detail,
@@ -65,10 +72,11 @@ class RectoratDesk(Desk):
         query = a.select().order_by(a.id.desc()).limit(limit)
         if subject:
             query = query.where(a.subject == subject)
-        return [AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query]
+        return [
+            AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query
+        ]
 
     # -- reading ------------------------------------------------------------------------
-
 
     def _candidates(self, account_ids: list) -> list[Candidate]:
         m = self.store
@@ -78,7 +86,8 @@ class RectoratDesk(Desk):
         registrations = {
             r.account_id: r
             for r in m.Registration.select().where(
-                m.Registration.account_id.in_(account_ids), m.Registration.session_id == self.session.id
+                m.Registration.account_id.in_(account_ids),
+                m.Registration.session_id == self.session.id,
             )
         }
         found = [self.candidate(a, registrations.get(a.id)) for a in accounts]
@@ -93,7 +102,7 @@ class RectoratDesk(Desk):
         like = f"%{words}%"
         by_identity = (
             m.Registration.select(m.Registration.account_id)
-            .where(m.Registration.identity_key ** like, m.Registration.session_id == self.session.id)
+            .where(m.Registration.identity_key**like, m.Registration.session_id == self.session.id)
             .limit(SEARCH_LIMIT)
         )
         by_account = (
@@ -115,7 +124,9 @@ class RectoratDesk(Desk):
         bits = reference_bits(code) if registration is None else None
         if bits is not None:
             # The column holds UUID text: its first 13 characters are the reference's top 48 bits.
-            near = m.Registration.select().where(fn.SUBSTR(m.Registration.id, 1, 13) == id_prefix(bits))
+            near = m.Registration.select().where(
+                fn.SUBSTR(m.Registration.id, 1, 13) == id_prefix(bits)
+            )
             registration = next((r for r in near if id_bits(r.id) == bits), None)
         if registration is None:
             return None
@@ -137,7 +148,9 @@ class RectoratDesk(Desk):
 
     def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
         r = self.store.Registration
-        rows = r.select(r.saved_at, r.answers, r.status, r.paper_status).where(r.session_id == self.session.id)
+        rows = r.select(r.saved_at, r.answers, r.status, r.paper_status).where(
+            r.session_id == self.session.id
+        )
         for row in rows:
             yield row.saved_at, row.answers.get("specialty", ""), row.status, row.paper_status
 
@@ -147,7 +160,9 @@ class RectoratDesk(Desk):
         accounts = {a.id: a for a in m.Account.select()}
         for registration in registrations.order_by(m.Registration.number):
             account = accounts[registration.account_id]
-            yield self.export_row(self.candidate(account, registration), registration.answers, registration.version)
+            yield self.export_row(
+                self.candidate(account, registration), registration.answers, registration.version
+            )
 
     def _open_conflicts(self) -> int:
         c = self.store.Conflict
@@ -207,7 +222,11 @@ class RectoratDesk(Desk):
             return " · ".join(p for p in (candidate.family_name + " " + candidate.given_names, candidate.birth_date,
                                           candidate.number or "") if p)  # fmt: skip
         account = m.Account.get_or_none(m.Account.id == key)
-        return f"{account.family_name} {account.given_names} · {account.email}" if account else existing_id
+        return (
+            f"{account.family_name} {account.given_names} · {account.email}"
+            if account
+            else existing_id
+        )
 
     def _resolve(self, conflict_id: str, resolution: str, officer: Officer) -> None:
         from kiosk.rectorat.service import ConflictNotApplied

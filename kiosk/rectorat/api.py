@@ -12,8 +12,9 @@ import gc
 import logging
 import os
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -168,7 +169,9 @@ def make_app(
         except ValueError:
             return JSONResponse({"error": "after and limit are integers"}, status_code=400)
         if after < 0 or not 1 <= limit <= MAX_LIMIT:
-            return JSONResponse({"error": f"after >= 0 and 1 <= limit <= {MAX_LIMIT}"}, status_code=400)
+            return JSONResponse(
+                {"error": f"after >= 0 and 1 <= limit <= {MAX_LIMIT}"}, status_code=400
+            )
         return JSONResponse(await call(service.changes, kiosk, after, limit))
 
     async def login(request: Request) -> JSONResponse:
@@ -179,11 +182,17 @@ def make_app(
             body = await json_body(request)
         except _BadRequest as bad:
             return JSONResponse({"error": bad.message}, status_code=bad.status)
-        texts = isinstance(body, dict) and all(isinstance(body.get(k), str) for k in ("email_key", "password"))
+        texts = isinstance(body, dict) and all(
+            isinstance(body.get(k), str) for k in ("email_key", "password")
+        )
         if not texts:
-            return JSONResponse({"error": 'expected {"email_key": "...", "password": "..."}'}, status_code=400)
+            return JSONResponse(
+                {"error": 'expected {"email_key": "...", "password": "..."}'}, status_code=400
+            )
         try:
-            found = await call(service.login, kiosk, body["email_key"], body["password"], clock.now())
+            found = await call(
+                service.login, kiosk, body["email_key"], body["password"], clock.now()
+            )
         except LoginRefused as refused:
             if refused.reason == "locked":
                 return JSONResponse(
@@ -197,7 +206,13 @@ def make_app(
         return JSONResponse(found)
 
     async def server_error(request: Request, error: Exception) -> JSONResponse:
-        log.error("%s %s failed: %s", request.method, request.url.path, type(error).__name__, exc_info=error)
+        log.error(
+            "%s %s failed: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
+            exc_info=error,
+        )
         return JSONResponse({"error": "internal"}, status_code=500)
 
     @asynccontextmanager
@@ -208,7 +223,10 @@ def make_app(
         worker = None
         if sequence_interval:
             worker = threading.Thread(
-                target=_sequence_until, args=(store, stop, sequence_interval), name="rectorat-sequencer", daemon=True
+                target=_sequence_until,
+                args=(store, stop, sequence_interval),
+                name="rectorat-sequencer",
+                daemon=True,
             )
             worker.start()
         try:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import peewee
 from peewee import IntegrityError
@@ -69,7 +70,12 @@ def _plain(item: object) -> tuple[str, str, int, dict] | None:
     for anything else, which :func:`read_envelope` reads (and refuses, or not)."""
     if type(item) is not dict:
         return None
-    entity, raw_id, version, data = item.get("entity"), item.get("id"), item.get("version"), item.get("data")
+    entity, raw_id, version, data = (
+        item.get("entity"),
+        item.get("id"),
+        item.get("version"),
+        item.get("data"),
+    )
     if (
         entity in _BULK and type(raw_id) is str and _CANONICAL_UUID.fullmatch(raw_id) is not None
         and type(version) is int and version >= 1 and type(data) is dict
@@ -97,9 +103,18 @@ def _fast_account(data: dict) -> dict | None:
     anything else, which the full reader then reads (and refuses with its message, or not)."""
     get = data.get
     email, key, family, given, password_hash = (
-        get("email"), get("email_key"), get("family_name"), get("given_names"), get("password_hash")
+        get("email"),
+        get("email_key"),
+        get("family_name"),
+        get("given_names"),
+        get("password_hash"),
     )
-    status, created, updated, activated = get("status"), get("created_at"), get("updated_at"), get("activated_at")
+    status, created, updated, activated = (
+        get("status"),
+        get("created_at"),
+        get("updated_at"),
+        get("activated_at"),
+    )
     if not (
         type(email) is str and 0 < len(email) <= 320 and type(key) is str and 0 < len(key) <= 320
         and type(family) is str and 0 < len(family) <= _TEXT_MAX and type(given) is str
@@ -123,8 +138,18 @@ def _fast_registration(data: dict) -> dict | None:
     """:func:`_registration_fields` (its status in ``status``) for the registration every
     kiosk sends; ``None`` for anything else (see :func:`_fast_account`)."""
     get = data.get
-    account_id, session_id, answers, status = get("account_id"), get("session_id"), get("answers"), get("status")
-    created, updated, saved, withdrawn = get("created_at"), get("updated_at"), get("saved_at"), get("withdrawn_at")
+    account_id, session_id, answers, status = (
+        get("account_id"),
+        get("session_id"),
+        get("answers"),
+        get("status"),
+    )
+    created, updated, saved, withdrawn = (
+        get("created_at"),
+        get("updated_at"),
+        get("saved_at"),
+        get("withdrawn_at"),
+    )
     if not (
         type(account_id) is str and _CANONICAL_UUID.fullmatch(account_id) is not None and type(session_id) is str
         and 0 < len(session_id) <= 64 and type(answers) is dict and type(status) is str and status in _STATUSES
@@ -184,7 +209,11 @@ def _per_session(compute: Callable[[ExamSession], str]) -> Callable[[ExamSession
 def _pg_array(values) -> str:
     """A text[] literal: one value that PostgreSQL parses at once, where psycopg2 would send
     a list as ``ARRAY['…', …]``, one expression per element to analyse and fold."""
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in sorted(values)) + "}"
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in sorted(values))
+        + "}"
+    )
 
 
 def _copy_escaped(text: str) -> str:
@@ -254,7 +283,9 @@ class BatchPath:
         new_accounts: list[tuple] = []
         new_registrations: list[tuple] = []  # (index, key, version, fields, session)
         changes: list[tuple[str, str, str]] = []  # (entity, id, account id), in the batch's order
-        late: list[tuple[int, tuple[str, str]]] = []  # identities only known from the account's names
+        late: list[
+            tuple[int, tuple[str, str]]
+        ] = []  # identities only known from the account's names
         seen: set[str] = set()
         decided: list[tuple[int, Any]] = []
         stop = start + len(parsed)
@@ -313,7 +344,11 @@ class BatchPath:
                 continue
             status = fields.pop("status")
             fields["status"] = status if status != "set_aside" else "registered"
-            ident = own_identity if own_identity is not False else identity_key(fields["answers"], *account_names)
+            ident = (
+                own_identity
+                if own_identity is not False
+                else identity_key(fields["answers"], *account_names)
+            )
             fields["identity_key"] = ident
             session_id = fields["session_id"]
             if (session_id, account_key) in taken_accounts or (
@@ -355,14 +390,21 @@ class BatchPath:
             if isinstance(result, tuple):
                 _, shown_id, problem = result
                 log.info("kiosk %s pushed an invalid item %s: %s", kiosk.name, shown_id, problem)
-                result = {"id": shown_id, "result": "refused", "reason": "invalid", "detail": str(problem)}
+                result = {
+                    "id": shown_id,
+                    "result": "refused",
+                    "reason": "invalid",
+                    "detail": str(problem),
+                }
             elif result["result"] == "refused":
                 log.info("kiosk %s: %s %s refused (%s)", kiosk.name, items[index].get("entity"), result["id"],
                          result["reason"])  # fmt: skip
             results[index] = result
         return stop
 
-    def _retry_before(self, kiosk, items, start: int, first_bad: int, now: datetime, results: list) -> int:
+    def _retry_before(
+        self, kiosk, items, start: int, first_bad: int, now: datetime, results: list
+    ) -> int:
         """An identity already taken in the store at ``first_bad``: decide up to it."""
         return self.run(kiosk, items[:first_bad], start, now, results)
 
@@ -387,18 +429,24 @@ class BatchPath:
             entity, key, version, data = plain
             try:
                 if entity == "account":
-                    fast = type(data) is dict and _checked_instants(data, _ACCOUNT_INSTANTS, instants)
+                    fast = type(data) is dict and _checked_instants(
+                        data, _ACCOUNT_INSTANTS, instants
+                    )
                     fields = _fast_account(data) if fast else None
                     if fields is None:
                         fields = _account_fields(data, _instant_text)
                     parsed.append((index, entity, key, version, fields, None))
                 else:
-                    fast = type(data) is dict and _checked_instants(data, _REGISTRATION_INSTANTS, instants)
+                    fast = type(data) is dict and _checked_instants(
+                        data, _REGISTRATION_INSTANTS, instants
+                    )
                     fields = _fast_registration(data) if fast else None
                     if fields is None:
                         fields, status = _registration_fields(data, _instant_text, _uuid_text)
                         fields["status"] = status
-                    parsed.append((index, entity, key, version, fields, _own_identity(fields["answers"])))
+                    parsed.append(
+                        (index, entity, key, version, fields, _own_identity(fields["answers"]))
+                    )
             except Invalid as problem:
                 parsed.append((index, "invalid", key, problem))
         return parsed
@@ -451,9 +499,11 @@ class BatchPath:
                 values = sorted(values)
                 where = condition.format(p=p, fixed="IN (" + ", ".join([p] * len(fixed)) + ")")
                 for at in range(0, len(values), _CHUNK):
-                    chunk = values[at:at + _CHUNK]
+                    chunk = values[at : at + _CHUNK]
                     marks = ", ".join([p] * len(chunk))
-                    condition = f"{where} AND {column} IN ({marks})" if where else f"{column} IN ({marks})"
+                    condition = (
+                        f"{where} AND {column} IN ({marks})" if where else f"{column} IN ({marks})"
+                    )
                     sql = f"SELECT '{tag}', {columns} FROM {table} WHERE {condition}"
                     rows.extend(self.db.execute_sql(sql, (*fixed, *chunk)).fetchall())
         for row in rows:
@@ -462,7 +512,9 @@ class BatchPath:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _write(self, kiosk: KioskIdentity, new_accounts, new_registrations, changes, now: datetime) -> None:
+    def _write(
+        self, kiosk: KioskIdentity, new_accounts, new_registrations, changes, now: datetime
+    ) -> None:
         stamp, origin = iso(now), str(kiosk.id)  # the kiosk that pushes an account holds it
         numbers = self._numbers([session for *_, session in new_registrations])
         # COPY reads text: NULL is \N, free texts are escaped. The other values (ids,
@@ -493,7 +545,11 @@ class BatchPath:
             cursor = self.db.cursor()
             if self.postgresql:
                 text = "\n".join(["\t".join(row) for row in rows]) + "\n"
-                cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text), size=len(text))
+                cursor.copy_expert(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN",
+                    io.StringIO(text),
+                    size=len(text),
+                )
                 return
             marks = ", ".join(["?"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)

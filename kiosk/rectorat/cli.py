@@ -34,7 +34,9 @@ def _store_options() -> argparse.ArgumentParser:
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``rectorat`` and its subcommands to the ``kiosk`` command's subparsers."""
     common = _store_options()
-    rectorat = commands.add_parser("rectorat", parents=[common], help="le service de synchronisation du rectorat")
+    rectorat = commands.add_parser(
+        "rectorat", parents=[common], help="le service de synchronisation du rectorat"
+    )
     _fill(rectorat, common)
     return rectorat
 
@@ -46,15 +48,21 @@ def _fill(rectorat: argparse.ArgumentParser, common: argparse.ArgumentParser) ->
     serve.add_argument("--port", type=int, default=8443)
     serve.add_argument("--tls-cert", type=Path, help="certificat TLS (PEM)")
     serve.add_argument("--tls-key", type=Path, help="clé privée TLS (PEM)")
-    serve.add_argument("--workers", type=int, default=1, help="processus de service (PostgreSQL au-delà de 1)")
-    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processus de service (PostgreSQL au-delà de 1)"
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+    )
     kiosk = actions.add_parser("kiosk", parents=[common], help="gérer les identifiants des bornes")
     kiosk_actions = kiosk.add_subparsers(dest="kiosk_command", metavar="ACTION", required=True)
     add = kiosk_actions.add_parser(
         "add", parents=[common], help="créer l'identifiant d'une borne (jeton affiché une fois)"
     )
     add.add_argument("name")
-    revoke = kiosk_actions.add_parser("revoke", parents=[common], help="révoquer l'identifiant d'une borne")
+    revoke = kiosk_actions.add_parser(
+        "revoke", parents=[common], help="révoquer l'identifiant d'une borne"
+    )
     revoke.add_argument("name")
     kiosk_actions.add_parser("list", parents=[common], help="lister les bornes")
 
@@ -99,7 +107,11 @@ def _kiosk(args: argparse.Namespace, url: str) -> int:
         service = RectoratService(store, Clock.from_setting(os.environ.get("KIOSK_NOW")))
         if args.kiosk_command == "list":
             for name, created_at, revoked_at in service.kiosks():
-                state = f"révoquée le {revoked_at.isoformat(timespec='seconds')}" if revoked_at else "active"
+                state = (
+                    f"révoquée le {revoked_at.isoformat(timespec='seconds')}"
+                    if revoked_at
+                    else "active"
+                )
                 print(f"{name}\t{created_at.isoformat(timespec='seconds')}\t{state}")
             return 0
         try:
@@ -138,16 +150,25 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     if args.tls_cert is not None:
         tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+        level=args.log_level.upper(),
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
-    common = {"host": args.host, "port": args.port, "log_level": args.log_level, "proxy_headers": False, **tls}
+    common = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "proxy_headers": False,
+        **tls,
+    }
     if args.workers > 1:
         if not url.startswith(("postgres", "postgresql")):
             print("kiosk: warning: several workers on SQLite take turns to write", file=sys.stderr)
         # Create or migrate the schema once, before the workers start.
         open_store(url).close()
         os.environ[APP_DB_ENVIRONMENT] = url
-        uvicorn.run("kiosk.rectorat.api:app_from_environment", factory=True, workers=args.workers, **common)
+        uvicorn.run(
+            "kiosk.rectorat.api:app_from_environment", factory=True, workers=args.workers, **common
+        )
         return 0
     store = open_store(url, pool=True)
     app = make_app(store, Clock.from_setting(os.environ.get("KIOSK_NOW")), close_store=True)

@@ -21,9 +21,10 @@ import secrets
 import threading
 import unicodedata
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from peewee import IntegrityError
 
@@ -115,14 +116,16 @@ class KioskIdentity:
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def identity_key(answers: Mapping[str, Any], family_name: str = "", given_names: str = "") -> str | None:
+def identity_key(
+    answers: Mapping[str, Any], family_name: str = "", given_names: str = ""
+) -> str | None:
     """Family name, given names and birth date, normalised: how one person shows twice.
 
     ``None`` without a readable birth date: names alone would join different people.
@@ -178,7 +181,7 @@ def _instant(data: Mapping[str, Any], key: str, *, null: bool = False) -> dateti
         raise Invalid(f"{key} is not an ISO 8601 instant") from None
     if moment.tzinfo is None:
         raise Invalid(f"{key} has no offset")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _text(data: Mapping[str, Any], key: str, *, maximum: int = _TEXT_MAX) -> str:
@@ -215,7 +218,9 @@ def _account_fields(data: Mapping[str, Any], instant: Callable[..., Any] = _inst
 
 
 def _registration_fields(
-    data: Mapping[str, Any], instant: Callable[..., Any] = _instant, identifier: Callable[..., Any] = _uuid
+    data: Mapping[str, Any],
+    instant: Callable[..., Any] = _instant,
+    identifier: Callable[..., Any] = _uuid,
 ) -> tuple[dict, str]:
     """A registration's fields, checked, and its status; ``instant`` and ``identifier``
     read instants and the account id (the bulk path keeps them as text)."""
@@ -288,7 +293,9 @@ class RectoratService:
         """A new kiosk's token (shown once; only its SHA-256 is kept). A revoked kiosk
         may be issued a new one under its name: it keeps its candidates."""
         if not _KIOSK_NAME.fullmatch(name or ""):
-            raise CredentialError("a kiosk name is 1 to 64 letters, digits, dots, dashes or underscores")
+            raise CredentialError(
+                "a kiosk name is 1 to 64 letters, digits, dots, dashes or underscores"
+            )
         now = now or self.clock.now()
         token = secrets.token_urlsafe(32)
         Kiosk = self.store.Kiosk
@@ -323,7 +330,9 @@ class RectoratService:
     def authenticate(self, name: str, token: str) -> KioskIdentity | None:
         """The kiosk whose credential this is, or ``None`` (unknown, wrong or revoked)."""
         # Every request asks: plain SQL (peewee's query building cost more than the query).
-        kiosk = self._one("kiosk", name) if _KIOSK_NAME.fullmatch(name or "") else None  # id, digest, revoked
+        kiosk = (
+            self._one("kiosk", name) if _KIOSK_NAME.fullmatch(name or "") else None
+        )  # id, digest, revoked
         digest = token_digest(token or "")
         if kiosk is None:
             hmac.compare_digest(digest, digest)
@@ -352,7 +361,9 @@ class RectoratService:
 
     # -- push -----------------------------------------------------------------------------
 
-    def push(self, kiosk: KioskIdentity, items: list[Mapping[str, Any]], now: datetime | None = None) -> list[dict]:
+    def push(
+        self, kiosk: KioskIdentity, items: list[Mapping[str, Any]], now: datetime | None = None
+    ) -> list[dict]:
         """Apply a batch in one transaction; one result per item, in order.
 
         Set-based (:mod:`kiosk.rectorat.batch`): the common items (a new account, a new
@@ -384,7 +395,12 @@ class RectoratService:
     def _push_item(self, kiosk: KioskIdentity, item: Mapping[str, Any], now: datetime) -> dict:
         shown_id, read = read_envelope(item)
         if isinstance(read, dict):
-            log.info("kiosk %s: item %s refused (%s)", kiosk.name, shown_id, read.get("detail", read["reason"]))
+            log.info(
+                "kiosk %s: item %s refused (%s)",
+                kiosk.name,
+                shown_id,
+                read.get("detail", read["reason"]),
+            )
             return {"id": shown_id, **read}
         try:
             handler = getattr(self, f"_push_{read.entity}")
@@ -400,10 +416,21 @@ class RectoratService:
                         raise
         except Invalid as problem:
             log.info("kiosk %s pushed an invalid item %s: %s", kiosk.name, shown_id, problem)
-            return {"id": shown_id, "result": "refused", "reason": "invalid", "detail": str(problem)}
+            return {
+                "id": shown_id,
+                "result": "refused",
+                "reason": "invalid",
+                "detail": str(problem),
+            }
         result = {"id": shown_id, **result}
         if result["result"] == "refused":
-            log.info("kiosk %s: %s %s refused (%s)", kiosk.name, item.get("entity"), shown_id, result["reason"])
+            log.info(
+                "kiosk %s: %s %s refused (%s)",
+                kiosk.name,
+                item.get("entity"),
+                shown_id,
+                result["reason"],
+            )
         return result
 
     # Each handler returns the result without the id, inside its own savepoint. The
@@ -434,7 +461,9 @@ class RectoratService:
             return {"result": "stale"}  # a replay of what a conflict holds
         owner = self._one("email_owner", fields["email_key"])
         if owner is not None and owner[0] != key:
-            return self._conflict(kiosk, "email_key", "account", record_id, version, data, owner[0], now)
+            return self._conflict(
+                kiosk, "email_key", "account", record_id, version, data, owner[0], now
+            )
         if existing is None:
             # The kiosk that pushes it first holds it (the others that held it were checked above).
             m.Account.insert(
@@ -449,7 +478,11 @@ class RectoratService:
     def _push_registration(self, kiosk, record_id, version, data, now) -> dict:
         m = self.store
         fields, status = _registration_fields(data)
-        account_id, session_id, answers = fields["account_id"], fields["session_id"], fields["answers"]
+        account_id, session_id, answers = (
+            fields["account_id"],
+            fields["session_id"],
+            fields["answers"],
+        )
         key, account_key = str(record_id), str(account_id)
         existing = self._one("registration_row", key)  # version, account_id, session_id, status
         if existing is not None:
@@ -477,7 +510,14 @@ class RectoratService:
         if names is None:
             blocking = self._open_conflict_id(account_key)
             return self._conflict(
-                kiosk, "account", "registration", record_id, version, data, blocking or account_key, now
+                kiosk,
+                "account",
+                "registration",
+                record_id,
+                version,
+                data,
+                blocking or account_key,
+                now,
             )
         if not self._holds(kiosk, account_key):
             return {"result": "refused", "reason": "forbidden"}
@@ -485,7 +525,9 @@ class RectoratService:
         if existing is not None and existing[3] == "set_aside":
             fields["status"], fields["identity_key"] = "set_aside", None
         else:
-            fields["status"] = status if status != "set_aside" else (existing[3] if existing else "registered")
+            fields["status"] = (
+                status if status != "set_aside" else (existing[3] if existing else "registered")
+            )
             fields["identity_key"] = identity_key(answers, names[0], names[1])
         same_person = same_account = None
         for other_id, other_identity, other_account in self._all(
@@ -496,12 +538,25 @@ class RectoratService:
             elif other_account == account_key:
                 same_account = other_id
         if same_person is not None:
-            return self._conflict(kiosk, "identity", "registration", record_id, version, data, same_person, now)
+            return self._conflict(
+                kiosk, "identity", "registration", record_id, version, data, same_person, now
+            )
         if same_account is not None:
-            return self._conflict(kiosk, "account_session", "registration", record_id, version, data, same_account, now)
+            return self._conflict(
+                kiosk,
+                "account_session",
+                "registration",
+                record_id,
+                version,
+                data,
+                same_account,
+                now,
+            )
         if existing is None:
             number = self._next_number(session)
-            m.Registration.insert(id=record_id, version=version, received_at=now, number=number, **fields).execute()
+            m.Registration.insert(
+                id=record_id, version=version, received_at=now, number=number, **fields
+            ).execute()
         elif not self._update_if_newer(m.Registration, record_id, version, fields):
             return {"result": "stale"}
         self._changed("registration", key, account_key, now)
@@ -536,12 +591,21 @@ class RectoratService:
                 return {"result": "stale"}
             blocking = self._open_conflict_id(registration_key)
             return self._conflict(
-                kiosk, "registration", "address_change", record_id, version, data, blocking or registration_key, now
+                kiosk,
+                "registration",
+                "address_change",
+                record_id,
+                version,
+                data,
+                blocking or registration_key,
+                now,
             )
         if not self._holds(kiosk, registration[1]):
             return {"result": "refused", "reason": "forbidden"}
         if existing is None:
-            m.AddressChange.insert(id=record_id, version=version, received_at=now, **fields).execute()
+            m.AddressChange.insert(
+                id=record_id, version=version, received_at=now, **fields
+            ).execute()
         elif not self._update_if_newer(m.AddressChange, record_id, version, fields):
             return {"result": "stale"}
         self._changed("address_change", key, registration[1], now)
@@ -566,15 +630,24 @@ class RectoratService:
         if account.status != "pending":
             return {"result": "refused", "reason": "active"}
         registration_ids = [
-            r.id for r in m.Registration.select(m.Registration.id).where(m.Registration.account_id == record_id)
+            r.id
+            for r in m.Registration.select(m.Registration.id).where(
+                m.Registration.account_id == record_id
+            )
         ]
         if registration_ids:
-            m.AddressChange.delete().where(m.AddressChange.registration_id.in_(registration_ids)).execute()
+            m.AddressChange.delete().where(
+                m.AddressChange.registration_id.in_(registration_ids)
+            ).execute()
             m.Registration.delete().where(m.Registration.id.in_(registration_ids)).execute()
         m.Interest.delete().where(m.Interest.account_id == record_id).execute()
         m.Account.delete().where(m.Account.id == record_id).execute()
         m.Tombstone.insert(
-            entity_id=record_id, entity="account", reason=reason or "deleted", kiosk_id=kiosk.id, deleted_at=now
+            entity_id=record_id,
+            entity="account",
+            reason=reason or "deleted",
+            kiosk_id=kiosk.id,
+            deleted_at=now,
         ).on_conflict_ignore().execute()
         return {"result": "applied"}
 
@@ -591,11 +664,15 @@ class RectoratService:
     def _update_if_newer(self, model, record_id: uuid.UUID, version: int, fields: dict) -> bool:
         """Update only while the stored version is lower: a concurrent push of a newer
         version (PostgreSQL waits on its row lock, then looks again) makes this stale."""
-        updated = model.update(version=version, **fields).where((model.id == record_id) & (model.version < version))
+        updated = model.update(version=version, **fields).where(
+            (model.id == record_id) & (model.version < version)
+        )
         return updated.execute() == 1
 
     def _changed(self, entity: str, entity_id, account_id, now: datetime) -> None:
-        self.db.execute_sql(self._sql["change"], (entity, str(entity_id), str(account_id), iso(now)))
+        self.db.execute_sql(
+            self._sql["change"], (entity, str(entity_id), str(account_id), iso(now))
+        )
 
     def _open_conflict_id(self, entity_id: str) -> str | None:
         open_ = [row for row in self._all("conflicts", str(entity_id)) if row[2] is None]
@@ -619,7 +696,14 @@ class RectoratService:
                 kind=kind, entity=entity, entity_id=entity_id, version=version, incoming=dict(data),
                 existing_id=str(existing_id), kiosk_id=kiosk.id, created_at=now,
             )  # fmt: skip
-        log.info("kiosk %s: %s %s kept as conflict %s (%s)", kiosk.name, entity, entity_id, conflict.id, kind)
+        log.info(
+            "kiosk %s: %s %s kept as conflict %s (%s)",
+            kiosk.name,
+            entity,
+            entity_id,
+            conflict.id,
+            kind,
+        )
         return {"result": "conflict", "conflict": str(conflict.id)}
 
     def _supersede(self, conflicts: list[tuple], now: datetime) -> None:
@@ -642,7 +726,11 @@ class RectoratService:
         for all, which no transaction holds: numbers are unique and rising, and may skip.
         """
         prefix = f"{session.year}-{_academie_code(session.academie)}"
-        n = self._one("next_number")[0] if self.store.postgresql else self._one("next_number", prefix)[0]
+        n = (
+            self._one("next_number")[0]
+            if self.store.postgresql
+            else self._one("next_number", prefix)[0]
+        )
         return f"{prefix}-{n:06d}"
 
     # -- pull -----------------------------------------------------------------------------
@@ -687,7 +775,11 @@ class RectoratService:
         for row in rows:
             wanted.setdefault(row.entity, set()).add(row.entity_id)
         found: dict[tuple[str, uuid.UUID], dict] = {}
-        models = {"account": m.Account, "registration": m.Registration, "address_change": m.AddressChange}
+        models = {
+            "account": m.Account,
+            "registration": m.Registration,
+            "address_change": m.AddressChange,
+        }
         for entity, ids in wanted.items():
             model = models[entity]
             for record in model.select().where(model.id.in_(list(ids))):
@@ -696,12 +788,18 @@ class RectoratService:
 
     # -- login elsewhere ------------------------------------------------------------------
 
-    def login(self, kiosk: KioskIdentity, email_key: str, password: str, now: datetime | None = None) -> dict:
+    def login(
+        self, kiosk: KioskIdentity, email_key: str, password: str, now: datetime | None = None
+    ) -> dict:
         """The account and its registrations, for a candidate whose account was made at
         another kiosk; records the kiosk's interest. Raises :class:`LoginRefused`."""
         m = self.store
         now = now or self.clock.now()
-        if not isinstance(email_key, str) or not isinstance(password, str) or len(password) > _PASSWORD_MAX:
+        if (
+            not isinstance(email_key, str)
+            or not isinstance(password, str)
+            or len(password) > _PASSWORD_MAX
+        ):
             raise LoginRefused("login")
         key = normalise_email_key(email_key.strip()) if 0 < len(email_key) <= 320 else None
         account = m.Account.get_or_none(m.Account.email_key == key) if key else None
@@ -713,16 +811,22 @@ class RectoratService:
             raise LoginRefused("login")
         if not self.hasher.verify(account.password_hash, password):
             with self.store.write():
-                m.Account.update(failed_logins=m.Account.failed_logins + 1).where(m.Account.id == account.id).execute()
+                m.Account.update(failed_logins=m.Account.failed_logins + 1).where(
+                    m.Account.id == account.id
+                ).execute()
                 failures = m.Account.get_by_id(account.id).failed_logins
                 delay = login_delay(failures)
                 locked_until = now + delay if delay else None
-                m.Account.update(locked_until=locked_until).where(m.Account.id == account.id).execute()
+                m.Account.update(locked_until=locked_until).where(
+                    m.Account.id == account.id
+                ).execute()
             raise LoginRefused("login")
         if account.status != "active":
             raise LoginRefused("pending")
         with self.store.write():
-            m.Account.update(failed_logins=0, locked_until=None).where(m.Account.id == account.id).execute()
+            m.Account.update(failed_logins=0, locked_until=None).where(
+                m.Account.id == account.id
+            ).execute()
             self._hold(kiosk, account.id, now)
             account = m.Account.get_by_id(account.id)
             registrations = list(
@@ -745,9 +849,13 @@ class RectoratService:
         """What the exam office made of the paper file; the kiosk shows it."""
         if status is not None and status not in PAPER_STATUSES:
             raise ValueError(f"paper status is one of {', '.join(PAPER_STATUSES)}")
-        if missing is not None and (not isinstance(missing, list) or not all(isinstance(p, str) for p in missing)):
+        if missing is not None and (
+            not isinstance(missing, list) or not all(isinstance(p, str) for p in missing)
+        ):
             raise ValueError("missing pieces are a list of texts")
-        self._set_registration(registration_id, {"paper_status": status, "missing_pieces": missing}, now)
+        self._set_registration(
+            registration_id, {"paper_status": status, "missing_pieces": missing}, now
+        )
 
     def set_aside(self, registration_id: uuid.UUID | str, now: datetime | None = None) -> None:
         """Set a registration aside: it no longer counts, and no kiosk can lift it."""
@@ -765,7 +873,10 @@ class RectoratService:
             self._changed("registration", registration_id, registration.account_id, now)
 
     def correct_identity(
-        self, registration_id: uuid.UUID | str, identity: Mapping[str, str], now: datetime | None = None
+        self,
+        registration_id: uuid.UUID | str,
+        identity: Mapping[str, str],
+        now: datetime | None = None,
     ) -> None:
         """The exam office corrects a registration's locked identity: a new version, which
         the kiosks pull; refused (``IntegrityError``) when it would make one person twice."""
@@ -794,7 +905,10 @@ class RectoratService:
         with self.store.write():
             return bool(
                 m.Account.update(failed_logins=0, locked_until=None)
-                .where((m.Account.id == _uuid(account_id, "account_id")) & (m.Account.failed_logins > 0))
+                .where(
+                    (m.Account.id == _uuid(account_id, "account_id"))
+                    & (m.Account.failed_logins > 0)
+                )
                 .execute()
             )
 
@@ -806,7 +920,12 @@ class RectoratService:
         return list(query)
 
     def resolve_conflict(
-        self, conflict_id: uuid.UUID | str, resolution: str, *, by: str = "", now: datetime | None = None
+        self,
+        conflict_id: uuid.UUID | str,
+        resolution: str,
+        *,
+        by: str = "",
+        now: datetime | None = None,
     ) -> dict:
         """Settle a conflict: ``keep_existing`` (the incoming item stays in the conflict,
         unapplied) or ``apply_incoming``. Applying a registration held for the same
@@ -822,13 +941,21 @@ class RectoratService:
             if conflict is None:
                 raise LookupError(f"no conflict {conflict_id}")
             if conflict.resolved_at is not None:
-                raise ValueError(f"conflict {conflict_id} was resolved already ({conflict.resolution})")
+                raise ValueError(
+                    f"conflict {conflict_id} was resolved already ({conflict.resolution})"
+                )
             who = by or "exam_office"
             if resolution == "keep_existing":
                 self._close_conflict(conflict, resolution, who, now)
                 return {"result": "kept"}
-            if conflict.entity == "registration" and conflict.kind == "identity" and conflict.existing_id:
-                existing = m.Registration.get_or_none(m.Registration.id == _uuid(conflict.existing_id))
+            if (
+                conflict.entity == "registration"
+                and conflict.kind == "identity"
+                and conflict.existing_id
+            ):
+                existing = m.Registration.get_or_none(
+                    m.Registration.id == _uuid(conflict.existing_id)
+                )
                 if existing is not None and existing.status != "set_aside":
                     m.Registration.update(status="set_aside", identity_key=None).where(
                         m.Registration.id == existing.id

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -135,7 +136,9 @@ class Registration(_Template):
     identity_key = TextField(null=True)
     # Written by the rectorat only.
     number = TextField(null=True, unique=True)
-    paper_status = CharField(max_length=16, null=True)  # received | complete | incomplete | validated
+    paper_status = CharField(
+        max_length=16, null=True
+    )  # received | complete | incomplete | validated
     missing_pieces = JSONText(null=True)
     received_at = InstantField()
 
@@ -164,7 +167,9 @@ class Conflict(_Template):
     """A pushed item kept aside for the exam office: never applied, never dropped."""
 
     id = UUIDTextField(primary_key=True, default=uuid.uuid4)
-    kind = CharField(max_length=32)  # email_key | identity | account_session | account | registration
+    kind = CharField(
+        max_length=32
+    )  # email_key | identity | account_session | account | registration
     entity = CharField(max_length=32)
     entity_id = UUIDTextField(index=True)
     version = IntegerField()
@@ -274,8 +279,18 @@ class Audit(_Template):
 
 
 TEMPLATES: tuple[type[Model], ...] = (
-    SchemaRow, Kiosk, Account, Registration, AddressChange, Conflict, Interest, Change, Tombstone, Counter,
-    Staff, Audit,
+    SchemaRow,
+    Kiosk,
+    Account,
+    Registration,
+    AddressChange,
+    Conflict,
+    Interest,
+    Change,
+    Tombstone,
+    Counter,
+    Staff,
+    Audit,
 )
 """In creation order: a table comes after those it references."""
 
@@ -313,7 +328,11 @@ class RectoratStore:
     def __init__(self, db: Database, url: str) -> None:
         self.db = db
         self.url = url
-        self.backend = "postgresql" if urlparse(url).scheme.startswith(("postgres", "postgresql")) else "sqlite"
+        self.backend = (
+            "postgresql"
+            if urlparse(url).scheme.startswith(("postgres", "postgresql"))
+            else "sqlite"
+        )
         # SQLite has one writer: this process's threads queue here, in turn, rather
         # than poll SQLite's busy handler (which is unfair, and gives up after its timeout).
         self._write_lock = threading.RLock() if self.backend == "sqlite" else None
@@ -365,9 +384,9 @@ class RectoratStore:
 
     def migrate(self, now=None) -> int:
         """Create the schema, or bring it up to date; one transaction, under a lock."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         with self.write():
             if self.postgresql:
                 self.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
@@ -400,7 +419,9 @@ class RectoratStore:
         self.db.execute_sql(
             "ALTER TABLE rc_account ADD COLUMN origin_kiosk_id INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL"
         )
-        self.db.execute_sql("CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)")
+        self.db.execute_sql(
+            "CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)"
+        )
         self.db.execute_sql("DROP INDEX IF EXISTS change_seq")
         self.db.execute_sql("DROP INDEX IF EXISTS change_account_id_seq")
         for statement in _CHANGE_INDEXES:
@@ -439,7 +460,9 @@ class RectoratStore:
 
     def last_seq(self) -> int:
         # The condition lets SQLite read the maximum from the partial index on seq.
-        return self.db.execute_sql("SELECT COALESCE(MAX(seq), 0) FROM rc_change WHERE seq IS NOT NULL").fetchone()[0]
+        return self.db.execute_sql(
+            "SELECT COALESCE(MAX(seq), 0) FROM rc_change WHERE seq IS NOT NULL"
+        ).fetchone()[0]
 
 
 def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> RectoratStore:
@@ -465,7 +488,9 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
             url = url.replace(f"{scheme}://", f"{scheme}+pool://", 1)
             kwargs = {"max_connections": max_connections, "stale_timeout": 300, "timeout": 30}
     elif not scheme.startswith(("postgres", "postgresql")):
-        raise StoreError(f"unsupported database URL scheme {scheme!r}: use postgresql:// or sqlite:///")
+        raise StoreError(
+            f"unsupported database URL scheme {scheme!r}: use postgresql:// or sqlite:///"
+        )
     try:
         db = connect(url, **kwargs)
     except (RuntimeError, ValueError) as error:
@@ -479,7 +504,9 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
         raise
     except Exception as error:
         store.close()
-        raise StoreError(f"cannot open the rectorat store: {type(error).__name__}: {_first_line(error)}") from error
+        raise StoreError(
+            f"cannot open the rectorat store: {type(error).__name__}: {_first_line(error)}"
+        ) from error
     return store
 
 

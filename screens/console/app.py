@@ -32,7 +32,9 @@ class ConsoleApp(App, inherit_bindings=False):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", show=False)]
 
-    def __init__(self, desk: Desk, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT) -> None:
+    def __init__(
+        self, desk: Desk, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT
+    ) -> None:
         super().__init__()
         self.desk = desk
         self.messages = Messages(language)
@@ -110,6 +112,8 @@ class ConsoleApp(App, inherit_bindings=False):
             self.exit(0)
 
 
-def build_console(desk: Desk, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT) -> ConsoleApp:
+def build_console(
+    desk: Desk, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT
+) -> ConsoleApp:
     """The console as ``kiosk staff`` runs it, and as the tests drive it."""
     return ConsoleApp(desk, language, idle_timeout=idle_timeout)

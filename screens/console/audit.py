@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 from textual import on
 from textual.app import ComposeResult
@@ -40,7 +40,7 @@ class AuditScreen(ConsoleScreen):
         table = self.query_one("#trail", PlainTable)
         table.fill(
             [
-                (str(n), [f"{line.at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}", f"{line.staff} ({line.role})",
+                (str(n), [f"{line.at.astimezone(UTC):%Y-%m-%d %H:%M:%S}", f"{line.staff} ({line.role})",
                           self.t(f"console.action.{line.action}"), (line.subject or "")[:8], line.detail])
                 for n, line in enumerate(lines)
             ]

@@ -21,7 +21,16 @@ def banner(screen: KioskScreen, title: str) -> ComposeResult:
     app = screen.app
     officer = app.officer
     where = app.t(f"console.where.{app.desk.where}")
-    who = app.t("console.banner", name=officer.name, role=app.t(f"console.role.{officer.role}"), where=where) if officer else where
+    who = (
+        app.t(
+            "console.banner",
+            name=officer.name,
+            role=app.t(f"console.role.{officer.role}"),
+            where=where,
+        )
+        if officer
+        else where
+    )
     with Horizontal(id="banner-row"):
         yield Plain(app.t("console.title"), id="banner")
         yield Plain(who, id="sync-status")

@@ -28,7 +28,10 @@ ACTIONS = {
 class CandidateScreen(ConsoleScreen):
     """The file of the candidate chosen in a search; each opening is in the audit trail."""
 
-    BINDINGS = [Binding("escape", "back", "console.keys.back"), Binding("f10", "app.log_out", "console.keys.log_out")]
+    BINDINGS = [
+        Binding("escape", "back", "console.keys.back"),
+        Binding("f10", "app.log_out", "console.keys.log_out"),
+    ]
     DEFAULT_CSS = """
     CandidateScreen #details { margin-bottom: 1; }
     """
@@ -95,10 +98,14 @@ class CandidateScreen(ConsoleScreen):
         account = (
             t("console.file.account_pending", deadline=when(file.activation_deadline))
             if c.account_status == "pending"
-            else t("console.file.account_active", date=when(file.activated_at)) if file.activated_at else ""
+            else t("console.file.account_active", date=when(file.activated_at))
+            if file.activated_at
+            else ""
         )
         if file.locked_until:
-            login = t("console.file.login_locked", count=file.failed_logins, until=when(file.locked_until))
+            login = t(
+                "console.file.login_locked", count=file.failed_logins, until=when(file.locked_until)
+            )
         elif file.failed_logins:
             login = t("console.file.login_failures", count=file.failed_logins)
         else:
@@ -126,7 +133,10 @@ class CandidateScreen(ConsoleScreen):
             f"{t('console.file.paper')} : {paper}",
         ]  # fmt: skip
         if c.missing:
-            lines.append(f"{t('console.file.missing')} : " + " ; ".join(t(f"pieces.{p}.title") for p in c.missing))
+            lines.append(
+                f"{t('console.file.missing')} : "
+                + " ; ".join(t(f"pieces.{p}.title") for p in c.missing)
+            )
         lines.append(f"{t('console.file.pieces')} :")
         lines += [f"  • {t(f'pieces.{p}.title')}" for p in file.pieces]
         return lines
@@ -138,7 +148,9 @@ class CandidateScreen(ConsoleScreen):
         if self.busy:
             return
         self.current_task = button_id  # calls run one at a time: the answer is this task's
-        self.call("task", getattr(self.desk, ACTIONS[button_id]), self.officer, self.account_id, *args)
+        self.call(
+            "task", getattr(self.desk, ACTIONS[button_id]), self.officer, self.account_id, *args
+        )
 
     def on_done_task(self, _) -> None:
         self.say(self.t(f"console.done.{self.current_task}"))
@@ -183,7 +195,8 @@ class CandidateScreen(ConsoleScreen):
         name = f"{self.file.candidate.family_name} {self.file.candidate.given_names}"
         question = self.t("console.confirm_set_aside", name=name)
         self.app.push_screen(
-            Confirm(question, self.t("console.yes_set_aside"), self.t("console.cancel")), self._set_aside_answered
+            Confirm(question, self.t("console.yes_set_aside"), self.t("console.cancel")),
+            self._set_aside_answered,
         )
 
     def _set_aside_answered(self, yes: bool | None) -> None:

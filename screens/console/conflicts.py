@@ -59,7 +59,9 @@ class ConflictsScreen(ConsoleScreen):
         )  # fmt: skip
         for button in self.query("#keep, #apply").results(Button):
             button.display = bool(conflicts)
-        self.query_one("#empty", Plain).show("" if conflicts else self.t("console.conflicts_desk.none"))
+        self.query_one("#empty", Plain).show(
+            "" if conflicts else self.t("console.conflicts_desk.none")
+        )
         table.display = bool(conflicts)
         if conflicts:
             table.focus()

@@ -16,7 +16,12 @@ from screens.fields import FormField
 from screens.widgets import Body, Plain, Problem
 
 # Which task each key and button opens, and the right it needs.
-TASKS = {"paper": "receive_paper", "conflicts": "resolve_conflict", "export": "export", "audit": "audit"}
+TASKS = {
+    "paper": "receive_paper",
+    "conflicts": "resolve_conflict",
+    "export": "export",
+    "audit": "audit",
+}
 
 
 class DeskScreen(ConsoleForm):
@@ -43,7 +48,12 @@ class DeskScreen(ConsoleForm):
         with Body(id="body"):
             yield Plain("", id="notice", classes="notice")
             yield Problem(id="form-problem")
-            yield FormField("query", self.t("console.search"), max_length=254, hint=self.t("console.search_hint"))
+            yield FormField(
+                "query",
+                self.t("console.search"),
+                max_length=254,
+                hint=self.t("console.search_hint"),
+            )
             with Horizontal(classes="buttons"):
                 yield Button(self.t("console.search_button"), id="search", variant="primary")
             yield Plain("", id="results-count")
@@ -102,7 +112,9 @@ class DeskScreen(ConsoleForm):
             ]
         )  # fmt: skip
         table.display = bool(found)
-        count = self.t("console.results", count=len(found)) if found else self.t("console.results_none")
+        count = (
+            self.t("console.results", count=len(found)) if found else self.t("console.results_none")
+        )
         self.query_one("#results-count", Plain).show(count)
         self.query_one("#results-count", Plain).display = True
         if found:
@@ -117,11 +129,18 @@ class DeskScreen(ConsoleForm):
     # -- the glance -----------------------------------------------------------------------
 
     def on_done_glance(self, glance: Glance) -> None:
-        conflicts = self.t("console.glance.conflicts_elsewhere") if glance.conflicts is None else glance.conflicts
+        conflicts = (
+            self.t("console.glance.conflicts_elsewhere")
+            if glance.conflicts is None
+            else glance.conflicts
+        )
         self.query_one("#glance-counts", Plain).show(
             self.t(
-                "console.glance.counts", registered=glance.registered, pending=glance.paper_pending,
-                incomplete=glance.paper_incomplete, conflicts=conflicts,
+                "console.glance.counts",
+                registered=glance.registered,
+                pending=glance.paper_pending,
+                incomplete=glance.paper_incomplete,
+                conflicts=conflicts,
             )  # fmt: skip
         )
         days = [(formatting.short_day(day, self.app.messages), n) for day, n in glance.per_day]

@@ -42,7 +42,13 @@ class IdentityScreen(ConsoleForm):
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         values = {name: self.value(name) for name in LOCKED_FIELDS}
-        self.call("correct", self.desk.correct_identity, self.officer, self.file.candidate.account_id, values)
+        self.call(
+            "correct",
+            self.desk.correct_identity,
+            self.officer,
+            self.file.candidate.account_id,
+            values,
+        )
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:

@@ -18,11 +18,16 @@ class ConsoleLoginScreen(ConsoleForm):
 
     TITLE_KEY = "console.title"
     INTRO_KEY = "console.intro"
-    BINDINGS = [Binding("escape", "noop", show=False), Binding("f10", "app.quit", "console.keys.quit")]
+    BINDINGS = [
+        Binding("escape", "noop", show=False),
+        Binding("f10", "app.quit", "console.keys.quit"),
+    ]
 
     def fields(self) -> ComposeResult:
         yield FormField("name", self.t("console.name"), max_length=64)
-        yield FormField("password", self.t("console.password"), password=True, max_length=MAX_LENGTH + 1)
+        yield FormField(
+            "password", self.t("console.password"), password=True, max_length=MAX_LENGTH + 1
+        )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("console.submit"), id="submit", variant="primary")

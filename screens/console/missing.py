@@ -26,10 +26,14 @@ class MissingPiecesScreen(ConsoleForm):
         from screens.widgets import Plain
 
         candidate = self.file.candidate
-        yield Plain(self.t("console.missing.intro", name=f"{candidate.family_name} {candidate.given_names}"))
+        yield Plain(
+            self.t("console.missing.intro", name=f"{candidate.family_name} {candidate.given_names}")
+        )
         already = set(candidate.missing)
         for piece in self.file.pieces:
-            yield FlagField(f"piece-{piece}", self.t(f"pieces.{piece}.title"), value=piece in already)
+            yield FlagField(
+                f"piece-{piece}", self.t(f"pieces.{piece}.title"), value=piece in already
+            )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("console.missing.submit"), id="submit", variant="warning")

@@ -53,7 +53,12 @@ class PaperDeskScreen(ConsoleForm):
             said = self.t("console.paper_desk.received", name=name, reference=candidate.reference)
         else:
             status = self.t(f"console.paper_status.{candidate.paper_status or 'none'}")
-            said = self.t("console.paper_desk.already", status=status, name=name, reference=candidate.reference)
+            said = self.t(
+                "console.paper_desk.already",
+                status=status,
+                name=name,
+                reference=candidate.reference,
+            )
         self.say(f"{said}\n{self.t('console.paper_desk.count', count=self.count)}")
         table = self.query_one("#received", PlainTable)
         if not self._seen(candidate):

@@ -8,8 +8,8 @@ changes between runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from argon2 import PasswordHasher
@@ -105,7 +105,11 @@ def mailed_code(services: Services, to: str = EMAIL, subject: str = "Activez") -
     """
     with services.db.connection_context():
         services.mail.deliver_due()
-    mails = [m for m in read_maildir(services.config.maildir_path) if m.to == to and m.subject.startswith(subject)]
+    mails = [
+        m
+        for m in read_maildir(services.config.maildir_path)
+        if m.to == to and m.subject.startswith(subject)
+    ]
     assert len(mails) == 1, f"expected one mail {subject!r}… to {to}, found {len(mails)}"
     found = _CODE.search(mails[0].body)
     assert found, mails[0].body
@@ -113,11 +117,22 @@ def mailed_code(services: Services, to: str = EMAIL, subject: str = "Activez") -
 
 
 def create_account(
-    services: Services, *, active: bool = True, email: str = EMAIL, family: str = FAMILY, given: str = GIVEN
+    services: Services,
+    *,
+    active: bool = True,
+    email: str = EMAIL,
+    family: str = FAMILY,
+    given: str = GIVEN,
 ) -> None:
     """An account made through the services, for tests about what comes after sign-up."""
     services.accounts.sign_up(
-        SignUp(email=email, family_name=family, given_names=given, password=PASSWORD, password_again=PASSWORD)
+        SignUp(
+            email=email,
+            family_name=family,
+            given_names=given,
+            password=PASSWORD,
+            password_again=PASSWORD,
+        )
     )
     if active:
         services.accounts.activate(email, mailed_code(services, email))
@@ -158,7 +173,9 @@ def register(services: Services, account, **overrides):
     from tests.test_registration_form import valid_values
 
     names = {"family_name": account.family_name, "given_names": account.given_names, "sex": "F"}
-    return services.registrations.save(account, valid_values(services.session, **{**names, **overrides}))
+    return services.registrations.save(
+        account, valid_values(services.session, **{**names, **overrides})
+    )
 
 
 async def log_in(pilot: Pilot, account) -> None:

@@ -52,9 +52,13 @@ def rectorat_desk(services, tmp_path):
     kiosk = new_kiosk(service, "borne-a")[0]
     # Fixed ids: the reference printed on screen comes from the registration's id.
     account = account_item(uuid.UUID(int=1), family="[b]Durand[/b]")
-    registration = registration_item(account["id"], uuid.UUID(int=2 << 100), who=answers("[b]Durand[/b]"))
+    registration = registration_item(
+        account["id"], uuid.UUID(int=2 << 100), who=answers("[b]Durand[/b]")
+    )
     assert results(service.push(kiosk, [account, registration])) == ["applied", "applied"]
-    StaffService(store.db, services.clock, fast(), model=store.Staff).add("dec", "exam_office", STAFF_PASSWORD)
+    StaffService(store.db, services.clock, fast(), model=store.Staff).add(
+        "dec", "exam_office", STAFF_PASSWORD
+    )
     desk = RectoratDesk(store, services.clock, services.session, tmp_path / "exports")
     desk.staff.hasher = fast()
     yield desk
@@ -78,7 +82,9 @@ def shown_buttons(pilot) -> set[str]:
     return {b.id for b in pilot.app.screen.query(Button) if b.display}
 
 
-async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(services, kiosk_desk, registered):
+async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(
+    services, kiosk_desk, registered
+):
     app = build_console(kiosk_desk)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -171,7 +177,9 @@ async def test_a_wrong_staff_password_is_said_and_the_name_kept(kiosk_desk):
         assert value_of(pilot, "#name") == "accueil"
 
 
-async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_its_field(services, kiosk_desk, registered):
+async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_its_field(
+    services, kiosk_desk, registered
+):
     account, registration = registered
     app = build_console(kiosk_desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -218,11 +226,15 @@ async def test_the_console_logs_out_after_15_idle_minutes(services, kiosk_desk):
         app.look_for_idle()
         await pilot.pause()
         assert app.return_code == 0  # left alone at the door: the console ends
-    actions = [line.action for line in kiosk_desk.audit_trail(kiosk_desk.log_in("dec", STAFF_PASSWORD))]
+    actions = [
+        line.action for line in kiosk_desk.audit_trail(kiosk_desk.log_in("dec", STAFF_PASSWORD))
+    ]
     assert actions[:3] == ["login", "logout", "login"]
 
 
-async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incomplete(rectorat_desk):
+async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incomplete(
+    rectorat_desk,
+):
     store = rectorat_desk.store
     row = store.Registration.get()
     reference_typed = row.number
@@ -241,7 +253,9 @@ async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incom
         await type_into(pilot, "#code", reference_typed)
         await pilot.press("enter")
         await settle(pilot)
-        assert "Reçu : [b]Durand[/b] Jean" in text_of(pilot, "#notice")  # shown as typed, never as markup
+        assert "Reçu : [b]Durand[/b] Jean" in text_of(
+            pilot, "#notice"
+        )  # shown as typed, never as markup
         assert value_of(pilot, "#code") == ""
         assert store.Registration.get().paper_status == "received"
         await pilot.press("escape")
@@ -286,7 +300,12 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
     service = rectorat_desk.service
     kiosk = new_kiosk(service, "borne-b")[0]
     twin = account_item(email="jean.d@exemple.fr", family="[b]Durand[/b]")
-    assert results(service.push(kiosk, [twin, registration_item(twin["id"], who=answers("[b]Durand[/b]"))]))[1] == "conflict"
+    assert (
+        results(
+            service.push(kiosk, [twin, registration_item(twin["id"], who=answers("[b]Durand[/b]"))])
+        )[1]
+        == "conflict"
+    )
     app = build_console(rectorat_desk)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "dec")
@@ -306,7 +325,12 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
         await settle(pilot)
         table = app.screen.query_one("#trail")
         actions = [str(table.get_row_at(n)[2]) for n in range(table.row_count)]
-        assert actions[:4] == ["export CSV", "consultation des conflits", "conflit réglé", "consultation des conflits"]
+        assert actions[:4] == [
+            "export CSV",
+            "consultation des conflits",
+            "conflit réglé",
+            "consultation des conflits",
+        ]
     assert list(rectorat_desk.exports_dir.glob("*.csv"))
 
 
@@ -331,7 +355,9 @@ def test_snapshot_candidate_file(rectorat_desk, snap_compare):
 
     async def run_before(pilot):
         await log_in(pilot, "dec")
-        pilot.app.push_screen(CandidateScreen(str(rectorat_desk.store.Registration.get().account_id)))
+        pilot.app.push_screen(
+            CandidateScreen(str(rectorat_desk.store.Registration.get().account_id))
+        )
         await steady(pilot)
 
     assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from peewee import SQL
 from textual.widgets import Button
 
@@ -64,7 +63,9 @@ async def test_f4_shows_the_current_document(app, services):
         assert isinstance(pilot.app.screen, HomeScreen)
 
 
-async def test_f5_without_a_printer_queue_puts_the_pdf_in_the_print_folder_and_says_where(app, services):
+async def test_f5_without_a_printer_queue_puts_the_pdf_in_the_print_folder_and_says_where(
+    app, services
+):
     assert services.config.printing.queue == ""
     account = candidate(services)
     register(services, account)
@@ -100,7 +101,10 @@ async def test_f6_queues_a_mail_with_the_pdf_attached(app, services):
         await pilot.press("f6")
         await settle(pilot)
 
-        assert text_of(pilot, "#notice") == f"Vos documents vous ont été envoyés par e-mail, à {EMAIL}."
+        assert (
+            text_of(pilot, "#notice")
+            == f"Vos documents vous ont été envoyés par e-mail, à {EMAIL}."
+        )
     mails = mails_to(services, EMAIL)
     assert len(mails) == before + 1
     mail = mails[-1]
@@ -128,7 +132,9 @@ async def test_after_a_change_version_2_is_current_and_version_1_superseded(app,
         screen = await open_documents(pilot)
         current = lines(screen, "current")
         superseded = lines(screen, "superseded")
-        assert len(current) == 1 and f"dossier n° {registration.reference}, version 2 " in current[0]
+        assert (
+            len(current) == 1 and f"dossier n° {registration.reference}, version 2 " in current[0]
+        )
         assert superseded == [
             f"Version 1 (du {SAVED}) — remplacée par une version plus récente : ne l'envoyez pas"
         ]
@@ -161,7 +167,9 @@ async def test_after_a_withdrawal_the_home_offers_no_documents(app, services):
         await pilot.press("f4", "f5")
         await settle(pilot)
         assert pilot.app.screen is home
-        assert not services.config.print_dir.exists() or not list(services.config.print_dir.glob("*.pdf"))
+        assert not services.config.print_dir.exists() or not list(
+            services.config.print_dir.glob("*.pdf")
+        )
 
 
 async def test_a_withdrawn_registration_s_documents_offer_nothing_to_print(app, services):
@@ -180,10 +188,15 @@ async def test_a_withdrawn_registration_s_documents_offer_nothing_to_print(app, 
         screen = pilot.app.screen
         assert "print" not in offered(screen) and "email" not in offered(screen)
         assert lines(screen, "current") == []
-        assert text_of(pilot, "#status") == "Votre inscription est annulée : ces documents ne sont plus valables."
+        assert (
+            text_of(pilot, "#status")
+            == "Votre inscription est annulée : ces documents ne sont plus valables."
+        )
         await pilot.press("f5", "f6")
         await settle(pilot)
-        assert not services.config.print_dir.exists() or not list(services.config.print_dir.glob("*.pdf"))
+        assert not services.config.print_dir.exists() or not list(
+            services.config.print_dir.glob("*.pdf")
+        )
 
 
 async def test_withdrawn_before_any_document_there_is_nothing_to_print(app, services):
@@ -199,5 +212,7 @@ async def test_withdrawn_before_any_document_there_is_nothing_to_print(app, serv
         assert lines(screen, "current") == [] and lines(screen, "superseded") == []
         await pilot.press("f5", "f6")
         await settle(pilot)
-        assert not services.config.print_dir.exists() or not list(services.config.print_dir.glob("*.pdf"))
+        assert not services.config.print_dir.exists() or not list(
+            services.config.print_dir.glob("*.pdf")
+        )
         assert pilot.app.is_running and pilot.app.return_code is None

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import threading
 
-
 from screens.activation import ActivationScreen
+from screens.fields import FormField
 from screens.help import HelpScreen
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from screens.password_reset import PasswordResetScreen
 from screens.signup import SignUpScreen
 from screens.welcome import WelcomeScreen
-from screens.fields import FormField
 from screens.widgets import Plain
 
 from .conftest import (
@@ -57,7 +56,10 @@ async def test_sign_up_activate_log_in_and_out(app, services):
         await settle(pilot)
         assert on(pilot, LoginScreen)
         assert value_of(pilot, "#email") == EMAIL
-        assert shown(pilot, "#notice") == "Votre compte est activé. Vous pouvez maintenant vous connecter."
+        assert (
+            shown(pilot, "#notice")
+            == "Votre compte est activé. Vous pouvez maintenant vous connecter."
+        )
         assert pilot.app.focused.id == "password"
 
         await pilot.press(*PASSWORD, "enter")
@@ -69,7 +71,9 @@ async def test_sign_up_activate_log_in_and_out(app, services):
         await pilot.press("f10")
         assert on(pilot, WelcomeScreen)
         assert pilot.app.candidate is None
-        assert len(pilot.app.screen_stack) == 1  # the welcome alone: nothing of the candidate remains
+        assert (
+            len(pilot.app.screen_stack) == 1
+        )  # the welcome alone: nothing of the candidate remains
 
 
 async def test_sign_up_refusal_is_shown_at_its_field_and_nothing_typed_is_lost(app):
@@ -84,8 +88,13 @@ async def test_sign_up_refusal_is_shown_at_its_field_and_nothing_typed_is_lost(a
         assert pilot.app.focused.id == "password"
         shown_problems = [p.id for p in pilot.app.screen.query(".problem") if p.display]
         assert shown_problems == ["problem-password"]
-        typed = {"#family_name": FAMILY, "#given_names": GIVEN, "#email": EMAIL,
-                 "#password": "court", "#password_again": "court"}
+        typed = {
+            "#family_name": FAMILY,
+            "#given_names": GIVEN,
+            "#email": EMAIL,
+            "#password": "court",
+            "#password_again": "court",
+        }
         assert {selector: value_of(pilot, selector) for selector in typed} == typed
 
 
@@ -110,7 +119,10 @@ async def test_logging_in_to_a_pending_account_leads_to_its_activation(app, serv
 
         assert on(pilot, ActivationScreen)
         assert value_of(pilot, "#email") == EMAIL
-        assert shown(pilot, "#notice") == "Votre compte n'est pas encore activé : saisissez le code reçu par e-mail."
+        assert (
+            shown(pilot, "#notice")
+            == "Votre compte n'est pas encore activé : saisissez le code reçu par e-mail."
+        )
         await pilot.press(*mailed_code(services), "enter")
         await settle(pilot)
         assert on(pilot, LoginScreen)
@@ -125,7 +137,10 @@ async def test_forgotten_password_from_request_to_login(app, services):
 
         await pilot.click("#send")
         await settle(pilot)
-        assert shown(pilot, "#notice") == f"Si un compte actif existe pour {EMAIL}, un code vient d'y être envoyé."
+        assert (
+            shown(pilot, "#notice")
+            == f"Si un compte actif existe pour {EMAIL}, un code vient d'y être envoyé."
+        )
         assert pilot.app.focused.id == "code"
 
         code = mailed_code(services, subject="Code de réinitialisation")
@@ -133,7 +148,9 @@ async def test_forgotten_password_from_request_to_login(app, services):
         await settle(pilot)
         assert on(pilot, LoginScreen)
         assert value_of(pilot, "#email") == EMAIL
-        assert shown(pilot, "#notice") == "Votre mot de passe est changé. Vous pouvez vous connecter."
+        assert (
+            shown(pilot, "#notice") == "Votre mot de passe est changé. Vous pouvez vous connecter."
+        )
 
         await pilot.press(*NEW_PASSWORD, "enter")
         await settle(pilot)

@@ -58,7 +58,11 @@ def still_serving(app: KioskApp) -> None:
     assert not app._exit_renderables
     assert isinstance(app.screen_stack[0], WelcomeScreen)
     # Nothing but the kiosk's own screens: no command palette, no keys panel, no system modal.
-    foreign = [type(s).__qualname__ for s in app.screen_stack if not type(s).__module__.startswith("screens.")]
+    foreign = [
+        type(s).__qualname__
+        for s in app.screen_stack
+        if not type(s).__module__.startswith("screens.")
+    ]
     assert not foreign
 
 
@@ -126,12 +130,49 @@ def everything_held(app: KioskApp) -> str:
 # -- 1. a key storm on every screen ------------------------------------------------------
 
 STORM_KEYS = [
-    "ctrl+c", "ctrl+q", "ctrl+z", "ctrl+p", "ctrl+x", "ctrl+v", "ctrl+s", "ctrl+d", "ctrl+w",
-    "ctrl+u", "ctrl+k", "ctrl+a", "ctrl+e", "ctrl+l", "ctrl+t", "ctrl+backslash", "ctrl+shift+a",
-    "alt+f4", "escape", *(f"f{n}" for n in range(1, 12)),
-    "tab", "shift+tab", "enter", "space", "backspace", "delete",
-    "up", "down", "left", "right", "home", "end", "pageup", "pagedown", "shift+home", "shift+end",
-    *"abcdefghijklmnopqrstuvwxyz", *"0123456789", "é", "@", "[", "]", "/",
+    "ctrl+c",
+    "ctrl+q",
+    "ctrl+z",
+    "ctrl+p",
+    "ctrl+x",
+    "ctrl+v",
+    "ctrl+s",
+    "ctrl+d",
+    "ctrl+w",
+    "ctrl+u",
+    "ctrl+k",
+    "ctrl+a",
+    "ctrl+e",
+    "ctrl+l",
+    "ctrl+t",
+    "ctrl+backslash",
+    "ctrl+shift+a",
+    "alt+f4",
+    "escape",
+    *(f"f{n}" for n in range(1, 12)),
+    "tab",
+    "shift+tab",
+    "enter",
+    "space",
+    "backspace",
+    "delete",
+    "up",
+    "down",
+    "left",
+    "right",
+    "home",
+    "end",
+    "pageup",
+    "pagedown",
+    "shift+home",
+    "shift+end",
+    *"abcdefghijklmnopqrstuvwxyz",
+    *"0123456789",
+    "é",
+    "@",
+    "[",
+    "]",
+    "/",
 ]
 STORM_LENGTH = 240
 
@@ -357,13 +398,14 @@ async def walk_away(pilot, services) -> None:
     await settle_past_cancelled(pilot)
 
 
-
 @pytest.fixture
 def unregistered(services):
     return candidate(services)
 
 
-async def test_the_warning_comes_after_the_idle_time_and_staying_keeps_everything(app, services, unregistered):
+async def test_the_warning_comes_after_the_idle_time_and_staying_keeps_everything(
+    app, services, unregistered
+):
     config = services.config
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, unregistered)
@@ -377,7 +419,9 @@ async def test_the_warning_comes_after_the_idle_time_and_staying_keeps_everythin
 
         services.clock.advance(timedelta(seconds=1))
         await until(pilot, lambda: isinstance(app.screen, WalkAwayWarning), "walk-away warning")
-        await settle(pilot)  # the warning is current as soon as pushed; mounted (focus, countdown) a little later
+        await settle(
+            pilot
+        )  # the warning is current as soon as pushed; mounted (focus, countdown) a little later
         countdown = text_of(pilot, "#countdown")
         assert int(re.search(r"(\d+) s", countdown).group(1)) >= 20, countdown
         assert app.focused.id == "stay"
@@ -404,7 +448,9 @@ async def test_walking_away_leaves_nothing_of_the_candidate(app, services, unreg
         await type_in(pilot, "address_line1", STREET)
         await pilot.press("shift+home", "ctrl+c")  # the street in the app's clipboard
         assert app.clipboard == STREET
-        assert BIRTH_TOWN in everything_held(app) and STREET in everything_held(app)  # the search finds them
+        assert BIRTH_TOWN in everything_held(app) and STREET in everything_held(
+            app
+        )  # the search finds them
 
         await walk_away(pilot, services)
 
@@ -416,17 +462,43 @@ async def test_walking_away_leaves_nothing_of_the_candidate(app, services, unreg
             assert typed not in held
 
         # No key leads back to what the candidate had open.
-        for key in ("f2", "f3", "f4", "f5", "f6", "f7", "f8", "f10", "escape", "tab", "shift+tab",
-                    "up", "down", "f1", "escape", "enter", "escape", "s", "escape", "ctrl+v"):
+        for key in (
+            "f2",
+            "f3",
+            "f4",
+            "f5",
+            "f6",
+            "f7",
+            "f8",
+            "f10",
+            "escape",
+            "tab",
+            "shift+tab",
+            "up",
+            "down",
+            "f1",
+            "escape",
+            "enter",
+            "escape",
+            "s",
+            "escape",
+            "ctrl+v",
+        ):
             await pilot.press(key)
             await settle_past_cancelled(pilot)
             assert app.candidate is None
-            assert not [s for s in app.screen_stack if isinstance(s, (HomeScreen, RegistrationScreen, DocumentsScreen))]
+            assert not [
+                s
+                for s in app.screen_stack
+                if isinstance(s, (HomeScreen, RegistrationScreen, DocumentsScreen))
+            ]
             assert BIRTH_TOWN not in everything_held(app)
         still_serving(app)
 
 
-async def test_walking_away_keeps_the_draft_for_the_candidate(app, services, unregistered, monkeypatch):
+async def test_walking_away_keeps_the_draft_for_the_candidate(
+    app, services, unregistered, monkeypatch
+):
     """What end_session itself keeps. The form also keeps a draft every 15 s of real time,
     which on a real kiosk usually runs during the idle minutes; here it is pushed beyond
     the test, so that the outcome does not depend on how fast the machine is."""
@@ -508,8 +580,16 @@ async def type_and_paste(pilot, fields: list[Input], text: str) -> None:
     await settle(pilot)
 
 
-FORM_SCREENS = ["sign-up", "activation", "login", "reset", "staff exit",
-                "form identification", "form candidature", "address"]
+FORM_SCREENS = [
+    "sign-up",
+    "activation",
+    "login",
+    "reset",
+    "staff exit",
+    "form identification",
+    "form candidature",
+    "address",
+]
 
 
 @pytest.mark.parametrize("where", FORM_SCREENS)
@@ -530,14 +610,21 @@ async def test_control_characters_never_get_into_an_input(app, services, registe
             await type_and_paste(pilot, fields, text)
             assert app.screen is screen, text
             for field in fields:
-                assert not re.search("[\x00-\x1f\x7f-\x9f\u202a-\u202e]", field.value), (text, field.id)
+                assert not re.search("[\x00-\x1f\x7f-\x9f\u202a-\u202e]", field.value), (
+                    text,
+                    field.id,
+                )
             if "\x1b" not in text and not has_control(text):
                 # What has no control character is taken as typed (within each field's length).
                 kept = [(f.id, f.value) for f in fields]
-                assert all(f.value in (text, text * 2) or len(text) > (f.max_length or 999) for f in fields), kept
+                assert all(
+                    f.value in (text, text * 2) or len(text) > (f.max_length or 999) for f in fields
+                ), kept
             still_serving(app)
         # What the fields hold now (the last of the corpus) is submitted: refused, not a crash.
-        buttons = [b for b in screen.query(Button) if b.id in ("submit", "save") or b.has_class("next")]
+        buttons = [
+            b for b in screen.query(Button) if b.id in ("submit", "save") or b.has_class("next")
+        ]
         if buttons:
             buttons[0].press()
             await settle(pilot)
@@ -553,14 +640,23 @@ async def test_a_character_the_input_lets_through_is_refused_by_the_services(app
         app.screen.query_one("#email", Input).focus()
         await pilot.press(*EMAIL, "enter", *PASSWORD, "enter", *PASSWORD, "enter")
         await settle(pilot)
-        assert text_of(pilot, "#problem-given_names") == "Ce champ contient des caractères non autorisés."
+        assert (
+            text_of(pilot, "#problem-given_names")
+            == "Ce champ contient des caractères non autorisés."
+        )
         assert app.candidate is None
         still_serving(app)
 
 
 @pytest.mark.parametrize("text", [t for t in CORPUS if has_control(t)], ids=repr)
 def test_the_services_refuse_control_characters_in_a_name(services, text):
-    form = SignUp(email=EMAIL, family_name=text, given_names="Jean", password=PASSWORD, password_again=PASSWORD)
+    form = SignUp(
+        email=EMAIL,
+        family_name=text,
+        given_names="Jean",
+        password=PASSWORD,
+        password_again=PASSWORD,
+    )
     with pytest.raises(Refused) as refused:
         services.accounts.sign_up(form)
     problem = refused.value.problems["family_name"]
@@ -601,7 +697,10 @@ async def test_markup_stored_through_the_services_is_shown_as_written(app, servi
         assert len(current) == 1 and "version 1" in current[0]
         await pilot.press("f6")
         await settle(pilot)
-        assert text_of(pilot, "#notice") == f"Vos documents vous ont été envoyés par e-mail, à {EMAIL}."
+        assert (
+            text_of(pilot, "#notice")
+            == f"Vos documents vous ont été envoyés par e-mail, à {EMAIL}."
+        )
         still_serving(app)
 
 
@@ -625,7 +724,9 @@ async def test_control_characters_from_elsewhere_are_shown_neutralised(app, serv
 # -- 6. contrast and language are the candidate's, for their session only ------------------
 
 
-async def test_f9_switches_to_high_contrast_and_back_and_a_session_end_resets_it(app, services, registered):
+async def test_f9_switches_to_high_contrast_and_back_and_a_session_end_resets_it(
+    app, services, registered
+):
     async with app.run_test(size=SIZE) as pilot:
         assert app.theme == DEFAULT_THEME
         await pilot.press("f9")
@@ -653,7 +754,9 @@ needs_english = pytest.mark.skipif(
 
 
 @needs_english
-async def test_f11_speaks_english_on_the_welcome_and_a_session_end_brings_french_back(app, services, registered):
+async def test_f11_speaks_english_on_the_welcome_and_a_session_end_brings_french_back(
+    app, services, registered
+):
     english = Messages("en")("welcome.sign_up")
     assert english != "Créer mon compte"
     async with app.run_test(size=SIZE) as pilot:
@@ -679,11 +782,15 @@ async def test_f11_speaks_english_on_the_welcome_and_a_session_end_brings_french
 
 
 @needs_english
-async def test_language_and_contrast_chosen_on_the_welcome_do_not_stay_for_the_next_person(app, services):
+async def test_language_and_contrast_chosen_on_the_welcome_do_not_stay_for_the_next_person(
+    app, services
+):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f11", "f9")
         await settle(pilot)
-        services.clock.advance(timedelta(seconds=services.config.idle_timeout + services.config.idle_warning + 1))
+        services.clock.advance(
+            timedelta(seconds=services.config.idle_timeout + services.config.idle_warning + 1)
+        )
         await a_tick(pilot)
         await a_tick(pilot)
         assert app.messages.language == "fr"
@@ -717,5 +824,3 @@ async def test_f12_leaves_only_with_a_staff_password(app, services):
         await settle(pilot)
         await pilot.pause(0.2)
     assert app.return_code == 0
-
-

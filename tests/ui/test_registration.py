@@ -108,7 +108,9 @@ async def fill_identification(pilot) -> None:
     await pilot.press("tab", "enter", "down", "enter")  # Sexe: the first choice, Féminin
     await pilot.press("tab", *"05/03/2002", "tab", *"Poitiers", "tab")  # born in France, kept
     await pilot.press("tab", "enter", "down", "enter")  # Nationalité: Française
-    await pilot.press("tab", *"12 rue de la Paix", "tab", "tab", *"86000", "tab", *"Poitiers", "tab")
+    await pilot.press(
+        "tab", *"12 rue de la Paix", "tab", "tab", *"86000", "tab", *"Poitiers", "tab"
+    )
     await pilot.press("tab", *"06 12 34 56 78")
 
 
@@ -167,13 +169,17 @@ async def test_a_whole_registration_with_keys(app, services):
         assert pilot.app.focused.id == "save"
         await press(pilot, "enter")  # « Enregistrer »
         assert on(pilot, HomeScreen)
-        assert text_of(pilot, "#notice").startswith("Votre inscription est enregistrée (version 1). ")
+        assert text_of(pilot, "#notice").startswith(
+            "Votre inscription est enregistrée (version 1). "
+        )
         assert text_of(pilot, "#standing") == (
             "Vous êtes inscrit(e) : version 1, enregistrée le dimanche 10 novembre 2019 à 10:00."
         )
         saved = services.registrations.registration(account)
         assert (saved.answers["sex"], saved.answers["birth_date"], saved.answers["phone"]) == (
-            "F", "2002-03-05", "06 12 34 56 78"
+            "F",
+            "2002-03-05",
+            "06 12 34 56 78",
         )
         assert queued_mails(services, EMAIL)[-1] == f"Confirmation d'inscription : {TITLE}"
         assert services.registrations.draft(account) is None
@@ -247,9 +253,13 @@ async def test_a_session_without_optional_eps_has_no_field_for_it(demo_services)
 # -- problems keep what was typed ------------------------------------------------------------
 
 
-async def test_problems_on_identification_are_shown_at_their_fields_and_nothing_is_lost(app, services):
+async def test_problems_on_identification_are_shown_at_their_fields_and_nothing_is_lost(
+    app, services
+):
     account = candidate(services)
-    services.registrations.save_draft(account, valid_values(services.session, birth_date="", postal_code=""))
+    services.registrations.save_draft(
+        account, valid_values(services.session, birth_date="", postal_code="")
+    )
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         screen = await open_form(pilot)
@@ -280,9 +290,7 @@ async def test_saving_with_a_problem_on_another_tab_names_that_tab(app, services
         screen = await open_form(pilot)
         await pilot.click("#--content-tab-tab-recapitulatif")  # straight to the last tab
         await settle(pilot)
-        fix_first = (
-            "Certains renseignements sont à corriger : Identification. Ils sont signalés dans chaque onglet."
-        )
+        fix_first = "Certains renseignements sont à corriger : Identification. Ils sont signalés dans chaque onglet."
         assert text_of(pilot, "#form-problem") == fix_first
 
         await pilot.click("#save")
@@ -312,15 +320,19 @@ async def test_escape_keeps_a_draft_for_its_account_only(app, services):
         assert on(pilot, HomeScreen)
         draft = services.registrations.draft(account)
         assert draft is not None
-        assert (draft.values["usage_name"], draft.values["birth_town"], draft.values["accept_rules"]) == (
-            "Martin", "Niort", True
-        )
+        assert (
+            draft.values["usage_name"],
+            draft.values["birth_town"],
+            draft.values["accept_rules"],
+        ) == ("Martin", "Niort", True)
         assert "commencée mais pas enregistrée" in text_of(pilot, "#standing")
 
         await press(pilot, "f10")
         await log_in(pilot, account)
         screen = await open_form(pilot)
-        assert screen.values()["usage_name"] == "Martin" and screen.values()["birth_town"] == "Niort"
+        assert (
+            screen.values()["usage_name"] == "Martin" and screen.values()["birth_town"] == "Niort"
+        )
         assert screen.query_one("#accept_rules", Checkbox).value
 
         await press(pilot, "escape", "f10")
@@ -328,7 +340,11 @@ async def test_escape_keeps_a_draft_for_its_account_only(app, services):
         assert text_of(pilot, "#standing") == "Vous n'êtes pas encore inscrit(e) à cette session."
         screen = await open_form(pilot)
         values = screen.values()
-        assert (values["family_name"], values["usage_name"], values["birth_town"]) == ("Martin", "", "")
+        assert (values["family_name"], values["usage_name"], values["birth_town"]) == (
+            "Martin",
+            "",
+            "",
+        )
         assert values["accept_rules"] is False
 
 
@@ -357,10 +373,17 @@ async def test_a_change_is_version_2_and_the_identity_stays_locked(app, services
         await press(pilot, "enter")
 
         assert on(pilot, HomeScreen)
-        assert text_of(pilot, "#notice") == "Votre modification est enregistrée (version 2). Un message vous a été envoyé."
+        assert (
+            text_of(pilot, "#notice")
+            == "Votre modification est enregistrée (version 2). Un message vous a été envoyé."
+        )
         assert text_of(pilot, "#standing").startswith("Vous êtes inscrit(e) : version 2, ")
         saved = services.registrations.registration(account)
-        assert (saved.version, saved.answers["phone"], saved.answers["family_name"]) == (2, "05 49 00 00 00", FAMILY)
+        assert (saved.version, saved.answers["phone"], saved.answers["family_name"]) == (
+            2,
+            "05 49 00 00 00",
+            FAMILY,
+        )
         assert queued_mails(services, EMAIL)[-1] == f"Modification d'inscription : {TITLE}"
 
 
@@ -493,7 +516,9 @@ def test_snapshot_of_identification_with_problems(app, snap_compare):
 
 
 def test_snapshot_of_the_recapitulatif_of_a_complete_form(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, run_before=with_form(draft=True, then=keys("f8", "f8", "f8")))
+    assert snap_compare(
+        app, terminal_size=SIZE, run_before=with_form(draft=True, then=keys("f8", "f8", "f8"))
+    )
 
 
 def test_snapshot_of_the_home_after_saving(app, snap_compare):
@@ -568,7 +593,9 @@ async def test_the_home_knows_of_the_draft_escape_just_kept(app, services):
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         await open_form(pilot)
-        await press(pilot, "tab", "space", "escape")  # from the rules to one box ticked: a draft to keep
+        await press(
+            pilot, "tab", "space", "escape"
+        )  # from the rules to one box ticked: a draft to keep
         assert services.registrations.draft(account) is not None
         assert "commencée mais pas enregistrée" in text_of(pilot, "#standing")
 
@@ -578,6 +605,9 @@ async def test_a_ticked_box_differs_from_an_empty_one_without_colour(app, servic
         await log_in(pilot, candidate(services))
         screen = await open_form(pilot)
         await press(pilot, "tab", "space")  # from the rules to the first box, ticked
-        ticked, empty = (screen.query_one(f"#{name}", Checkbox) for name in ("accept_rules", "not_school_enrolled"))
+        ticked, empty = (
+            screen.query_one(f"#{name}", Checkbox)
+            for name in ("accept_rules", "not_school_enrolled")
+        )
         assert (ticked.value, empty.value) == (True, False)
         assert str(ticked.render()) != str(empty.render())
