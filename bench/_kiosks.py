@@ -51,7 +51,7 @@ class StorePerThread(DatabaseProxy):
 
     def bind_models(self) -> None:
         """Bind the kiosk models here (again: opening a store binds them to that store)."""
-        from kiosk.models import MODELS
+        from kiosk.store.models import MODELS
 
         for model in MODELS:
             model.bind(self, bind_refs=False, bind_backrefs=False)
@@ -60,7 +60,7 @@ class StorePerThread(DatabaseProxy):
 @contextmanager
 def models_per_thread() -> Iterator[StorePerThread]:
     """The kiosk models bound to a :class:`StorePerThread` for the block, then as before."""
-    from kiosk.models import MODELS
+    from kiosk.store.models import MODELS
 
     before = [model._meta.database for model in MODELS]
     stores = StorePerThread()
@@ -82,7 +82,7 @@ def cheap_hasher():
 
 def timed_client(config, pushes: list[float], lock: threading.Lock):
     """The kiosk's sync client, with the time of each of its pushes added to ``pushes``."""
-    from kiosk.sync import SyncClient
+    from kiosk.sync.client import SyncClient
 
     client = SyncClient(config)
     send = client.push_body
@@ -117,11 +117,11 @@ def open_kiosks(folder: Path, stores: StorePerThread, credentials: list[str], ba
     bound to ``stores``. The stores are copies of one migrated store (the migrations are
     not what is measured)."""
     from kiosk.accounts import AccountService
-    from kiosk.config import SyncConfig
     from kiosk.exam_sessions import load_session
     from kiosk.registrations import RegistrationService
-    from kiosk.store import open_store
-    from kiosk.sync import SyncService
+    from kiosk.runtime.config import SyncConfig
+    from kiosk.store.database import open_store
+    from kiosk.sync.client import SyncService
 
     template = folder / "template.sqlite3"
     open_store(template).close()
@@ -148,7 +148,7 @@ def activation_code(email: str) -> str:
     """The code in the latest mail queued for ``email``, as the candidate reads it."""
     from peewee import SQL
 
-    from kiosk.models import OutboxRow
+    from kiosk.store.models import OutboxRow
 
     rows = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid").desc())
     for row in rows:

@@ -23,8 +23,8 @@ def free_port() -> int:
 
 @contextmanager
 def postgres():
-    """A private PostgreSQL 15, started and removed as tests/pg_server.py does."""
-    from tests.pg_server import PG_BIN, running_postgres
+    """A private PostgreSQL 15, started and removed as tests/support/pg_server.py does."""
+    from tests.support.pg_server import PG_BIN, running_postgres
 
     missing = [p for p in ("initdb", "pg_ctl", "postgres", "createdb") if not (PG_BIN / p).exists()]
     if missing:

@@ -6,7 +6,7 @@ Run by path, never imported: ``python bench/_start_child.py kiosk DATA_DIR`` or
 Both apps go through exactly the same steps here, so the only difference between
 them is the app:
 
-* ``kiosk`` calls ``kiosk.cli.main(["--data-dir", DATA_DIR, "--session", "demo"])``,
+* ``kiosk`` calls ``kiosk.runtime.cli.main(["--data-dir", DATA_DIR, "--session", "demo"])``,
   i.e. load_config, build_services, screens.app.build_app, ``.run()`` -- the code
   path of the ``kiosk`` command itself;
 * ``bare`` builds a minimal App (one Static and a Footer) and calls ``.run()``.
@@ -76,7 +76,7 @@ def _run(self, **kwargs):
 App.run = _run
 
 if mode == "kiosk":
-    from kiosk.cli import main
+    from kiosk.runtime.cli import main
 
     status = main(["--data-dir", sys.argv[2], "--session", "demo"])
 else:

@@ -1,4 +1,4 @@
-"""Confirmation PDF (kiosk.documents): render time warm and cold, and file size."""
+"""Confirmation PDF (kiosk.delivery.pdf): render time warm and cold, and file size."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _COLD_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
 from bench.pdf import sample
-from kiosk.documents import render_confirmation
+from kiosk.delivery.pdf import render_confirmation
 registration, session, now = sample()
 t1 = time.perf_counter()
 data = render_confirmation(registration, "jean.dupont@exemple.fr", session, now)
@@ -37,8 +37,8 @@ def sample(family_name: str = "Dupont"):
 
     from kiosk.clock import Clock, parse_instant
     from kiosk.exam_sessions import load_session
-    from kiosk.models import Registration
     from kiosk.registration_form import blank_values, check
+    from kiosk.store.models import Registration
 
     now = parse_instant("2019-11-12T14:40:00")
     session = load_session("bacpro-poitiers-2020", Clock(now, frozen=True))
@@ -78,7 +78,7 @@ def sample(family_name: str = "Dupont"):
 
 
 def _warm(registration, session, now) -> tuple[list[float], bytes]:
-    from kiosk.documents import render_confirmation
+    from kiosk.delivery.pdf import render_confirmation
 
     times = []
     for _ in range(RENDERS):
@@ -114,7 +114,7 @@ def _pages(data: bytes) -> int:
 
 
 def measure() -> list[Figure]:
-    from kiosk.documents import render_confirmation
+    from kiosk.delivery.pdf import render_confirmation
 
     cold = _cold()
     typical = sample()

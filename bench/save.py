@@ -22,7 +22,7 @@ def measure() -> list[Figure]:
     from kiosk.clock import Clock, parse_instant
     from kiosk.exam_sessions import load_session
     from kiosk.registrations import RegistrationService
-    from kiosk.store import open_store
+    from kiosk.store.database import open_store
 
     clock = Clock(parse_instant(NOW))
     session = load_session(SESSION, clock)

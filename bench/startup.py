@@ -44,7 +44,7 @@ def measure() -> list[Figure]:
             "start.kiosk.setup",
             median(s.setup_ms for s in kiosk),
             "ms",
-            note="first statement -> App.run(): textual.app, kiosk.cli, load_config, "
+            note="first statement -> App.run(): textual.app, kiosk.runtime.cli, load_config, "
             "build_services, build_app",
         ),
         Figure(

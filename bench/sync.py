@@ -41,7 +41,7 @@ def _answers(n: int, prefix: str) -> dict:
 def _register(db, clock, first: int) -> None:
     """N more active accounts and their registrations in the kiosk store, written through
     the models in one transaction: the store's triggers queue one outbox row for each."""
-    from kiosk.models import Account, Registration
+    from kiosk.store.models import Account, Registration
 
     now = clock.now()
     with db.atomic():
@@ -134,11 +134,11 @@ class _RawTables:
 
 def _one_kiosk(url: str, base: str, folder: Path) -> list[Figure]:
     from kiosk.clock import Clock, parse_instant
-    from kiosk.config import SyncConfig
     from kiosk.rectorat.service import RectoratService
     from kiosk.rectorat.store import open_store as open_rectorat
-    from kiosk.store import open_store
-    from kiosk.sync import SyncClient, SyncService
+    from kiosk.runtime.config import SyncConfig
+    from kiosk.store.database import open_store
+    from kiosk.sync.client import SyncClient, SyncService
 
     clock = Clock(parse_instant(NOW), frozen=True)
     store = open_rectorat(url)

@@ -17,12 +17,12 @@ from peewee import Database, IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
+from kiosk.delivery.mail_queue import enqueue, enqueue_mail
 from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession, WindowState
 from kiosk.i18n import french
-from kiosk.models import Account, LoginFailure, OneTimeCode, StaffAccount
-from kiosk.outbox import enqueue, enqueue_mail
 from kiosk.passwords import Hasher, check_password
+from kiosk.store.models import Account, LoginFailure, OneTimeCode, StaffAccount
 from kiosk.text import has_control
 
 ACTIVATION_DEADLINE = timedelta(hours=48)

@@ -1,521 +1,183 @@
-"""« Mes documents »: the confirmation of registration and the list of pièces, as one PDF.
+"""« Mes documents »: the confirmation of each registration version, printed, mailed or kept.
 
-``render_confirmation`` lays out, on A4 pages:
-
-1. the confirmation: académie, exam session, reference (and the rectorat's number once
-   it has one), version, date of the last save, the candidate's e-mail and a Code 39
-   barcode of the reference for the exam office's scanner; every answer of the form,
-   as ``registration_form.summary`` words it; what to do to make the registration
-   definitive, the rectorat's address and a box « Date et signature du candidat »;
-2. on a new page, the pièces justificatives this candidate must post, each with a box
-   to tick.
-
-Every page says « Page X/Y ». The same inputs give the same bytes: the creation date
-is ``now`` and nothing else varies (fpdf2 derives the file /ID from the content).
-
-fpdf2 (with fontTools and Pillow) takes a few tenths of a second to import, so it is
-imported inside ``render_confirmation`` only: importing this module loads nothing but
-the standard library and the kiosk's own modules.
-
-Text and fonts
---------------
-Fonts are DejaVu Sans (regular and bold), embedded as subsets. A character DejaVu
-lacks (Chinese, Japanese, Korean…) is drawn from Droid Sans Fallback (4 MB), which is
-loaded only for a document that needs it: subsetting it adds ~0.2 s to that document.
-Before any text is drawn it is made printable:
-
-- it is put in NFC, so that « Zoe » + U+0301 prints and reads back as « Zoé »;
-- terminal escape sequences are removed whole (« ESC[31m » leaves nothing), then the
-  other control and format characters (categories Cc and Cf: zero-width joiners,
-  bidi overrides…); tabs and line breaks become one space;
-- variation selectors and emoji skin-tone modifiers that no font has are dropped;
-- any other character that no shipped font has (emoji, private-use, unassigned) is
-  replaced by U+FFFD « � », which DejaVu draws: the reader sees that something was
-  there, and nothing crashes.
-
-Arabic and Hebrew: when the optional ``uharfbuzz`` package is installed, fpdf2's text
-shaping is switched on for each text holding right-to-left letters: Arabic letters are
-joined and the text runs right to left. Without it, the letters are printed unjoined
-and left to right (so a reader sees them in reverse order); nothing fails, and the
-text still reads back from the PDF.
+The PDF for the current version is made when the candidate first asks for it; a new
+version's PDF supersedes the older one, which stays listed as superseded.
 """
 
 from __future__ import annotations
 
-import copy
-import importlib
-import re
-import threading
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from functools import cache
-from typing import TYPE_CHECKING, Any
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
-from kiosk import formatting
-from kiosk.assets import asset
+from peewee import Database
+
+from kiosk.clock import Clock
+from kiosk.delivery.mail_queue import enqueue_mail
+from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.i18n import Messages, french
-from kiosk.pieces import required_pieces
-from kiosk.registration_form import summary
+from kiosk.i18n import french
+from kiosk.store.models import Account, Document, Registration
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kiosk.models import Registration
-
-REGULAR_FONT = "DejaVuSans.ttf"
-BOLD_FONT = "DejaVuSans-Bold.ttf"
-FALLBACK_FONT = "DroidSansFallbackFull.ttf"
-SUBSTITUTE = "\ufffd"
-
-_FAMILY = "DejaVu"
-_FALLBACK_FAMILY = "DroidFallback"
-# Terminal escape sequences (CSI « ESC [ … m », OSC « ESC ] … BEL »), removed whole.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]"
-)
-_SPACES = re.compile(r"[\t\n\r\v\f\x1c-\x1f\x85\u2028\u2029 ]+")
-# Marks that only modify the character before them: without a glyph they are dropped.
-_MODIFIERS = re.compile("[\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0100-\U000e01ef\u20e3]")
-
-# Layout, in millimetres.
-_MARGIN = 15.0
-_LABEL_WIDTH = 68.0
-_BARCODE_WIDE = 0.9  # wide bar; narrow bars are a third (0.3 mm): any office scanner reads it
-_BARCODE_HEIGHT = 13.0
-_SIGNATURE_HEIGHT = 36.0
-_GREY = (90, 90, 90)
-_RULE = (170, 170, 170)
-_SHADE = (232, 232, 232)
+log = logging.getLogger(__name__)
 
 
-def printable(text: Any, has_glyph: Callable[[str], bool] = lambda c: True) -> str:
-    """``text`` as it can be drawn: NFC, no control characters, no glyph-less characters.
+@dataclass(frozen=True)
+class DocumentView:
+    """A document as « Mes documents » lists it."""
 
-    See the module's docstring for the rules; ``has_glyph`` says whether some font of
-    the document draws a character.
-    """
-    text = unicodedata.normalize("NFC", str(text if text is not None else ""))
-    out: list[str] = []
-    for char in _SPACES.sub(" ", _ESCAPES.sub("", text)):
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cf", "Cs"):
-            continue
-        if has_glyph(char) and category not in ("Co", "Cn"):
-            out.append(char)
-        elif _MODIFIERS.match(char) or category in ("Mn", "Me"):
-            continue
-        else:
-            out.append(SUBSTITUTE)
-    return "".join(out).strip()
+    id: str
+    reference: str
+    registration_version: int
+    created_at: datetime
+    superseded: bool
+    size: int
 
 
-def right_to_left(text: str) -> bool:
-    """Whether ``text`` holds right-to-left letters (Arabic, Hebrew…)."""
-    return any(unicodedata.bidirectional(c) in ("R", "AL") for c in text)
+class DocumentService:
+    """Makes, lists and hands out the candidate's documents."""
 
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        session: ExamSession,
+        folder: Path,
+        printer: Callable[[], object],
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.session = session
+        self.folder = folder
+        self._printer = printer
 
-@cache
-def shaping_available() -> bool:
-    """Whether fpdf2 can shape text: it needs the optional ``uharfbuzz`` package."""
-    try:
-        importlib.import_module("uharfbuzz")
-    except ImportError:
-        return False
-    return True
+    def _registration(self, account: Account) -> Registration | None:
+        return Registration.get_or_none(
+            Registration.account == account.id, Registration.session_id == self.session.id
+        )
 
-
-@contextmanager
-def _shaped(pdf: Any, text: str) -> Iterator[None]:
-    """Shaping on while ``text`` is measured or drawn, if it is right to left and can be shaped.
-
-    Only such texts are shaped: shaping everything makes the document slower and,
-    with per-glyph positioning, half as large again.
-    """
-    if not (right_to_left(text) and shaping_available()):
-        yield
-        return
-    pdf.set_text_shaping(True)
-    try:
-        yield
-    finally:
-        pdf.set_text_shaping(False)
-
-
-# Whether a font's parsed metrics are kept between documents (see ``_add_font``).
-REUSE_PARSED_FONTS = True
-_parsed_lock = threading.Lock()
-
-
-def _parsed_font(filename: str, family: str, style: str) -> Any:
-    """The font as fpdf2 parses it, once per process."""
-    with _parsed_lock:
-        return _parse_font(str(asset("fonts", filename)), family, style)
-
-
-@cache
-def _parse_font(path: str, family: str, style: str) -> Any:
-    from fpdf import FPDF
-
-    scratch = FPDF()
-    scratch.add_font(family, style, path)
-    return scratch.fonts[f"{family.lower()}{style}"]
-
-
-def _add_font(pdf: Any, family: str, style: str, filename: str) -> None:
-    """``pdf.add_font``, parsing the font's character map and widths once per process.
-
-    fpdf2 reads them again for each document, ~15 ms for each DejaVu face, though they
-    never change. The document gets a copy that shares them, with its own subset and
-    its own fontTools object, which fpdf2's subsetter cuts down at output. This leans on
-    fpdf2's ``TTFFont`` attributes; a test checks that the bytes are exactly those of a
-    plain ``add_font``, and ``REUSE_PARSED_FONTS = False`` turns it off.
-    """
-    path = str(asset("fonts", filename))
-    if not REUSE_PARSED_FONTS:
-        pdf.add_font(family, style, path)
-        return
-    from fontTools.ttLib import TTFont
-    from fpdf.fonts import SubsetMap
-
-    # Shallow: the character map and widths are shared (fpdf2 only ever adds the default
-    # width of an absent character to the widths, the same for every document).
-    font = copy.copy(_parsed_font(filename, family, style))
-    font.i = len(pdf.fonts) + 1
-    font.ttfont = TTFont(path, recalcTimestamp=False, lazy=True)
-    font.missing_glyphs = []
-    font.biggest_size_pt = 0
-    font.subset = SubsetMap(font)
-    pdf.fonts[font.fontkey] = font
-
-
-@cache
-def _document_class() -> type:
-    """The FPDF subclass, made on first use so that fpdf2 is imported then only."""
-    from fpdf import FPDF
-
-    class ConfirmationPDF(FPDF):
-        footer_left = ""
-        footer_right = ""
-
-        def footer(self) -> None:
-            self.set_y(-12)
-            self.set_font(_FAMILY, "", 8)
-            self.set_text_color(*_GREY)
-            width = self.w - 2 * _MARGIN
-            self.cell(width * 0.75, 5, self.footer_left, align="L")
-            self.cell(
-                width * 0.25,
-                5,
-                self.footer_right.format(nb=self.str_alias_nb_pages, page=self.page_no()),
-                align="R",
+    def documents(self, account: Account) -> list[DocumentView]:
+        """The current version's document (made now if needed), then the superseded ones."""
+        registration = self._registration(account)
+        if registration is None:
+            return []
+        if registration.status == "registered":
+            self._ensure(registration, account)
+        rows = (
+            Document.select()
+            .where(Document.registration == registration.id)
+            .order_by(Document.registration_version.desc())
+        )
+        # A withdrawn registration has no document left to send, not even its last one.
+        withdrawn = registration.status != "registered"
+        return [
+            DocumentView(
+                id=str(row.id),
+                reference=registration.reference,
+                registration_version=row.registration_version,
+                created_at=row.created_at,
+                superseded=withdrawn or row.superseded_at is not None,
+                size=row.size,
             )
-            self.set_text_color(0)
+            for row in rows
+        ]
 
-    return ConfirmationPDF
+    def _ensure(self, registration: Registration, account: Account) -> Document:
+        existing = Document.get_or_none(
+            Document.registration == registration.id,
+            Document.registration_version == registration.version,
+        )
+        if existing is not None and self.path(existing).exists():
+            return existing
+        from kiosk.delivery.pdf import render_confirmation
 
-
-def render_confirmation(
-    registration: Registration,
-    email: str,
-    session: ExamSession,
-    now: datetime,
-    messages: Messages = french,
-) -> bytes:
-    """The confirmation of registration and the list of pièces, as the bytes of one PDF."""
-    m = messages
-    answers = registration.answers or {}
-    reference = registration.reference
-    sections = summary(answers, session, m)
-    pieces = [
-        (m(f"pieces.{piece}.title"), m(f"pieces.{piece}.why"))
-        for piece in required_pieces(answers, session)
-    ]
-    contact = session.contact
-    deadline = formatting.day(session.paper_deadline, m)
-    name = " ".join(str(answers.get(key) or "") for key in ("given_names", "family_name")).strip()
-    header_rows = [(m("document.reference"), reference)]
-    if registration.number:
-        header_rows.append((m("document.number"), str(registration.number)))
-    header_rows += [
-        (m("document.version"), str(registration.version)),
-        (m("document.saved_at"), formatting.instant(registration.saved_at, session.zone, m)),
-        (m("document.email"), email),
-    ]
-    contact_lines = [contact.name, contact.bureau, *contact.address]
-    contact_reach = [m("document.contact_email", email=contact.email)]
-    if contact.phone:
-        contact_reach.append(m("document.contact_phone", phone=contact.phone))
-    steps = [m(f"document.step_{n}", deadline=deadline) for n in (1, 2, 3, 4)]
-
-    every_text: Iterable[str] = [
-        name,
-        session.title,
-        session.academie,
-        *(text for row in header_rows for text in row),
-        *(
-            text
-            for heading, rows in sections
-            for text in (heading, *(t for row in rows for t in row))
-        ),
-        *(text for piece in pieces for text in piece),
-        *contact_lines,
-        *contact_reach,
-    ]
-
-    pdf = _document_class()(orientation="P", unit="mm", format="A4")
-    _add_font(pdf, _FAMILY, "", REGULAR_FONT)
-    _add_font(pdf, _FAMILY, "B", BOLD_FONT)
-    loaded = [pdf.fonts[key] for key in pdf.fonts]
-
-    def has_glyph(char: str) -> bool:
-        return any(ord(char) in font.cmap for font in loaded)
-
-    chars = {c for text in every_text for c in unicodedata.normalize("NFC", str(text))}
-    fallback_names = [_FAMILY]
-    lacking = [c for c in chars if not has_glyph(c) and unicodedata.category(c)[0] not in "CZ"]
-    # The fallback font is embedded only if it draws one of them (not for an emoji alone).
-    if lacking and any(
-        ord(c) in _parsed_font(FALLBACK_FONT, _FALLBACK_FAMILY, "").cmap for c in lacking
-    ):
-        _add_font(pdf, _FALLBACK_FAMILY, "", FALLBACK_FONT)
-        loaded = [pdf.fonts[key] for key in pdf.fonts]
-        fallback_names.append(_FALLBACK_FAMILY)
-    # Bold DejaVu lacks a few glyphs of the regular one: those come from the regular face.
-    pdf.set_fallback_fonts(fallback_names, exact_match=False)
-
-    def text(value: Any) -> str:
-        return printable(value, has_glyph)
-
-    pdf.set_title(text(m("document.pdf_title", title=session.title)))
-    pdf.set_author(text(contact.name))
-    pdf.set_subject(
-        text(m("document.pdf_subject", reference=reference, version=registration.version))
-    )
-    pdf.set_creator(text(m("document.creator")))
-    pdf.set_keywords(reference)
-    pdf.set_lang("fr-FR")
-    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
-    pdf.set_creation_date(moment.astimezone(session.zone))
-    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
-    pdf.set_auto_page_break(True, margin=18)
-    pdf.footer_left = text(m("document.footer", reference=reference, version=registration.version))
-    pdf.footer_right = text(m("document.page", page="{page}", pages="{nb}"))
-    width = pdf.w - 2 * _MARGIN
-
-    # -- the confirmation ---------------------------------------------------------------
-    pdf.add_page()
-    barcode_width = _barcode_width(reference)
-    barcode_x = pdf.w - _MARGIN - barcode_width
-    title_width = barcode_x - _MARGIN - 6
-    pdf.set_font(_FAMILY, "", 9)
-    pdf.multi_cell(
-        title_width,
-        4.5,
-        text(m("document.academie", academie=session.academie)),
-        new_x="LMARGIN",
-        new_y="NEXT",
-        align="L",
-    )
-    pdf.set_font(_FAMILY, "B", 11)
-    pdf.multi_cell(title_width, 5.5, text(session.title), new_x="LMARGIN", new_y="NEXT", align="L")
-    pdf.ln(1.5)
-    pdf.set_font(_FAMILY, "B", 17)
-    pdf.multi_cell(
-        title_width, 8, text(m("document.title")), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    below_title = pdf.get_y()
-
-    pdf.set_fill_color(0)
-    pdf.code39(f"*{reference}*", barcode_x, _MARGIN, w=_BARCODE_WIDE, h=_BARCODE_HEIGHT)
-    pdf.set_xy(barcode_x, _MARGIN + _BARCODE_HEIGHT + 0.5)
-    pdf.set_font(_FAMILY, "B", 11)
-    pdf.cell(barcode_width, 5.5, reference, align="C")
-    pdf.set_y(max(below_title, _MARGIN + _BARCODE_HEIGHT + 6) + 3)
-
-    _pairs(pdf, [(text(k), text(v)) for k, v in header_rows], width, size=10, bold_values=True)
-    pdf.ln(3)
-    pdf.set_font(_FAMILY, "", 9)
-    pdf.multi_cell(
-        width, 4.5, text(m("document.answers_intro")), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    pdf.ln(2)
-
-    for heading, rows in sections:
-        _heading(pdf, text(heading), width)
-        _pairs(pdf, [(text(label), text(answer)) for label, answer in rows], width, size=9)
-        pdf.ln(3)
-
-    # What to do, where to send it, and the signature: kept together on one page.
-    steps = [text(step) for step in steps]
-    half = (width - 6) / 2
-    pdf.set_font(_FAMILY, "", 9.5)
-    steps_height = sum(
-        pdf.multi_cell(width - 7, 5, step, dry_run=True, output="HEIGHT") + 0.8 for step in steps
-    )
-    contact_height = 5 + 4.6 * len(contact_lines + contact_reach)
-    if (
-        pdf.get_y() + 8 + steps_height + 2 + max(contact_height, _SIGNATURE_HEIGHT)
-        > pdf.page_break_trigger
-    ):
-        pdf.add_page()
-    _heading(pdf, text(m("document.steps_heading")), width)
-    pdf.set_font(_FAMILY, "", 9.5)
-    for number, step in enumerate(steps, 1):
-        pdf.cell(7, 5, f"{number}.", new_x="RIGHT", new_y="TOP")
-        pdf.multi_cell(width - 7, 5, step, new_x="LMARGIN", new_y="NEXT", align="L")
-        pdf.ln(0.8)
-    pdf.ln(2)
-
-    top = pdf.get_y()
-    pdf.set_font(_FAMILY, "B", 9.5)
-    pdf.cell(half, 5, text(m("document.contact_heading")), new_x="LMARGIN", new_y="NEXT")
-    for index, line in enumerate(contact_lines + contact_reach):
-        pdf.set_font(_FAMILY, "B" if index == 0 else "", 9.5)
-        pdf.multi_cell(half, 4.6, text(line), new_x="LMARGIN", new_y="NEXT", align="L")
-    contact_bottom = pdf.get_y()
-
-    box_x = _MARGIN + half + 6
-    box_height = max(contact_bottom - top, _SIGNATURE_HEIGHT)
-    pdf.set_draw_color(0)
-    pdf.set_line_width(0.4)
-    pdf.rect(box_x, top, half, box_height)
-    pdf.set_xy(box_x + 2, top + 1.5)
-    pdf.set_font(_FAMILY, "B", 9.5)
-    pdf.multi_cell(
-        half - 4, 5, text(m("document.signature")), new_x="LEFT", new_y="NEXT", align="L"
-    )
-    pdf.set_font(_FAMILY, "", 8.5)
-    pdf.set_text_color(*_GREY)
-    pdf.multi_cell(
-        half - 4, 4.5, text(m("document.signature_hint")), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    pdf.set_text_color(0)
-    pdf.set_line_width(0.2)
-    pdf.set_y(top + box_height + 2)
-
-    # -- the pièces justificatives -------------------------------------------------------
-    pdf.add_page()
-    pdf.set_font(_FAMILY, "B", 15)
-    pdf.multi_cell(
-        width, 8, text(m("document.pieces_title")), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    pdf.set_font(_FAMILY, "", 9.5)
-    pieces_for = text(m("document.pieces_for", name=name or "—", reference=reference))
-    with _shaped(pdf, pieces_for):
-        pdf.multi_cell(width, 5, pieces_for, align="L", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(1)
-    pdf.multi_cell(
-        width,
-        5,
-        text(m("document.pieces_intro", deadline=deadline)),
-        new_x="LMARGIN",
-        new_y="NEXT",
-        align="L",
-    )
-    pdf.ln(4)
-    box, indent = 4.5, 8
-    for title, why in pieces:
-        title, why = text(title), text(why)
-        pdf.set_font(_FAMILY, "B", 10)
-        needed = pdf.multi_cell(width - indent, 5, title, dry_run=True, output="HEIGHT")
-        pdf.set_font(_FAMILY, "", 9)
-        needed += pdf.multi_cell(width - indent, 4.5, why, dry_run=True, output="HEIGHT")
-        if pdf.get_y() + needed > pdf.page_break_trigger:
-            pdf.add_page()
-        y = pdf.get_y()
-        pdf.set_line_width(0.3)
-        pdf.rect(_MARGIN, y + 0.4, box, box)
-        pdf.set_line_width(0.2)
-        pdf.set_x(_MARGIN + indent)
-        pdf.set_font(_FAMILY, "B", 10)
-        pdf.multi_cell(width - indent, 5, title, new_x="LMARGIN", new_y="NEXT", align="L")
-        pdf.set_x(_MARGIN + indent)
-        pdf.set_font(_FAMILY, "", 9)
-        pdf.set_text_color(*_GREY)
-        pdf.multi_cell(width - indent, 4.5, why, new_x="LMARGIN", new_y="NEXT", align="L")
-        pdf.set_text_color(0)
-        pdf.ln(3.5)
-
-    pdf.ln(2)
-    _heading(pdf, text(m("document.contact_heading")), width)
-    pdf.set_font(_FAMILY, "", 9.5)
-    pdf.multi_cell(
-        width, 4.6, text(", ".join(contact_lines)), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    return bytes(pdf.output())
-
-
-def _barcode_width(reference: str) -> float:
-    # Code 39: each character is 3 wide and 6 narrow elements, then a narrow gap.
-    narrow = _BARCODE_WIDE / 3
-    return (len(reference) + 2) * (3 * _BARCODE_WIDE + 7 * narrow) - narrow
-
-
-def _heading(pdf: Any, heading: str, width: float) -> None:
-    """A shaded bar with a bold heading, kept with at least a few lines of what follows."""
-    if pdf.get_y() + 7 + 15 > pdf.page_break_trigger:
-        pdf.add_page()
-    pdf.set_font(_FAMILY, "B", 10.5)
-    pdf.set_fill_color(*_SHADE)
-    pdf.multi_cell(
-        width, 7, heading, fill=True, padding=(0, 2), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    pdf.ln(1)
-
-
-def _pairs(
-    pdf: Any, rows: list[tuple[str, str]], width: float, size: float, bold_values: bool = False
-) -> None:
-    """Labels and answers as a two-column table: long values wrap, and a row is never split."""
-    line, pad, inset = size * 0.5, 1.1, 1.5
-    label_width, value_width = _LABEL_WIDTH - 2 * inset, width - _LABEL_WIDTH - 2 * inset
-    value_style = "B" if bold_values else ""
-    pdf.set_draw_color(*_RULE)
-    for label, value in rows:
-        value = value or "—"
-        pdf.set_font(_FAMILY, "", size)
-        label_lines = _line_count(pdf, label, label_width, line)
-        pdf.set_font(_FAMILY, value_style, size)
-        with _shaped(pdf, value):
-            value_lines = _line_count(pdf, value, value_width, line)
-        height = max(label_lines, value_lines) * line + 2 * pad
-        if pdf.get_y() + height > pdf.page_break_trigger:
-            pdf.add_page()
-        top = pdf.get_y()
-        pdf.set_font(_FAMILY, "", size)
-        pdf.set_text_color(*_GREY)
-        _wrapped(pdf, _MARGIN + inset, top + pad, label, label_width, line, label_lines)
-        pdf.set_text_color(0)
-        pdf.set_font(_FAMILY, value_style, size)
-        with _shaped(pdf, value):
-            _wrapped(
-                pdf,
-                _MARGIN + _LABEL_WIDTH + inset,
-                top + pad,
-                value,
-                value_width,
-                line,
-                value_lines,
+        now = self.clock.now()
+        pdf = render_confirmation(registration, account.email, self.session, now)
+        name = f"confirmation-{registration.reference}-v{registration.version}.pdf"
+        self._write(name, pdf)
+        with self.db.atomic():
+            if existing is not None:
+                existing.delete_instance()
+            Document.update(superseded_at=now, updated_at=now, version=Document.version + 1).where(
+                Document.registration == registration.id, Document.superseded_at.is_null()
+            ).execute()
+            return Document.create(
+                registration=registration.id,
+                registration_version=registration.version,
+                file_name=name,
+                sha256=hashlib.sha256(pdf).hexdigest(),
+                size=len(pdf),
+                created_at=now,
+                updated_at=now,
             )
-        bottom = max(top + height, pdf.get_y() + pad)
-        pdf.line(_MARGIN, bottom, _MARGIN + width, bottom)
-        pdf.set_xy(_MARGIN, bottom)
-    pdf.set_draw_color(0)
 
+    def _write(self, name: str, data: bytes) -> None:
+        """Written whole or not at all: a power cut leaves no half PDF under the final name."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        final = self.folder / name
+        partial = final.with_suffix(".part")
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+        except OSError:
+            # A full or failing disk: nothing half-written is left, under either name.
+            partial.unlink(missing_ok=True)
+            raise
+        # The new name itself must survive a power cut: the store will list the file.
+        descriptor = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
-def _line_count(pdf: Any, text: str, width: float, line: float) -> int:
-    # Most answers fit on one line: measuring them is much cheaper than a dry run.
-    if pdf.get_string_width(text) <= width - 2 * pdf.c_margin:
-        return 1
-    return len(pdf.multi_cell(width, line, text, dry_run=True, output="LINES"))
+    def path(self, document: Document) -> Path:
+        return self.folder / document.file_name
 
+    def _own(self, account: Account, document_id: str) -> tuple[Document, Registration]:
+        registration = self._registration(account)
+        document = Document.get_or_none(Document.id == document_id)
+        if registration is None or document is None or document.registration_id != registration.id:
+            raise Refused.one("", "documents.unknown")
+        if document.superseded_at is not None or registration.status != "registered":
+            # The rectorat must receive only the current version of a live registration.
+            raise Refused.one("", "documents.not_current")
+        return document, registration
 
-def _wrapped(
-    pdf: Any, x: float, y: float, text: str, width: float, line: float, lines: int
-) -> None:
-    pdf.set_xy(x, y)
-    if lines == 1:
-        pdf.cell(width, line, text, align="L")
-    else:
-        pdf.multi_cell(width, line, text, align="L")
+    def print(self, account: Account, document_id: str):
+        """Print one document; a printer problem is refused with its message name."""
+        from kiosk.delivery.printing import PrintProblem
+
+        document, registration = self._own(account, document_id)
+        title = f"Confirmation {registration.reference} v{document.registration_version}"
+        try:
+            return self._printer().print(self.path(document), title)
+        except PrintProblem as problem:
+            log.warning("printing %s failed: %s (%s)", title, problem.key, problem.detail)
+            raise Refused.one("", problem.key) from None
+
+    def email(self, account: Account, document_id: str) -> None:
+        """Queue the document, attached, to the candidate's own address."""
+        document, registration = self._own(account, document_id)
+        now = self.clock.now()
+        params = {
+            "name": account.display_name,
+            "exam": self.session.title,
+            "reference": registration.reference,
+            "version": document.registration_version,
+            "contact_email": self.session.contact.email,
+        }
+        with self.db.atomic():
+            enqueue_mail(
+                account.email,
+                french("mail.document.subject", **params),
+                french("mail.document.body", **params),
+                now,
+                attachments=[{"path": str(self.path(document)), "filename": document.file_name}],
+            )

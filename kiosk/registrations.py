@@ -15,11 +15,10 @@ from peewee import Database, IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
+from kiosk.delivery.mail_queue import enqueue_mail
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession, WindowState
 from kiosk.i18n import french
-from kiosk.models import Account, AddressChange, Draft, Registration
-from kiosk.outbox import enqueue_mail
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import (
     LOCKED_FIELDS,
@@ -27,6 +26,7 @@ from kiosk.registration_form import (
     blank_values,
     check,
 )
+from kiosk.store.models import Account, AddressChange, Draft, Registration
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "town", "country", "phone")
 

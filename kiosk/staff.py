@@ -10,8 +10,8 @@ from kiosk import formatting
 from kiosk.accounts import clear_failures, count_failure
 from kiosk.clock import Clock
 from kiosk.errors import Refused
-from kiosk.models import StaffAccount
 from kiosk.passwords import Hasher, check_password
+from kiosk.store.models import StaffAccount
 
 ROLES = ("reception", "exam_office")
 

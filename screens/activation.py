@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Button
 
 from kiosk.accounts import CODE_LENGTH
-from kiosk.models import Account
+from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
 

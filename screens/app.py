@@ -15,13 +15,13 @@ from textual.theme import Theme
 
 from kiosk.assets import asset
 from kiosk.i18n import Messages
-from kiosk.services import Services
+from kiosk.runtime.services import Services
 from screens.base import translate_keys
 from screens.widgets import Plain
 
 if TYPE_CHECKING:
-    from kiosk.models import Account
-    from kiosk.sync import SyncReport
+    from kiosk.store.models import Account
+    from kiosk.sync.client import SyncReport
 
 log = logging.getLogger(__name__)
 

@@ -128,7 +128,7 @@ class KioskScreen(Screen, inherit_bindings=False):
             except Exception as error:
                 # A full or failing disk is the kiosk's trouble, not the program's: the
                 # candidate is told so, and what they typed stays on the screen.
-                from kiosk.store import storage_problem
+                from kiosk.store.database import storage_problem
 
                 key = storage_problem(error)
                 if key is None:

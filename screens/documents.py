@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button
 
 from kiosk import formatting
-from kiosk.candidate_documents import DocumentView
+from kiosk.documents import DocumentView
 from screens.base import KioskScreen
 from screens.widgets import Body, Plain, Problem
 

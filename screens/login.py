@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
-from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH
+from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
 

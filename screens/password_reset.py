@@ -8,8 +8,8 @@ from textual.widget import Widget
 from textual.widgets import Button
 
 from kiosk.accounts import CODE_LENGTH
-from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
+from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
 

@@ -8,8 +8,8 @@ from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.accounts import NAME_MAX, SignUp
-from kiosk.models import Account
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
+from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
 

@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
-from kiosk.launcher import STAFF_EXIT
 from kiosk.passwords import MAX_LENGTH
+from kiosk.runtime.launcher import STAFF_EXIT
 from screens.fields import FormField
 from screens.form import FormScreen
 

@@ -11,9 +11,9 @@ from peewee import SQL
 from kiosk.accounts import AccountService, SignUp
 from kiosk.clock import Clock, parse_instant
 from kiosk.exam_sessions import load_session
-from kiosk.models import OutboxRow
-from kiosk.store import open_store
-from tests.requirements import REQUIRE_ALL
+from kiosk.store.database import open_store
+from kiosk.store.models import OutboxRow
+from tests.support.requirements import REQUIRE_ALL
 
 CANDIDATE = SignUp(
     email="jean.dupont@exemple.fr",
@@ -90,7 +90,7 @@ def signed_up(accounts):
 @pytest.fixture(scope="session")
 def cups():
     """A private CUPS server with the cups-pdf backend, for the whole test run."""
-    from tests.cups_server import cups_server, need_cups
+    from tests.support.cups_server import cups_server, need_cups
 
     with cups_server(need_cups()) as server:
         yield server

@@ -11,8 +11,8 @@ import pytest
 from kiosk import accounts as accounts_module
 from kiosk.accounts import LONGEST_DELAY, AccountService, email_key, login_delay
 from kiosk.errors import Refused
-from kiosk.models import Account, OneTimeCode, OutboxRow
-from kiosk.store import open_store
+from kiosk.store.database import open_store
+from kiosk.store.models import Account, OneTimeCode, OutboxRow
 from tests.conftest import CANDIDATE, fast_hasher, mailed_code
 
 PASSWORD = CANDIDATE.password

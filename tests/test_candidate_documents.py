@@ -6,14 +6,14 @@ import pytest
 from pypdf import PdfReader
 
 from kiosk.accounts import AccountService
-from kiosk.candidate_documents import DocumentService
-from kiosk.config import MailConfig, PrintConfig
+from kiosk.delivery.mail_queue import MailDelivery
+from kiosk.delivery.mail_transport import read_maildir
+from kiosk.delivery.printing import printer_from_config
+from kiosk.documents import DocumentService
 from kiosk.errors import Refused
-from kiosk.mail_transport import read_maildir
-from kiosk.models import Document
-from kiosk.outbox import MailDelivery
-from kiosk.printing import printer_from_config
 from kiosk.registrations import RegistrationService
+from kiosk.runtime.config import MailConfig, PrintConfig
+from kiosk.store.models import Document
 from tests.conftest import CANDIDATE, fast_hasher, mailed_code
 from tests.test_registration_form import valid_values
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.clock import Clock, parse_instant
-from kiosk.config import Config, ConfigError, load_config
+from kiosk.runtime.config import Config, ConfigError, load_config
 
 
 def utc(*args) -> datetime:

@@ -1,6 +1,6 @@
 """Crash trials: a working kiosk killed with SIGKILL at random moments, again and again.
 
-Each trial starts a kiosk process (tests/crash_child.py) on the same data dir: it saves
+Each trial starts a kiosk process (tests/support/crash_child.py) on the same data dir: it saves
 registrations, delivers the outbox's mail to its Maildir, makes, prints (into the print
 folder) and mails documents, and syncs with a real ``kiosk rectorat serve`` process, all
 at once in its threads, as the kiosk program does. After a random delay the test kills
@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.clock import parse_instant
-from tests.rectorat_process import ROOT, RectoratProcess, environment
+from tests.support.rectorat_process import ROOT, RectoratProcess, environment
 
 TRIALS = 120
 LONGEST_DELAY = 0.35  # seconds a kiosk may work before it is killed
@@ -55,14 +55,14 @@ LEAST_INTERRUPTIONS = 10  # each activity was cut short at least this often
 
 
 class Kiosks:
-    """tests/crash_child.py, started once; each ``start`` forks a kiosk from it."""
+    """tests/support/crash_child.py, started once; each ``start`` forks a kiosk from it."""
 
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
         self.errors = folder / "fork-server.err"
         self.running: int | None = None
         with open(self.errors, "ab") as errors:
             self.server = subprocess.Popen(
-                [sys.executable, "-m", "tests.crash_child"], cwd=ROOT, env=env, text=True,
+                [sys.executable, "-m", "tests.support.crash_child"], cwd=ROOT, env=env, text=True,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
             )  # fmt: skip
         assert self._line() == "ready"

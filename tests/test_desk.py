@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 
 from kiosk.clock import Clock, parse_instant
-from kiosk.config import load_config
-from kiosk.desk import open_desk, rights
-from kiosk.desk.base import _cell
-from kiosk.desk.views import Officer, bars
+from kiosk.console import open_desk, rights
+from kiosk.console.base import _cell
+from kiosk.console.views import Officer, bars
 from kiosk.errors import Refused
-from kiosk.models import Account, OutboxRow, Registration, StaffAudit
-from kiosk.services import build_services
+from kiosk.runtime.config import load_config
+from kiosk.runtime.services import build_services
+from kiosk.store.models import Account, OutboxRow, Registration, StaffAudit
 from tests.conftest import CANDIDATE, fast_hasher, mailed_code
 from tests.test_registration_form import valid_values
 

@@ -6,14 +6,14 @@ import uuid
 
 import pytest
 
-from kiosk.desk.rectorat_store import RectoratDesk
-from kiosk.desk.views import Officer
+from kiosk.console.on_rectorat import RectoratDesk
+from kiosk.console.views import Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
-from kiosk.models import reference_of
 from kiosk.staff import StaffService
+from kiosk.store.models import reference_of
 from tests.conftest import fast_hasher
-from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from tests.support.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
 from tests.test_rectorat import (  # noqa: F401  (the store, on SQLite and PostgreSQL, and its service)
     account_item,
     answers,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from kiosk.desk.rectorat_store import RectoratDesk
-from kiosk.desk.views import Officer
-from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from kiosk.console.on_rectorat import RectoratDesk
+from kiosk.console.views import Officer
+from tests.support.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
 from tests.test_sync import kiosks, rectorat  # noqa: F401
 
 EXAM_OFFICE = Officer("dec", "exam_office")

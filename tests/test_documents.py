@@ -14,14 +14,15 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
-from kiosk import documents, formatting
+from kiosk import formatting
+from kiosk.delivery import pdf as documents
 from kiosk.assets import asset
 from kiosk.clock import parse_instant
 from kiosk.i18n import french
-from kiosk.models import Registration
 from kiosk.pieces import load_rules, required_pieces
 from kiosk.registration_form import check, summary
 from kiosk.registrations import RegistrationService
+from kiosk.store.models import Registration
 from tests.test_registration_form import valid_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -456,7 +457,7 @@ def test_printable(raw, printed):
 
 
 def test_importing_the_module_does_not_load_fpdf():
-    code = "import sys, kiosk.documents; print(sorted(m for m in ('fpdf', 'fontTools', 'pypdf') if m in sys.modules))"
+    code = "import sys, kiosk.delivery.pdf; print(sorted(m for m in ('fpdf', 'fontTools', 'pypdf') if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

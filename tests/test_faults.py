@@ -31,21 +31,26 @@ import pytest
 
 from kiosk.accounts import SignUp
 from kiosk.clock import Clock, parse_instant
-from kiosk.config import Config, MailConfig, PrintConfig, SyncConfig
+from kiosk.delivery.mail_queue import FIRST_RETRY
 from kiosk.errors import Refused
 from kiosk.i18n import french
-from kiosk.launcher import SLOW_RESTART, STAFF_EXIT, supervise
-from kiosk.models import Account, AddressChange, Document, Draft, OutboxRow, Registration
-from kiosk.outbox import FIRST_RETRY
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store as open_rectorat
-from kiosk.services import Services, build_services
-from kiosk.store import StoreDamaged, open_store, storage_problem, store_trouble
+from kiosk.runtime.config import Config, MailConfig, PrintConfig, SyncConfig
+from kiosk.runtime.launcher import SLOW_RESTART, STAFF_EXIT, supervise
+from kiosk.runtime.services import Services, build_services
+from kiosk.store.database import StoreDamaged, open_store, storage_problem, store_trouble
+from kiosk.store.models import Account, AddressChange, Document, Draft, OutboxRow, Registration
 from tests.conftest import fast_hasher, mailed_code
-from tests.pg_server import fresh_postgres_url, need_postgres, postgres_server, running_postgres  # noqa: F401
-from tests.rectorat_process import ROOT, RectoratProcess, environment
-from tests.requirements import need_program
-from tests.smtp_server import SmtpServer
+from tests.support.pg_server import (  # noqa: F401
+    fresh_postgres_url,
+    need_postgres,
+    postgres_server,
+    running_postgres,
+)
+from tests.support.rectorat_process import ROOT, RectoratProcess, environment
+from tests.support.requirements import need_program
+from tests.support.smtp_server import SmtpServer
 from tests.test_registration_form import valid_values
 
 PASSWORD = "cheval agrafe lumière 42"
@@ -375,7 +380,7 @@ def test_a_stopped_printer_queue_is_said_and_prints_nothing_later(tmp_path, cloc
 
 
 def test_a_dead_print_scheduler_is_a_failure_said_to_the_candidate(tmp_path, clock):
-    from tests.cups_server import cups_server, need_cups
+    from tests.support.cups_server import cups_server, need_cups
 
     with cups_server(need_cups()) as private:
         queue = private.add_pdf_queue("borne-seule")

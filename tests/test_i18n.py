@@ -44,7 +44,7 @@ STANDING_STATES = (  # kiosk/registrations.py, Standing.state
     "paper_incomplete",
     "paper_validated",
 )
-DOCUMENT_STEPS = (1, 2, 3, 4)  # kiosk/documents.py
+DOCUMENT_STEPS = (1, 2, 3, 4)  # kiosk/delivery/pdf.py
 
 # English messages that may read exactly as the French ones.
 SAME_IN_BOTH = {

@@ -19,8 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from kiosk.config import MailConfig
-from kiosk.mail_transport import (
+from kiosk.delivery.mail_transport import (
     DeliveryError,
     MailboxEntry,
     MaildirTransport,
@@ -29,7 +28,8 @@ from kiosk.mail_transport import (
     read_maildir,
     transport_from_config,
 )
-from tests.requirements import need_program
+from kiosk.runtime.config import MailConfig
+from tests.support.requirements import need_program
 
 SUBJECT = "Votre inscription au baccalauréat — récépissé"
 BODY = "Bonjour Éloïse,\nVotre inscription est enregistrée. À bientôt, ça marche.\n"

@@ -35,7 +35,7 @@ def test_an_installed_wheel_finds_its_assets(tmp_path):
     for expected in (
         "kiosk/assets/locales/fr.toml",
         "kiosk/assets/fonts/DejaVuSans.ttf",
-        "kiosk/migrations/0001_initial.sql",
+        "kiosk/store/migrations/0001_initial.sql",
         "screens/app.py",
         "kiosk/assets/sessions/demo.toml",
     ):

@@ -13,8 +13,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader
 
-from kiosk.config import Config, PrintConfig
-from kiosk.printing import (
+from kiosk.delivery.printing import (
     CupsPrinter,
     FolderPrinter,
     PrintJob,
@@ -23,6 +22,7 @@ from kiosk.printing import (
     printer_from_config,
     safe_file_name,
 )
+from kiosk.runtime.config import Config, PrintConfig
 
 
 @pytest.fixture(scope="module")

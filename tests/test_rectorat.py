@@ -30,7 +30,7 @@ from kiosk.rectorat.service import (
 )
 from kiosk.rectorat.store import SCHEMA_VERSION, default_url, open_store, sqlite_url
 from tests.conftest import fast_hasher
-from tests.pg_server import _free_port, fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from tests.support.pg_server import _free_port, fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 HASHER = fast_hasher()
@@ -626,7 +626,7 @@ def _store_state(store) -> dict:
 def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
     """Its fast readers take what every kiosk sends and leave anything else to the full
     readers (which refuse with their message, or read it): never a different answer."""
-    from kiosk.rectorat.batch import (
+    from kiosk.rectorat.bulk import (
         _ACCOUNT_INSTANTS,
         _REGISTRATION_INSTANTS,
         _checked_instants,
@@ -1104,7 +1104,7 @@ def test_cli_adds_lists_and_revokes_kiosk_credentials(cli_store, store_url, cloc
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from tests.requirements import need_program
+    from tests.support.requirements import need_program
 
     openssl = need_program("openssl", "openssl")
     cert, key = folder / "cert.pem", folder / "key.pem"

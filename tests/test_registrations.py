@@ -12,11 +12,11 @@ from peewee import SQL, IntegrityError
 from kiosk.clock import parse_instant
 from kiosk.errors import Refused
 from kiosk.i18n import french
-from kiosk.models import Account, AddressChange, Draft, OutboxRow, Registration
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS
 from kiosk.registrations import RegistrationService
-from kiosk.store import open_store
+from kiosk.store.database import open_store
+from kiosk.store.models import Account, AddressChange, Draft, OutboxRow, Registration
 from tests.conftest import CANDIDATE, mailed_code
 from tests.test_registration_form import valid_values
 

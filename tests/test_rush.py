@@ -9,7 +9,7 @@ import pytest
 
 from bench._rectorat import rectorat_server
 from bench.rush import RUSH_NOW, run_rush
-from tests.pg_server import postgres_server  # noqa: F401
+from tests.support.pg_server import postgres_server  # noqa: F401
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The staff console over SSH: the shipped sshd block lets staff reach it, and nothing else.
 
-A real OpenSSH server (``tests/ssh_server.py``) runs ``deploy/sshd_config.d/kiosk-staff.conf``
+A real OpenSSH server (``tests/support/ssh_server.py``) runs ``deploy/sshd_config.d/kiosk-staff.conf``
 with its ForceCommand pointed at this checkout's console on a store of the test's own.
 A real ``ssh`` in a tmux pane of 80×24 reaches the console and logs in; a command, SFTP,
 scp and every kind of forwarding are tried and must be refused.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.requirements import need_program
-from tests.ssh_server import (
+from tests.support.requirements import need_program
+from tests.support.ssh_server import (
     HOST,
     ROOT,
     SshServer,

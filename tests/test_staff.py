@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.errors import Refused
-from kiosk.models import StaffAccount
 from kiosk.staff import StaffService
+from kiosk.store.models import StaffAccount
 from tests.conftest import fast_hasher
 
 PASSWORD = "guichet du hall nord 2019"

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from peewee import IntegrityError
 
-from kiosk.models import MODELS, Account, OneTimeCode, Record
-from kiosk.store import StoreError, migrations, open_store, schema_version
+from kiosk.store.database import StoreError, migrations, open_store, schema_version
+from kiosk.store.models import MODELS, Account, OneTimeCode, Record
 
 
 def pragma(db, name):

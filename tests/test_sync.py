@@ -19,14 +19,20 @@ from pathlib import Path
 import pytest
 
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
-from kiosk.config import Config, SyncConfig
-from kiosk.models import MODELS, Account, Draft, OutboxRow, Registration
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store
-from kiosk.services import build_services
-from kiosk.sync import FIRST_BACKOFF, LONGEST_BACKOFF, SyncReport, account_data, registration_data
+from kiosk.runtime.config import Config, SyncConfig
+from kiosk.runtime.services import build_services
+from kiosk.store.models import MODELS, Account, Draft, OutboxRow, Registration
+from kiosk.sync.client import (
+    FIRST_BACKOFF,
+    LONGEST_BACKOFF,
+    SyncReport,
+    account_data,
+    registration_data,
+)
 from tests.conftest import fast_hasher, mailed_code
-from tests.pg_server import _free_port, fresh_postgres_url, postgres_server  # noqa: F401
+from tests.support.pg_server import _free_port, fresh_postgres_url, postgres_server  # noqa: F401
 from tests.test_registration_form import valid_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,7 +355,7 @@ def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_double
         assert rectorat.changes_of(account.id) == 1 and rectorat.changes_of(registration.id) == 1
     assert rectorat.count("rc_conflict") == 0
 
-    from kiosk.store import open_store as open_kiosk_store
+    from kiosk.store.database import open_store as open_kiosk_store
 
     db = open_kiosk_store(kiosk.folder / "kiosk.sqlite3")
     try:

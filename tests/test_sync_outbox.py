@@ -9,9 +9,9 @@ import pytest
 
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.errors import Refused
-from kiosk.models import Account, AddressChange, OutboxRow, Registration
 from kiosk.registrations import RegistrationService
-from kiosk.sync import SyncService, account_data, registration_data
+from kiosk.store.models import Account, AddressChange, OutboxRow, Registration
+from kiosk.sync.client import SyncService, account_data, registration_data
 from tests.conftest import CANDIDATE
 from tests.test_registration_form import valid_values
 

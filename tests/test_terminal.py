@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.requirements import need_program
+from tests.support.requirements import need_program
 
 ROOT = Path(__file__).resolve().parents[1]
 STAFF = "accueil"

@@ -2,7 +2,7 @@
 
 The store is ``--db URL`` (or ``KIOSK_RECTORAT_DB``), by default the SQLite file
 ``rectorat.sqlite3`` in ``--data-dir`` (or ``KIOSK_DATA_DIR``, or the kiosk's default
-data dir). This module imports nothing heavy at load: ``kiosk.cli`` builds its parser.
+data dir). This module imports nothing heavy at load: ``kiosk.runtime.cli`` builds its parser.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def database_url(args: argparse.Namespace, environ=os.environ) -> str:
     url = getattr(args, "rectorat_db", None) or environ.get(DB_ENVIRONMENT)
     if url:
         return url
-    from kiosk.config import default_data_dir
     from kiosk.rectorat.store import default_url
+    from kiosk.runtime.config import default_data_dir
 
     data_dir = (
         getattr(args, "rectorat_data_dir", None)

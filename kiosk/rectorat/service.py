@@ -200,7 +200,7 @@ def _mapping(data: Mapping[str, Any], key: str) -> dict:
 
 def _account_fields(data: Mapping[str, Any], instant: Callable[..., Any] = _instant) -> dict:
     """An account's fields, checked; ``instant`` reads its instants (the bulk path keeps
-    them as text, see :mod:`kiosk.rectorat.batch`)."""
+    them as text, see :mod:`kiosk.rectorat.bulk`)."""
     fields = {
         "created_at": instant(data, "created_at"),
         "updated_at": instant(data, "updated_at"),
@@ -283,7 +283,7 @@ class RectoratService:
             # A sequence is never locked for a transaction's length: concurrent pushes
             # number their registrations without waiting on one another.
             self._sql["next_number"] = "SELECT nextval('rc_registration_number')"
-        from kiosk.rectorat.batch import BatchPath  # it builds on this module's readers
+        from kiosk.rectorat.bulk import BatchPath  # it builds on this module's readers
 
         self._batch = BatchPath(self)
 
@@ -366,7 +366,7 @@ class RectoratService:
     ) -> list[dict]:
         """Apply a batch in one transaction; one result per item, in order.
 
-        Set-based (:mod:`kiosk.rectorat.batch`): the common items (a new account, a new
+        Set-based (:mod:`kiosk.rectorat.bulk`): the common items (a new account, a new
         registration whose account is known and held) are decided in Python against a
         view of the store read in one statement and written with one bulk statement a
         table. Anything else (updates, conflicts, deletions, address changes…) ends that

@@ -35,7 +35,7 @@ from peewee import (
 )
 
 from kiosk.errors import StoreError
-from kiosk.models import InstantField, UUIDTextField
+from kiosk.store.models import InstantField, UUIDTextField
 
 SCHEMA_VERSION = 3
 DEFAULT_FILE = "rectorat.sqlite3"

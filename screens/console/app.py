@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from kiosk.assets import asset
-from kiosk.desk.base import Desk
-from kiosk.desk.views import Officer
+from kiosk.console.base import Desk
+from kiosk.console.views import Officer
 from kiosk.i18n import Messages
 from screens.base import translate_keys
 

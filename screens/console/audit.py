@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
-from kiosk.desk.views import AuditLine
+from kiosk.console.views import AuditLine
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
 from screens.widgets import Body, Plain, Problem

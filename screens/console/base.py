@@ -12,8 +12,8 @@ from screens.form import FormScreen
 from screens.widgets import Plain
 
 if TYPE_CHECKING:
-    from kiosk.desk.base import Desk
-    from kiosk.desk.views import Officer
+    from kiosk.console.base import Desk
+    from kiosk.console.views import Officer
     from screens.console.app import ConsoleApp
 
 

@@ -9,7 +9,7 @@ from textual.containers import Grid
 from textual.widgets import Button
 
 from kiosk import formatting
-from kiosk.desk.views import CandidateFile
+from kiosk.console.views import CandidateFile
 from screens.console.base import ConsoleScreen
 from screens.widgets import Body, Plain, Problem
 

@@ -9,7 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button
 
 from kiosk import formatting
-from kiosk.desk.views import ConflictView
+from kiosk.console.views import ConflictView
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
 from screens.widgets import Body, Plain, Problem

@@ -9,7 +9,7 @@ from textual.containers import Grid, Horizontal
 from textual.widgets import Button, DataTable
 
 from kiosk import formatting
-from kiosk.desk.views import Candidate, Glance, bars
+from kiosk.console.views import Candidate, Glance, bars
 from screens.console.base import ConsoleForm
 from screens.console.tables import PlainTable
 from screens.fields import FormField

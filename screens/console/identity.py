@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Button
 
 from kiosk import formatting
-from kiosk.desk.views import CandidateFile
+from kiosk.console.views import CandidateFile
 from kiosk.registration_form import LOCKED_FIELDS
 from screens.console.base import ConsoleForm
 from screens.fields import FormField

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, Input
 
-from kiosk.desk.views import Officer
+from kiosk.console.views import Officer
 from kiosk.passwords import MAX_LENGTH
 from screens.console.base import ConsoleForm
 from screens.fields import FormField

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
-from kiosk.desk.views import CandidateFile
+from kiosk.console.views import CandidateFile
 from screens.console.base import ConsoleForm
 from screens.fields import FlagField
 

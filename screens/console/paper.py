@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, Input
 
-from kiosk.desk.views import Candidate
+from kiosk.console.views import Candidate
 from screens.console.base import ConsoleForm
 from screens.console.tables import PlainTable, cell
 from screens.fields import FormField

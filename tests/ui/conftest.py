@@ -19,10 +19,10 @@ from textual.worker import WorkerState
 
 from kiosk.accounts import SignUp
 from kiosk.clock import Clock, parse_instant
-from kiosk.config import load_config
-from kiosk.mail_transport import read_maildir
+from kiosk.delivery.mail_transport import read_maildir
 from kiosk.passwords import Hasher
-from kiosk.services import Services, build_services
+from kiosk.runtime.config import load_config
+from kiosk.runtime.services import Services, build_services
 from screens.app import KioskApp, build_app
 
 SESSION = "bacpro-poitiers-2020"
@@ -193,7 +193,7 @@ def queued_mails(services: Services, to: str) -> list[str]:
     """The subjects of the mails queued for ``to`` (delivered or not), oldest first."""
     from peewee import SQL
 
-    from kiosk.models import OutboxRow
+    from kiosk.store.models import OutboxRow
 
     with services.db.connection_context():
         rows = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))

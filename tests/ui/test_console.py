@@ -9,8 +9,8 @@ import pytest
 from argon2 import PasswordHasher
 from textual.widgets import Button
 
-from kiosk.desk import open_desk
-from kiosk.desk.rectorat_store import RectoratDesk
+from kiosk.console import open_desk
+from kiosk.console.on_rectorat import RectoratDesk
 from kiosk.passwords import Hasher
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store, sqlite_url

@@ -9,7 +9,7 @@ from pathlib import Path
 from peewee import SQL
 from textual.widgets import Button
 
-from kiosk.models import OutboxRow
+from kiosk.store.models import OutboxRow
 from screens.documents import DocumentsScreen
 from screens.home import HomeScreen
 

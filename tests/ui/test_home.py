@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from kiosk.clock import PARIS
-from kiosk.models import Registration
+from kiosk.store.models import Registration
 from screens.app import build_app
 
 from .conftest import SIZE, candidate, log_in, register, text_of

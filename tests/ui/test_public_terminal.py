@@ -706,7 +706,7 @@ async def test_markup_stored_through_the_services_is_shown_as_written(app, servi
 
 async def test_control_characters_from_elsewhere_are_shown_neutralised(app, services):
     """A name that came in by another way than the kiosk's forms (a sync, an import)."""
-    from kiosk.models import Account
+    from kiosk.store.models import Account
 
     account = candidate(services)
     with services.db.connection_context():

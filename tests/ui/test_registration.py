@@ -11,10 +11,10 @@ from argon2 import PasswordHasher
 from textual.widgets import Checkbox, Select
 
 from kiosk.clock import PARIS, Clock, parse_instant
-from kiosk.config import load_config
 from kiosk.passwords import Hasher
 from kiosk.registration_form import LOCKED_FIELDS
-from kiosk.services import build_services
+from kiosk.runtime.config import load_config
+from kiosk.runtime.services import build_services
 from screens.address import AddressScreen
 from screens.app import build_app
 from screens.dialogs import Confirm

@@ -12,18 +12,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk.clock import Clock
-from kiosk.config import Config
 from kiosk.exam_sessions import ExamSession, load_session
+from kiosk.runtime.config import Config
 
 if TYPE_CHECKING:
     from peewee import Database
 
     from kiosk.accounts import AccountService
-    from kiosk.candidate_documents import DocumentService
-    from kiosk.outbox import MailDelivery
+    from kiosk.delivery.mail_queue import MailDelivery
+    from kiosk.documents import DocumentService
     from kiosk.registrations import RegistrationService
     from kiosk.staff import StaffService
-    from kiosk.sync import SyncService
+    from kiosk.sync.client import SyncService
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class _Opened:
 
 
 def _store(services: Services) -> Database:
-    from kiosk.store import open_store
+    from kiosk.store.database import open_store
 
     return open_store(services.config.database_path)
 
@@ -65,7 +65,7 @@ def _accounts(services: Services) -> AccountService:
 
 
 def _sync(services: Services) -> SyncService:
-    from kiosk.sync import SyncClient, SyncService
+    from kiosk.sync.client import SyncClient, SyncService
 
     config = services.config.sync
     return SyncService(services.db, services.clock, SyncClient(config) if config.url else None)
@@ -78,10 +78,10 @@ def _registrations(services: Services) -> RegistrationService:
 
 
 def _documents(services: Services) -> DocumentService:
-    from kiosk.candidate_documents import DocumentService
+    from kiosk.documents import DocumentService
 
     def printer():
-        from kiosk.printing import printer_from_config
+        from kiosk.delivery.printing import printer_from_config
 
         return printer_from_config(services.config.printing, services.config.print_dir)
 
@@ -101,7 +101,7 @@ def _staff(services: Services) -> StaffService:
 
 
 def _mail(services: Services) -> MailDelivery:
-    from kiosk.outbox import MailDelivery
+    from kiosk.delivery.mail_queue import MailDelivery
 
     services.db  # the outbox is in the store: opened (checked, migrated, bound) first, as for the others
     return MailDelivery(services.config.mail, services.config.maildir_path, services.clock)

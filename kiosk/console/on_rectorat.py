@@ -18,15 +18,15 @@ from typing import Any
 from peewee import IntegrityError, fn
 
 from kiosk.clock import Clock
-from kiosk.desk.base import SEARCH_LIMIT, Desk
-from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
+from kiosk.console.base import SEARCH_LIMIT, Desk
+from kiosk.console.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.models import id_bits, id_prefix, reference_bits
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import RectoratStore
 from kiosk.registration_form import plain
 from kiosk.staff import StaffService
+from kiosk.store.models import id_bits, id_prefix, reference_bits
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z@.]+")
 

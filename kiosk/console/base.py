@@ -1,8 +1,8 @@
 """The staff console's desk: the rights, the audit trail and the export, whatever the store.
 
 Each task is a public method that checks the role, does the work through the store's
-own hooks (``_…`` methods of :class:`~kiosk.desk.kiosk_store.KioskDesk` and
-:class:`~kiosk.desk.rectorat_store.RectoratDesk`), and records what it did in the same
+own hooks (``_…`` methods of :class:`~kiosk.console.on_kiosk.KioskDesk` and
+:class:`~kiosk.console.on_rectorat.RectoratDesk`), and records what it did in the same
 transaction. A task the store cannot do (the rectorat holds no activation codes, a
 kiosk writes no paper status) is refused with a message that says where to do it.
 """
@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.clock import Clock
-from kiosk.desk import rights
-from kiosk.desk.views import AuditLine, Candidate, CandidateFile, ConflictView, Glance, Officer
+from kiosk.console import rights
+from kiosk.console.views import AuditLine, Candidate, CandidateFile, ConflictView, Glance, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.models import reference_of
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS, check, plain
 from kiosk.staff import StaffService
+from kiosk.store.models import reference_of
 
 CHART_DAYS = 14
 SEARCH_LIMIT = 50

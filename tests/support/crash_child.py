@@ -1,6 +1,6 @@
 """A kiosk at work, to be killed: the child process of the crash trials (tests/test_crash_trials.py).
 
-``python -m tests.crash_child`` is a fork server. It imports the kiosk's modules once and
+``python -m tests.support.crash_child`` is a fork server. It imports the kiosk's modules once and
 says ``ready``; then each line it reads on stdin starts one kiosk process, forked from it:
 
 - ``run DATA_DIR NOW SEED``: a kiosk that works until it is killed, as the kiosk program
@@ -46,21 +46,22 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
+import kiosk.delivery.mail_queue  # noqa: F401
+import kiosk.delivery.mail_transport  # noqa: F401
+import kiosk.delivery.pdf  # noqa: F401
+import kiosk.delivery.printing  # noqa: F401
+
 # The kiosks' other modules, imported before forking so that a kiosk starts at once.
-import kiosk.candidate_documents  # noqa: F401
 import kiosk.documents  # noqa: F401
-import kiosk.mail_transport  # noqa: F401
-import kiosk.outbox  # noqa: F401
-import kiosk.printing  # noqa: F401
 import kiosk.registrations  # noqa: F401
-import kiosk.store  # noqa: F401
-import kiosk.sync  # noqa: F401
+import kiosk.store.database  # noqa: F401
+import kiosk.sync.client  # noqa: F401
 from kiosk.accounts import SignUp
-from kiosk.config import load_config
 from kiosk.errors import Refused
-from kiosk.models import Account, Document, OutboxRow, Registration
 from kiosk.passwords import Hasher
-from kiosk.services import build_services
+from kiosk.runtime.config import load_config
+from kiosk.runtime.services import build_services
+from kiosk.store.models import Account, Document, OutboxRow, Registration
 from tests.test_registration_form import valid_values
 
 PASSWORD = "cheval agrafe lumière 42"
@@ -269,7 +270,7 @@ def _warm_up() -> None:
     """Render one confirmation, so that every kiosk forked from here finds the fonts parsed,
     as a kiosk that has made one document before does (it keeps them for its lifetime)."""
     from kiosk.clock import Clock, parse_instant
-    from kiosk.documents import render_confirmation
+    from kiosk.delivery.pdf import render_confirmation
     from kiosk.exam_sessions import load_session
     from kiosk.registration_form import check
 

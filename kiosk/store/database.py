@@ -13,7 +13,7 @@ from pathlib import Path
 from peewee import SqliteDatabase
 
 from kiosk.errors import StoreError
-from kiosk.models import MODELS
+from kiosk.store.models import MODELS
 
 PRAGMAS = {
     "journal_mode": "wal",

@@ -18,9 +18,17 @@ from peewee import Database
 
 from kiosk import formatting
 from kiosk.clock import Clock
-from kiosk.config import SyncConfig
 from kiosk.errors import Refused
-from kiosk.models import Account, AddressChange, Document, Draft, OutboxRow, Registration, SyncState
+from kiosk.runtime.config import SyncConfig
+from kiosk.store.models import (
+    Account,
+    AddressChange,
+    Document,
+    Draft,
+    OutboxRow,
+    Registration,
+    SyncState,
+)
 
 log = logging.getLogger(__name__)
 

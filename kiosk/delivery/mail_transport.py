@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 
-from kiosk.config import MailConfig
+from kiosk.runtime.config import MailConfig
 
 # Raw UTF-8 headers (RFC 6532) keep SMTPUTF8 addresses intact; LF endings are what
 # Maildir readers expect on disk.

@@ -61,7 +61,7 @@ def supervise(
     for name in ("SIGINT", "SIGQUIT", "SIGTSTP"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     # The child imports the same kiosk package as this process, wherever it was started from.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
     environment = {**os.environ, CHILD_VARIABLE: "1", "PYTHONPATH": path}
     deaths: deque[float] = deque(maxlen=QUICK_DEATHS)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.requirements import need_program
+from tests.support.requirements import need_program
 
 CUPS_PDF_BACKEND = Path("/usr/lib/cups/backend/cups-pdf")
 CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
@@ -199,7 +199,7 @@ def cups_server(programs: dict[str, str]) -> Iterator[CupsServer]:
     try:
         _remove_stale_instances()
         instance_conf.write_text(
-            f"""# Written by the kiosk's printing tests (tests/cups_server.py); deleted when they end.
+            f"""# Written by the kiosk's printing tests (tests/support/cups_server.py); deleted when they end.
 Out {root}/out
 AnonDirName {root}/out
 Spool {root}/cups-pdf-spool

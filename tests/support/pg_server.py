@@ -9,7 +9,7 @@ programs run through ``runuser -u postgres --``. The server is stopped
 
 Use from a test module::
 
-    from tests.pg_server import postgres_server, postgres_url, fresh_postgres_url  # noqa: F401
+    from tests.support.pg_server import postgres_server, postgres_url, fresh_postgres_url  # noqa: F401
 
 ``postgres_server`` (session) is the :class:`PostgresServer`; ``postgres_url``
 (session) is one database for the whole run; ``fresh_postgres_url`` (function) is a

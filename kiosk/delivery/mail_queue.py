@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kiosk.clock import Clock
-from kiosk.config import MailConfig
-from kiosk.models import OutboxRow
+from kiosk.runtime.config import MailConfig
+from kiosk.store.models import OutboxRow
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -110,13 +110,13 @@ class MailDelivery:
     @cached_property
     def transport(self) -> MailTransport:
         # Made on first delivery, in a worker: smtplib and ssl need not load at start-up.
-        from kiosk.mail_transport import transport_from_config
+        from kiosk.delivery.mail_transport import transport_from_config
 
         return transport_from_config(self.config, self.maildir)
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         # Imported here so that the outbox stays usable without the transports' imports.
-        from kiosk.mail_transport import DeliveryError, PermanentDeliveryError
+        from kiosk.delivery.mail_transport import DeliveryError, PermanentDeliveryError
 
         sent = retrying = failed = 0
         now = self.clock.now()

@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.config import PrintConfig
+from kiosk.runtime.config import PrintConfig
 
 log = logging.getLogger(__name__)
 

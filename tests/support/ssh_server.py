@@ -40,9 +40,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.requirements import need_program
+from tests.support.requirements import need_program
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "sshd_config.d" / "kiosk-staff.conf"
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself, so it must be started by its absolute path
 PRIVSEP_DIR = Path("/run/sshd")

@@ -1,7 +1,7 @@
 """The staff console's work, on a kiosk's store or on the rectorat's.
 
-A :class:`~kiosk.desk.base.Desk` is all the console may call: it checks the staff
-member's role before every task (:mod:`kiosk.desk.rights`) and records every view or
+A :class:`~kiosk.console.base.Desk` is all the console may call: it checks the staff
+member's role before every task (:mod:`kiosk.console.rights`) and records every view or
 change of a candidate's data in the audit trail. :func:`open_desk` picks the store.
 """
 
@@ -10,20 +10,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kiosk.desk.base import Desk
-    from kiosk.services import Services
+    from kiosk.console.base import Desk
+    from kiosk.runtime.services import Services
 
 
 def open_desk(services: Services, store: str | None = None) -> Desk:
     """The kiosk's own store (``store`` unset), or the rectorat's store at the URL ``store``
     (``open_store`` refuses a URL it cannot use)."""
     if store:
-        from kiosk.desk.rectorat_store import RectoratDesk
+        from kiosk.console.on_rectorat import RectoratDesk
         from kiosk.rectorat.store import open_store
 
         return RectoratDesk(
             open_store(store), services.clock, services.session, services.config.exports_dir
         )
-    from kiosk.desk.kiosk_store import KioskDesk
+    from kiosk.console.on_kiosk import KioskDesk
 
     return KioskDesk(services)

@@ -14,10 +14,10 @@ from typing import Any
 
 from peewee import SQL
 
-from kiosk.desk.base import Desk
-from kiosk.desk.views import AuditLine, Candidate, CandidateFile, Officer
+from kiosk.console.base import Desk
+from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer
 from kiosk.errors import Refused
-from kiosk.models import Account, Registration, StaffAudit, id_bits, reference_bits
+from kiosk.store.models import Account, Registration, StaffAudit, id_bits, reference_bits
 
 
 class KioskDesk(Desk):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.pg_server import _free_port
+from tests.support.pg_server import _free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def environment(**extra: str) -> dict[str, str]:

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from kiosk import __version__
-from kiosk.config import Config, ConfigError, load_config
 from kiosk.errors import StoreError
 from kiosk.exam_sessions import SessionError
-from kiosk.launcher import launched
+from kiosk.runtime.config import Config, ConfigError, load_config
+from kiosk.runtime.launcher import launched
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "mailbox":
             return _mailbox(config)
-        from kiosk.services import build_services
+        from kiosk.runtime.services import build_services
 
         _log_to_file(config)
         if command == "run" and not launched():
-            from kiosk.launcher import supervise
-            from kiosk.store import store_trouble
+            from kiosk.runtime.launcher import supervise
+            from kiosk.store.database import store_trouble
 
             # The store is looked at before each start: a kiosk started on a damaged one
             # could only fail, and be started again, over and over.
@@ -167,7 +167,7 @@ def _log_to_file(config: Config) -> None:
 
 def _console(services, store: str | None) -> int:
     """``kiosk staff``: the staff console, on the kiosk's store or the rectorat's."""
-    from kiosk.desk import open_desk
+    from kiosk.console import open_desk
     from kiosk.i18n import french
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -187,7 +187,7 @@ def _console(services, store: str | None) -> int:
 
 def _staff_accounts(services, store: str | None):
     """The staff accounts of the kiosk, or of the rectorat's store at ``store``."""
-    from kiosk.desk import open_desk
+    from kiosk.console import open_desk
 
     return open_desk(services, store).staff if store else services.staff
 
@@ -231,7 +231,7 @@ def _neutralise_textual_environment() -> None:
 
 
 def _mailbox(config: Config) -> int:
-    from kiosk.mail_transport import read_maildir
+    from kiosk.delivery.mail_transport import read_maildir
 
     entries = read_maildir(config.maildir_path)
     if not entries:
