@@ -17,6 +17,21 @@ def parse_instant(text: str, default_zone: ZoneInfo = PARIS) -> datetime:
     return moment.astimezone(UTC)
 
 
+def instant_text(moment: datetime | None) -> str | None:
+    """An instant as the store and the sync protocol write it: ISO 8601 in UTC, to the
+    microsecond, so that texts sort as the instants do. ``None`` stays ``None``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("instants are written with their timezone")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def instant_from_text(text: str | None) -> datetime | None:
+    """The instant that :func:`instant_text` wrote."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
 class Clock:
     """Tells the time, possibly shifted to another instant, and runs on from there.
 

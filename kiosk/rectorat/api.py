@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.routing import Route
 
-from kiosk.clock import Clock
+from kiosk.clock import Clock, instant_text
 from kiosk.passwords import Hasher
 from kiosk.rectorat.service import (
     DEFAULT_LIMIT,
@@ -32,7 +32,6 @@ from kiosk.rectorat.service import (
     KioskIdentity,
     LoginRefused,
     RectoratService,
-    iso,
 )
 from kiosk.rectorat.store import RectoratStore, open_store
 
@@ -125,8 +124,8 @@ def make_app(
                 db.execute_sql("SELECT 1")
         except Exception as error:  # the store cannot be reached: not « en ligne »
             log.warning("health: store unreachable: %s", type(error).__name__)
-            return JSONResponse({"ok": False, "now": iso(clock.now())}, status_code=503)
-        return JSONResponse({"ok": True, "now": iso(clock.now())})
+            return JSONResponse({"ok": False, "now": instant_text(clock.now())}, status_code=503)
+        return JSONResponse({"ok": True, "now": instant_text(clock.now())})
 
     async def push(request: Request) -> JSONResponse:
         credential = credential_of(request)
@@ -157,7 +156,7 @@ def make_app(
         except _BadRequest as bad:
             return JSONResponse({"error": bad.message}, status_code=bad.status)
         results = service.push(kiosk, items, clock.now())
-        return JSONResponse({"results": results, "now": iso(clock.now())})
+        return JSONResponse({"results": results, "now": instant_text(clock.now())})
 
     async def changes(request: Request) -> JSONResponse:
         kiosk = await kiosk_of(request)

@@ -22,6 +22,7 @@ from typing import Any
 import peewee
 from peewee import IntegrityError
 
+from kiosk.clock import instant_text
 from kiosk.exam_sessions import ExamSession
 from kiosk.rectorat.service import (
     _TEXT_MAX,
@@ -35,7 +36,6 @@ from kiosk.rectorat.service import (
     _registration_fields,
     _uuid,
     identity_key,
-    iso,
     read_envelope,
 )
 from kiosk.rectorat.store import json_text
@@ -94,7 +94,7 @@ def _instant_text(data: Mapping[str, Any], key: str, *, null: bool = False) -> s
         except ValueError:
             raise Invalid(f"{key} is not an ISO 8601 instant") from None
         return value
-    return iso(_instant(data, key, null=null))
+    return instant_text(_instant(data, key, null=null))
 
 
 def _fast_account(data: dict) -> dict | None:
@@ -289,8 +289,8 @@ class BatchPath:
         seen: set[str] = set()
         decided: list[tuple[int, Any]] = []
         stop = start + len(parsed)
-        latest = iso(now + FUTURE_TOLERANCE)  # instants here are texts that sort as instants
-        closing = _per_session(lambda session: iso(session.closes))
+        latest = instant_text(now + FUTURE_TOLERANCE)  # instants here are texts that sort as instants
+        closing = _per_session(lambda session: instant_text(session.closes))
         for entry in parsed:
             index, kind = entry[0], entry[1]
             if kind == "slow":
@@ -515,7 +515,7 @@ class BatchPath:
     def _write(
         self, kiosk: KioskIdentity, new_accounts, new_registrations, changes, now: datetime
     ) -> None:
-        stamp, origin = iso(now), str(kiosk.id)  # the kiosk that pushes an account holds it
+        stamp, origin = instant_text(now), str(kiosk.id)  # the kiosk that pushes an account holds it
         numbers = self._numbers([session for *_, session in new_registrations])
         # COPY reads text: NULL is \N, free texts are escaped. The other values (ids,
         # instants, statuses, numbers, identity keys) were checked and cannot hold a

@@ -30,7 +30,7 @@ from peewee import IntegrityError
 
 from kiosk.accounts import email_key as normalise_email_key
 from kiosk.accounts import login_delay
-from kiosk.clock import Clock
+from kiosk.clock import Clock, instant_text
 from kiosk.exam_sessions import ExamSession, SessionError, load_session
 from kiosk.passwords import Hasher
 from kiosk.rectorat.store import RectoratStore
@@ -111,12 +111,6 @@ class ConflictNotApplied(ValueError):
 class KioskIdentity:
     id: int
     name: str
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def token_digest(token: str) -> str:
@@ -659,7 +653,7 @@ class RectoratService:
         return self._one("holds", account_id, kiosk.id, account_id, kiosk.id) is not None
 
     def _hold(self, kiosk: KioskIdentity, account_id: str, now: datetime) -> None:
-        self.db.execute_sql(self._sql["hold"], (kiosk.id, str(account_id), iso(now)))
+        self.db.execute_sql(self._sql["hold"], (kiosk.id, str(account_id), instant_text(now)))
 
     def _update_if_newer(self, model, record_id: uuid.UUID, version: int, fields: dict) -> bool:
         """Update only while the stored version is lower: a concurrent push of a newer
@@ -671,7 +665,7 @@ class RectoratService:
 
     def _changed(self, entity: str, entity_id, account_id, now: datetime) -> None:
         self.db.execute_sql(
-            self._sql["change"], (entity, str(entity_id), str(account_id), iso(now))
+            self._sql["change"], (entity, str(entity_id), str(account_id), instant_text(now))
         )
 
     def _open_conflict_id(self, entity_id: str) -> str | None:
@@ -986,34 +980,34 @@ def record_item(entity: str, record) -> dict:
     plus ``version`` again and, for a registration, the rectorat's fields."""
     if entity == "account":
         data = {
-            "created_at": iso(record.created_at),
-            "updated_at": iso(record.updated_at),
+            "created_at": instant_text(record.created_at),
+            "updated_at": instant_text(record.updated_at),
             "email": record.email,
             "email_key": record.email_key,
             "family_name": record.family_name,
             "given_names": record.given_names,
             "password_hash": record.password_hash,
             "status": record.status,
-            "activated_at": iso(record.activated_at),
+            "activated_at": instant_text(record.activated_at),
         }
     elif entity == "registration":
         data = {
-            "created_at": iso(record.created_at),
-            "updated_at": iso(record.updated_at),
+            "created_at": instant_text(record.created_at),
+            "updated_at": instant_text(record.updated_at),
             "account_id": str(record.account_id),
             "session_id": record.session_id,
             "answers": record.answers,
             "status": record.status,
-            "saved_at": iso(record.saved_at),
-            "withdrawn_at": iso(record.withdrawn_at),
+            "saved_at": instant_text(record.saved_at),
+            "withdrawn_at": instant_text(record.withdrawn_at),
             "number": record.number,
             "paper_status": record.paper_status,
             "missing_pieces": record.missing_pieces,
         }
     else:
         data = {
-            "created_at": iso(record.created_at),
-            "updated_at": iso(record.updated_at),
+            "created_at": instant_text(record.created_at),
+            "updated_at": instant_text(record.updated_at),
             "registration_id": str(record.registration_id),
             "address": record.address,
         }

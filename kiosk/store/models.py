@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from peewee import (
     CharField,
@@ -19,6 +19,8 @@ from peewee import (
     TextField,
 )
 
+from kiosk.clock import instant_from_text, instant_text
+
 
 class InstantField(Field):
     """A timezone-aware instant, stored as ISO 8601 text in UTC so that it sorts."""
@@ -26,14 +28,10 @@ class InstantField(Field):
     field_type = "TEXT"
 
     def db_value(self, value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("instants are stored with their timezone")
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
+        return instant_text(value)
 
     def python_value(self, value: str | None) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
+        return instant_from_text(value)
 
 
 class UUIDTextField(Field):

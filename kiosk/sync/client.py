@@ -17,7 +17,7 @@ from typing import Any
 from peewee import Database
 
 from kiosk import formatting
-from kiosk.clock import Clock
+from kiosk.clock import Clock, instant_from_text, instant_text
 from kiosk.errors import Refused
 from kiosk.runtime.config import SyncConfig
 from kiosk.store.models import (
@@ -51,36 +51,28 @@ class SyncRefused(SyncUnavailable):
     """The rectorat refuses this kiosk's credential: staff must act."""
 
 
-def _instant(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds")
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 ACCOUNT_FIELDS = ("email", "email_key", "family_name", "given_names", "password_hash", "status")
 
 
 def account_data(account: Account) -> dict[str, Any]:
     return {
-        "created_at": _instant(account.created_at),
-        "updated_at": _instant(account.updated_at),
+        "created_at": instant_text(account.created_at),
+        "updated_at": instant_text(account.updated_at),
         **{name: getattr(account, name) for name in ACCOUNT_FIELDS},
-        "activated_at": _instant(account.activated_at),
+        "activated_at": instant_text(account.activated_at),
     }
 
 
 def registration_data(registration: Registration) -> dict[str, Any]:
     return {
-        "created_at": _instant(registration.created_at),
-        "updated_at": _instant(registration.updated_at),
+        "created_at": instant_text(registration.created_at),
+        "updated_at": instant_text(registration.updated_at),
         "account_id": str(registration.account_id),
         "session_id": registration.session_id,
         "answers": registration.answers,
         "status": registration.status if registration.status != "set_aside" else "registered",
-        "saved_at": _instant(registration.saved_at),
-        "withdrawn_at": _instant(registration.withdrawn_at),
+        "saved_at": instant_text(registration.saved_at),
+        "withdrawn_at": instant_text(registration.withdrawn_at),
     }
 
 
@@ -467,13 +459,13 @@ class SyncService:
             return
         fields = {name: data[name] for name in ACCOUNT_FIELDS if name in data}
         fields.update(
-            activated_at=_parse(data.get("activated_at")), updated_at=_parse(data["updated_at"])
+            activated_at=instant_from_text(data.get("activated_at")), updated_at=instant_from_text(data["updated_at"])
         )
         if account is None:
             known.accounts[key] = Account.create(
                 id=key,
                 version=version,
-                created_at=_parse(data["created_at"]),
+                created_at=instant_from_text(data["created_at"]),
                 origin="rectorat",
                 **fields,
             )
@@ -515,10 +507,10 @@ class SyncService:
                 session_id=data["session_id"],
                 answers=data["answers"],
                 status=status,
-                saved_at=_parse(data["saved_at"]),
-                withdrawn_at=_parse(data.get("withdrawn_at")),
-                created_at=_parse(data["created_at"]),
-                updated_at=_parse(data["updated_at"]),
+                saved_at=instant_from_text(data["saved_at"]),
+                withdrawn_at=instant_from_text(data.get("withdrawn_at")),
+                created_at=instant_from_text(data["created_at"]),
+                updated_at=instant_from_text(data["updated_at"]),
                 origin="rectorat",
                 **rectorat_fields,
             )
@@ -533,9 +525,9 @@ class SyncService:
                 version=int(data["version"]),
                 answers=data["answers"],
                 status=status,
-                saved_at=_parse(data["saved_at"]),
-                withdrawn_at=_parse(data.get("withdrawn_at")),
-                updated_at=_parse(data["updated_at"]),
+                saved_at=instant_from_text(data["saved_at"]),
+                withdrawn_at=instant_from_text(data.get("withdrawn_at")),
+                updated_at=instant_from_text(data["updated_at"]),
             )
         changes = {
             name: value for name, value in changes.items() if getattr(registration, name) != value
