@@ -2,7 +2,9 @@
 
 The store is ``--db URL`` (or ``KIOSK_RECTORAT_DB``), by default the SQLite file
 ``rectorat.sqlite3`` in ``--data-dir`` (or ``KIOSK_DATA_DIR``, or the kiosk's default
-data dir). This module imports nothing heavy at load: ``kiosk.runtime.cli`` builds its parser.
+data dir). The commands are the table ``COMMANDS`` (see ``kiosk.runtime.commands``),
+``RECTORAT`` in the ``kiosk`` command's table. This module imports nothing heavy at
+load: ``kiosk.runtime.cli`` builds its parser.
 """
 
 from __future__ import annotations
@@ -11,60 +13,76 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiosk.i18n import french
+from kiosk.runtime.commands import (
+    Command,
+    CommandError,
+    Parser,
+    add_commands,
+    carry_out,
+    refuse,
+    warn,
+    whole_number,
+)
+
+if TYPE_CHECKING:
+    from kiosk.rectorat.service import RectoratService
 
 DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def _store_options() -> argparse.ArgumentParser:
+def store_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--db``, taken at every level of ``kiosk rectorat …``."""
     # SUPPRESS: given at any level (``kiosk rectorat --db U serve`` or ``… serve --db U``),
     # an option is not overwritten by a lower level's default.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--data-dir", dest="rectorat_data_dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,
-        help="dossier du rectorat (base SQLite rectorat.sqlite3 par défaut)",
+    parser.add_argument(
+        "--data-dir", dest="rectorat_data_dir", metavar=french("cli.metavar.folder"), type=Path,
+        default=argparse.SUPPRESS, help=french("cli.option.rectorat_data_dir"),
     )  # fmt: skip
-    common.add_argument(
-        "--db", dest="rectorat_db", metavar="URL", default=argparse.SUPPRESS,
-        help=f"URL de la base : postgresql://… ou sqlite:///chemin (ou {DB_ENVIRONMENT})",
+    parser.add_argument(
+        "--db", dest="rectorat_db", metavar=french("cli.metavar.database"),
+        default=argparse.SUPPRESS, help=french("cli.option.rectorat_db", variable=DB_ENVIRONMENT),
     )  # fmt: skip
-    return common
 
 
-def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``rectorat`` and its subcommands to the ``kiosk`` command's subparsers."""
-    common = _store_options()
-    rectorat = commands.add_parser(
-        "rectorat", parents=[common], help="le service de synchronisation du rectorat"
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    store_options(parser)
+    parser.add_argument(
+        "--host", default="127.0.0.1", metavar=french("cli.metavar.address"),
+        help=french("cli.option.host"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--port", type=whole_number, default=8443, metavar=french("cli.metavar.number"),
+        help=french("cli.option.port"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--tls-cert", type=Path, metavar=french("cli.metavar.file"),
+        help=french("cli.option.tls_cert"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--tls-key", type=Path, metavar=french("cli.metavar.file"),
+        help=french("cli.option.tls_key"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=whole_number, default=1, metavar=french("cli.metavar.number"),
+        help=french("cli.option.workers"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-level", default="info", choices=LOG_LEVELS, help=french("cli.option.log_level")
     )
-    _fill(rectorat, common)
-    return rectorat
 
 
-def _fill(rectorat: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    actions = rectorat.add_subparsers(dest="rectorat_command", metavar="ACTION", required=True)
-    serve = actions.add_parser("serve", parents=[common], help="servir l'API de synchronisation")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8443)
-    serve.add_argument("--tls-cert", type=Path, help="certificat TLS (PEM)")
-    serve.add_argument("--tls-key", type=Path, help="clé privée TLS (PEM)")
-    serve.add_argument(
-        "--workers", type=int, default=1, help="processus de service (PostgreSQL au-delà de 1)"
+def _kiosk_name(parser: argparse.ArgumentParser) -> None:
+    store_options(parser)
+    parser.add_argument(
+        "name", metavar=french("cli.metavar.name"), help=french("cli.option.kiosk_name")
     )
-    serve.add_argument(
-        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
-    )
-    kiosk = actions.add_parser("kiosk", parents=[common], help="gérer les identifiants des bornes")
-    kiosk_actions = kiosk.add_subparsers(dest="kiosk_command", metavar="ACTION", required=True)
-    add = kiosk_actions.add_parser(
-        "add", parents=[common], help="créer l'identifiant d'une borne (jeton affiché une fois)"
-    )
-    add.add_argument("name")
-    revoke = kiosk_actions.add_parser(
-        "revoke", parents=[common], help="révoquer l'identifiant d'une borne"
-    )
-    revoke.add_argument("name")
-    kiosk_actions.add_parser("list", parents=[common], help="lister les bornes")
 
 
 def database_url(args: argparse.Namespace, environ=os.environ) -> str:
@@ -83,59 +101,71 @@ def database_url(args: argparse.Namespace, environ=os.environ) -> str:
     return default_url(Path(data_dir).expanduser())
 
 
-def run(args: argparse.Namespace) -> int:
-    """Carry out a parsed ``kiosk rectorat …`` command."""
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A store that cannot be used, or a kiosk name the service refuses, is the refusal of
+    the command: said on stderr, exit code 2."""
     from kiosk.errors import StoreError
+    from kiosk.rectorat.service import CredentialError
 
     try:
-        url = database_url(args)
-        if args.rectorat_command == "serve":
-            return _serve(args, url)
-        return _kiosk(args, url)
-    except StoreError as error:
-        print(f"kiosk: {error}", file=sys.stderr)
-        return 2
+        yield
+    except (StoreError, CredentialError) as error:
+        raise CommandError(str(error)) from error
 
 
-def _kiosk(args: argparse.Namespace, url: str) -> int:
+@contextmanager
+def _service(args: argparse.Namespace) -> Iterator[RectoratService]:
+    """The rectorat's service over its store, closed at the end of the command."""
     from kiosk.clock import Clock
-    from kiosk.rectorat.service import CredentialError, RectoratService
+    from kiosk.rectorat.service import RectoratService
     from kiosk.rectorat.store import open_store
 
-    store = open_store(url)
-    try:
-        service = RectoratService(store, Clock.from_setting(os.environ.get("KIOSK_NOW")))
-        if args.kiosk_command == "list":
-            for name, created_at, revoked_at in service.kiosks():
-                state = (
-                    f"révoquée le {revoked_at.isoformat(timespec='seconds')}"
-                    if revoked_at
-                    else "active"
-                )
-                print(f"{name}\t{created_at.isoformat(timespec='seconds')}\t{state}")
-            return 0
+    with _refusals():
+        store = open_store(database_url(args))
         try:
-            if args.kiosk_command == "add":
-                token = service.issue_credential(args.name)
-                # stdout holds only the credential, NOM:JETON, as the kiosk's
-                # configuration takes it (sync.token, or the file sync.token_file).
-                print(
-                    f"Identifiant de la borne {args.name}, affiché une seule fois (NOM:JETON) :",
-                    file=sys.stderr,
-                )
-                print(f"{args.name}:{token}")
-                return 0
-            service.revoke_credential(args.name)
-            print(f"Identifiant de la borne {args.name} révoqué.")
-            return 0
-        except CredentialError as error:
-            print(f"kiosk: {error}", file=sys.stderr)
-            return 2
-    finally:
-        store.close()
+            yield RectoratService(store, Clock.from_setting(os.environ.get("KIOSK_NOW")))
+        finally:
+            store.close()
 
 
-def _serve(args: argparse.Namespace, url: str) -> int:
+def _kiosk_list(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        for name, created_at, revoked_at in service.kiosks():
+            state = (
+                french("cli.rectorat.revoked_on", when=revoked_at.isoformat(timespec="seconds"))
+                if revoked_at
+                else french("cli.rectorat.active")
+            )
+            print(f"{name}\t{created_at.isoformat(timespec='seconds')}\t{state}")
+    return 0
+
+
+def _kiosk_add(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        token = service.issue_credential(args.name)
+    # stdout holds only the credential, NOM:JETON, as the kiosk's
+    # configuration takes it (sync.token, or the file sync.token_file).
+    print(french("cli.rectorat.issued", name=args.name), file=sys.stderr)
+    print(f"{args.name}:{token}")
+    return 0
+
+
+def _kiosk_revoke(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        service.revoke_credential(args.name)
+    print(french("cli.rectorat.revoked", name=args.name))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return refuse(french("cli.rectorat.tls_pair"))
+    with _refusals():
+        return _serve_api(args, database_url(args))
+
+
+def _serve_api(args: argparse.Namespace, url: str) -> int:
     import uvicorn
 
     from kiosk.clock import Clock
@@ -143,9 +173,6 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     from kiosk.rectorat.api import make_app
     from kiosk.rectorat.store import open_store
 
-    if (args.tls_cert is None) != (args.tls_key is None):
-        print("kiosk: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
     tls = {}
     if args.tls_cert is not None:
         tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
@@ -162,7 +189,7 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     }
     if args.workers > 1:
         if not url.startswith(("postgres", "postgresql")):
-            print("kiosk: warning: several workers on SQLite take turns to write", file=sys.stderr)
+            warn(french("cli.rectorat.sqlite_workers"))
         # Create or migrate the schema once, before the workers start.
         open_store(url).close()
         os.environ[APP_DB_ENVIRONMENT] = url
@@ -176,12 +203,35 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     return 0
 
 
+COMMANDS: tuple[Command, ...] = (
+    Command("serve", "cli.command.rectorat_serve", _serve, _serve_arguments),
+    Command(
+        "kiosk",
+        "cli.command.rectorat_kiosk",
+        arguments=store_options,
+        subcommands=(
+            Command("add", "cli.command.rectorat_kiosk_add", _kiosk_add, _kiosk_name),
+            Command("revoke", "cli.command.rectorat_kiosk_revoke", _kiosk_revoke, _kiosk_name),
+            Command("list", "cli.command.rectorat_kiosk_list", _kiosk_list, store_options),
+        ),
+    ),
+)
+RECTORAT = Command(
+    "rectorat", "cli.command.rectorat", arguments=store_options, subcommands=COMMANDS
+)
+
+
+def parser() -> Parser:
+    """``kiosk rectorat`` on its own, built from the same table."""
+    built = Parser(prog="kiosk rectorat", description=french(RECTORAT.help))
+    RECTORAT.arguments(built)
+    add_commands(built, COMMANDS)
+    return built
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m kiosk.rectorat.cli …``: the same as ``kiosk rectorat …``."""
-    common = _store_options()
-    parser = argparse.ArgumentParser(prog="kiosk rectorat", parents=[common])
-    _fill(parser, common)
-    return run(parser.parse_args(argv))
+    return carry_out(parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 This is the composition root: it reads the configuration, builds the services, and
 hands them to the screens. It is the one module that reaches both sides, and it
 imports the screens (and so Textual) only for the commands that show them.
+
+The commands are the table ``COMMANDS`` (see ``kiosk.runtime.commands``); each one
+imports what it needs when it runs, so that starting any of them stays quick.
 """
 
 from __future__ import annotations
@@ -12,71 +15,55 @@ import gc
 import logging
 import os
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk import __version__
 from kiosk.errors import StoreError
 from kiosk.exam_sessions import SessionError
+from kiosk.i18n import LANGUAGES, french
+from kiosk.runtime.commands import (
+    Command,
+    CommandError,
+    Parser,
+    add_commands,
+    carry_out,
+    file_problem,
+    refuse,
+    whole_number,
+)
 from kiosk.runtime.config import Config, ConfigError, load_config
 from kiosk.runtime.launcher import launched
 
+if TYPE_CHECKING:
+    from kiosk.runtime.services import Services
+    from kiosk.staff import StaffService
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kiosk",
-        description="Borne d'inscription au baccalauréat professionnel (candidats individuels).",
-    )
-    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+ROLES = ("reception", "exam_office")
+
+
+# -- the options of every command -----------------------------------------------------------
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, help="fichier de configuration TOML (ou KIOSK_CONFIG)"
-    )
+        "--version", action="version", version=f"kiosk {__version__}",
+        help=french("cli.parser.version"),
+    )  # fmt: skip
     parser.add_argument(
-        "--data-dir", type=Path, help="dossier des données de la borne (ou KIOSK_DATA_DIR)"
-    )
+        "--config", type=Path, metavar=french("cli.metavar.file"),
+        help=french("cli.option.config"),
+    )  # fmt: skip
     parser.add_argument(
-        "--session", help="session d'examen : nom d'une session livrée ou chemin d'un fichier"
+        "--data-dir", type=Path, metavar=french("cli.metavar.folder"),
+        help=french("cli.option.data_dir"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--session", metavar=french("cli.metavar.session"), help=french("cli.option.session")
     )
-    parser.add_argument("--language", choices=("fr", "en"), help="langue de l'interface")
-    commands = parser.add_subparsers(dest="command", metavar="COMMANDE")
-    commands.add_parser("run", help="lancer la borne (par défaut)")
-    commands.add_parser("purge", help="supprimer les comptes non activés dans les 48 heures")
-    commands.add_parser("mailbox", help="lire les messages déposés dans la boîte locale (Maildir)")
-    deliver = commands.add_parser("deliver", help="envoyer les messages en attente")
-    deliver.add_argument("--limit", type=int, default=200)
-    commands.add_parser("sessions", help="lister les sessions d'examen livrées")
-    sync = commands.add_parser("sync", help="synchroniser avec le rectorat")
-    sync.add_argument(
-        "--once", action="store_true", required=True, help="une seule synchronisation, puis quitter"
-    )
-    console = commands.add_parser(
-        "staff", help="console du personnel (accueil, bureau des examens)"
-    )
-    console.add_argument(
-        "--store",
-        help="registre du rectorat (postgresql://… ou sqlite:///…) ; par défaut, la borne",
-    )
-    staff = commands.add_parser("staff-account", help="gérer les comptes du personnel")
-    staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
-    add = staff_commands.add_parser("add", help="créer un compte (le mot de passe est demandé)")
-    add.add_argument("name")
-    add.add_argument("--role", choices=("reception", "exam_office"), required=True)
-    add.add_argument(
-        "--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard"
-    )
-    listing = staff_commands.add_parser("list", help="lister les comptes")
-    for each in (add, listing):
-        each.add_argument(
-            "--store", help="comptes du registre du rectorat (postgresql://… ou sqlite:///…)"
-        )
-    _add_rectorat(commands)
-    return parser
-
-
-def _add_rectorat(commands: argparse._SubParsersAction) -> None:
-    """``kiosk rectorat …``: the rectorat's sync service (its own store, no kiosk services)."""
-    from kiosk.rectorat.cli import add_parser
-
-    add_parser(commands)
+    parser.add_argument("--language", choices=LANGUAGES, help=french("cli.option.language"))
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -84,75 +71,6 @@ def _config(args: argparse.Namespace) -> Config:
         args.config,
         overrides={"data_dir": args.data_dir, "session": args.session, "language": args.language},
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "rectorat":
-        from kiosk.rectorat.cli import run as run_rectorat
-
-        return run_rectorat(args)
-    try:
-        config = _config(args)
-        command = args.command or "run"
-        if command == "sessions":
-            from kiosk.exam_sessions import shipped_sessions
-
-            print("\n".join(shipped_sessions()))
-            return 0
-        if command == "mailbox":
-            return _mailbox(config)
-        from kiosk.runtime.services import build_services
-
-        _log_to_file(config)
-        if command == "run" and not launched():
-            from kiosk.runtime.launcher import supervise
-            from kiosk.store.database import store_trouble
-
-            # The store is looked at before each start: a kiosk started on a damaged one
-            # could only fail, and be started again, over and over.
-            return supervise(
-                argv if argv is not None else sys.argv[1:],
-                check=lambda: store_trouble(config.database_path),
-            )
-        services = build_services(config)
-        try:
-            if command == "staff-account":
-                return _staff_account(services, args)
-            if command == "staff":
-                return _console(services, args.store)
-            if command == "sync":
-                report = services.sync.sync_once(force=True)
-                print(
-                    f"envoyés : {report.pushed}, reçus : {report.pulled}, en attente : {report.pending}"
-                    + (f", erreur : {report.error}" if report.error else "")
-                )
-                return 0 if report.online else 1
-            if command == "purge":
-                print(f"{services.accounts.purge_unactivated()} compte(s) supprimé(s).")
-                return 0
-            if command == "deliver":
-                report = services.mail.deliver_due(limit=args.limit)
-                print(
-                    f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}"
-                )
-                return 0 if report.retrying == 0 and report.failed == 0 else 1
-            _neutralise_textual_environment()
-            from screens.app import build_app
-
-            app = build_app(services, terminal=True)
-            # What exists now lives as long as the program: keep the collector from
-            # walking it on every pass (a fifth of the time to the first screen).
-            gc.freeze()
-            app.run()
-            return app.return_code if app.return_code is not None else 1
-        finally:
-            services.close()
-    except (ConfigError, SessionError, StoreError) as error:
-        print(f"kiosk: {error}", file=sys.stderr)
-        if isinstance(error, StoreError):  # the log exists by then: staff read it there too
-            logging.getLogger(__name__).error("%s", error)
-        return 2
 
 
 def _log_to_file(config: Config) -> None:
@@ -165,59 +83,41 @@ def _log_to_file(config: Config) -> None:
     )
 
 
-def _console(services, store: str | None) -> int:
-    """``kiosk staff``: the staff console, on the kiosk's store or the rectorat's."""
-    from kiosk.console import open_desk
-    from kiosk.i18n import french
+def _check_session(name: str) -> None:
+    """Refuse, in French, a session that is not there: a shipped session is named without
+    a suffix, a session file is a path to a ``.toml`` file (as ``load_session`` reads them)."""
+    from kiosk.exam_sessions import shipped_sessions
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print(french("console.needs_terminal"), file=sys.stderr)
-        return 2
-    desk = open_desk(services, store)
+    path = Path(name)
+    if path.is_dir() and (path.suffix or os.sep in name):
+        raise CommandError(french("cli.session.folder", path=name))
+    if not path.suffix:
+        shipped = shipped_sessions()
+        if name not in shipped:
+            raise CommandError(french("cli.session.unknown", name=name, shipped=", ".join(shipped)))
+    elif not path.exists():
+        raise CommandError(french("cli.session.missing", path=name))
+
+
+@contextmanager
+def _services(config: Config) -> Iterator[Services]:
+    from kiosk.runtime.services import build_services
+
+    _check_session(config.session)
+    services = build_services(config)
     try:
-        _neutralise_textual_environment()
-        from screens.console.app import build_console
-
-        app = build_console(desk, services.config.language)
-        app.run()
-        return app.return_code or 0
+        yield services
     finally:
-        desk.close()
+        services.close()
 
 
-def _staff_accounts(services, store: str | None):
-    """The staff accounts of the kiosk, or of the rectorat's store at ``store``."""
-    from kiosk.console import open_desk
-
-    return open_desk(services, store).staff if store else services.staff
-
-
-def _staff_account(services, args: argparse.Namespace) -> int:
-    from kiosk.errors import Refused
-    from kiosk.i18n import french
-
-    staff = _staff_accounts(services, args.store)
-    if args.staff_command == "list":
-        for name, role in staff.names():
-            print(f"{name}\t{role}")
-        return 0
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        import getpass
-
-        password = getpass.getpass("Mot de passe : ")
-        if getpass.getpass("Confirmation : ") != password:
-            print("kiosk: les deux mots de passe diffèrent.", file=sys.stderr)
-            return 2
-    try:
-        staff.add(args.name, args.role, password)
-    except Refused as refused:
-        for problem in refused.problems.values():
-            print(f"kiosk: {french(problem.key, **problem.params)}", file=sys.stderr)
-        return 2
-    print(f"Compte {args.name} ({args.role}) créé.")
-    return 0
+@contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Services]:
+    """The kiosk's services, logging to the data dir, closed at the end of the command."""
+    config = _config(args)
+    _log_to_file(config)
+    with _services(config) as services:
+        yield services
 
 
 def _neutralise_textual_environment() -> None:
@@ -230,20 +130,259 @@ def _neutralise_textual_environment() -> None:
         del os.environ[name]
 
 
-def _mailbox(config: Config) -> int:
+# -- the commands ------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``kiosk [run]``: the launcher, which runs the kiosk in a child process (this
+    function again, with ``launched()`` true)."""
+    config = _config(args)
+    _log_to_file(config)
+    if not launched():
+        from kiosk.runtime.launcher import supervise
+        from kiosk.store.database import store_trouble
+
+        with _services(config):
+            pass  # a session that cannot be read is refused now, not at each start
+        # The store is looked at before each start: a kiosk started on a damaged one
+        # could only fail, and be started again, over and over.
+        return supervise(args.argv, check=lambda: store_trouble(config.database_path))
+    with _services(config) as services:
+        _neutralise_textual_environment()
+        from screens.app import build_app
+
+        app = build_app(services, terminal=True)
+        # What exists now lives as long as the program: keep the collector from
+        # walking it on every pass (a fifth of the time to the first screen).
+        gc.freeze()
+        app.run()
+        return app.return_code if app.return_code is not None else 1
+
+
+def _purge(args: argparse.Namespace) -> int:
+    with _opened(args) as services:
+        print(french("cli.purged", count=services.accounts.purge_unactivated()))
+    return 0
+
+
+def _mailbox(args: argparse.Namespace) -> int:
     from kiosk.delivery.mail_transport import read_maildir
 
+    config = _config(args)
     entries = read_maildir(config.maildir_path)
     if not entries:
-        print(f"Aucun message dans {config.maildir_path}.")
+        print(french("cli.mailbox.empty", folder=config.maildir_path))
         return 0
     for entry in entries:
         when = entry.date.isoformat(sep=" ", timespec="minutes") if entry.date else "?"
-        print(f"── {when}  à : {entry.to}")
-        print(f"   objet : {entry.subject}\n")
+        print(f"── {when}  {french('cli.mailbox.to', to=entry.to)}")
+        print(f"   {french('cli.mailbox.subject', subject=entry.subject)}\n")
         print("\n".join(f"   {line}" for line in entry.body.rstrip().splitlines()))
         print()
     return 0
+
+
+def _deliver_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--limit", type=whole_number, default=200, metavar=french("cli.metavar.number"),
+        help=french("cli.option.limit"),
+    )  # fmt: skip
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    with _opened(args) as services:
+        delivered = services.mail.deliver_due(limit=args.limit)
+    print(
+        french(
+            "cli.delivered",
+            sent=delivered.sent,
+            retrying=delivered.retrying,
+            failed=delivered.failed,
+        )
+    )
+    return 0 if delivered.retrying == 0 and delivered.failed == 0 else 1
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from kiosk.exam_sessions import shipped_sessions
+
+    _config(args)  # a configuration that cannot be read is refused here too
+    print("\n".join(shipped_sessions()))
+    return 0
+
+
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--once", action="store_true", required=True, help=french("cli.option.once")
+    )
+
+
+def _sync(args: argparse.Namespace) -> int:
+    with _opened(args) as services:
+        synced = services.sync.sync_once(force=True)
+    counts = {"pushed": synced.pushed, "pulled": synced.pulled, "pending": synced.pending}
+    if synced.error:
+        print(french("cli.sync_failed", error=synced.error, **counts))
+    else:
+        print(french("cli.synced", **counts))
+    return 0 if synced.online else 1
+
+
+def _console_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", metavar=french("cli.metavar.database"), help=french("cli.option.store")
+    )
+
+
+def _console(args: argparse.Namespace) -> int:
+    """``kiosk staff``: the staff console, on the kiosk's store or the rectorat's."""
+    with _opened(args) as services:
+        from kiosk.console import open_desk
+
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            print(french("console.needs_terminal"), file=sys.stderr)
+            return 2
+        desk = open_desk(services, args.store)
+        try:
+            _neutralise_textual_environment()
+            from screens.console.app import build_console
+
+            app = build_console(desk, services.config.language)
+            app.run()
+            return app.return_code or 0
+        finally:
+            desk.close()
+
+
+def _account_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", metavar=french("cli.metavar.database"), help=french("cli.option.account_store")
+    )
+
+
+def _staff_account_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "name", metavar=french("cli.metavar.name"), help=french("cli.option.account_name")
+    )
+    parser.add_argument("--role", choices=ROLES, required=True, help=french("cli.option.role"))
+    parser.add_argument(
+        "--password-stdin", action="store_true", help=french("cli.option.password_stdin")
+    )
+    _account_store(parser)
+
+
+@contextmanager
+def _staff_accounts(services: Services, store: str | None) -> Iterator[StaffService]:
+    """The staff accounts of the kiosk, or of the rectorat's store at ``store``."""
+    if not store:
+        yield services.staff
+        return
+    from kiosk.console import open_desk
+
+    desk = open_desk(services, store)
+    try:
+        yield desk.staff
+    finally:
+        desk.close()
+
+
+def _staff_account_list(args: argparse.Namespace) -> int:
+    with _opened(args) as services, _staff_accounts(services, args.store) as staff:
+        for name, role in staff.names():
+            print(f"{name}\t{role}")
+    return 0
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    password = getpass.getpass(f"{french('cli.staff_account.password')} ")
+    if getpass.getpass(f"{french('cli.staff_account.confirmation')} ") != password:
+        raise CommandError(french("password.mismatch"))
+    return password
+
+
+def _staff_account_add(args: argparse.Namespace) -> int:
+    from kiosk.errors import Refused
+
+    with _opened(args) as services, _staff_accounts(services, args.store) as staff:
+        password = _new_password(args.password_stdin)
+        try:
+            staff.add(args.name, args.role, password)
+        except Refused as refused:
+            for problem in refused.problems.values():
+                refuse(french(problem.key, **problem.params))
+            return 2
+    print(french("cli.staff_account.created", name=args.name, role=args.role))
+    return 0
+
+
+def _rectorat() -> Command:
+    """``kiosk rectorat …``: the rectorat's sync service (its own store, no kiosk services)."""
+    from kiosk.rectorat.cli import RECTORAT
+
+    return RECTORAT
+
+
+# -- the table -------------------------------------------------------------------------------
+
+RUN = Command("run", "cli.command.run", _run)
+COMMANDS: tuple[Command, ...] = (
+    RUN,
+    Command("purge", "cli.command.purge", _purge),
+    Command("mailbox", "cli.command.mailbox", _mailbox),
+    Command("deliver", "cli.command.deliver", _deliver, _deliver_arguments),
+    Command("sessions", "cli.command.sessions", _sessions),
+    Command("sync", "cli.command.sync", _sync, _sync_arguments),
+    Command("staff", "cli.command.staff", _console, _console_arguments),
+    Command(
+        "staff-account",
+        "cli.command.staff_account",
+        subcommands=(
+            Command(
+                "add",
+                "cli.command.staff_account_add",
+                _staff_account_add,
+                _staff_account_add_arguments,
+            ),  # fmt: skip
+            Command("list", "cli.command.staff_account_list", _staff_account_list, _account_store),
+        ),
+    ),
+)
+
+
+def commands() -> tuple[Command, ...]:
+    """Every command of ``kiosk``, ``rectorat`` and its own included."""
+    return (*COMMANDS, _rectorat())
+
+
+def parser() -> Parser:
+    """The ``kiosk`` command's parser, built from the table; no command is ``run``."""
+    built = Parser(prog="kiosk", description=french("cli.description"))
+    _options(built)
+    add_commands(built, commands(), metavar="cli.metavar.command", required=False)
+    built.set_defaults(command=RUN)
+    return built
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(arguments)
+    args.argv = arguments  # ``run`` hands them on to the kiosk's child process
+    try:
+        return carry_out(args)
+    except ConfigError as error:
+        if isinstance(error.__cause__, OSError):  # the configuration file itself
+            return refuse(file_problem(error.__cause__))
+        return refuse(str(error))
+    except SessionError as error:
+        return refuse(str(error))
+    except StoreError as error:
+        if logging.getLogger().handlers:  # the log exists by then: staff read it there too
+            logging.getLogger(__name__).error("%s", error)
+        return refuse(str(error))
 
 
 if __name__ == "__main__":

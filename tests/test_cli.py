@@ -1,0 +1,254 @@
+"""The command line: a table of commands whose every text comes from the catalogue, and
+no traceback for any input, only a French message and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.i18n import LANGUAGES, catalogue, french
+from kiosk.rectorat import cli as rectorat_cli
+from kiosk.runtime import cli
+from kiosk.runtime.commands import ARGPARSE_TEXTS, Command, argparse_text, walk
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = list(walk(cli.commands()))
+IDS = [" ".join(path) for path, _ in COMMANDS]
+# Placeholders the code fills in an option's help.
+HELP_FIELDS = {"cli.option.rectorat_db": {"variable": rectorat_cli.DB_ENVIRONMENT}}
+
+
+def kiosk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python kiosk.py ARGS``, as staff run it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "kiosk.py"), *args], cwd=cwd, capture_output=True,
+        text=True, timeout=60, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+
+
+def main(capsys, *args: str) -> tuple[int, str, str]:
+    """``cli.main(ARGS)`` in this process: its exit code, stdout and stderr."""
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def flat(text: str) -> str:
+    """``text`` with its lines joined: argparse wraps help at the terminal's width."""
+    return " ".join(text.split())
+
+
+def refused(code: int, err: str) -> None:
+    """A refusal: exit code 2, said in French on stderr, no traceback."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.startswith(("kiosk : ", "utilisation : ")), err
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def test_the_table_has_every_command():
+    assert {path for path, _ in COMMANDS} == {
+        ("run",), ("purge",), ("mailbox",), ("deliver",), ("sessions",), ("sync",),
+        ("staff",), ("staff-account",), ("staff-account", "add"), ("staff-account", "list"),
+        ("rectorat",), ("rectorat", "serve"), ("rectorat", "kiosk"),
+        ("rectorat", "kiosk", "add"), ("rectorat", "kiosk", "revoke"),
+        ("rectorat", "kiosk", "list"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("path, command", COMMANDS, ids=IDS)
+def test_every_command_has_a_help_text_in_both_languages(path, command: Command, language):
+    assert command.help.startswith("cli.")
+    assert catalogue(language).get(command.help, "").strip(), (path, language)
+
+
+def test_a_command_runs_or_holds_subcommands():
+    with pytest.raises(ValueError):
+        Command("nothing", "cli.command.run")
+    for path, command in COMMANDS:
+        assert (command.run is None) == bool(command.subcommands), path
+
+
+def _parsers(parser: argparse.ArgumentParser, path=()):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_every_option_has_a_help_text_from_the_catalogue():
+    french_texts = set(catalogue("fr").values()) | {
+        french(key, **fields) for key, fields in HELP_FIELDS.items()
+    }
+    parsers = dict(_parsers(cli.parser()))
+    assert set(parsers) == {(), *(path for path, _ in COMMANDS)}
+    for path, parser in parsers.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help in french_texts, (path, action.option_strings, action.help)
+
+
+def test_kiosk_help_lists_every_command(capsys):
+    code, out, err = main(capsys, "--help")
+    assert code == 0 and err == ""
+    assert out.startswith("utilisation : kiosk ")
+    assert french("cli.description") in flat(out)
+    for path, command in COMMANDS:
+        if len(path) == 1:
+            assert f"{path[0]} {french(command.help)}" in flat(out), path
+
+
+@pytest.mark.parametrize("path, command", COMMANDS, ids=IDS)
+def test_each_command_has_its_help(capsys, path, command: Command):
+    code, out, err = main(capsys, *path, "--help")
+    assert code == 0 and err == ""
+    assert out.startswith(f"utilisation : kiosk {' '.join(path)}")
+    assert flat(french(command.help)) in flat(out)
+    for sub in command.subcommands:
+        assert f"{sub.name} {french(sub.help)}" in flat(out)
+    assert "show this help" not in out and "usage:" not in out
+
+
+def test_the_command_is_the_same_from_kiosk_py():
+    ran = kiosk("--help")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("utilisation : kiosk ")
+    for path, _ in COMMANDS:
+        if len(path) == 1:
+            assert f"\n    {path[0]} " in ran.stdout
+
+
+def test_kiosk_rectorat_on_its_own_has_the_same_commands(capsys):
+    with pytest.raises(SystemExit) as exit:
+        rectorat_cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit.value.code == 0
+    assert out.startswith("utilisation : kiosk rectorat ")
+    for command in rectorat_cli.COMMANDS:
+        assert f"{command.name} {french(command.help)}" in flat(out)
+
+
+# -- argparse's own texts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", sorted(ARGPARSE_TEXTS))
+def test_argparse_texts_come_from_the_catalogue_and_still_fill(text):
+    key, unnamed = ARGPARSE_TEXTS[text]
+    assert key in catalogue("fr") and key in catalogue("en")
+    translated = argparse_text(text)
+    assert translated.strip() != text.strip()
+    named = dict.fromkeys(re.findall(r"%\((\w+)\)", text), "X")
+    filled = translated % (named or (("X",) if unnamed else ()))
+    assert "%" not in filled and filled.endswith(text[len(text.rstrip()) :])
+
+
+def test_argparse_speaks_english_again_after_the_command(capsys):
+    main(capsys, "--no-such-option")
+    assert vars(argparse)["_"]("usage: ") == "usage: "
+    assert argparse.ArgumentParser(prog="p").format_usage() == "usage: p [-h]\n"
+
+
+# -- refusals: French, exit code 2, no traceback ---------------------------------------------
+
+
+WRONG_COMMAND_LINES = [
+    (["bogus"], "argument COMMANDE : choix non valide : « bogus »"),
+    (["--bogus"], "arguments non reconnus : --bogus"),
+    (["purge", "--bogus"], "arguments non reconnus : --bogus"),
+    (["staff-account"], "arguments obligatoires manquants : ACTION"),
+    (["staff-account", "remove"], "choix non valide : « remove »"),
+    (["staff-account", "add", "x"], "arguments obligatoires manquants : --role"),
+    (["staff-account", "add", "x", "--role", "boss"], "choix non valide : « boss »"),
+    (["deliver", "--limit", "x"], "argument --limit : « x » n'est pas un nombre entier"),
+    (["sync"], "arguments obligatoires manquants : --once"),
+    (["--language", "de"], "choix non valide : « de »"),
+    (["--session"], "argument --session : une valeur est attendue"),
+    (["rectorat"], "arguments obligatoires manquants : ACTION"),
+    (["rectorat", "kiosk", "revoke"], "arguments obligatoires manquants : NOM"),
+    (["rectorat", "serve", "--port", "huit"], "« huit » n'est pas un nombre entier"),
+]
+
+
+@pytest.mark.parametrize(
+    "args, says", WRONG_COMMAND_LINES, ids=[" ".join(args) for args, _ in WRONG_COMMAND_LINES]
+)
+def test_a_wrong_command_line_is_refused_in_french(capsys, args, says):
+    code, out, err = main(capsys, *args)
+    refused(code, err)
+    assert out == ""
+    assert says in flat(err)
+    assert "error:" not in err and "usage:" not in err
+
+
+def test_a_wrong_command_line_is_refused_in_french_by_the_real_command():
+    ran = kiosk("bogus")
+    refused(ran.returncode, ran.stderr)
+    assert "choix non valide : « bogus »" in ran.stderr
+
+
+@pytest.fixture
+def session_folder(tmp_path) -> Path:
+    folder = tmp_path / "session.toml"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize(
+    "option, says",
+    [
+        (["--session", "nope"], "Aucune session d'examen ne s'appelle « nope »"),
+        (["--session", "FOLDER"], "est un dossier : indiquez le fichier .toml"),
+        (["--session", "MISSING"], "Le fichier de session d'examen"),
+        (["--config", "MISSING"], "fichier ou dossier introuvable"),
+        (["--config", "FOLDER"], "c'est un dossier, et non un fichier"),
+    ],
+    ids=["unknown-session", "session-folder", "session-missing", "config-missing", "config-folder"],
+)
+@pytest.mark.parametrize("command", [["purge"], ["run"]], ids=["purge", "run"])
+def test_a_session_or_file_that_is_not_there_is_refused_in_french(
+    tmp_path, session_folder, option, says, command
+):
+    name, value = option
+    value = {"FOLDER": str(session_folder), "MISSING": str(tmp_path / "nothing.toml")}.get(
+        value, value
+    )
+    ran = kiosk("--data-dir", str(tmp_path / "data"), name, value, *command)
+    refused(ran.returncode, ran.stderr)
+    assert says in ran.stderr
+    assert ran.stdout == ""
+
+
+def test_a_file_given_as_the_data_folder_is_refused_in_french(tmp_path):
+    a_file = tmp_path / "fichier"
+    a_file.write_text("", encoding="utf-8")
+    ran = kiosk("--data-dir", str(a_file), "purge")
+    refused(ran.returncode, ran.stderr)
+    assert f"{a_file} : existe déjà, et n'est pas un dossier." in ran.stderr
+    ran = kiosk("rectorat", "--data-dir", str(a_file), "kiosk", "list")
+    refused(ran.returncode, ran.stderr)
+    assert "n'est pas un dossier" in ran.stderr
+
+
+def test_the_listing_of_sessions_needs_no_session():
+    ran = kiosk("--session", "nope", "sessions")
+    assert ran.returncode == 0, ran.stderr
+    assert "bacpro-poitiers-2020" in ran.stdout.split()
+
+
+def test_serve_refuses_half_a_tls_pair_in_french(capsys):
+    code, out, err = main(capsys, "rectorat", "serve", "--tls-cert", "cert.pem")
+    refused(code, err)
+    assert french("cli.rectorat.tls_pair") in err
