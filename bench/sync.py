@@ -1,4 +1,4 @@
-"""Sync end to end on PostgreSQL: a kiosk's push rate against a raw upsert, and 200 kiosks at once."""
+"""Sync end to end on PostgreSQL: a kiosk's push rate against a raw upsert; 200 kiosks at once."""
 
 from __future__ import annotations
 
@@ -26,34 +26,34 @@ DEADLINE = 300  # seconds, for any one wait
 
 
 def _answers(n: int, prefix: str) -> dict:
-    """Registration answers of a distinct person: the rectorat's same-person rule sees no one twice."""
+    """Registration answers of a distinct person: the rectorat's same-person rule sees no one
+    twice."""
     return {
         "family_name": f"{prefix}{n:05d}", "given_names": "Camille",
         "birth_date": f"{1 + n % 28:02d}/{1 + n % 12:02d}/2001",
-        "birth_town": "Poitiers", "address_line1": "12 rue de la Paix", "postal_code": "86000", "town": "Poitiers",
-        "country": "France", "specialty": "x",
+        "birth_town": "Poitiers", "address_line1": "12 rue de la Paix", "postal_code": "86000",
+        "town": "Poitiers", "country": "France", "specialty": "x",
     }  # fmt: skip
 
 
 # -- 1. one kiosk's push against a raw upsert ------------------------------------------------
 
 
-def _register(db, clock, first: int) -> None:
+def _register(kiosk_store, clock, first: int) -> None:
     """N more active accounts and their registrations in the kiosk store, written through
     the models in one transaction: the store's triggers queue one outbox row for each."""
-    from kiosk.store.models import Account, Registration
-
+    accounts, registrations = kiosk_store.Account, kiosk_store.Registration
     now = clock.now()
-    with db.atomic():
+    with kiosk_store.atomic():
         for n in range(first, first + N):
-            account = Account.create(
-                email=f"bench{n}@exemple.fr", email_key=f"bench{n}@exemple.fr", family_name=f"Bench{n:05d}",
-                given_names="Camille", password_hash=PASSWORD_HASH, status="active", activated_at=now,
-                created_at=now, updated_at=now,
+            account = accounts.create(
+                email=f"bench{n}@exemple.fr", email_key=f"bench{n}@exemple.fr",
+                family_name=f"Bench{n:05d}", given_names="Camille", password_hash=PASSWORD_HASH,
+                status="active", activated_at=now, created_at=now, updated_at=now,
             )  # fmt: skip
-            Registration.create(
-                account=account.id, session_id=SESSION, answers=_answers(n, "Bench"), status="registered",
-                saved_at=now, created_at=now, updated_at=now,
+            registrations.create(
+                account=account.id, session_id=SESSION, answers=_answers(n, "Bench"),
+                status="registered", saved_at=now, created_at=now, updated_at=now,
             )  # fmt: skip
 
 
@@ -62,10 +62,14 @@ class _RawTables:
     key only), as the kiosk sends them; 500 items a transaction, psycopg2's
     execute_values, ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE version <``."""
 
-    ACCOUNT = ("id", "version", "created_at", "updated_at", "email", "email_key", "family_name", "given_names",
-               "password_hash", "status", "activated_at", "failed_logins", "received_at")  # fmt: skip
-    REGISTRATION = ("id", "version", "created_at", "updated_at", "account_id", "session_id", "answers", "status",
-                    "saved_at", "withdrawn_at", "identity_key", "number", "received_at")  # fmt: skip
+    ACCOUNT = (
+        "id", "version", "created_at", "updated_at", "email", "email_key", "family_name",
+        "given_names", "password_hash", "status", "activated_at", "failed_logins", "received_at",
+    )  # fmt: skip
+    REGISTRATION = (
+        "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers",
+        "status", "saved_at", "withdrawn_at", "identity_key", "number", "received_at",
+    )  # fmt: skip
 
     def __init__(self, url: str) -> None:
         import psycopg2
@@ -84,15 +88,15 @@ class _RawTables:
     def _upsert(table: str, columns: tuple[str, ...]) -> str:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
         return (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s ON CONFLICT (id) DO UPDATE SET {updates}"
-            f" WHERE {table}.version < excluded.version"
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s"
+            f" ON CONFLICT (id) DO UPDATE SET {updates} WHERE {table}.version < excluded.version"
         )
 
     def upsert(self, items: list[dict], now_iso: str) -> float:
         """Upsert ``items``; returns the seconds taken (the rows are made before)."""
         from psycopg2.extras import execute_values
 
-        from kiosk.rectorat.service import identity_key
+        from kiosk.rectorat.identity import identity_key
 
         batches = []
         for start in range(0, len(items), 500):
@@ -100,15 +104,19 @@ class _RawTables:
             for item in items[start : start + 500]:
                 d = item["data"]
                 if item["entity"] == "account":
-                    accounts.append((item["id"], item["version"], d["created_at"], d["updated_at"], d["email"],
-                                     d["email_key"], d["family_name"], d["given_names"], d["password_hash"],
-                                     d["status"], d["activated_at"], 0, now_iso))  # fmt: skip
+                    accounts.append((
+                        item["id"], item["version"], d["created_at"], d["updated_at"], d["email"],
+                        d["email_key"], d["family_name"], d["given_names"], d["password_hash"],
+                        d["status"], d["activated_at"], 0, now_iso,
+                    ))  # fmt: skip
                 else:
                     self.numbered += 1
-                    registrations.append((item["id"], item["version"], d["created_at"], d["updated_at"],
-                                          d["account_id"], d["session_id"], json.dumps(d["answers"], sort_keys=True),
-                                          d["status"], d["saved_at"], d["withdrawn_at"], identity_key(d["answers"]),
-                                          f"2020-PO-{self.numbered:06d}", now_iso))  # fmt: skip
+                    registrations.append((
+                        item["id"], item["version"], d["created_at"], d["updated_at"],
+                        d["account_id"], d["session_id"], json.dumps(d["answers"], sort_keys=True),
+                        d["status"], d["saved_at"], d["withdrawn_at"], identity_key(d["answers"]),
+                        f"2020-PO-{self.numbered:06d}", now_iso,
+                    ))  # fmt: skip
             batches.append((accounts, registrations))
         sql_accounts = self._upsert("raw_account", self.ACCOUNT)
         sql_registrations = self._upsert("raw_registration", self.REGISTRATION)
@@ -146,14 +154,14 @@ def _one_kiosk(url: str, base: str, folder: Path) -> list[Figure]:
         token = RectoratService(store, clock).issue_credential("bench-kiosk")
     finally:
         store.close()
-    db = open_store(folder / "kiosk.sqlite3")
+    kiosk_store = open_store(folder / "kiosk.sqlite3")
     client = SyncClient(SyncConfig(url=base, token=f"bench-kiosk:{token}", timeout=120))
-    sync = SyncService(db, clock, client)
+    sync = SyncService(kiosk_store, clock, client)
     raw = _RawTables(url)
     push_s, raw_s = [], []
     try:
         for round_ in range(ROUNDS):
-            _register(db, clock, round_ * N)
+            _register(kiosk_store, clock, round_ * N)
             # What is sent, read as the kiosk reads it, for the raw upsert (outside any timing).
             items = [json.loads(item) for item in sync.waiting(2 * N).items]
             # The kiosk's own path: read the outbox, send each batch over HTTP, mark it delivered.
@@ -171,13 +179,14 @@ def _one_kiosk(url: str, base: str, folder: Path) -> list[Figure]:
     finally:
         raw.close()
         client.close()
-        db.close()
+        kiosk_store.close()
 
     store = open_rectorat(url)
     try:
         counts = store.db.execute_sql(
             "SELECT (SELECT count(*) FROM rc_account), (SELECT count(*) FROM rc_registration),"
-            " (SELECT count(DISTINCT number) FROM rc_registration), (SELECT count(*) FROM rc_conflict)"
+            " (SELECT count(DISTINCT number) FROM rc_registration),"
+            " (SELECT count(*) FROM rc_conflict)"
         ).fetchone()
     finally:
         store.close()
@@ -191,17 +200,19 @@ def _one_kiosk(url: str, base: str, folder: Path) -> list[Figure]:
     rounds = f"median of {ROUNDS} rounds of {N} (the tables grow from 0 to {total} rows)"
     return [
         Figure("sync.push_registrations", N / push, "reg/s", better="higher",
-               note=f"{N} registrations with their accounts ({2 * N} items, batches of 250 then up to 2,000) from"
-                    " one kiosk store through `kiosk rectorat serve` (its own process) to PostgreSQL 15 (fsync off),"
-                    f" kiosk side included; {rounds}: {', '.join(f'{s:.2f}' for s in push_s)} s"),
+               note=f"{N} registrations with their accounts ({2 * N} items, batches of 250 then up"
+                    " to 2,000) from one kiosk store through `kiosk rectorat serve` (its own"
+                    " process) to PostgreSQL 15 (fsync off), kiosk side included;"
+                    f" {rounds}: {', '.join(f'{s:.2f}' for s in push_s)} s"),
         Figure("sync.raw_upsert", 2 * N / raw_median, "rows/s", better="higher",
-               note=f"the same {2 * N} rows, psycopg2 execute_values INSERT … ON CONFLICT DO UPDATE WHERE version <"
-                    f" excluded.version into plain tables of the rc_* shape, 500 a transaction; {rounds}:"
-                    f" {', '.join(f'{s:.3f}' for s in raw_s)} s"),
+               note=f"the same {2 * N} rows, psycopg2 execute_values INSERT … ON CONFLICT DO"
+                    " UPDATE WHERE version < excluded.version into plain tables of the rc_* shape,"
+                    f" 500 a transaction; {rounds}: {', '.join(f'{s:.3f}' for s in raw_s)} s"),
         Figure("sync.push_vs_raw", raw_median / push, "ratio", goal=0.5, better="higher",
                note="items/s through the sync service over rows/s of the raw upsert (medians)"),
         Figure("sync.pull_changes", pulled / pull_s, "changes/s", better="higher",
-               note=f"the kiosk pulls its {pulled} changes back (numbers), pages of 500; {pull_s:.2f} s"),
+               note=f"the kiosk pulls its {pulled} changes back (numbers), pages of 500;"
+                    f" {pull_s:.2f} s"),
     ]  # fmt: skip
 
 
@@ -219,12 +230,13 @@ def _kiosk_batch(k: int) -> list[dict]:
         )
         items.append({"entity": "account", "id": account_id, "version": 3, "data": {
             "created_at": stamp, "updated_at": stamp, "email": name, "email_key": name,
-            "family_name": f"Borne{k:03d}", "given_names": f"Camille{n}", "password_hash": PASSWORD_HASH,
-            "status": "active", "activated_at": stamp}})  # fmt: skip
+            "family_name": f"Borne{k:03d}", "given_names": f"Camille{n}",
+            "password_hash": PASSWORD_HASH, "status": "active", "activated_at": stamp,
+        }})  # fmt: skip
         items.append({"entity": "registration", "id": registration_id, "version": 1, "data": {
-            "created_at": stamp, "updated_at": stamp, "account_id": account_id, "session_id": SESSION,
-            "answers": _answers(k * PER_KIOSK + n, "Borne"), "status": "registered", "saved_at": stamp,
-            "withdrawn_at": None}})  # fmt: skip
+            "created_at": stamp, "updated_at": stamp, "account_id": account_id,
+            "session_id": SESSION, "answers": _answers(k * PER_KIOSK + n, "Borne"),
+            "status": "registered", "saved_at": stamp, "withdrawn_at": None}})  # fmt: skip
     return items
 
 
@@ -276,7 +288,8 @@ def _many_kiosks(url: str, base: str) -> list[Figure]:
     try:
         landed, numbers, changes = store.db.execute_sql(
             "SELECT count(*), count(DISTINCT number),"
-            " (SELECT count(*) FROM rc_change WHERE entity = 'registration' AND entity_id = ANY(%s))"
+            " (SELECT count(*) FROM rc_change"
+            " WHERE entity = 'registration' AND entity_id = ANY(%s))"
             " FROM rc_registration WHERE id = ANY(%s)", (ids, ids),
         ).fetchone()  # fmt: skip
     finally:
@@ -284,17 +297,21 @@ def _many_kiosks(url: str, base: str) -> list[Figure]:
     expected = KIOSKS * PER_KIOSK
     if (landed, numbers, changes) != (expected, expected, expected):
         raise RuntimeError(
-            f"{landed} registrations landed, {numbers} numbers, {changes} changes; expected {expected}"
+            f"{landed} registrations landed, {numbers} numbers, {changes} changes;"
+            f" expected {expected}"
         )
 
     p50, p95, p99 = percentiles(latencies, 50, 95, 99)
     return [
         Figure("sync.kiosks_at_once_wall", wall_s, "s",
-               note=f"{KIOSKS} kiosks, each its credential and one push of {PER_KIOSK} registrations with their"
-                    f" accounts, all at once (asyncio + httpx, loopback); {landed} landed once each"),
-        Figure("sync.kiosks_push_p50", p50 * 1000, "ms", note=f"push latency, {len(latencies)} pushes"),
+               note=f"{KIOSKS} kiosks, each its credential and one push of {PER_KIOSK}"
+                    " registrations with their accounts, all at once (asyncio + httpx, loopback);"
+                    f" {landed} landed once each"),
+        Figure("sync.kiosks_push_p50", p50 * 1000, "ms",
+               note=f"push latency, {len(latencies)} pushes"),
         Figure("sync.kiosks_push_p95", p95 * 1000, "ms"),
-        Figure("sync.kiosks_push_p99", p99 * 1000, "ms", note=f"max {max(latencies) * 1000:.0f} ms"),
+        Figure("sync.kiosks_push_p99", p99 * 1000, "ms",
+               note=f"max {max(latencies) * 1000:.0f} ms"),
     ]  # fmt: skip
 
 

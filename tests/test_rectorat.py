@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -20,129 +20,33 @@ import pytest
 
 from kiosk.clock import parse_instant
 from kiosk.errors import StoreError
-from kiosk.rectorat.service import (
-    MAX_BATCH,
-    ConflictNotApplied,
-    KioskIdentity,
-    LoginRefused,
-    RectoratService,
-    identity_key,
-)
+from kiosk.rectorat.exam_office import ConflictNotApplied
+from kiosk.rectorat.feed import LoginRefused
+from kiosk.rectorat.identity import identity_key
+from kiosk.rectorat.kiosks import KioskIdentity
+from kiosk.rectorat.service import MAX_BATCH, RectoratService
 from kiosk.rectorat.store import SCHEMA_VERSION, default_url, open_store, sqlite_url
-from tests.conftest import fast_hasher
-from tests.support.pg_server import _free_port, fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
+from tests.factories import (
+    EARLIER,
+    PASSWORD,
+    SESSION,
+    account_item,
+    address_item,
+    answers,
+    deletion_item,
+    fast_hasher,
+    iso,
+    new_kiosk,
+    registration_item,
+    results,
+)
+from tests.support.pg_server import _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HASHER = fast_hasher()
-PASSWORD = "cheval agrafe lumière 42"
-PASSWORD_HASH = HASHER.hash(PASSWORD)
-SESSION = "bacpro-poitiers-2020"
 CLOSES = parse_instant("2019-11-27T19:00:00")  # the Poitiers window's close, in UTC
-EARLIER = parse_instant("2019-11-09T14:00:00")
 
 
-def iso(moment: datetime | None) -> str | None:
-    return (
-        None
-        if moment is None
-        else moment.astimezone(UTC).isoformat(timespec="microseconds")
-    )
-
-
-def account_item(
-    account_id=None, version=1, *, email="jean.dupont@exemple.fr", family="Dupont", given="Jean",
-    status="active", when=EARLIER,
-) -> dict:  # fmt: skip
-    return {
-        "entity": "account",
-        "id": str(account_id or uuid.uuid4()),
-        "version": version,
-        "data": {
-            "created_at": iso(when), "updated_at": iso(when), "email": email, "email_key": email.lower(),
-            "family_name": family, "given_names": given, "password_hash": PASSWORD_HASH, "status": status,
-            "activated_at": iso(when) if status == "active" else None,
-        },
-    }  # fmt: skip
-
-
-def answers(family="Dupont", given="Jean", birth="04/05/2001") -> dict:
-    return {
-        "family_name": family,
-        "given_names": given,
-        "birth_date": birth,
-        "birth_town": "Niort",
-        "specialty": "x",
-    }
-
-
-def registration_item(
-    account_id, registration_id=None, version=1, *, saved_at=EARLIER, session=SESSION, status="registered",
-    who=None, **extra,
-) -> dict:  # fmt: skip
-    data = {
-        "created_at": iso(EARLIER), "updated_at": iso(saved_at), "account_id": str(account_id),
-        "session_id": session, "answers": who or answers(), "status": status, "saved_at": iso(saved_at),
-        "withdrawn_at": None, **extra,
-    }  # fmt: skip
-    return {
-        "entity": "registration",
-        "id": str(registration_id or uuid.uuid4()),
-        "version": version,
-        "data": data,
-    }
-
-
-def address_item(registration_id, change_id=None, version=1) -> dict:
-    data = {"created_at": iso(EARLIER), "registration_id": str(registration_id),
-            "address": {"line1": "3 rue des Lilas", "postcode": "79000", "town": "Niort"}}  # fmt: skip
-    return {
-        "entity": "address_change",
-        "id": str(change_id or uuid.uuid4()),
-        "version": version,
-        "data": data,
-    }
-
-
-def deletion_item(account_id) -> dict:
-    return {
-        "entity": "account_deletion",
-        "id": str(account_id),
-        "version": 1,
-        "data": {"reason": "not_activated"},
-    }
-
-
-def results(answer: list[dict]) -> list[str]:
-    return [r["result"] for r in answer]
-
-
-# -- fixtures --------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return sqlite_url(tmp_path / "rectorat.sqlite3")
-    return request.getfixturevalue("fresh_postgres_url")
-
-
-@pytest.fixture
-def store(store_url):
-    opened = open_store(store_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def service(store, clock) -> RectoratService:
-    return RectoratService(store, clock, hasher=fast_hasher())
-
-
-def new_kiosk(service: RectoratService, name: str) -> tuple[KioskIdentity, str]:
-    token = service.issue_credential(name)
-    kiosk = service.authenticate(name, token)
-    assert kiosk is not None
-    return kiosk, token
+# -- fixtures (store_url, store and service: tests/support/rectorat_store.py) ----------
 
 
 @pytest.fixture
@@ -179,7 +83,8 @@ def _back_to_schema_2(store) -> None:
     with store.write():
         db.execute_sql(
             "INSERT INTO rc_interest (kiosk_id, account_id, created_at)"
-            " SELECT origin_kiosk_id, id, received_at FROM rc_account WHERE origin_kiosk_id IS NOT NULL"
+            " SELECT origin_kiosk_id, id, received_at FROM rc_account"
+            " WHERE origin_kiosk_id IS NOT NULL"
         )
         db.execute_sql("DROP INDEX account_origin_kiosk_id")
         if store.postgresql:
@@ -194,7 +99,8 @@ def _back_to_schema_2(store) -> None:
             )
             assert old != created
             indexes = [row[0] for row in db.execute_sql(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rc_account' AND sql IS NOT NULL"
+                "SELECT sql FROM sqlite_master"
+                " WHERE type = 'index' AND tbl_name = 'rc_account' AND sql IS NOT NULL"
             )]  # fmt: skip
             columns = [
                 row[1]
@@ -520,8 +426,9 @@ def test_what_a_kiosk_may_not_write_is_refused(service, kiosk_a, kiosk_b):
         registration_item(account["id"], session="bacpro-nowhere-2031"),
     ])  # fmt: skip
     assert [(r["result"], r.get("reason")) for r in answer] == [
-        ("refused", "forbidden"), ("refused", "forbidden"), ("refused", "forbidden"), ("refused", "entity"),
-        ("refused", "invalid"), ("refused", "invalid"), ("refused", "session"), ("refused", "session"),
+        ("refused", "forbidden"), ("refused", "forbidden"), ("refused", "forbidden"),
+        ("refused", "entity"), ("refused", "invalid"), ("refused", "invalid"),
+        ("refused", "session"), ("refused", "session"),
     ]  # fmt: skip
     assert answer[4]["id"] == "not-a-uuid"
     with pytest.raises(ValueError):
@@ -540,8 +447,9 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
     path takes (new accounts and registrations) with all that it leaves to the per-item
     path: replays, newer versions, duplicates, conflicts, refusals, unreadable items,
     address changes and deletions, in any order."""
-    people = [("Dupont", "Jean", "04/05/2001"), ("Curie", "Marie", "07/11/2000"), ("Martin", "Léa", "01/02/2002"),
-              ("DUPONT ", "jéan", "2001-05-04"), ("Nguyen", "Anh", "12/12/2001")]  # fmt: skip
+    people = [("Dupont", "Jean", "04/05/2001"), ("Curie", "Marie", "07/11/2000"),
+              ("Martin", "Léa", "01/02/2002"), ("DUPONT ", "jéan", "2001-05-04"),
+              ("Nguyen", "Anh", "12/12/2001")]  # fmt: skip
     emails = [f"p{n}@exemple.fr" for n in range(6)] + ["P0@Exemple.fr"]
     pushed: list[dict] = []  # every item sent, to replay or build on
     accounts: list[str] = []
@@ -554,8 +462,10 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
                 roll = rng.random()
                 if roll < 0.3 or not accounts:
                     family, given, _ = rng.choice(people)
-                    item = account_item(email=rng.choice(emails), family=family, given=given,
-                                        status=rng.choice(["active", "active", "pending"]))  # fmt: skip
+                    item = account_item(
+                        email=rng.choice(emails), family=family, given=given,
+                        status=rng.choice(["active", "active", "pending"]),
+                    )  # fmt: skip
                     accounts.append(item["id"])
                 elif roll < 0.6:
                     account = rng.choice(accounts[-4:] if rng.random() < 0.7 else accounts)
@@ -635,7 +545,9 @@ def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
         _instant_text,
         _uuid_text,
     )  # fmt: skip
-    from kiosk.rectorat.service import Invalid, _account_fields, _registration_fields
+    from kiosk.rectorat.items import Invalid
+    from kiosk.rectorat.items import account_fields as _account_fields
+    from kiosk.rectorat.items import registration_fields as _registration_fields
 
     def full_account(data):
         return _account_fields(data, _instant_text)
@@ -646,14 +558,17 @@ def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
 
     account, registration = account_item()["data"], registration_item(uuid.uuid4())["data"]
     variants = [
-        {}, {"email_key": "Jean.Dupont@Exemple.FR"}, {"email_key": "jean.dupont"}, {"email_key": "jéan@exemple.fr"},
-        {"email_key": "jean@bücher.de"}, {"email": ""}, {"email": "x" * 321}, {"family_name": 3},
-        {"given_names": "x" * 1001}, {"password_hash": None}, {"status": "set_aside"}, {"status": "pending"},
-        {"created_at": "2019-11-31T10:00:00.000000+00:00"}, {"created_at": "2019-11-10T10:00:00+01:00"},
+        {}, {"email_key": "Jean.Dupont@Exemple.FR"}, {"email_key": "jean.dupont"},
+        {"email_key": "jéan@exemple.fr"}, {"email_key": "jean@bücher.de"}, {"email": ""},
+        {"email": "x" * 321}, {"family_name": 3}, {"given_names": "x" * 1001},
+        {"password_hash": None}, {"status": "set_aside"}, {"status": "pending"},
+        {"created_at": "2019-11-31T10:00:00.000000+00:00"},
+        {"created_at": "2019-11-10T10:00:00+01:00"},
         {"updated_at": None}, {"activated_at": None}, {"activated_at": ["x"]},
         {"saved_at": "2019-11-10T24:00:00.000000+00:00"},
-        {"withdrawn_at": "2019-11-10T10:00:00.000000+00:00"}, {"withdrawn_at": 5}, {"account_id": "NOT-A-UUID"},
-        {"account_id": str(uuid.uuid4()).upper()}, {"session_id": "s" * 65}, {"session_id": ""}, {"answers": []},
+        {"withdrawn_at": "2019-11-10T10:00:00.000000+00:00"}, {"withdrawn_at": 5},
+        {"account_id": "NOT-A-UUID"}, {"account_id": str(uuid.uuid4()).upper()},
+        {"session_id": "s" * 65}, {"session_id": ""}, {"answers": []},
         {"status": "withdrawn"}, {"status": "set_aside"}, {"status": "other"}, {"status": None},
     ]  # fmt: skip
     for base, keys, fast, full in (
@@ -697,9 +612,9 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
             got = bulk.push(kiosks[k][0], batch)
             expected = reference.push(kiosks[k][1], batch)
             # Conflict ids are random: compare what they hold instead.
-            strip = lambda answer: [
-                {**r, "conflict": "…"} if "conflict" in r else r for r in answer
-            ]  # noqa: E731
+            def strip(answer):
+                return [{**r, "conflict": "…"} if "conflict" in r else r for r in answer]
+
             assert strip(got) == strip(expected), batch
             conflicts_seen += sum(r["result"] == "conflict" for r in got)
         assert _store_state(bulk_store) == _store_state(reference_store)
@@ -959,7 +874,8 @@ def test_http_answers_and_refusals(http, service, clock):
     assert health.status_code == 200 and health.json() == {"ok": True, "now": iso(clock.now())}
     kiosk, token = new_kiosk(service, "borne-a")
     auth = _bearer("borne-a", token)
-    for headers in ({}, {"Authorization": f"Bearer borne-a:{token}x"}, {"Authorization": f"Basic borne-a:{token}"},
+    for headers in ({}, {"Authorization": f"Bearer borne-a:{token}x"},
+                    {"Authorization": f"Basic borne-a:{token}"},
                     {"Authorization": "Bearer borne-a"}):  # fmt: skip
         answer = http.post("/v1/push", json={"items": []}, headers=headers)
         assert (answer.status_code, answer.json()) == (401, {"error": "unauthorised"})
@@ -1040,7 +956,8 @@ def test_sync_through_a_real_uvicorn_server(service, store, clock):
         assert pulled["changes"][1]["data"]["number"] == "2020-PO-000001"
 
         borrowed = client.post(
-            "/v1/accounts/login", json={"email_key": "jean.dupont@exemple.fr", "password": PASSWORD},
+            "/v1/accounts/login",
+            json={"email_key": "jean.dupont@exemple.fr", "password": PASSWORD},
             headers=_bearer("borne-b", other_token),
         )  # fmt: skip
         assert borrowed.status_code == 200 and len(borrowed.json()["registrations"]) == 1
@@ -1057,8 +974,8 @@ def _kiosk_command(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "kiosk.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env=dict(os.environ, **(env or {})), check=False,
+        [sys.executable, "kiosk.py", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout, env=dict(os.environ, **(env or {})), check=False,
     )  # fmt: skip
 
 
@@ -1109,8 +1026,9 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     openssl = need_program("openssl", "openssl")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return cert, key
@@ -1136,8 +1054,8 @@ def test_cli_serves_the_api(tmp_path, workers, tls):
         options, scheme = ["--tls-cert", str(cert), "--tls-key", str(key)], "https"
         verify = ssl.create_default_context(cafile=cert)
     server = subprocess.Popen(
-        [sys.executable, "kiosk.py", "rectorat", "serve", *data, "--port", str(port), "--workers", str(workers),
-         "--log-level", "info", *options],
+        [sys.executable, "kiosk.py", "rectorat", "serve", *data, "--port", str(port),
+         "--workers", str(workers), "--log-level", "info", *options],
         cwd=ROOT, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
@@ -1160,8 +1078,11 @@ def test_cli_serves_the_api(tmp_path, workers, tls):
             answer = client.post("/v1/push", json={"items": [account_item()]}, headers=auth)
             assert [r["result"] for r in answer.json()["results"]] == ["applied"]
             assert client.get("/v1/changes", params={"after": 0}, headers=auth).json()["changes"]
-            login = client.post("/v1/accounts/login", json={"email_key": "jean.dupont@exemple.fr", "password": secret},
-                                headers=auth)  # fmt: skip
+            login = client.post(
+                "/v1/accounts/login",
+                json={"email_key": "jean.dupont@exemple.fr", "password": secret},
+                headers=auth,
+            )
             assert login.status_code == 401
             assert client.get("/v1/changes", headers=_bearer("borne-1", "x")).status_code == 401
     finally:

@@ -22,6 +22,7 @@ from kiosk.console.base import SEARCH_LIMIT, Desk
 from kiosk.console.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
+from kiosk.rectorat.exam_office import ConflictNotApplied
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import RectoratStore
 from kiosk.registration_form import plain
@@ -37,17 +38,17 @@ class RectoratDesk(Desk):
     where = "rectorat"
     tasks = frozenset(
         {
-            "find", "view", "lift_delay", "glance", "correct_identity", "receive_paper", "mark_paper",
-            "set_aside", "resolve_conflict", "export", "audit",
+            "find", "view", "lift_delay", "glance", "correct_identity", "receive_paper",
+            "mark_paper", "set_aside", "resolve_conflict", "export", "audit",
         }
     )  # fmt: skip
 
     def __init__(
         self, store: RectoratStore, clock: Clock, session: ExamSession, exports_dir: Path
     ) -> None:
-        super().__init__(
-            store.db, clock, session, StaffService(store.db, clock, model=store.Staff), exports_dir
-        )
+        # The rectorat's staff table has the columns of the kiosk's: the same service works on it.
+        staff = StaffService(store.db, clock, model=store.Staff)  # type: ignore[arg-type]
+        super().__init__(store.db, clock, session, staff, exports_dir)
         self.store = store
         self.service = RectoratService(store, clock)
 
@@ -175,9 +176,12 @@ class RectoratDesk(Desk):
             raise Refused.one("", "console.not_locked")
 
     def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:
+        registration_id = current.candidate.registration_id
+        if registration_id is None:  # checked by the desk already
+            raise Refused.one("", "console.no_registration")
         try:
             with self.store.write():
-                self.service.correct_identity(current.candidate.registration_id, identity)
+                self.service.correct_identity(registration_id, identity)
         except IntegrityError:
             raise Refused.one("", "console.identity_taken") from None
 
@@ -195,11 +199,15 @@ class RectoratDesk(Desk):
             incoming = conflict.incoming or {}
             views.append(
                 ConflictView(
-                    id=str(conflict.id), kind=conflict.kind, entity=conflict.entity,
-                    kiosk=kiosks.get(conflict.kiosk_id, "?"), created_at=conflict.created_at,
-                    incoming=self._describe(incoming), existing=self._describe_existing(conflict.existing_id),
+                    id=str(conflict.id),
+                    kind=conflict.kind,
+                    entity=conflict.entity,
+                    kiosk=kiosks.get(conflict.kiosk_id, "?"),
+                    created_at=conflict.created_at,
+                    incoming=self._describe(incoming),
+                    existing=self._describe_existing(conflict.existing_id),
                 )
-            )  # fmt: skip
+            )
         return views
 
     def _describe(self, data: dict) -> str:
@@ -219,8 +227,12 @@ class RectoratDesk(Desk):
         registration = m.Registration.get_or_none(m.Registration.id == key)
         if registration is not None:
             candidate = self.candidate(m.Account.get_by_id(registration.account_id), registration)
-            return " · ".join(p for p in (candidate.family_name + " " + candidate.given_names, candidate.birth_date,
-                                          candidate.number or "") if p)  # fmt: skip
+            parts = (
+                f"{candidate.family_name} {candidate.given_names}",
+                candidate.birth_date,
+                candidate.number or "",
+            )
+            return " · ".join(p for p in parts if p)
         account = m.Account.get_or_none(m.Account.id == key)
         return (
             f"{account.family_name} {account.given_names} · {account.email}"
@@ -229,8 +241,6 @@ class RectoratDesk(Desk):
         )
 
     def _resolve(self, conflict_id: str, resolution: str, officer: Officer) -> None:
-        from kiosk.rectorat.service import ConflictNotApplied
-
         try:
             self.service.resolve_conflict(conflict_id, resolution, by=officer.name)
         except ConflictNotApplied:

@@ -25,14 +25,9 @@ from starlette.routing import Route
 
 from kiosk.clock import Clock, instant_text
 from kiosk.passwords import Hasher
-from kiosk.rectorat.service import (
-    DEFAULT_LIMIT,
-    MAX_BATCH,
-    MAX_LIMIT,
-    KioskIdentity,
-    LoginRefused,
-    RectoratService,
-)
+from kiosk.rectorat.feed import DEFAULT_LIMIT, MAX_LIMIT, LoginRefused
+from kiosk.rectorat.kiosks import KioskIdentity
+from kiosk.rectorat.service import MAX_BATCH, RectoratService
 from kiosk.rectorat.store import RectoratStore, open_store
 
 log = logging.getLogger(__name__)

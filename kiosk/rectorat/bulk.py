@@ -6,8 +6,8 @@ in one statement, and written with one bulk statement per table: ``COPY`` on
 PostgreSQL (the rows are parsed once, not as thousands of literals), a prepared
 ``executemany`` on SQLite. The first item that is anything else (an update, a replay, a
 conflict, a deletion, an address change, a duplicate in the batch…) ends the run: the
-service sends it down the per-item path, which looks at the store again, then starts a
-new run after it. Either way an item gets the same result.
+service sends it down the per-item path (:mod:`kiosk.rectorat.rules`), which looks at
+the store again, then starts a new run after it. Either way an item gets the same result.
 """
 
 from __future__ import annotations
@@ -15,32 +15,35 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, NamedTuple, cast
 
 import peewee
 from peewee import IntegrityError
 
 from kiosk.clock import instant_text
 from kiosk.exam_sessions import ExamSession
-from kiosk.rectorat.service import (
-    _TEXT_MAX,
-    FUTURE_TOLERANCE,
+from kiosk.rectorat.identity import identity_key
+from kiosk.rectorat.items import (
+    EMAIL_MAX,
+    REGISTRATION_STATUSES,
+    SESSION_ID_MAX,
+    TEXT_MAX,
     Invalid,
-    KioskIdentity,
-    RectoratService,
-    _academie_code,
-    _account_fields,
-    _instant,
-    _registration_fields,
-    _uuid,
-    identity_key,
+    account_fields,
     read_envelope,
+    read_instant,
+    read_uuid,
+    registration_fields,
 )
+from kiosk.rectorat.kiosks import KioskIdentity
+from kiosk.rectorat.rules import FUTURE_TOLERANCE, PushRules
 from kiosk.rectorat.store import json_text
 
-log = logging.getLogger("kiosk.rectorat.service")
+log = logging.getLogger(__name__)
 
 # str(uuid.UUID(text)) == text exactly for these: the id needs no round trip through UUID.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -56,18 +59,195 @@ _STORED_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", re
 
 ACCOUNT_COLUMNS = (
     "id", "version", "created_at", "updated_at", "email", "email_key", "family_name", "given_names",
-    "password_hash", "status", "activated_at", "failed_logins", "locked_until", "received_at", "origin_kiosk_id",
+    "password_hash", "status", "activated_at", "failed_logins", "locked_until", "received_at",
+    "origin_kiosk_id",
 )  # fmt: skip
 REGISTRATION_COLUMNS = (
-    "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers", "status", "saved_at",
-    "withdrawn_at", "identity_key", "number", "paper_status", "missing_pieces", "received_at",
+    "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers", "status",
+    "saved_at", "withdrawn_at", "identity_key", "number", "paper_status", "missing_pieces",
+    "received_at",
 )  # fmt: skip
 CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "created_at")
 
 
-def _plain(item: object) -> tuple[str, str, int, dict] | None:
-    """``(entity, id, version, data)`` of an item in the shape every kiosk sends; ``None``
-    for anything else, which :func:`read_envelope` reads (and refuses, or not)."""
+# -- an item, read (``position``: its index in the batch) ---------------------------------
+
+
+class PlainItem(NamedTuple):
+    """The envelope of an item in the shape every kiosk sends, its id kept as text."""
+
+    entity: str
+    key: str
+    version: int
+    data: Mapping[str, Any]
+
+
+class NewAccount(NamedTuple):
+    """An account item, read: its fields as the store writes them (instants as text)."""
+
+    position: int
+    key: str
+    version: int
+    fields: dict
+
+
+class NewRegistration(NamedTuple):
+    """A registration item, read (its ``status`` in ``fields``, as pushed)."""
+
+    position: int
+    key: str
+    version: int
+    fields: dict
+    identity: str | None  # its identity key, when the answers alone give it
+    needs_names: bool  # the answers hold no names: the key is made with the account's
+
+
+class Answered(NamedTuple):
+    """An item whose envelope refuses it: ``result`` is its answer."""
+
+    position: int
+    shown_id: str
+    result: dict
+
+
+class Unreadable(NamedTuple):
+    """An item of the bulk path whose data cannot be read."""
+
+    position: int
+    shown_id: str
+    problem: Invalid
+
+
+class PerItem(NamedTuple):
+    """An entity the bulk path leaves to the per-item path: the run ends before it."""
+
+    position: int
+
+
+Parsed = NewAccount | NewRegistration | Answered | Unreadable | PerItem
+
+
+# -- what a run decides ------------------------------------------------------------------
+
+
+class Taken(NamedTuple):
+    """A registration the run writes, in the session it names."""
+
+    position: int
+    key: str
+    version: int
+    fields: dict
+    session: ExamSession
+
+
+class FeedRow(NamedTuple):
+    """A row of the change feed, without its instant."""
+
+    entity: str
+    entity_id: str
+    account_id: str
+
+
+class LateIdentity(NamedTuple):
+    """An identity key made from the account's names, looked for once the run is decided."""
+
+    position: int
+    session_id: str
+    identity: str
+
+
+class Decision(NamedTuple):
+    """An item's answer, and what the log says of it (``log.info``'s arguments) once the
+    run is written."""
+
+    position: int
+    result: dict
+    note: tuple[Any, ...] = ()
+
+
+@dataclass
+class Plan:
+    """What a run writes and answers; ``stop`` is the index of the first item it leaves."""
+
+    stop: int
+    accounts: list[NewAccount] = field(default_factory=list)
+    registrations: list[Taken] = field(default_factory=list)
+    feed: list[FeedRow] = field(default_factory=list)  # in the batch's order
+    late: list[LateIdentity] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+# -- what the store holds ------------------------------------------------------------------
+
+
+class Part(Enum):
+    """A part of the view, and the tag its rows carry in the one statement that reads it."""
+
+    ACCOUNTS = "a"  # id, family_name, given_names
+    EMAIL_OWNERS = "e"  # email_key, account id
+    REGISTRATIONS = "r"  # id
+    TOMBSTONES = "t"  # entity_id
+    CONFLICTS = "c"  # entity_id
+    HOLDS = "h"  # account id
+    SESSION_ACCOUNTS = "s"  # session_id, identity_key, account_id
+    SESSION_IDENTITIES = "i"  # session_id, identity_key
+
+
+class ViewQuery(NamedTuple):
+    """``SELECT columns FROM table WHERE condition AND column IN values``; ``condition``
+    holds ``{p}`` for each of ``fixed``, or ``{fixed}`` for all of them as one list."""
+
+    part: Part
+    columns: str  # three: NULL for those the part has not
+    table: str
+    condition: str
+    fixed: tuple
+    column: str
+    values: Collection[str]
+
+
+@dataclass
+class StoreView:
+    """What the store holds of a run's keys; the run adds to it what it decides."""
+
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)  # account id: names
+    email_owners: dict[str, str] = field(default_factory=dict)  # email key: account id
+    registrations: set[str] = field(default_factory=set)
+    tombstones: set[str] = field(default_factory=set)
+    conflicted: set[str] = field(default_factory=set)  # items with a conflict, open or not
+    holds: set[str] = field(default_factory=set)  # accounts the kiosk holds
+    taken_accounts: set[tuple[str, str]] = field(default_factory=set)  # (session, account)
+    taken_identities: set[tuple[str, str]] = field(default_factory=set)  # (session, identity)
+
+    def add(self, part: Part, first: Any, second: Any, third: Any) -> None:
+        """One row of ``part``."""
+        if part is Part.ACCOUNTS:
+            self.names[first] = (second, third)
+        elif part is Part.EMAIL_OWNERS:
+            self.email_owners[first] = second
+        elif part is Part.REGISTRATIONS:
+            self.registrations.add(first)
+        elif part is Part.TOMBSTONES:
+            self.tombstones.add(first)
+        elif part is Part.CONFLICTS:
+            self.conflicted.add(first)
+        elif part is Part.HOLDS:
+            self.holds.add(first)
+        elif part is Part.SESSION_ACCOUNTS:
+            session_id, identity, account_id = first, second, third
+            self.taken_accounts.add((session_id, account_id))
+            if identity is not None:
+                self.taken_identities.add((session_id, identity))
+        else:
+            self.taken_identities.add((first, second))
+
+
+# -- the fast readers ----------------------------------------------------------------------
+
+
+def _plain(item: object) -> PlainItem | None:
+    """The envelope of an item in the shape every kiosk sends; ``None`` for anything
+    else, which :func:`read_envelope` reads (and refuses, or not)."""
     if type(item) is not dict:
         return None
     entity, raw_id, version, data = (
@@ -80,13 +260,13 @@ def _plain(item: object) -> tuple[str, str, int, dict] | None:
         entity in _BULK and type(raw_id) is str and _CANONICAL_UUID.fullmatch(raw_id) is not None
         and type(version) is int and version >= 1 and type(data) is dict
     ):  # fmt: skip
-        return entity, raw_id, version, data
+        return PlainItem(entity, raw_id, version, data)
     return None
 
 
 def _instant_text(data: Mapping[str, Any], key: str, *, null: bool = False) -> str | None:
-    """``_instant`` as the text the store writes: most kiosks send exactly that text,
-    which then needs no round trip through ``datetime``."""
+    """:func:`read_instant` as the text the store writes: most kiosks send exactly that
+    text, which then needs no round trip through ``datetime``."""
     value = data.get(key)
     if type(value) is str and _STORED_INSTANT.fullmatch(value) is not None:
         try:
@@ -94,11 +274,16 @@ def _instant_text(data: Mapping[str, Any], key: str, *, null: bool = False) -> s
         except ValueError:
             raise Invalid(f"{key} is not an ISO 8601 instant") from None
         return value
-    return instant_text(_instant(data, key, null=null))
+    return instant_text(read_instant(data, key, null=null))
+
+
+def _stored(moment: datetime) -> str:
+    """An instant that is there, as the store writes it."""
+    return cast(str, instant_text(moment))
 
 
 def _fast_account(data: dict) -> dict | None:
-    """:func:`_account_fields` for the account every kiosk sends (texts in bounds, an ASCII
+    """:func:`account_fields` for the account every kiosk sends (texts in bounds, an ASCII
     e-mail key), its instants checked already (:func:`_checked_instants`); ``None`` for
     anything else, which the full reader then reads (and refuses with its message, or not)."""
     get = data.get
@@ -116,9 +301,11 @@ def _fast_account(data: dict) -> dict | None:
         get("activated_at"),
     )
     if not (
-        type(email) is str and 0 < len(email) <= 320 and type(key) is str and 0 < len(key) <= 320
-        and type(family) is str and 0 < len(family) <= _TEXT_MAX and type(given) is str
-        and 0 < len(given) <= _TEXT_MAX and type(password_hash) is str and 0 < len(password_hash) <= _TEXT_MAX
+        type(email) is str and 0 < len(email) <= EMAIL_MAX
+        and type(key) is str and 0 < len(key) <= EMAIL_MAX
+        and type(family) is str and 0 < len(family) <= TEXT_MAX
+        and type(given) is str and 0 < len(given) <= TEXT_MAX
+        and type(password_hash) is str and 0 < len(password_hash) <= TEXT_MAX
         and (status == "active" or status == "pending") and key.isascii() and "@" in key
         and created is not None and updated is not None
     ):  # fmt: skip
@@ -126,16 +313,16 @@ def _fast_account(data: dict) -> dict | None:
     # An ASCII key: NFC and IDNA leave it as it is, email_key only lowers it.
     return {
         "created_at": created, "updated_at": updated, "email": email, "email_key": key.lower(),
-        "family_name": family, "given_names": given, "password_hash": password_hash, "status": status,
-        "activated_at": activated,
+        "family_name": family, "given_names": given, "password_hash": password_hash,
+        "status": status, "activated_at": activated,
     }  # fmt: skip
 
 
-_STATUSES = frozenset(("registered", "withdrawn", "set_aside"))
+_STATUSES = frozenset(REGISTRATION_STATUSES)
 
 
 def _fast_registration(data: dict) -> dict | None:
-    """:func:`_registration_fields` (its status in ``status``) for the registration every
+    """:func:`registration_fields` (its status in ``status``) for the registration every
     kiosk sends; ``None`` for anything else (see :func:`_fast_account`)."""
     get = data.get
     account_id, session_id, answers, status = (
@@ -151,14 +338,16 @@ def _fast_registration(data: dict) -> dict | None:
         get("withdrawn_at"),
     )
     if not (
-        type(account_id) is str and _CANONICAL_UUID.fullmatch(account_id) is not None and type(session_id) is str
-        and 0 < len(session_id) <= 64 and type(answers) is dict and type(status) is str and status in _STATUSES
+        type(account_id) is str and _CANONICAL_UUID.fullmatch(account_id) is not None
+        and type(session_id) is str and 0 < len(session_id) <= SESSION_ID_MAX
+        and type(answers) is dict and type(status) is str and status in _STATUSES
         and created is not None and updated is not None and saved is not None
     ):  # fmt: skip
         return None
     return {
-        "created_at": created, "updated_at": updated, "account_id": account_id, "session_id": session_id,
-        "answers": answers, "saved_at": saved, "withdrawn_at": withdrawn, "status": status,
+        "created_at": created, "updated_at": updated, "account_id": account_id,
+        "session_id": session_id, "answers": answers, "saved_at": saved,
+        "withdrawn_at": withdrawn, "status": status,
     }  # fmt: skip
 
 
@@ -187,10 +376,25 @@ _REGISTRATION_INSTANTS = ("created_at", "updated_at", "saved_at", "withdrawn_at"
 
 
 def _uuid_text(value: object, what: str) -> str:
-    """``_uuid`` as its canonical text, which most ids already are."""
+    """:func:`read_uuid` as its canonical text, which most ids already are."""
     if type(value) is str and _CANONICAL_UUID.fullmatch(value) is not None:
         return value
-    return str(_uuid(value, what))
+    return str(read_uuid(value, what))
+
+
+def _read_account(data: Mapping[str, Any], instants: set[str]) -> dict:
+    fast = type(data) is dict and _checked_instants(data, _ACCOUNT_INSTANTS, instants)
+    fields = _fast_account(cast(dict, data)) if fast else None
+    return fields if fields is not None else account_fields(data, _instant_text)
+
+
+def _read_registration(data: Mapping[str, Any], instants: set[str]) -> dict:
+    fast = type(data) is dict and _checked_instants(data, _REGISTRATION_INSTANTS, instants)
+    fields = _fast_registration(cast(dict, data)) if fast else None
+    if fields is None:
+        fields, status = registration_fields(data, _instant_text, _uuid_text)
+        fields["status"] = status
+    return fields
 
 
 def _per_session(compute: Callable[[ExamSession], str]) -> Callable[[ExamSession], str]:
@@ -206,7 +410,7 @@ def _per_session(compute: Callable[[ExamSession], str]) -> Callable[[ExamSession
     return value
 
 
-def _pg_array(values) -> str:
+def _pg_array(values: Collection[str]) -> str:
     """A text[] literal: one value that PostgreSQL parses at once, where psycopg2 would send
     a list as ``ARRAY['…', …]``, one expression per element to analyse and fold."""
     return (
@@ -224,28 +428,107 @@ def _same(text: str) -> str:
     return text
 
 
-def _own_identity(answers: Mapping[str, Any]) -> str | None | bool:
-    """The identity key when the answers alone give it; ``False`` when it needs the
-    account's names (answers without a family name or given names)."""
-    if answers.get("family_name") and answers.get("given_names"):
-        return identity_key(answers)
-    return False
-
-
 class BatchPath:
-    """The bulk path over one service's store."""
+    """The bulk path over the store of one set of push rules."""
 
-    def __init__(self, service: RectoratService) -> None:
-        self.service = service
-        self.db = service.db
-        self.postgresql = service.store.postgresql
+    def __init__(self, rules: PushRules) -> None:
+        self.rules = rules
+        self.db = rules.db
+        self.postgresql = rules.store.postgresql
 
     # -- one run ---------------------------------------------------------------------------
 
-    def run(self, kiosk: KioskIdentity, items, start: int, now: datetime, results: list) -> int:
+    def run(
+        self,
+        kiosk: KioskIdentity,
+        items: Sequence[Any],
+        start: int,
+        now: datetime,
+        results: list[dict | None],
+    ) -> int:
         """Decide and write items from ``start`` while they are simple; returns the index
         of the first item that needs the per-item path (or ``len(items)``)."""
         parsed = self._parse(items, start)
+        view = self._look_up(kiosk, parsed)
+        plan = self._decide(kiosk, parsed, view, now, stop=start + len(parsed))
+        if plan.late:
+            # Identities made from the account's names: looked for now, and the run
+            # ends before the first one the store already holds.
+            clash = self._view(
+                kiosk,
+                sessions={late.session_id for late in plan.late},
+                identities={late.identity for late in plan.late},
+            ).taken_identities
+            bad = [late.position for late in plan.late if (late.session_id, late.identity) in clash]
+            if bad:
+                return self._retry_before(kiosk, items, start, min(bad), now, results)
+        if plan.accounts or plan.registrations:
+            try:
+                with self.db.atomic():
+                    self._write(kiosk, plan, now)
+            except IntegrityError:
+                # Another kiosk's transaction committed the same record or key since the
+                # view was read: the per-item path looks again.
+                for decision in plan.decisions:
+                    results[decision.position] = self.rules.push_item(
+                        kiosk, items[decision.position], now
+                    )
+                return plan.stop
+        for decision in plan.decisions:
+            if decision.note:
+                log.info(*decision.note)
+            results[decision.position] = decision.result
+        return plan.stop
+
+    def _retry_before(
+        self,
+        kiosk: KioskIdentity,
+        items: Sequence[Any],
+        start: int,
+        first_bad: int,
+        now: datetime,
+        results: list[dict | None],
+    ) -> int:
+        """An identity already taken in the store at ``first_bad``: decide up to it."""
+        return self.run(kiosk, items[:first_bad], start, now, results)
+
+    def _parse(self, items: Sequence[Any], start: int) -> list[Parsed]:
+        """Each item from ``start``, read, up to the first :class:`PerItem` one."""
+        parsed: list[Parsed] = []
+        instants: set[str] = set()  # instant texts checked already
+        for index in range(start, len(items)):
+            item = items[index]
+            plain = _plain(item)
+            if plain is None:
+                shown_id, read = read_envelope(item)
+                if isinstance(read, dict):
+                    parsed.append(Answered(index, shown_id, read))
+                    continue
+                if read.entity not in _BULK:
+                    parsed.append(PerItem(index))
+                    break
+                plain = PlainItem(read.entity, shown_id, read.version, read.data)
+            try:
+                if plain.entity == "account":
+                    fields = _read_account(plain.data, instants)
+                    parsed.append(NewAccount(index, plain.key, plain.version, fields))
+                else:
+                    fields = _read_registration(plain.data, instants)
+                    answers = fields["answers"]
+                    # The identity key from the answers alone, or later with the account's names.
+                    needs_names = not (answers.get("family_name") and answers.get("given_names"))
+                    identity = None if needs_names else identity_key(answers)
+                    parsed.append(
+                        NewRegistration(
+                            index, plain.key, plain.version, fields, identity, needs_names
+                        )
+                    )
+            except Invalid as problem:
+                parsed.append(Unreadable(index, plain.key, problem))
+        return parsed
+
+    def _look_up(self, kiosk: KioskIdentity, parsed: list[Parsed]) -> StoreView:
+        """The view of the store that the run's items need."""
         account_ids: set[str] = set()  # the batch's accounts
         # Accounts that registrations refer to and the batch did not push before them:
         # only those can be held, or registered already, at the rectorat.
@@ -255,293 +538,262 @@ class BatchPath:
         sessions: set[str] = set()
         identities: set[str] = set()
         for entry in parsed:
-            if entry[1] == "account":
-                account_ids.add(entry[2])
-                email_keys.add(entry[4]["email_key"])
-            elif entry[1] == "registration":
-                fields = entry[4]
-                registration_ids.add(entry[2])
-                if fields["account_id"] not in account_ids:
-                    known.add(fields["account_id"])
-                sessions.add(fields["session_id"])
-                if entry[5]:
-                    identities.add(entry[5])
-        view = self._view(
-            kiosk, account_ids | registration_ids, account_ids | known, known, email_keys, registration_ids,
-            sessions, identities,
-        )  # fmt: skip
-        names = {row[1]: (row[2], row[3]) for row in view["a"]}
-        owners = {row[1]: row[2] for row in view["e"]}
-        existing_registrations = {row[1] for row in view["r"]}
-        tombstones = {row[1] for row in view["t"]}
-        conflicted = {row[1] for row in view["c"]}
-        holds = {row[1] for row in view["h"]}
-        taken_accounts = {(row[1], row[3]) for row in view["s"]}  # (session, account)
-        taken_identities = {(row[1], row[2]) for row in view["s"] if row[2] is not None}
-        taken_identities.update((row[1], row[2]) for row in view["i"])
+            if isinstance(entry, NewAccount):
+                account_ids.add(entry.key)
+                email_keys.add(entry.fields["email_key"])
+            elif isinstance(entry, NewRegistration):
+                registration_ids.add(entry.key)
+                if entry.fields["account_id"] not in account_ids:
+                    known.add(entry.fields["account_id"])
+                sessions.add(entry.fields["session_id"])
+                if entry.identity:
+                    identities.add(entry.identity)
+        return self._view(
+            kiosk,
+            item_ids=account_ids | registration_ids,
+            accounts=account_ids | known,
+            known=known,
+            email_keys=email_keys,
+            registration_ids=registration_ids,
+            sessions=sessions,
+            identities=identities,
+        )
 
-        new_accounts: list[tuple] = []
-        new_registrations: list[tuple] = []  # (index, key, version, fields, session)
-        changes: list[tuple[str, str, str]] = []  # (entity, id, account id), in the batch's order
-        late: list[
-            tuple[int, tuple[str, str]]
-        ] = []  # identities only known from the account's names
-        seen: set[str] = set()
-        decided: list[tuple[int, Any]] = []
-        stop = start + len(parsed)
-        latest = instant_text(now + FUTURE_TOLERANCE)  # instants here are texts that sort as instants
-        closing = _per_session(lambda session: instant_text(session.closes))
+    def _decide(
+        self,
+        kiosk: KioskIdentity,
+        parsed: list[Parsed],
+        view: StoreView,
+        now: datetime,
+        stop: int,
+    ) -> Plan:
+        """The answer of each item as the per-item path would give it, until the first
+        one that path must decide; ``view`` takes in what the run writes."""
+        plan = Plan(stop)
+        seen: set[str] = set()  # the run's records
+        latest = _stored(now + FUTURE_TOLERANCE)  # instants here are texts that sort as instants
+        closing = _per_session(lambda session: _stored(session.closes))
         for entry in parsed:
-            index, kind = entry[0], entry[1]
-            if kind == "slow":
-                stop = index
+            if isinstance(entry, PerItem):
+                plan.stop = entry.position
                 break
-            if kind == "done":
-                decided.append((index, {"id": entry[2], **entry[3]}))
+            if isinstance(entry, Answered):
+                result = {"id": entry.shown_id, **entry.result}
+                why = entry.result.get("detail", entry.result["reason"])
+                note: tuple[Any, ...] = (
+                    "kiosk %s: item %s refused (%s)",
+                    kiosk.name,
+                    entry.shown_id,
+                    why,
+                )
+                plan.decisions.append(Decision(entry.position, result, note))
                 continue
-            if kind == "invalid":
-                decided.append((index, ("invalid", entry[2], entry[3])))
+            if isinstance(entry, Unreadable):
+                result = {
+                    "id": entry.shown_id,
+                    "result": "refused",
+                    "reason": "invalid",
+                    "detail": str(entry.problem),
+                }
+                note = (
+                    "kiosk %s pushed an invalid item %s: %s",
+                    kiosk.name,
+                    entry.shown_id,
+                    entry.problem,
+                )
+                plan.decisions.append(Decision(entry.position, result, note))
                 continue
-            _, entity, key, version, fields, own_identity = entry
-            if key in seen or key in conflicted or key in tombstones:
-                stop = index
+            key, fields = entry.key, entry.fields
+            if key in seen or key in view.conflicted or key in view.tombstones:
+                plan.stop = entry.position
                 break
-            if entity == "account":
-                if key in names or fields["email_key"] in owners:
-                    stop = index
+            if isinstance(entry, NewAccount):
+                if key in view.names or fields["email_key"] in view.email_owners:
+                    plan.stop = entry.position
                     break
                 seen.add(key)
-                names[key] = (fields["family_name"], fields["given_names"])
-                owners[fields["email_key"]] = key
-                holds.add(key)
-                new_accounts.append((key, version, fields))
-                changes.append(("account", key, key))
-                decided.append((index, {"id": key, "result": "applied"}))
+                view.names[key] = (fields["family_name"], fields["given_names"])
+                view.email_owners[fields["email_key"]] = key
+                view.holds.add(key)
+                plan.accounts.append(entry)
+                plan.feed.append(FeedRow("account", key, key))
+                plan.decisions.append(Decision(entry.position, {"id": key, "result": "applied"}))
                 continue
-            if key in existing_registrations:
-                stop = index
+            if key in view.registrations:
+                plan.stop = entry.position
                 break
-            session = self.service.session(fields["session_id"])
-            result = None
+            account_id, session_id = fields["account_id"], fields["session_id"]
+            session = self.rules.session(session_id)
+            refusal = None
+            account_names = None
             if session is None:
-                result = {"result": "refused", "reason": "session"}
+                refusal = "session"
             else:
                 acted_at = max(fields["saved_at"], fields["withdrawn_at"] or fields["saved_at"])
                 if acted_at >= closing(session):
-                    result = {"result": "refused", "reason": "closed"}
+                    refusal = "closed"
                 elif acted_at > latest:
-                    result = {"result": "refused", "reason": "future"}
-            account_key = fields["account_id"]
-            if result is None:
-                account_names = names.get(account_key)
+                    refusal = "future"
+            if refusal is None:
+                account_names = view.names.get(account_id)
                 if account_names is None:
-                    stop = index
+                    plan.stop = entry.position
                     break
-                if account_key not in holds:
-                    result = {"result": "refused", "reason": "forbidden"}
-            if result is not None:
-                decided.append((index, {"id": key, **result}))
+                if account_id not in view.holds:
+                    refusal = "forbidden"
+            if refusal is not None or session is None or account_names is None:
+                note = ("kiosk %s: %s %s refused (%s)", kiosk.name, "registration", key, refusal)
+                result = {"id": key, "result": "refused", "reason": refusal}
+                plan.decisions.append(Decision(entry.position, result, note))
                 continue
-            status = fields.pop("status")
-            fields["status"] = status if status != "set_aside" else "registered"
-            ident = (
-                own_identity
-                if own_identity is not False
-                else identity_key(fields["answers"], *account_names)
+            # The status set_aside is the rectorat's: never taken from a kiosk.
+            if fields["status"] == "set_aside":
+                fields["status"] = "registered"
+            identity = (
+                identity_key(fields["answers"], *account_names)
+                if entry.needs_names
+                else entry.identity
             )
-            fields["identity_key"] = ident
-            session_id = fields["session_id"]
-            if (session_id, account_key) in taken_accounts or (
-                ident is not None and (session_id, ident) in taken_identities
+            fields["identity_key"] = identity
+            if (session_id, account_id) in view.taken_accounts or (
+                identity is not None and (session_id, identity) in view.taken_identities
             ):
-                stop = index
+                plan.stop = entry.position
                 break
-            if own_identity is False and ident is not None:
-                late.append((len(new_registrations), (session_id, ident)))
+            if entry.needs_names and identity is not None:
+                plan.late.append(LateIdentity(entry.position, session_id, identity))
             seen.add(key)
-            taken_accounts.add((session_id, account_key))
-            if ident is not None:
-                taken_identities.add((session_id, ident))
-            new_registrations.append((index, key, version, fields, session))
-            changes.append(("registration", key, account_key))
-            decided.append((index, {"id": key, "result": "applied"}))
-        if late:
-            # Identities made from the account's names: looked for now, and the run
-            # ends before the first one the store already holds.
-            clash = {
-                (row[1], row[2])
-                for row in self._view(kiosk, set(), set(), set(), set(), set(), {pair[0] for _, pair in late},
-                                      {pair[1] for _, pair in late})["i"]
-            }  # fmt: skip
-            bad = [new_registrations[n][0] for n, pair in late if pair in clash]
-            if bad:
-                return self._retry_before(kiosk, items, start, min(bad), now, results)
-        if new_accounts or new_registrations:
-            try:
-                with self.db.atomic():
-                    self._write(kiosk, new_accounts, new_registrations, changes, now)
-            except IntegrityError:
-                # Another kiosk's transaction committed the same record or key since the
-                # view was read: the per-item path looks again.
-                for index, _ in decided:
-                    results[index] = self.service._push_item(kiosk, items[index], now)
-                return stop
-        for index, result in decided:
-            if isinstance(result, tuple):
-                _, shown_id, problem = result
-                log.info("kiosk %s pushed an invalid item %s: %s", kiosk.name, shown_id, problem)
-                result = {
-                    "id": shown_id,
-                    "result": "refused",
-                    "reason": "invalid",
-                    "detail": str(problem),
-                }
-            elif result["result"] == "refused":
-                log.info("kiosk %s: %s %s refused (%s)", kiosk.name, items[index].get("entity"), result["id"],
-                         result["reason"])  # fmt: skip
-            results[index] = result
-        return stop
-
-    def _retry_before(
-        self, kiosk, items, start: int, first_bad: int, now: datetime, results: list
-    ) -> int:
-        """An identity already taken in the store at ``first_bad``: decide up to it."""
-        return self.run(kiosk, items[:first_bad], start, now, results)
-
-    def _parse(self, items, start: int) -> list[tuple]:
-        """Each item from ``start``, read: ``(index, entity, key, version, fields, identity)``,
-        or ``(index, "done", id, refusal)``, ``(index, "invalid", id, problem)``, and last
-        ``(index, "slow")`` for an entity the bulk path leaves to the per-item path."""
-        parsed: list[tuple] = []
-        instants: set[str] = set()  # instant texts checked already
-        for index in range(start, len(items)):
-            item = items[index]
-            plain = _plain(item)
-            if plain is None:
-                shown_id, read = read_envelope(item)
-                if isinstance(read, dict):
-                    parsed.append((index, "done", shown_id, read))
-                    continue
-                if read.entity not in _BULK:
-                    parsed.append((index, "slow"))
-                    break
-                plain = (read.entity, shown_id, read.version, read.data)
-            entity, key, version, data = plain
-            try:
-                if entity == "account":
-                    fast = type(data) is dict and _checked_instants(
-                        data, _ACCOUNT_INSTANTS, instants
-                    )
-                    fields = _fast_account(data) if fast else None
-                    if fields is None:
-                        fields = _account_fields(data, _instant_text)
-                    parsed.append((index, entity, key, version, fields, None))
-                else:
-                    fast = type(data) is dict and _checked_instants(
-                        data, _REGISTRATION_INSTANTS, instants
-                    )
-                    fields = _fast_registration(data) if fast else None
-                    if fields is None:
-                        fields, status = _registration_fields(data, _instant_text, _uuid_text)
-                        fields["status"] = status
-                    parsed.append(
-                        (index, entity, key, version, fields, _own_identity(fields["answers"]))
-                    )
-            except Invalid as problem:
-                parsed.append((index, "invalid", key, problem))
-        return parsed
+            view.taken_accounts.add((session_id, account_id))
+            if identity is not None:
+                view.taken_identities.add((session_id, identity))
+            plan.registrations.append(Taken(entry.position, key, entry.version, fields, session))
+            plan.feed.append(FeedRow("registration", key, account_id))
+            plan.decisions.append(Decision(entry.position, {"id": key, "result": "applied"}))
+        return plan
 
     # -- reading the view ------------------------------------------------------------------
 
     def _view(
-        self, kiosk, item_ids, accounts, known, email_keys, registration_ids, sessions, identities
-    ) -> dict[str, list]:
-        """What the store holds of these keys, by tag: ``t`` tombstones and ``c``
-        conflicts of the items, ``a`` accounts (id, names), ``e`` e-mail owners, ``r``
-        registrations, ``h`` the kiosk's holds among ``known`` accounts, ``s``
-        registrations of ``known`` accounts in these sessions, ``i`` registrations of
-        these identities in these sessions. Rows are ``(tag, …)``."""
-        # (tag, select list, table, condition on fixed values, [fixed values], column, values it may hold)
+        self,
+        kiosk: KioskIdentity,
+        *,
+        item_ids: Collection[str] = (),
+        accounts: Collection[str] = (),
+        known: Collection[str] = (),
+        email_keys: Collection[str] = (),
+        registration_ids: Collection[str] = (),
+        sessions: Collection[str] = (),
+        identities: Collection[str] = (),
+    ) -> StoreView:
+        """What the store holds of these keys: tombstones and conflicts of the items,
+        ``accounts`` (id, names), owners of ``email_keys``, ``registration_ids``, the
+        kiosk's holds among ``known`` accounts, registrations of ``known`` accounts in
+        these ``sessions``, registrations of these ``identities`` in these sessions."""
+        in_sessions = tuple(sorted(sessions))
+        by_kiosk = (kiosk.id,)
+        # part, its three columns, table, condition, its fixed values, column, values it may hold
         queries = [
-            ("a", "id, family_name, given_names", "rc_account", "", (), "id", accounts),
-            ("e", "email_key, id, NULL", "rc_account", "", (), "email_key", email_keys),
-            ("r", "id, NULL, NULL", "rc_registration", "", (), "id", registration_ids),
-            ("t", "entity_id, NULL, NULL", "rc_tombstone", "", (), "entity_id", item_ids),
-            ("c", "entity_id, NULL, NULL", "rc_conflict", "", (), "entity_id", item_ids),
-            ("h", "id, NULL, NULL", "rc_account", "origin_kiosk_id = {p}", (kiosk.id,), "id", known),
-            ("h", "account_id, NULL, NULL", "rc_interest", "kiosk_id = {p}", (kiosk.id,), "account_id", known),
-            ("s", "session_id, identity_key, account_id", "rc_registration", "session_id {fixed}",
-             tuple(sorted(sessions)), "account_id", known),
-            ("i", "session_id, identity_key, NULL", "rc_registration", "session_id {fixed}",
-             tuple(sorted(sessions)), "identity_key", identities),
+            ViewQuery(Part.ACCOUNTS, "id, family_name, given_names", "rc_account",
+                      "", (), "id", accounts),
+            ViewQuery(Part.EMAIL_OWNERS, "email_key, id, NULL", "rc_account",
+                      "", (), "email_key", email_keys),
+            ViewQuery(Part.REGISTRATIONS, "id, NULL, NULL", "rc_registration",
+                      "", (), "id", registration_ids),
+            ViewQuery(Part.TOMBSTONES, "entity_id, NULL, NULL", "rc_tombstone",
+                      "", (), "entity_id", item_ids),
+            ViewQuery(Part.CONFLICTS, "entity_id, NULL, NULL", "rc_conflict",
+                      "", (), "entity_id", item_ids),
+            ViewQuery(Part.HOLDS, "id, NULL, NULL", "rc_account",
+                      "origin_kiosk_id = {p}", by_kiosk, "id", known),
+            ViewQuery(Part.HOLDS, "account_id, NULL, NULL", "rc_interest",
+                      "kiosk_id = {p}", by_kiosk, "account_id", known),
+            ViewQuery(Part.SESSION_ACCOUNTS, "session_id, identity_key, account_id",
+                      "rc_registration", "session_id {fixed}", in_sessions, "account_id", known),
+            ViewQuery(Part.SESSION_IDENTITIES, "session_id, identity_key, NULL",
+                      "rc_registration", "session_id {fixed}", in_sessions, "identity_key",
+                      identities),
         ]  # fmt: skip
-        view: dict[str, list] = {tag: [] for tag, *_ in queries}
-        queries = [q for q in queries if q[6] and ("{fixed}" not in q[3] or q[4])]
+        view = StoreView()
+        queries = [q for q in queries if q.values and ("{fixed}" not in q.condition or q.fixed)]
         if not queries:
             return view
         p = self.db.param
         if self.postgresql:
             # One statement, one round trip: each list goes as one array literal.
             parts, params = [], []
-            for tag, columns, table, condition, fixed, column, values in queries:
-                where = condition.format(p=p, fixed=f"= ANY({p}::text[])")
-                parts.append(f"SELECT '{tag}', {columns} FROM {table} WHERE {where + ' AND ' if where else ''}"
-                             f"{column} = ANY({p}::text[])")  # fmt: skip
-                if "{fixed}" in condition:
-                    params.append(_pg_array(fixed))
+            for query in queries:
+                where = query.condition.format(p=p, fixed=f"= ANY({p}::text[])")
+                parts.append(
+                    f"SELECT '{query.part.value}', {query.columns} FROM {query.table}"
+                    f" WHERE {where + ' AND ' if where else ''}{query.column} = ANY({p}::text[])"
+                )
+                if "{fixed}" in query.condition:
+                    params.append(_pg_array(query.fixed))
                 else:
-                    params.extend(fixed)
-                params.append(_pg_array(values))
+                    params.extend(query.fixed)
+                params.append(_pg_array(query.values))
             rows = self.db.execute_sql(" UNION ALL ".join(parts), params).fetchall()
         else:
             rows = []
-            for tag, columns, table, condition, fixed, column, values in queries:
-                values = sorted(values)
-                where = condition.format(p=p, fixed="IN (" + ", ".join([p] * len(fixed)) + ")")
+            for query in queries:
+                values = sorted(query.values)
+                marks = ", ".join([p] * len(query.fixed))
+                where = query.condition.format(p=p, fixed=f"IN ({marks})")
                 for at in range(0, len(values), _CHUNK):
                     chunk = values[at : at + _CHUNK]
-                    marks = ", ".join([p] * len(chunk))
-                    condition = (
-                        f"{where} AND {column} IN ({marks})" if where else f"{column} IN ({marks})"
+                    among = f"{query.column} IN ({', '.join([p] * len(chunk))})"
+                    condition = f"{where} AND {among}" if where else among
+                    sql = (
+                        f"SELECT '{query.part.value}', {query.columns} FROM {query.table}"
+                        f" WHERE {condition}"
                     )
-                    sql = f"SELECT '{tag}', {columns} FROM {table} WHERE {condition}"
-                    rows.extend(self.db.execute_sql(sql, (*fixed, *chunk)).fetchall())
-        for row in rows:
-            view[row[0]].append(row)
+                    rows.extend(self.db.execute_sql(sql, (*query.fixed, *chunk)).fetchall())
+        for tag, first, second, third in rows:
+            view.add(Part(tag), first, second, third)
         return view
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _write(
-        self, kiosk: KioskIdentity, new_accounts, new_registrations, changes, now: datetime
-    ) -> None:
-        stamp, origin = instant_text(now), str(kiosk.id)  # the kiosk that pushes an account holds it
-        numbers = self._numbers([session for *_, session in new_registrations])
+    def _write(self, kiosk: KioskIdentity, plan: Plan, now: datetime) -> None:
+        stamp, origin = _stored(now), str(kiosk.id)  # the kiosk that pushes an account holds it
+        numbers = self.rules.numbering.take([taken.session for taken in plan.registrations])
         # COPY reads text: NULL is \N, free texts are escaped. The other values (ids,
         # instants, statuses, numbers, identity keys) were checked and cannot hold a
         # character COPY would read otherwise.
         null, escaped = (_NULL, _copy_escaped) if self.postgresql else (None, _same)
-        accounts = [
-            (key, str(version), f["created_at"], f["updated_at"], escaped(f["email"]), escaped(f["email_key"]),
-             escaped(f["family_name"]), escaped(f["given_names"]), escaped(f["password_hash"]), f["status"],
-             f["activated_at"] or null, "0", null, stamp, origin)
-            for key, version, f in new_accounts
-        ]  # fmt: skip
+
+        def account_row(account: NewAccount) -> tuple:  # in ACCOUNT_COLUMNS' order
+            f = account.fields
+            return (
+                account.key, str(account.version), f["created_at"], f["updated_at"],
+                escaped(f["email"]), escaped(f["email_key"]), escaped(f["family_name"]),
+                escaped(f["given_names"]), escaped(f["password_hash"]), f["status"],
+                f["activated_at"] or null, "0", null, stamp, origin,
+            )  # fmt: skip
+
+        def registration_row(taken: Taken, number: str) -> tuple:  # REGISTRATION_COLUMNS'
+            f = taken.fields
+            return (
+                taken.key, str(taken.version), f["created_at"], f["updated_at"], f["account_id"],
+                f["session_id"], escaped(json_text(f["answers"])), f["status"], f["saved_at"],
+                f["withdrawn_at"] or null, f["identity_key"] or null, number, null, null, stamp,
+            )  # fmt: skip
+
+        accounts = [account_row(account) for account in plan.accounts]
         registrations = [
-            (key, str(version), f["created_at"], f["updated_at"], f["account_id"], f["session_id"],
-             escaped(json_text(f["answers"])), f["status"], f["saved_at"], f["withdrawn_at"] or null,
-             f["identity_key"] or null, number, null, null, stamp)
-            for (_, key, version, f, _), number in zip(new_registrations, numbers)
-        ]  # fmt: skip
+            registration_row(taken, number)
+            for taken, number in zip(plan.registrations, numbers, strict=True)
+        ]
         self._insert("rc_account", ACCOUNT_COLUMNS, accounts)
         self._insert("rc_registration", REGISTRATION_COLUMNS, registrations)
-        self._insert("rc_change", CHANGE_COLUMNS, [(*change, stamp) for change in changes])
+        self._insert("rc_change", CHANGE_COLUMNS, [(*row, stamp) for row in plan.feed])
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         """Rows of texts into ``table`` in one statement (SQLite gives each column its type)."""
         if not rows:
             return
-        with peewee.__exception_wrapper__:  # the driver's errors as peewee's (IntegrityError…)
+        # The driver's errors as peewee's (IntegrityError…); the wrapper is not in peewee's stubs.
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
             cursor = self.db.cursor()
             if self.postgresql:
                 text = "\n".join(["\t".join(row) for row in rows]) + "\n"
@@ -553,32 +805,3 @@ class BatchPath:
                 return
             marks = ", ".join(["?"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    def _numbers(self, sessions: list[ExamSession]) -> list[str]:
-        """The next registration number of each, in order (see ``RectoratService._next_number``)."""
-        if not sessions:
-            return []
-        prefix = _per_session(lambda session: f"{session.year}-{_academie_code(session.academie)}")
-        prefixes = [prefix(session) for session in sessions]
-        if self.postgresql:
-            values = sorted(r[0] for r in self.db.execute_sql(
-                "SELECT nextval('rc_registration_number') FROM generate_series(1, %s)", (len(prefixes),)
-            ).fetchall())  # fmt: skip
-            return [f"{prefix}-{n:06d}" for prefix, n in zip(prefixes, values)]
-        counts: dict[str, int] = {}
-        for prefix in prefixes:
-            counts[prefix] = counts.get(prefix, 0) + 1
-        p = self.db.param
-        nexts: dict[str, int] = {}
-        for prefix, count in counts.items():
-            last = self.db.execute_sql(
-                f"INSERT INTO rc_counter (prefix, last) VALUES ({p}, {p})"
-                f" ON CONFLICT (prefix) DO UPDATE SET last = rc_counter.last + {p} RETURNING last",
-                (prefix, count, count),
-            ).fetchone()[0]
-            nexts[prefix] = last - count + 1
-        out = []
-        for prefix in prefixes:
-            out.append(f"{prefix}-{nexts[prefix]:06d}")
-            nexts[prefix] += 1
-        return out

@@ -106,7 +106,7 @@ def _refusals() -> Iterator[None]:
     """A store that cannot be used, or a kiosk name the service refuses, is the refusal of
     the command: said on stderr, exit code 2."""
     from kiosk.errors import StoreError
-    from kiosk.rectorat.service import CredentialError
+    from kiosk.rectorat.kiosks import CredentialError
 
     try:
         yield

@@ -18,6 +18,7 @@ import threading
 import uuid
 from datetime import UTC
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import orjson
@@ -31,6 +32,7 @@ from peewee import (
     Database,
     IntegerField,
     Model,
+    Node,
     TextField,
 )
 
@@ -67,7 +69,7 @@ class JSONText(TextField):
         return None if value is None else orjson.loads(value)
 
 
-def _references(table: str, on_delete: str = "CASCADE") -> list[SQL]:
+def _references(table: str, on_delete: str = "CASCADE") -> list[Node]:
     return [SQL(f"REFERENCES {table} (id) ON DELETE {on_delete}")]
 
 
@@ -298,18 +300,24 @@ _CHANGE_INDEXES = (
     # The feed's, over numbered rows only (schema 3): a condition on seq (> after, <= top)
     # or ``seq IS NOT NULL`` implies the index's, so both databases use them.
     "CREATE UNIQUE INDEX IF NOT EXISTS change_seq ON rc_change (seq) WHERE seq IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS change_account_id_seq ON rc_change (account_id, seq) WHERE seq IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS change_account_id_seq ON rc_change (account_id, seq)"
+    " WHERE seq IS NOT NULL",
 )
 _EXTRA_INDEXES = (
     # What the sequencer looks for, and only that: the index stays tiny.
     "CREATE INDEX IF NOT EXISTS rc_change_unsequenced ON rc_change (id) WHERE seq IS NULL",
-    "CREATE INDEX IF NOT EXISTS rc_conflict_open ON rc_conflict (created_at) WHERE resolved_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS rc_conflict_open ON rc_conflict (created_at)"
+    " WHERE resolved_at IS NULL",
     "CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)",
     *_CHANGE_INDEXES,
 )
 
 
-def _bound(template: type[Model], db: Database) -> type[Model]:
+M = TypeVar("M", bound=Model)
+
+
+def _bound(template: type[M], db: Database) -> type[M]:
+    """A subclass of ``template`` bound to ``db``: still a ``template`` for type hints."""
     meta = type("Meta", (), {"database": db, "table_name": template._meta.table_name})
     return type(template.__name__, (template,), {"Meta": meta, "__module__": __name__})
 
@@ -348,9 +356,10 @@ class RectoratStore:
         self.Counter = _bound(Counter, db)
         self.Staff = _bound(Staff, db)
         self.Audit = _bound(Audit, db)
-        self.models = (
+        self.models: tuple[type[Model], ...] = (
             self.SchemaRow, self.Kiosk, self.Account, self.Registration, self.AddressChange,
-            self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter, self.Staff, self.Audit,
+            self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter, self.Staff,
+            self.Audit,
         )  # fmt: skip
 
     @property
@@ -383,41 +392,58 @@ class RectoratStore:
         return row[0] or 0
 
     def migrate(self, now=None) -> int:
-        """Create the schema, or bring it up to date; one transaction, under a lock."""
+        """Create the schema, or bring it up to date, with the kiosk's migration runner
+        (:mod:`kiosk.store.schema`): one transaction a step, under the schema lock, each
+        step adding its row to rc_schema. A new store is made at once at the latest
+        version (one row); an older one takes the steps it has not had."""
         from datetime import datetime
 
-        now = now or datetime.now(UTC)
-        with self.write():
-            if self.postgresql:
-                self.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            current = self.schema_version()
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the rectorat store is at schema version {current}, newer than this program ({SCHEMA_VERSION})"
-                )
-            if current == 0:
-                for model in self.models:
-                    model.create_table(safe=True)
-                for statement in _EXTRA_INDEXES:
-                    self.db.execute_sql(statement)
-                if self.postgresql:
-                    self.db.execute_sql("CREATE SEQUENCE IF NOT EXISTS rc_registration_number")
-                self.SchemaRow.create(version=SCHEMA_VERSION, migrated_at=now)
-                return SCHEMA_VERSION
-            if current < 2:
-                self.Staff.create_table(safe=True)
-                self.Audit.create_table(safe=True)
-                self.SchemaRow.create(version=2, migrated_at=now)
-            if current < 3:
-                self._migrate_to_3(now)
-        return self.schema_version()
+        from kiosk.store import schema
 
-    def _migrate_to_3(self, now) -> None:
+        migrated_at = now or datetime.now(UTC)
+
+        @contextlib.contextmanager
+        def locked():
+            with self.write():
+                if self.postgresql:
+                    self.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                yield
+
+        def create_all() -> None:
+            for model in self.models:
+                model.create_table(safe=True)
+            for statement in _EXTRA_INDEXES:
+                self.db.execute_sql(statement)
+            if self.postgresql:
+                self.db.execute_sql("CREATE SEQUENCE IF NOT EXISTS rc_registration_number")
+
+        def staff_and_audit() -> None:
+            self.Staff.create_table(safe=True)
+            self.Audit.create_table(safe=True)
+
+        versioning = schema.Versioning(
+            read=self.schema_version,
+            write=lambda number: self.SchemaRow.create(version=number, migrated_at=migrated_at),
+            transaction=locked,
+        )
+        steps = [
+            schema.Migration(2, "staff and audit", staff_and_audit),
+            schema.Migration(3, "origin kiosk, numbered feed", self._migrate_to_3),
+        ]
+        return schema.migrate(
+            versioning,
+            steps,
+            baseline=schema.Migration(SCHEMA_VERSION, "the whole schema", create_all),
+            what="the rectorat store",
+        )
+
+    def _migrate_to_3(self) -> None:
         """Schema 3: the kiosk that pushes an account holds it by ``origin_kiosk_id``
         (accounts received before keep their holders in rc_interest, left as they are),
         and the feed's indexes on rc_change hold numbered rows only."""
         self.db.execute_sql(
-            "ALTER TABLE rc_account ADD COLUMN origin_kiosk_id INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL"
+            "ALTER TABLE rc_account ADD COLUMN origin_kiosk_id INTEGER"
+            " REFERENCES rc_kiosk (id) ON DELETE SET NULL"
         )
         self.db.execute_sql(
             "CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)"
@@ -426,7 +452,6 @@ class RectoratStore:
         self.db.execute_sql("DROP INDEX IF EXISTS change_account_id_seq")
         for statement in _CHANGE_INDEXES:
             self.db.execute_sql(statement)
-        self.SchemaRow.create(version=3, migrated_at=now)
 
     # -- the sequencer -------------------------------------------------------------------
 

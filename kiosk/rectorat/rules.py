@@ -1,0 +1,533 @@
+"""The push rules, item by item: what the rectorat makes of one pushed item.
+
+The contract is docs/sync-protocol.md. In short, each pushed item comes back as:
+
+- ``applied``: inserted, or updated because its version is higher;
+- ``stale``: the rectorat already has this version or a newer one (or deleted it);
+- ``conflict``: kept in ``rc_conflict`` for the exam office, never an overwrite;
+- ``refused``: never to be taken (``reason``: ``closed``, ``future``, ``session``,
+  ``forbidden``, ``active``, ``invalid``, ``entity``).
+
+A kiosk may change only the accounts it holds (it pushed them first, or borrowed them
+at a login elsewhere) and their records. Every write adds a row to the change feed.
+This is the per-item path, which looks at the database for each item; the set-based
+path (:mod:`kiosk.rectorat.bulk`) decides the common items of a batch as these rules do
+and leaves every other item to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from peewee import IntegrityError
+
+from kiosk.clock import Clock, instant_text
+from kiosk.exam_sessions import ExamSession, SessionError
+from kiosk.rectorat.identity import identity_key
+from kiosk.rectorat.items import (
+    Invalid,
+    account_fields,
+    address_change_fields,
+    read_envelope,
+    registration_fields,
+)
+from kiosk.rectorat.kiosks import KioskIdentity
+from kiosk.rectorat.numbers import Numbering
+from kiosk.rectorat.store import Account, AddressChange, Conflict, RectoratStore, Registration
+
+log = logging.getLogger(__name__)
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""How far ahead of the rectorat's clock a kiosk's clock may date a change."""
+_SESSION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_SESSIONS_KEPT = 1000
+
+Handler = Callable[[KioskIdentity, uuid.UUID, int, Mapping[str, Any], datetime], dict]
+
+
+class RegistrationRow(NamedTuple):
+    version: int
+    account_id: str
+    session_id: str
+    status: str
+
+
+class AddressChangeRow(NamedTuple):
+    version: int
+    registration_id: str
+
+
+class ConflictRow(NamedTuple):
+    id: str
+    version: int
+    resolved_at: str | None
+
+
+class SessionRegistration(NamedTuple):
+    """Another registration in the same session, of the same person or account."""
+
+    id: str
+    identity_key: str | None
+    account_id: str
+
+
+class PushRules:
+    """The rules over one store: each handler returns the result without the id, in the
+    caller's transaction. The checks on the hot path are plain SQL prepared once:
+    peewee's query building costs more than the queries themselves."""
+
+    def __init__(
+        self,
+        store: RectoratStore,
+        clock: Clock,
+        session_loader: Callable[[str, Clock], ExamSession],
+    ) -> None:
+        self.store = store
+        self.db = store.db
+        self.clock = clock
+        self.numbering = Numbering(store)
+        self._load_session = session_loader
+        self._sessions: dict[str, ExamSession | None] = {}
+        self._sessions_lock = threading.Lock()
+        self._handlers: dict[str, Handler] = {
+            "account": self._push_account,
+            "registration": self._push_registration,
+            "address_change": self._push_address_change,
+            "account_deletion": self._push_account_deletion,
+        }
+        p = self.db.param
+        self._sql = {
+            "account_version": f"SELECT version FROM rc_account WHERE id = {p}",
+            "account_names": f"SELECT family_name, given_names FROM rc_account WHERE id = {p}",
+            "email_owner": f"SELECT id FROM rc_account WHERE email_key = {p}",
+            "registration_row": "SELECT version, account_id, session_id, status"
+            f" FROM rc_registration WHERE id = {p}",
+            "address_change_row": "SELECT version, registration_id"
+            f" FROM rc_address_change WHERE id = {p}",
+            "same_session": "SELECT id, identity_key, account_id FROM rc_registration"
+            f" WHERE session_id = {p} AND id <> {p} AND (identity_key = {p} OR account_id = {p})",
+            "tombstone": f"SELECT 1 FROM rc_tombstone WHERE entity_id = {p}",
+            "conflicts": "SELECT id, version, resolved_at FROM rc_conflict"
+            f" WHERE entity_id = {p} ORDER BY created_at",
+            "holds": f"SELECT 1 FROM rc_account WHERE id = {p} AND origin_kiosk_id = {p}"
+            f" UNION ALL SELECT 1 FROM rc_interest WHERE account_id = {p} AND kiosk_id = {p}",
+            "change": "INSERT INTO rc_change (entity, entity_id, account_id, created_at)"
+            f" VALUES ({p}, {p}, {p}, {p})",
+        }
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def session(self, session_id: str) -> ExamSession | None:
+        """The exam session by its id (a shipped name, never a path), cached."""
+        with self._sessions_lock:
+            if session_id in self._sessions:
+                return self._sessions[session_id]
+        found: ExamSession | None = None
+        if _SESSION_ID.fullmatch(session_id or ""):
+            try:
+                found = self._load_session(session_id, self.clock)
+            except SessionError:
+                found = None
+        with self._sessions_lock:
+            if len(self._sessions) < _SESSIONS_KEPT:
+                self._sessions[session_id] = found
+        return found
+
+    # -- one item -------------------------------------------------------------------------
+
+    def push_item(self, kiosk: KioskIdentity, item: Mapping[str, Any], now: datetime) -> dict:
+        """One pushed item, read and decided in its own savepoint: its result, id first."""
+        shown_id, read = read_envelope(item)
+        if isinstance(read, dict):
+            log.info(
+                "kiosk %s: item %s refused (%s)",
+                kiosk.name,
+                shown_id,
+                read.get("detail", read["reason"]),
+            )
+            return {"id": shown_id, **read}
+        try:
+            for attempt in (1, 2):
+                try:
+                    with self.db.atomic():
+                        result = self.apply(
+                            kiosk, read.entity, read.record_id, read.version, read.data, now
+                        )
+                    break
+                except IntegrityError:
+                    # Another kiosk's transaction committed the same record or key
+                    # since this one looked: look again, once.
+                    if attempt == 2:
+                        raise
+        except Invalid as problem:
+            log.info("kiosk %s pushed an invalid item %s: %s", kiosk.name, shown_id, problem)
+            return {
+                "id": shown_id,
+                "result": "refused",
+                "reason": "invalid",
+                "detail": str(problem),
+            }
+        result = {"id": shown_id, **result}
+        if result["result"] == "refused":
+            log.info(
+                "kiosk %s: %s %s refused (%s)",
+                kiosk.name,
+                item.get("entity"),
+                shown_id,
+                result["reason"],
+            )
+        return result
+
+    def apply(
+        self,
+        kiosk: KioskIdentity,
+        entity: str,
+        record_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> dict:
+        """The rules of ``entity`` for this item, in the caller's transaction: the result
+        without the id. Raises :class:`Invalid` for data that cannot be read."""
+        return self._handlers[entity](kiosk, record_id, version, data, now)
+
+    # -- the rules of each entity ---------------------------------------------------------
+
+    def _push_account(
+        self,
+        kiosk: KioskIdentity,
+        record_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> dict:
+        m = self.store
+        fields = account_fields(data)
+        key = str(record_id)
+        existing = self._one("account_version", key)
+        if existing is None:
+            if self._one("tombstone", key) is not None:
+                return {"result": "stale"}
+        else:
+            if not self._holds(kiosk, key):
+                return {"result": "refused", "reason": "forbidden"}
+            (existing_version,) = existing
+            if version <= existing_version:
+                return {"result": "stale"}
+        conflicts = self._conflicts(key)
+        if any(conflict.version >= version for conflict in conflicts):
+            return {"result": "stale"}  # a replay of what a conflict holds
+        owner = self._one("email_owner", fields["email_key"])
+        if owner is not None and owner[0] != key:
+            return self._conflict(
+                kiosk, "email_key", "account", record_id, version, data, owner[0], now
+            )
+        if existing is None:
+            # The kiosk that pushes it first holds it (the others that held it were checked above).
+            m.Account.insert(
+                id=record_id, version=version, received_at=now, origin_kiosk_id=kiosk.id, **fields
+            ).execute()
+        elif not self._update_if_newer(m.Account, record_id, version, fields):
+            return {"result": "stale"}
+        self.changed("account", key, key, now)
+        self._supersede(conflicts, now)
+        return {"result": "applied"}
+
+    def _push_registration(
+        self,
+        kiosk: KioskIdentity,
+        record_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> dict:
+        m = self.store
+        fields, status = registration_fields(data)
+        account_id, session_id, answers = (
+            fields["account_id"],
+            fields["session_id"],
+            fields["answers"],
+        )
+        key, account_key = str(record_id), str(account_id)
+        row = self._one("registration_row", key)
+        existing = None if row is None else RegistrationRow(*row)
+        if existing is not None:
+            if not self._holds(kiosk, existing.account_id):
+                return {"result": "refused", "reason": "forbidden"}
+            if existing.account_id != account_key or existing.session_id != session_id:
+                raise Invalid("a registration keeps its account and session")
+            if version <= existing.version:
+                return {"result": "stale"}
+        elif self._one("tombstone", key) is not None:
+            return {"result": "stale"}
+        conflicts = self._conflicts(key)
+        if any(conflict.version >= version for conflict in conflicts):
+            return {"result": "stale"}
+        session = self.session(session_id)
+        if session is None:
+            return {"result": "refused", "reason": "session"}
+        # The kiosk's own clock dates the change: a save, or a withdrawal.
+        acted_at = max(fields["saved_at"], fields["withdrawn_at"] or fields["saved_at"])
+        if acted_at >= session.closes:
+            return {"result": "refused", "reason": "closed"}
+        if acted_at > now + FUTURE_TOLERANCE:
+            return {"result": "refused", "reason": "future"}
+        names = self._one("account_names", account_key)
+        if names is None:
+            blocking = self._open_conflict_id(account_key)
+            return self._conflict(
+                kiosk,
+                "account",
+                "registration",
+                record_id,
+                version,
+                data,
+                blocking or account_key,
+                now,
+            )
+        if not self._holds(kiosk, account_key):
+            return {"result": "refused", "reason": "forbidden"}
+        # The status set_aside is the rectorat's: never taken from a kiosk, never lifted by one.
+        if existing is not None and existing.status == "set_aside":
+            fields["status"], fields["identity_key"] = "set_aside", None
+        else:
+            fields["status"] = (
+                status if status != "set_aside" else (existing.status if existing else "registered")
+            )
+            family_name, given_names = names
+            fields["identity_key"] = identity_key(answers, family_name, given_names)
+        same_person = same_account = None
+        for row in self._all("same_session", session_id, key, fields["identity_key"], account_key):
+            other = SessionRegistration(*row)
+            if fields["identity_key"] is not None and other.identity_key == fields["identity_key"]:
+                same_person = other.id
+            elif other.account_id == account_key:
+                same_account = other.id
+        if same_person is not None:
+            return self._conflict(
+                kiosk, "identity", "registration", record_id, version, data, same_person, now
+            )
+        if same_account is not None:
+            return self._conflict(
+                kiosk,
+                "account_session",
+                "registration",
+                record_id,
+                version,
+                data,
+                same_account,
+                now,
+            )
+        if existing is None:
+            number = self.numbering.next(session)
+            m.Registration.insert(
+                id=record_id, version=version, received_at=now, number=number, **fields
+            ).execute()
+        elif not self._update_if_newer(m.Registration, record_id, version, fields):
+            return {"result": "stale"}
+        self.changed("registration", key, account_key, now)
+        self._supersede(conflicts, now)
+        return {"result": "applied"}
+
+    def _push_address_change(
+        self,
+        kiosk: KioskIdentity,
+        record_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> dict:
+        m = self.store
+        fields = address_change_fields(data)
+        key, registration_key = str(record_id), str(fields["registration_id"])
+        row = self._one("registration_row", registration_key)
+        registration = None if row is None else RegistrationRow(*row)
+        row = self._one("address_change_row", key)
+        existing = None if row is None else AddressChangeRow(*row)
+        if existing is not None:
+            if existing.registration_id != registration_key:
+                raise Invalid("an address change keeps its registration")
+            if registration is not None and not self._holds(kiosk, registration.account_id):
+                return {"result": "refused", "reason": "forbidden"}
+            if version <= existing.version:
+                return {"result": "stale"}
+        conflicts = self._conflicts(key)
+        if any(conflict.version >= version for conflict in conflicts):
+            return {"result": "stale"}
+        if registration is None:
+            if self._one("tombstone", registration_key) is not None:
+                return {"result": "stale"}
+            blocking = self._open_conflict_id(registration_key)
+            return self._conflict(
+                kiosk,
+                "registration",
+                "address_change",
+                record_id,
+                version,
+                data,
+                blocking or registration_key,
+                now,
+            )
+        if not self._holds(kiosk, registration.account_id):
+            return {"result": "refused", "reason": "forbidden"}
+        if existing is None:
+            m.AddressChange.insert(
+                id=record_id, version=version, received_at=now, **fields
+            ).execute()
+        elif not self._update_if_newer(m.AddressChange, record_id, version, fields):
+            return {"result": "stale"}
+        self.changed("address_change", key, registration.account_id, now)
+        self._supersede(conflicts, now)
+        return {"result": "applied"}
+
+    def _push_account_deletion(
+        self,
+        kiosk: KioskIdentity,
+        record_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> dict:
+        m = self.store
+        reason = str(data.get("reason") or "")[:100]
+        account = m.Account.get_or_none(m.Account.id == record_id)
+        if account is None:
+            # Gone already, or never taken: a conflict held for it is settled by the kiosk.
+            for conflict in m.Conflict.select().where(
+                (m.Conflict.entity_id == record_id)
+                & m.Conflict.resolved_at.is_null()
+                & (m.Conflict.kiosk_id == kiosk.id)
+            ):
+                self.close_conflict(conflict, "withdrawn_by_kiosk", f"kiosk:{kiosk.name}", now)
+            return {"result": "stale"}
+        if not self._holds(kiosk, str(record_id)):
+            return {"result": "refused", "reason": "forbidden"}
+        if account.status != "pending":
+            return {"result": "refused", "reason": "active"}
+        registration_ids = [
+            r.id
+            for r in m.Registration.select(m.Registration.id).where(
+                m.Registration.account_id == record_id
+            )
+        ]
+        if registration_ids:
+            m.AddressChange.delete().where(
+                m.AddressChange.registration_id.in_(registration_ids)
+            ).execute()
+            m.Registration.delete().where(m.Registration.id.in_(registration_ids)).execute()
+        m.Interest.delete().where(m.Interest.account_id == record_id).execute()
+        m.Account.delete().where(m.Account.id == record_id).execute()
+        m.Tombstone.insert(
+            entity_id=record_id,
+            entity="account",
+            reason=reason or "deleted",
+            kiosk_id=kiosk.id,
+            deleted_at=now,
+        ).on_conflict_ignore().execute()
+        return {"result": "applied"}
+
+    # -- what every rule writes -----------------------------------------------------------
+
+    def changed(self, entity: str, entity_id: object, account_id: object, now: datetime) -> None:
+        """A row of the change feed: the kiosks that hold ``account_id`` pull the record."""
+        self.db.execute_sql(
+            self._sql["change"], (entity, str(entity_id), str(account_id), instant_text(now))
+        )
+
+    def close_conflict(self, conflict: Conflict, resolution: str, by: str, now: datetime) -> None:
+        conflict.resolved_at, conflict.resolution, conflict.resolved_by = now, resolution, by
+        conflict.save()
+
+    # -- what the rules look at -----------------------------------------------------------
+
+    def _one(self, name: str, *params: Any) -> tuple | None:
+        return self.db.execute_sql(self._sql[name], params).fetchone()
+
+    def _all(self, name: str, *params: Any) -> list[tuple]:
+        return self.db.execute_sql(self._sql[name], params).fetchall()
+
+    def _conflicts(self, entity_id: str) -> list[ConflictRow]:
+        """The conflicts held for a record, open or not, oldest first."""
+        return [ConflictRow(*row) for row in self._all("conflicts", entity_id)]
+
+    def _holds(self, kiosk: KioskIdentity, account_id: str) -> bool:
+        """The kiosk pushed the account first (``origin_kiosk_id``), or holds it in rc_interest."""
+        account_id = str(account_id)
+        return self._one("holds", account_id, kiosk.id, account_id, kiosk.id) is not None
+
+    def _update_if_newer(
+        self,
+        model: type[Account] | type[Registration] | type[AddressChange],
+        record_id: uuid.UUID,
+        version: int,
+        fields: dict,
+    ) -> bool:
+        """Update only while the stored version is lower: a concurrent push of a newer
+        version (PostgreSQL waits on its row lock, then looks again) makes this stale."""
+        updated = model.update(version=version, **fields).where(
+            (model.id == record_id) & (model.version < version)
+        )
+        return updated.execute() == 1
+
+    def _open_conflict_id(self, entity_id: str) -> str | None:
+        open_ = [row for row in self._conflicts(str(entity_id)) if row.resolved_at is None]
+        return str(open_[-1].id) if open_ else None
+
+    def _conflict(
+        self,
+        kiosk: KioskIdentity,
+        kind: str,
+        entity: str,
+        entity_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        existing_id: object,
+        now: datetime,
+    ) -> dict:
+        """Keep the item aside: one open conflict per record, holding its latest version."""
+        m = self.store
+        conflict = (
+            m.Conflict.select()
+            .where((m.Conflict.entity_id == entity_id) & m.Conflict.resolved_at.is_null())
+            .order_by(m.Conflict.created_at.desc())
+            .first()
+        )
+        if conflict is not None:
+            conflict.kind, conflict.version, conflict.incoming = kind, version, dict(data)
+            conflict.existing_id, conflict.kiosk_id = str(existing_id), kiosk.id
+            conflict.save()
+        else:
+            conflict = m.Conflict.create(
+                kind=kind,
+                entity=entity,
+                entity_id=entity_id,
+                version=version,
+                incoming=dict(data),
+                existing_id=str(existing_id),
+                kiosk_id=kiosk.id,
+                created_at=now,
+            )
+        log.info(
+            "kiosk %s: %s %s kept as conflict %s (%s)",
+            kiosk.name,
+            entity,
+            entity_id,
+            conflict.id,
+            kind,
+        )
+        return {"result": "conflict", "conflict": str(conflict.id)}
+
+    def _supersede(self, conflicts: list[ConflictRow], now: datetime) -> None:
+        """A newer version applied: the conflicts that held an older one are over."""
+        m = self.store
+        open_ids = [conflict.id for conflict in conflicts if conflict.resolved_at is None]
+        if open_ids:
+            m.Conflict.update(resolved_at=now, resolution="superseded", resolved_by="sync").where(
+                m.Conflict.id.in_(open_ids)
+            ).execute()
