@@ -26,7 +26,7 @@ from kiosk.passwords import Hasher
 from kiosk.rectorat.bulk import BatchPath
 from kiosk.rectorat.exam_office import ExamOffice
 from kiosk.rectorat.feed import DEFAULT_LIMIT, Feed
-from kiosk.rectorat.kiosks import CredentialError, Credentials, KioskIdentity
+from kiosk.rectorat.kiosks import Credentials, KioskIdentity
 from kiosk.rectorat.rules import PushRules
 from kiosk.rectorat.store import Conflict, RectoratStore
 
