@@ -48,9 +48,7 @@ class ActivationScreen(FormScreen):
         self.action_back()
 
     def on_done_activate(self, account: Account) -> None:
-        from screens.login import LoginScreen
-
-        self.app.switch_screen(LoginScreen(email=account.email, notice=self.t("activation.done")))
+        self.app.switch_to("login", email=account.email, notice=self.t("activation.done"))
 
     def on_done_resend(self, _: None) -> None:
         self.app.deliver_mail()

@@ -1,4 +1,5 @@
-"""« Signaler un changement d'adresse »: the new address goes to the rectorat, also after closing."""
+"""« Signaler un changement d'adresse »: the new address goes to the rectorat, even after
+closing."""
 
 from __future__ import annotations
 

@@ -6,27 +6,28 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from textual import events, work
-from textual.app import App
+from textual import work
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 
-from kiosk.assets import asset
 from kiosk.i18n import Messages
 from kiosk.runtime.services import Services
-from screens.base import translate_keys
+from screens import routes
+from screens.base import KioskScreen, translate_keys
+from screens.base_app import LockedDownApp
 from screens.widgets import Plain
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from kiosk.store.models import Account
     from kiosk.sync.client import SyncReport
 
 log = logging.getLogger(__name__)
 
 MAIL_INTERVAL = 10.0
-IDLE_CHECK = 1.0
 DEFAULT_THEME = "textual-dark"
 # Pure black and white with a yellow accent: the most legible pair, whatever the eyes.
 HIGH_CONTRAST = Theme(
@@ -53,11 +54,11 @@ APP_ACTIONS = frozenset(
 IGNORED_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU")
 
 
-class KioskApp(App, inherit_bindings=False):
+class KioskApp(LockedDownApp, inherit_bindings=False):
     """The candidates' kiosk: owns every key; holds who is logged in, if anyone."""
 
-    CSS_PATH = str(asset("kiosk.tcss"))
-    ENABLE_COMMAND_PALETTE = False
+    ALLOWED_ACTIONS = APP_ACTIONS
+    ROUTES = routes.KIOSK
     BINDINGS = [
         Binding("f1", "help", show=False),
         # Works everywhere; shown in the footers of the welcome and the help.
@@ -69,38 +70,18 @@ class KioskApp(App, inherit_bindings=False):
     def __init__(
         self, services: Services, language: str | None = None, *, terminal: bool = False
     ) -> None:
-        super().__init__()
+        super().__init__(language or services.config.language, services.clock)
         self.terminal = terminal
         self.services = services
-        self.messages = Messages(language or services.config.language)
         self.candidate: Account | None = None
         self.title = self.t("app.title")
-        self.last_input = services.clock.now()
-        self._clipboard = ""
         # Known before the first round: alone, or offline until the rectorat answers.
         self.sync_text = self.t("sync.offline" if services.config.sync.url else "sync.alone")
         self.register_theme(HIGH_CONTRAST)
         self.theme = DEFAULT_THEME
-        translate_keys(self, self.t)
-
-    def t(self, key: str, **params: Any) -> str:
-        """The message ``key`` in the kiosk's language."""
-        return self.messages(key, **params)
 
     def get_default_screen(self) -> Screen:
-        from screens.welcome import WelcomeScreen
-
-        return WelcomeScreen()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action not in APP_ACTIONS:
-            log.warning("refused app action %r", action)
-            return False
-        return True
-
-    def copy_to_clipboard(self, text: str) -> None:
-        # Kept inside the app: nothing typed at a public kiosk goes to the terminal's clipboard.
-        self._clipboard = text
+        return self.make_screen("welcome")
 
     def on_mount(self) -> None:
         if self.terminal:
@@ -111,38 +92,21 @@ class KioskApp(App, inherit_bindings=False):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
         self.set_interval(self.services.config.purge_interval, self.purge)
         self.set_interval(MAIL_INTERVAL, self.deliver_mail)
-        self.set_interval(IDLE_CHECK, self.look_for_walk_away)
         self.set_interval(self.services.config.sync.interval, self.sync)
         self.set_timer(0.5, self.sync)
         # The first purge opens the store, once the welcome screen is drawn.
         self.set_timer(0.2, self.purge)
         self.set_timer(1.0, self.deliver_mail)
 
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(
-            event,
-            (
-                events.Key,
-                events.MouseDown,
-                events.MouseScrollDown,
-                events.MouseScrollUp,
-                events.Paste,
-            ),
-        ):
-            self.last_input = self.services.clock.now()
-        await super().on_event(event)
-
     def action_toggle_contrast(self) -> None:
         self.theme = DEFAULT_THEME if self.theme == HIGH_CONTRAST.name else HIGH_CONTRAST.name
 
     def action_staff_exit(self) -> None:
-        from screens.staff_exit import StaffExitScreen
-
-        if not isinstance(self.screen, StaffExitScreen):
-            self.push_screen(StaffExitScreen())
+        if not self.showing("staff_exit"):
+            self.open("staff_exit")
 
     def action_language(self) -> None:
-        """English on request, from the welcome screen; the next candidate starts in French again."""
+        """English on request, from the welcome screen; the next candidate starts in French."""
         if self.candidate is None and len(self.screen_stack) == 1:
             self._speak("en" if self.messages.language == "fr" else "fr")
 
@@ -157,20 +121,18 @@ class KioskApp(App, inherit_bindings=False):
 
     # -- walk-away ----------------------------------------------------------------------
 
-    def look_for_walk_away(self) -> None:
+    def look_for_idle(self) -> None:
         """After ``idle_timeout`` without input, ask; without an answer, end the session."""
-        from screens.walk_away import WalkAwayWarning
-
         config = self.services.config
         now = self.services.clock.now()
-        idle = now - self.last_input >= timedelta(seconds=config.idle_timeout)
+        idle = self.idle_for(config.idle_timeout)
         someone_here = self.candidate is not None or len(self.screen_stack) > 1
         if not someone_here:
             if idle and (self.messages.language != config.language or self.theme != DEFAULT_THEME):
                 # A choice made on the welcome by someone who left is not the next person's.
                 self.end_session()
             return
-        if not idle or isinstance(self.screen, WalkAwayWarning):
+        if not idle or self.showing("walk_away"):
             return
 
         def answered(stayed: bool | None) -> None:
@@ -179,19 +141,17 @@ class KioskApp(App, inherit_bindings=False):
             else:
                 self.end_session()
 
-        self.push_screen(WalkAwayWarning(now + timedelta(seconds=config.idle_warning)), answered)
+        self.open("walk_away", now + timedelta(seconds=config.idle_warning), callback=answered)
 
     def end_session(self) -> None:
-        """Nothing of the last person stays reachable: their draft is kept for them, the rest goes."""
-        from screens.registration import RegistrationScreen
-
+        """Nothing of the last person stays reachable: their draft is kept, the rest goes."""
         for screen in self.screen_stack:
-            if isinstance(screen, RegistrationScreen):
-                screen.keep_draft_now()
+            if isinstance(screen, KioskScreen):
+                screen.session_ending()
         if self.candidate is not None and self.candidate.origin == "rectorat":
             self.forget_borrowed(str(self.candidate.id))
         self.candidate = None
-        self._clipboard = ""
+        self.forget_clipboard()
         self.clear_notifications()
         self.back_to_welcome()
         self.theme = DEFAULT_THEME
@@ -200,31 +160,26 @@ class KioskApp(App, inherit_bindings=False):
         self.last_input = self.services.clock.now()
 
     def action_help(self) -> None:
-        from screens.help import HelpScreen
-
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if not self.showing("help"):
+            self.open("help")
 
     # -- who is at the kiosk ------------------------------------------------------------
 
     def log_in(self, account: Account) -> None:
-        from screens.home import HomeScreen
-
         self.candidate = account
         self.back_to_welcome()
-        self.push_screen(HomeScreen())
+        self.open("home")
 
     def log_out(self) -> None:
         self.end_session()
 
     def back_home(self, notice: str = "") -> None:
         """Back to the candidate's home, saying what just happened."""
-        from screens.home import HomeScreen
-
-        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
+        while len(self.screen_stack) > 1 and not self.showing("home"):
             self.pop_screen()
-        if isinstance(self.screen, HomeScreen):
-            self.screen.say(notice)
+        home = self.screen
+        if self.showing("home") and isinstance(home, KioskScreen):
+            home.say(notice)
 
     def back_to_welcome(self) -> None:
         while len(self.screen_stack) > 1:
@@ -234,18 +189,18 @@ class KioskApp(App, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="mail", exclusive=True)
     def deliver_mail(self) -> None:
-        with self.services.db.connection_context():
+        with self.services.store.db.connection_context():
             report = self.services.mail.deliver_due()
         if report.sent or report.retrying or report.failed:
             log.info("mail: %s", report)
 
     @work(thread=True, exit_on_error=False, group="draft")
     def keep_draft(self, account: Account, values: dict[str, Any]) -> None:
-        """Keep the candidate's unsaved answers; an app worker, so leaving the form does not stop it.
+        """Keep the candidate's unsaved answers; an app worker: leaving the form does not stop it.
 
         The account is given, not read when the worker runs: the session may have ended by then.
         """
-        with self.services.db.connection_context():
+        with self.services.store.db.connection_context():
             self.services.registrations.save_draft(account, values)
         self.post_message(self.DraftKept())
 
@@ -253,10 +208,9 @@ class KioskApp(App, inherit_bindings=False):
         """The draft is in the store: what shows the candidate's standing may read it now."""
 
     def on_kiosk_app_draft_kept(self) -> None:
-        from screens.home import HomeScreen
-
-        if isinstance(self.screen, HomeScreen):
-            self.screen.refresh_standing()
+        screen = self.screen
+        if isinstance(screen, KioskScreen):
+            screen.draft_kept()
 
     class SyncReported(Message):
         """A sync round is over; its report says how it went."""
@@ -267,7 +221,7 @@ class KioskApp(App, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="sync", exclusive=True)
     def sync(self) -> None:
-        with self.services.db.connection_context():
+        with self.services.store.db.connection_context():
             report = self.services.sync.sync_once()
         self.post_message(self.SyncReported(report))
 
@@ -287,18 +241,25 @@ class KioskApp(App, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="forget")
     def forget_borrowed(self, account_id: str) -> None:
-        """A candidate from another kiosk leaves: their records go, once nothing waits to be sent."""
-        with self.services.db.connection_context():
+        """A candidate from another kiosk leaves: their records go once nothing waits to be sent."""
+        with self.services.store.db.connection_context():
             self.services.sync.forget_borrowed(
                 account_id, self.services.config.data_dir / "documents"
             )
 
     @work(thread=True, exit_on_error=False, group="purge", exclusive=True)
     def purge(self) -> None:
-        with self.services.db.connection_context():
+        with self.services.store.db.connection_context():
             deleted = self.services.accounts.purge_unactivated()
         if deleted:
             log.info("purged %d account(s) not activated within 48 h", deleted)
+
+    def failure_message(self, worker: Worker[Any]) -> str | None:
+        if worker.group == "service":  # a screen's call: the candidate pressed a button
+            return "app.failure"
+        if worker.group == "draft" and self.candidate is not None:
+            return "app.draft_failed"  # told to the one who typed it, not to the next person
+        return None
 
 
 def build_app(

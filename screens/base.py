@@ -5,6 +5,10 @@ never calls them on the event loop. ``call`` runs one in a worker thread and the
 comes back as a ``Done`` message, handled by ``on_done_<action>`` (success) or shown at
 the fields (a refusal). While a call runs the screen is marked busy and its buttons
 do nothing, so a double press cannot register twice.
+
+A screen opens another by its name, ``self.app.open("login")`` (see screens/routes.py),
+and the app reaches the screens through the hooks below (``say``, ``session_ending``,
+``draft_kept``): no screen imports another, and the app imports none of them.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer
+from textual.worker import Worker, WorkerState
 
 from kiosk.errors import Refused
 from screens.widgets import Plain, Problem
 
 if TYPE_CHECKING:
     from screens.app import KioskApp
+    from screens.fields import Field
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,9 @@ def translate_keys(node: DOMNode, t: Callable[..., str]) -> None:
 
     Rebuilt from the class's bindings each time, so that a change of language applies.
     """
-    bindings = type(node)._merged_bindings.copy()
+    merged = type(node)._merged_bindings
+    assert merged is not None  # Textual merges them as each class is defined
+    bindings = merged.copy()
     for key, found in bindings.key_to_bindings.items():
         bindings.key_to_bindings[key] = [
             replace(b, description=t(b.description))
@@ -100,6 +108,20 @@ class KioskScreen(Screen, inherit_bindings=False):
     def footer(self) -> ComposeResult:
         yield Footer(show_command_palette=False)
 
+    def say(self, text: str) -> None:
+        """Show a notice at the top of the screen (what just happened, what to do next)."""
+        notice = self.query_one("#notice", Plain)
+        notice.show(text)
+        notice.display = bool(text)
+
+    # -- what the app tells its screens -------------------------------------------------
+
+    def session_ending(self) -> None:
+        """The candidate is leaving (log out, walk-away): keep what they must find again."""
+
+    def draft_kept(self) -> None:
+        """The candidate's draft is in the store: what shows their standing may read it."""
+
     # -- service calls ------------------------------------------------------------------
 
     def call(self, action: str, function: Callable[..., Any], *args: Any) -> None:
@@ -120,7 +142,7 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="service")
     def _run(self, action: str, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        with self.services.db.connection_context():
+        with self.services.store.db.connection_context():
             try:
                 value = function(*args)
             except Refused as refused:
@@ -140,6 +162,13 @@ class KioskScreen(Screen, inherit_bindings=False):
             else:
                 self.post_message(self.Done(action, value=value))
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A call that failed outside ``_run``'s own handling (the store's connection, say):
+        the screen is free again, and the app logs it and tells the person."""
+        if event.state is WorkerState.ERROR:
+            self.set_busy(False)
+            self.app.worker_failed(event.worker)
+
     @on(Done)
     def _finish(self, message: Done) -> None:
         self.set_busy(False)
@@ -156,9 +185,7 @@ class KioskScreen(Screen, inherit_bindings=False):
     # -- problems -----------------------------------------------------------------------
 
     def clear_problems(self) -> None:
-        from screens.fields import Field  # with the first form, not at start-up
-
-        for field in self.query(Field):
+        for field in self.query(_field_class()):
             field.show_problem("")
         for problem in self.query("#form-problem").results(Problem):
             problem.show("")
@@ -168,12 +195,10 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
         """Each problem at its field, focus on the first; the rest at the top of the form."""
-        from screens.fields import Field
-
         first: Widget | None = None
         for name, problem in refused.problems.items():
             text = self.t(problem.key, **problem.params)
-            fields = self.query(f"#field-{name}").results(Field) if name else iter(())
+            fields = self.query(f"#field-{name}").results(_field_class()) if name else iter(())
             field = next(fields, None)
             if field is None:
                 self.show_form_problem(text)
@@ -184,6 +209,11 @@ class KioskScreen(Screen, inherit_bindings=False):
             first.focus()
 
     def value(self, name: str) -> Any:
-        from screens.fields import Field
+        return self.query_one(f"#field-{name}", _field_class()).value
 
-        return self.query_one(f"#field-{name}", Field).value
+
+def _field_class() -> type[Field]:
+    """The fields' base class, imported with the first form: not at start-up (Input, Select…)."""
+    from screens.fields import Field
+
+    return Field

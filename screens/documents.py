@@ -10,6 +10,7 @@ from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.documents import DocumentView
+from kiosk.errors import Refused
 from screens.base import KioskScreen
 from screens.widgets import Body, Plain, Problem
 
@@ -86,11 +87,6 @@ class DocumentsScreen(KioskScreen):
         self._offer(current is not None)
         self.query_one("#print" if current else "#back").focus()
 
-    def say(self, text: str) -> None:
-        notice = self.query_one("#notice", Plain)
-        notice.show(text)
-        notice.display = bool(text)
-
     @on(Button.Pressed, "#print")
     def action_print(self) -> None:
         if self.current is not None:
@@ -103,8 +99,8 @@ class DocumentsScreen(KioskScreen):
         else:
             self.say(self.t("documents.printed"))
 
-    def show_problems(self, refused) -> None:
-        super().show_problems(refused)
+    def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
+        super().show_problems(refused, focus=focus)
         if any(problem.key.startswith("print.") for problem in refused.problems.values()):
             self.say(self.t("documents.other_ways"))
             self.query_one("#email").focus()
@@ -116,7 +112,8 @@ class DocumentsScreen(KioskScreen):
 
     def on_done_email(self, _) -> None:
         self.app.deliver_mail()
-        self.say(self.t("documents.emailed", email=self.app.candidate.email))
+        candidate = self.app.candidate
+        self.say(self.t("documents.emailed", email=candidate.email if candidate else ""))
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

@@ -61,12 +61,6 @@ class FormScreen(KioskScreen):
         first_empty = next((f.control for f in self.query(Field) if not f.value), None)
         return first_empty or self.query(Input).first()
 
-    def say(self, text: str) -> None:
-        """Show a notice above the form (what just happened, what to do next)."""
-        notice = self.query_one("#notice", Plain)
-        notice.show(text)
-        notice.display = bool(text)
-
     def action_enter(self) -> None:
         """Enter in a field moves to the next one; on the last, it presses the main button."""
         current = self.focused

@@ -12,6 +12,7 @@ from kiosk import formatting
 from kiosk.exam_sessions import WindowState
 from kiosk.registrations import Standing
 from screens.base import KioskScreen
+from screens.dialogs import Confirm
 from screens.widgets import Body, Plain, Problem
 
 # Which actions each standing offers, while the window is open and after it has closed.
@@ -42,6 +43,7 @@ class HomeScreen(KioskScreen):
 
     def compose(self) -> ComposeResult:
         account = self.app.candidate
+        assert account is not None  # the home is a logged-in candidate's
         yield from self.title_bar(self.t("home.title"))
         with Body(id="body"):
             yield Plain(self.t("home.greeting", name=account.display_name), id="greeting")
@@ -79,14 +81,12 @@ class HomeScreen(KioskScreen):
     def on_screen_resume(self) -> None:
         self.refresh_standing()
 
+    def draft_kept(self) -> None:
+        self.refresh_standing()
+
     def refresh_standing(self) -> None:
         if self.app.candidate is not None:  # not while the session is ending under it
             self.call("standing", self.services.registrations.standing, self.app.candidate)
-
-    def say(self, text: str) -> None:
-        notice = self.query_one("#notice", Plain)
-        notice.show(text)
-        notice.display = bool(text)
 
     def on_done_standing(self, standing: Standing) -> None:
         self.standing = standing
@@ -155,11 +155,9 @@ class HomeScreen(KioskScreen):
             )
 
     def on_done_open_form(self, opened: tuple[dict, tuple[str, ...]]) -> None:
-        from screens.registration import RegistrationScreen
-
         values, locked = opened
         registered = self.standing is not None and self.standing.state == "registered"
-        self.app.push_screen(RegistrationScreen(values, locked, registered))
+        self.app.open("registration", values, locked, registered)
 
     @on(Button.Pressed, "#address")
     def action_address(self) -> None:
@@ -167,21 +165,15 @@ class HomeScreen(KioskScreen):
             self.call("open_address", self.services.registrations.form_values, self.app.candidate)
 
     def on_done_open_address(self, values: dict) -> None:
-        from screens.address import AddressScreen
-
-        self.app.push_screen(AddressScreen(values))
+        self.app.open("address", values)
 
     @on(Button.Pressed, "#documents")
     def action_documents(self) -> None:
-        from screens.documents import DocumentsScreen
-
         if self._offers("documents"):
-            self.app.push_screen(DocumentsScreen())
+            self.app.open("documents")
 
     @on(Button.Pressed, "#withdraw")
     def withdraw(self) -> None:
-        from screens.dialogs import Confirm
-
         if not self._offers("withdraw"):
             return
 

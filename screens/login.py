@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
+from kiosk.errors import Refused
 from kiosk.passwords import MAX_LENGTH
 from kiosk.store.models import Account
 from screens.fields import FormField
@@ -42,21 +43,17 @@ class LoginScreen(FormScreen):
 
     @on(Button.Pressed, "#forgotten")
     def action_forgotten(self) -> None:
-        from screens.password_reset import PasswordResetScreen
-
-        self.app.push_screen(PasswordResetScreen(email=self.value("email")))
+        self.app.open("password_reset", email=self.value("email"))
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:
         self.action_back()
 
-    def show_problems(self, refused) -> None:
-        super().show_problems(refused)
+    def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
+        super().show_problems(refused, focus=focus)
         if "login.pending" in {p.key for p in refused.problems.values()}:
-            from screens.activation import ActivationScreen
-
-            self.app.switch_screen(
-                ActivationScreen(email=self.value("email"), notice=self.t("login.pending"))
+            self.app.switch_to(
+                "activation", email=self.value("email"), notice=self.t("login.pending")
             )
 
     def on_done_log_in(self, account: Account) -> None:

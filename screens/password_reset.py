@@ -76,6 +76,4 @@ class PasswordResetScreen(FormScreen):
         self.query_one("#field-code", FormField).input.focus()
 
     def on_done_reset(self, account: Account) -> None:
-        from screens.login import LoginScreen
-
-        self.app.switch_screen(LoginScreen(email=account.email, notice=self.t("reset.done")))
+        self.app.switch_to("login", email=account.email, notice=self.t("reset.done"))

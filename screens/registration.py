@@ -135,7 +135,7 @@ class RegistrationScreen(KioskScreen):
             spec = next(f for f in FIELDS if f.name == field.field_name)
             field.display = applies(spec, values, session)
 
-    def keep_draft_now(self) -> None:
+    def session_ending(self) -> None:
         """Keep what was typed before the screen goes (walk-away, logout)."""
         self._keep_draft()
 

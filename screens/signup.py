@@ -59,8 +59,6 @@ class SignUpScreen(FormScreen):
         self.action_back()
 
     def on_done_sign_up(self, account: Account) -> None:
-        from screens.activation import ActivationScreen
-
         self.app.deliver_mail()
         session = self.services.session
         deadline = self.services.accounts.activation_deadline(account)
@@ -69,4 +67,4 @@ class SignUpScreen(FormScreen):
             email=account.email,
             until=formatting.instant(deadline, session.zone, self.app.messages),
         )
-        self.app.switch_screen(ActivationScreen(email=account.email, notice=notice))
+        self.app.switch_to("activation", email=account.email, notice=notice)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -41,7 +43,5 @@ class StaffExitScreen(FormScreen):
         self.action_back()
 
     def on_done_exit(self, staff) -> None:
-        import logging
-
         logging.getLogger(__name__).warning("kiosk mode left by staff member %s", staff.name)
         self.app.exit(return_code=STAFF_EXIT)

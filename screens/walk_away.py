@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button
 
 from screens.widgets import Plain
+
+if TYPE_CHECKING:
+    from screens.base_app import LockedDownApp
 
 
 class WalkAwayWarning(ModalScreen[bool], inherit_bindings=False):
@@ -26,6 +30,8 @@ class WalkAwayWarning(ModalScreen[bool], inherit_bindings=False):
     WalkAwayWarning Button { margin-top: 1; }
     """
     BINDINGS = [Binding("escape", "stay", show=False)]
+
+    app: LockedDownApp
 
     def __init__(self, deadline: datetime) -> None:
         super().__init__()
@@ -43,7 +49,7 @@ class WalkAwayWarning(ModalScreen[bool], inherit_bindings=False):
         self.set_interval(0.5, self.tick)
 
     def tick(self) -> None:
-        left = max(0, int(-(-(self.deadline - self.app.services.clock.now()).total_seconds() // 1)))
+        left = max(0, int(-(-(self.deadline - self.app.clock.now()).total_seconds() // 1)))
         self.query_one("#countdown", Plain).show(self.app.t("walk_away.countdown", seconds=left))
         if left == 0:
             self.dismiss(False)

@@ -63,21 +63,15 @@ class WelcomeScreen(KioskScreen):
 
     @on(Button.Pressed, "#sign-up")
     def action_sign_up(self) -> None:
-        from screens.signup import SignUpScreen
-
-        self.app.push_screen(SignUpScreen())
+        self.app.open("sign_up")
 
     @on(Button.Pressed, "#activate")
     def action_activate(self) -> None:
-        from screens.activation import ActivationScreen
-
-        self.app.push_screen(ActivationScreen())
+        self.app.open("activation")
 
     @on(Button.Pressed, "#log-in")
     def action_log_in(self) -> None:
-        from screens.login import LoginScreen
-
-        self.app.push_screen(LoginScreen())
+        self.app.open("login")
 
     @on(Button.Pressed, "#help")
     def show_help(self) -> None:

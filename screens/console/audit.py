@@ -27,9 +27,13 @@ class AuditScreen(ConsoleScreen):
             yield Plain(self.t("console.audit_desk.intro"), classes="intro")
             yield Problem(id="form-problem")
             yield PlainTable(
-                self.t("console.col.when_utc"), self.t("console.col.staff"), self.t("console.col.action"),
-                self.t("console.col.subject"), self.t("console.col.detail"), id="trail",
-            )  # fmt: skip
+                self.t("console.col.when_utc"),
+                self.t("console.col.staff"),
+                self.t("console.col.action"),
+                self.t("console.col.subject"),
+                self.t("console.col.detail"),
+                id="trail",
+            )
             yield Button(self.t("console.back"), id="back")
         yield from self.footer()
 
@@ -40,11 +44,19 @@ class AuditScreen(ConsoleScreen):
         table = self.query_one("#trail", PlainTable)
         table.fill(
             [
-                (str(n), [f"{line.at.astimezone(UTC):%Y-%m-%d %H:%M:%S}", f"{line.staff} ({line.role})",
-                          self.t(f"console.action.{line.action}"), (line.subject or "")[:8], line.detail])
+                (
+                    str(n),
+                    [
+                        f"{line.at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+                        f"{line.staff} ({line.role})",
+                        self.t(f"console.action.{line.action}"),
+                        (line.subject or "")[:8],
+                        line.detail,
+                    ],
+                )
                 for n, line in enumerate(lines)
             ]
-        )  # fmt: skip
+        )
         table.focus()
 
     @on(Button.Pressed, "#back")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from screens.console.app import ConsoleApp
 
 
-def banner(screen: KioskScreen, title: str) -> ComposeResult:
+def banner(screen: ConsoleScreen, title: str) -> ComposeResult:
     app = screen.app
     officer = app.officer
     where = app.t(f"console.where.{app.desk.where}")
@@ -40,14 +40,14 @@ def banner(screen: KioskScreen, title: str) -> ComposeResult:
 class ConsoleScreen(KioskScreen):
     """A console screen: the desk and the officer at hand."""
 
-    app: ConsoleApp
+    app: ConsoleApp  # type: ignore[assignment]  # a KioskScreen whose app is the console
 
     @property
     def desk(self) -> Desk:
         return self.app.desk
 
     @property
-    def officer(self) -> Officer:
+    def officer(self) -> Officer | None:
         return self.app.officer
 
     def title_bar(self, title: str) -> ComposeResult:
@@ -58,6 +58,10 @@ class ConsoleScreen(KioskScreen):
 
     def action_noop(self) -> None:
         """For Escape where going back would leave the console's home, or the console."""
+
+    def start_again(self, notice: str) -> None:
+        """The officer has left (log-out, idle): the console is back at its first screen,
+        which makes itself ready for the next person."""
 
 
 class ConsoleForm(FormScreen, ConsoleScreen):

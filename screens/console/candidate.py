@@ -11,6 +11,7 @@ from textual.widgets import Button
 from kiosk import formatting
 from kiosk.console.views import CandidateFile
 from screens.console.base import ConsoleScreen
+from screens.dialogs import Confirm
 from screens.widgets import Body, Plain, Problem
 
 # Button id → the desk's task; the order in which they are offered.
@@ -65,11 +66,6 @@ class CandidateScreen(ConsoleScreen):
     def reload(self) -> None:
         self.call("open_file", self.desk.open_file, self.officer, self.account_id)
 
-    def say(self, text: str) -> None:
-        notice = self.query_one("#notice", Plain)
-        notice.show(text)
-        notice.display = bool(text)
-
     def on_done_open_file(self, file: CandidateFile) -> None:
         self.file = file
         self.query_one("#details", Plain).show("\n".join(self.lines(file)))
@@ -121,17 +117,27 @@ class CandidateScreen(ConsoleScreen):
         answers = file.answers
         specialty = self.desk.session.specialty(str(answers.get("specialty", "")))
         paper = t(f"console.paper_status.{c.paper_status or 'none'}")
+        specialty_label = specialty.label if specialty else answers.get("specialty", "")
         lines += [
             f"{t('console.file.birth')} : "
-            + t("console.file.birth_line", date=formatting.numeric_date(c.birth_date), town=answers.get("birth_town", ""),
-                country=f" ({answers['birth_country']})" if answers.get("birth_country") else ""),
+            + t(
+                "console.file.birth_line",
+                date=formatting.numeric_date(c.birth_date),
+                town=answers.get("birth_town", ""),
+                country=f" ({answers['birth_country']})" if answers.get("birth_country") else "",
+            ),
             f"{t('console.file.registration')} : "
-            + t("console.file.registration_line", status=t(f"console.status.{c.status}"), version=file.version,
-                saved=when(c.saved_at)),
-            f"{t('console.file.reference')} : {c.reference}" + (f" · {t('console.file.number')} : {c.number}" if c.number else ""),
-            f"{t('console.file.specialty')} : {specialty.label if specialty else answers.get('specialty', '')}",
+            + t(
+                "console.file.registration_line",
+                status=t(f"console.status.{c.status}"),
+                version=file.version,
+                saved=when(c.saved_at),
+            ),
+            f"{t('console.file.reference')} : {c.reference}"
+            + (f" · {t('console.file.number')} : {c.number}" if c.number else ""),
+            f"{t('console.file.specialty')} : {specialty_label}",
             f"{t('console.file.paper')} : {paper}",
-        ]  # fmt: skip
+        ]
         if c.missing:
             lines.append(
                 f"{t('console.file.missing')} : "
@@ -144,7 +150,8 @@ class CandidateScreen(ConsoleScreen):
     # -- tasks ----------------------------------------------------------------------------
 
     def run_task(self, button_id: str, *args) -> None:
-        """The desk's task behind ``button_id``, for this candidate; said, then the file read again."""
+        """The desk's task behind ``button_id``, for this candidate; said, then the file read
+        again."""
         if self.busy:
             return
         self.current_task = button_id  # calls run one at a time: the answer is this task's
@@ -158,7 +165,8 @@ class CandidateScreen(ConsoleScreen):
 
     @on(Button.Pressed, "#resend_code, #lift_delay, #reprint")
     def plain_task(self, event: Button.Pressed) -> None:
-        self.run_task(event.button.id)
+        if event.button.id is not None:
+            self.run_task(event.button.id)
 
     @on(Button.Pressed, "#mark_complete")
     def mark_complete(self) -> None:
@@ -166,10 +174,8 @@ class CandidateScreen(ConsoleScreen):
 
     @on(Button.Pressed, "#correct_identity")
     def correct_identity(self) -> None:
-        from screens.console.identity import IdentityScreen
-
         if self.file is not None:
-            self.app.push_screen(IdentityScreen(self.file), self._corrected)
+            self.app.open("identity", self.file, callback=self._corrected)
 
     def _corrected(self, corrected: bool | None) -> None:
         if corrected:
@@ -177,10 +183,8 @@ class CandidateScreen(ConsoleScreen):
 
     @on(Button.Pressed, "#mark_incomplete")
     def mark_incomplete(self) -> None:
-        from screens.console.missing import MissingPiecesScreen
-
         if self.file is not None:
-            self.app.push_screen(MissingPiecesScreen(self.file), self._missing_chosen)
+            self.app.open("missing_pieces", self.file, callback=self._missing_chosen)
 
     def _missing_chosen(self, missing: list[str] | None) -> None:
         if missing is not None:
@@ -188,8 +192,6 @@ class CandidateScreen(ConsoleScreen):
 
     @on(Button.Pressed, "#set_aside")
     def set_aside(self) -> None:
-        from screens.dialogs import Confirm
-
         if self.file is None:
             return
         name = f"{self.file.candidate.family_name} {self.file.candidate.given_names}"

@@ -29,9 +29,13 @@ class ConflictsScreen(ConsoleScreen):
             yield Problem(id="form-problem")
             yield Plain("", id="empty")
             yield PlainTable(
-                self.t("console.col.kind"), self.t("console.col.kiosk"), self.t("console.col.when"),
-                self.t("console.col.incoming"), self.t("console.col.existing"), id="conflicts",
-            )  # fmt: skip
+                self.t("console.col.kind"),
+                self.t("console.col.kiosk"),
+                self.t("console.col.when"),
+                self.t("console.col.incoming"),
+                self.t("console.col.existing"),
+                id="conflicts",
+            )
             with Horizontal(classes="buttons"):
                 yield Button(self.t("console.conflicts_desk.keep"), id="keep", variant="primary")
                 yield Button(self.t("console.conflicts_desk.apply"), id="apply", variant="warning")
@@ -52,11 +56,19 @@ class ConflictsScreen(ConsoleScreen):
         table = self.query_one("#conflicts", PlainTable)
         table.fill(
             [
-                (c.id, [self.t(f"console.kind.{c.kind}"), c.kiosk, formatting.instant(c.created_at, zone, messages),
-                        c.incoming, c.existing])
+                (
+                    c.id,
+                    [
+                        self.t(f"console.kind.{c.kind}"),
+                        c.kiosk,
+                        formatting.instant(c.created_at, zone, messages),
+                        c.incoming,
+                        c.existing,
+                    ],
+                )
                 for c in conflicts
             ]
-        )  # fmt: skip
+        )
         for button in self.query("#keep, #apply").results(Button):
             button.display = bool(conflicts)
         self.query_one("#empty", Plain).show(

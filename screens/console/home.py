@@ -58,10 +58,14 @@ class DeskScreen(ConsoleForm):
                 yield Button(self.t("console.search_button"), id="search", variant="primary")
             yield Plain("", id="results-count")
             yield PlainTable(
-                self.t("console.col.name"), self.t("console.col.birth"), self.t("console.col.reference"),
-                self.t("console.col.number"), self.t("console.col.status"), self.t("console.col.paper"),
+                self.t("console.col.name"),
+                self.t("console.col.birth"),
+                self.t("console.col.reference"),
+                self.t("console.col.number"),
+                self.t("console.col.status"),
+                self.t("console.col.paper"),
                 id="results",
-            )  # fmt: skip
+            )
             yield Plain(self.t("console.glance.title"), classes="section")
             yield Plain("", id="glance-counts")
             yield Plain("", id="chart-days", classes="chart")
@@ -103,14 +107,19 @@ class DeskScreen(ConsoleForm):
                 (
                     c.account_id,
                     [
-                        f"{c.family_name} {c.given_names}", formatting.numeric_date(c.birth_date), c.reference or c.email, c.number or "",
+                        f"{c.family_name} {c.given_names}",
+                        formatting.numeric_date(c.birth_date),
+                        c.reference or c.email,
+                        c.number or "",
                         self.t(f"console.status.{c.status or 'none'}"),
-                        self.t(f"console.paper_status.{c.paper_status or 'none'}") if c.status else "",
+                        self.t(f"console.paper_status.{c.paper_status or 'none'}")
+                        if c.status
+                        else "",
                     ],
                 )
                 for c in found
             ]
-        )  # fmt: skip
+        )
         table.display = bool(found)
         count = (
             self.t("console.results", count=len(found)) if found else self.t("console.results_none")
@@ -122,9 +131,7 @@ class DeskScreen(ConsoleForm):
 
     @on(DataTable.RowSelected, "#results")
     def open_candidate(self, event: DataTable.RowSelected) -> None:
-        from screens.console.candidate import CandidateScreen
-
-        self.app.push_screen(CandidateScreen(str(event.row_key.value)))
+        self.app.open("candidate", str(event.row_key.value))
 
     # -- the glance -----------------------------------------------------------------------
 
@@ -141,7 +148,7 @@ class DeskScreen(ConsoleForm):
                 pending=glance.paper_pending,
                 incomplete=glance.paper_incomplete,
                 conflicts=conflicts,
-            )  # fmt: skip
+            )
         )
         days = [(formatting.short_day(day, self.app.messages), n) for day, n in glance.per_day]
         day_lines = bars(days, width=40)
@@ -158,21 +165,15 @@ class DeskScreen(ConsoleForm):
 
     @on(Button.Pressed, "#paper")
     def action_paper(self) -> None:
-        from screens.console.paper import PaperDeskScreen
-
-        self.app.push_screen(PaperDeskScreen())
+        self.app.open("paper")
 
     @on(Button.Pressed, "#conflicts")
     def action_conflicts(self) -> None:
-        from screens.console.conflicts import ConflictsScreen
-
-        self.app.push_screen(ConflictsScreen())
+        self.app.open("conflicts")
 
     @on(Button.Pressed, "#audit")
     def action_audit(self) -> None:
-        from screens.console.audit import AuditScreen
-
-        self.app.push_screen(AuditScreen())
+        self.app.open("audit")
 
     @on(Button.Pressed, "#export")
     def action_export(self) -> None:

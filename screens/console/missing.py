@@ -10,6 +10,7 @@ from textual.widgets import Button
 from kiosk.console.views import CandidateFile
 from screens.console.base import ConsoleForm
 from screens.fields import FlagField
+from screens.widgets import Plain
 
 
 class MissingPiecesScreen(ConsoleForm):
@@ -23,8 +24,6 @@ class MissingPiecesScreen(ConsoleForm):
         self.file = file
 
     def fields(self) -> ComposeResult:
-        from screens.widgets import Plain
-
         candidate = self.file.candidate
         yield Plain(
             self.t("console.missing.intro", name=f"{candidate.family_name} {candidate.given_names}")

@@ -29,9 +29,12 @@ class PaperDeskScreen(ConsoleForm):
     def fields(self) -> ComposeResult:
         yield FormField("code", self.t("console.paper_desk.code"), max_length=40)
         yield PlainTable(
-            self.t("console.col.reference"), self.t("console.col.number"), self.t("console.col.name"),
-            self.t("console.col.paper"), id="received",
-        )  # fmt: skip
+            self.t("console.col.reference"),
+            self.t("console.col.number"),
+            self.t("console.col.name"),
+            self.t("console.col.paper"),
+            id="received",
+        )
 
     def buttons(self) -> ComposeResult:
         yield Button(self.t("console.paper_desk.submit"), id="submit", variant="primary")

@@ -1,0 +1,160 @@
+"""What the kiosk and the staff console share as applications: the lockdown, the screens
+by name, and what becomes of background work that fails.
+
+The lockdown: the app owns every key (no inherited bindings, no command palette), runs
+only the actions of ``ALLOWED_ACTIONS`` whatever asks for one (a key, a link, a message),
+lets nothing copied reach the terminal's clipboard, and notes when someone last touched
+the keyboard or the mouse, for ``look_for_idle`` to act on.
+
+Screens open each other by name with ``open`` and ``switch_to`` (see screens/routes.py).
+
+A worker that fails is written to the log (``kiosk.log``) with its traceback; when
+someone waits for it, ``failure_message`` says what they are told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import events
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from kiosk.assets import asset
+from kiosk.i18n import Messages
+from screens import routes
+from screens.base import translate_keys
+
+if TYPE_CHECKING:
+    from textual.await_complete import AwaitComplete
+    from textual.screen import Screen
+    from textual.widget import AwaitMount
+
+    from kiosk.clock import Clock
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECK = 1.0  # seconds between two looks at the last input
+# What says that someone is at the keyboard or the mouse.
+INPUT_EVENTS = (
+    events.Key,
+    events.MouseDown,
+    events.MouseScrollDown,
+    events.MouseScrollUp,
+    events.Paste,
+)
+FAILURE_TIMEOUT = 20.0  # seconds: a notice of failure stays long enough to be read
+
+
+class LockedDownApp(App, inherit_bindings=False):
+    """An app that owns every key, opens its screens by name, and logs failed workers."""
+
+    CSS_PATH = str(asset("kiosk.tcss"))
+    ENABLE_COMMAND_PALETTE = False
+    # The App's own actions that anything may run; every other one is refused, and logged.
+    ALLOWED_ACTIONS: ClassVar[frozenset[str]] = frozenset({"focus_next", "focus_previous"})
+    REFUSED_LOG_LEVEL: ClassVar[int] = logging.WARNING
+    # The screens this app opens by name: route → "module:Class".
+    ROUTES: ClassVar[Mapping[str, str]] = {}
+    # Copied text is kept inside the app, for pasting there (True), or not kept at all.
+    CLIPBOARD_IN_APP: ClassVar[bool] = True
+
+    def __init__(self, language: str, clock: Clock) -> None:
+        super().__init__()
+        self.messages = Messages(language)
+        self.clock = clock
+        self.last_input = clock.now()
+        translate_keys(self, self.t)
+
+    def t(self, key: str, **params: Any) -> str:
+        """The message ``key`` in the app's language."""
+        return self.messages(key, **params)
+
+    # -- lockdown -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in self.ALLOWED_ACTIONS:
+            log.log(self.REFUSED_LOG_LEVEL, "refused app action %r", action)
+            return False
+        return True
+
+    def copy_to_clipboard(self, text: str) -> None:
+        # Never to the terminal's clipboard: what is typed here stays here.
+        self._clipboard = text if self.CLIPBOARD_IN_APP else ""
+
+    def forget_clipboard(self) -> None:
+        self._clipboard = ""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, INPUT_EVENTS):
+            self.last_input = self.clock.now()
+        await super().on_event(event)
+
+    def on_mount(self) -> None:
+        # Textual calls the on_mount of each class of the app: the subclass's runs too.
+        self.set_interval(IDLE_CHECK, self.look_for_idle)
+
+    def idle_for(self, seconds: float) -> bool:
+        """Whether no one has touched the keyboard or the mouse for ``seconds``."""
+        return self.clock.now() - self.last_input >= timedelta(seconds=seconds)
+
+    def look_for_idle(self) -> None:
+        """Every ``IDLE_CHECK`` seconds: what a long while without input means, if anything."""
+
+    # -- screens by name ------------------------------------------------------------------
+
+    def screen_class(self, route: str) -> type[Screen]:
+        """The class of the screen named ``route``, imported on first use."""
+        return routes.load(self.ROUTES[route])
+
+    def make_screen(self, route: str, /, *args: Any, **kwargs: Any) -> Screen:
+        return self.screen_class(route)(*args, **kwargs)
+
+    def open(
+        self,
+        route: str,
+        /,
+        *args: Any,
+        callback: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> AwaitMount:
+        """Push the screen named ``route``, made with ``args`` and ``kwargs``; ``callback``
+        receives what it is dismissed with."""
+        return self.push_screen(self.make_screen(route, *args, **kwargs), callback)
+
+    def switch_to(self, route: str, /, *args: Any, **kwargs: Any) -> AwaitComplete:
+        """Replace the current screen with the one named ``route``."""
+        return self.switch_screen(self.make_screen(route, *args, **kwargs))
+
+    def showing(self, route: str) -> bool:
+        """Whether the current screen is the one named ``route`` (imports nothing)."""
+        screen_class = routes.loaded(self.ROUTES[route])
+        return screen_class is not None and isinstance(self.screen, screen_class)
+
+    # -- failed workers -------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers; a screen hands over its own (the message does not bubble)."""
+        if event.state is WorkerState.ERROR:
+            self.worker_failed(event.worker)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        """Log the failure with its traceback; tell whoever waits for it, if anyone does."""
+        # Name, group and node only: a worker's description shows its arguments (passwords).
+        log.error(
+            "worker %s (group %r, on %s) failed",
+            worker.name,
+            worker.group,
+            type(worker.node).__name__,
+            exc_info=worker.error,
+        )
+        key = self.failure_message(worker)
+        if key is not None:
+            self.notify(self.t(key), severity="error", timeout=FAILURE_TIMEOUT, markup=False)
+
+    def failure_message(self, worker: Worker[Any]) -> str | None:
+        """The catalogue key of what to tell the person waiting for ``worker``, if anyone."""
+        return None

@@ -1,0 +1,123 @@
+"""What the kiosk and the console share (screens/base_app.py): screens opened by name, and
+a background task that fails is logged with its traceback and told to whoever waits for it."""
+
+from __future__ import annotations
+
+import logging
+
+import peewee
+from argon2 import PasswordHasher
+
+from kiosk.console import open_desk
+from kiosk.i18n import french
+from kiosk.passwords import Hasher
+from screens.console.app import build_console
+from tests.support.pilot import (
+    EMAIL,
+    SIZE,
+    candidate,
+    log_in,
+    settle,
+    type_into,
+    value_of,
+)
+
+STAFF_PASSWORD = "guichet du hall nord 2019"
+
+
+def notices(pilot) -> list[str]:
+    """The notifications the person sees, as they read them."""
+    return [toast.render().plain for toast in pilot.app.screen.query("Toast")]
+
+
+async def until(pilot, condition) -> None:
+    """Wait for ``condition()``: ``settle`` would raise the failed worker's error."""
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if condition():
+            await pilot.pause(0.05)
+            return
+    raise AssertionError("waited in vain")
+
+
+def failures(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "screens.base_app" and r.levelname == "ERROR"]
+
+
+class Broken(RuntimeError):
+    pass
+
+
+def broken(*args, **kwargs):
+    raise Broken("the store is on fire")
+
+
+# -- screens by name -------------------------------------------------------------------------
+
+
+async def test_a_screen_opens_by_its_name_with_its_arguments(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.showing("welcome") and not app.showing("help")
+        await app.open("help")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen" and app.showing("help")
+        await app.switch_to("login", email=EMAIL)
+        await settle(pilot)
+        assert app.showing("login") and len(app.screen_stack) == 2
+        assert value_of(pilot, "#email") == EMAIL
+
+
+# -- failed workers ----------------------------------------------------------------------------
+
+
+async def test_a_draft_that_cannot_be_kept_is_logged_and_the_candidate_told(
+    app, services, caplog, monkeypatch
+):
+    account = candidate(services)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await log_in(pilot, account)
+        monkeypatch.setattr(services.registrations, "save_draft", broken)
+        app.keep_draft(account, {"family_name": "Dupré"})
+        await until(pilot, lambda: notices(pilot))
+        assert notices(pilot) == [french("app.draft_failed")]
+    [record] = failures(caplog)
+    assert isinstance(record.exc_info[1], Broken)
+    assert "Traceback (most recent call last)" in caplog.text
+    assert "in keep_draft" in caplog.text and "Broken: the store is on fire" in caplog.text
+
+
+async def test_a_background_round_that_fails_is_logged_and_shown_to_no_one(
+    app, services, caplog, monkeypatch
+):
+    monkeypatch.setattr(services.sync, "sync_once", broken)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.sync()
+        await until(pilot, lambda: failures(caplog))
+        await pilot.pause(0.2)
+        assert notices(pilot) == []
+    assert failures(caplog) and "in sync" in caplog.text
+
+
+async def test_a_call_that_fails_at_the_console_is_logged_and_the_officer_told(
+    services, caplog, monkeypatch
+):
+    services.staff.hasher = Hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    services.staff.add("accueil", "reception", STAFF_PASSWORD)
+    app = build_console(open_desk(services))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#name", "accueil")
+        await pilot.press("enter", *STAFF_PASSWORD, "enter")
+        await settle(pilot)
+        assert app.showing("desk")
+        # The store cannot be reached: the call fails before the service is even asked.
+        monkeypatch.setattr(peewee.Database, "connection_context", broken)
+        await type_into(pilot, "#query", "Dupré")
+        await pilot.press("enter")
+        await until(pilot, lambda: notices(pilot))
+        assert notices(pilot) == [french("console.failure")]
+        assert app.showing("desk") and not app.screen.busy  # the officer may try again
+    [record] = failures(caplog)
+    assert isinstance(record.exc_info[1], Broken)
+    assert "Traceback (most recent call last)" in caplog.text and "in _run" in caplog.text
