@@ -46,7 +46,8 @@ def rectorat_server(url: str, now: str) -> Iterator[str]:
     env["KIOSK_NOW"] = now
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
-        [sys.executable, "kiosk.py", "rectorat", "serve", "--db", url, "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "kiosk.py", "rectorat", "serve", "--db", url, "--port", str(port),
+         "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

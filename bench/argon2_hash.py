@@ -1,4 +1,4 @@
-"""Argon2id hash and verify time with argon2-cffi's defaults, as kiosk.passwords.Hasher uses them."""
+"""Argon2id hash and verify time with the argon2-cffi defaults that kiosk.passwords.Hasher uses."""
 
 from __future__ import annotations
 

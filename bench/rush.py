@@ -59,13 +59,15 @@ class RushReport:
         ) and not self.errors
 
 
-def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kiosk: int = PER_KIOSK,
-             think: float = THINK, sync_every: float = SYNC_EVERY, seed: int = 0) -> RushReport:  # fmt: skip
+def run_rush(
+    url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kiosk: int = PER_KIOSK,
+    think: float = THINK, sync_every: float = SYNC_EVERY, seed: int = 0,
+) -> RushReport:  # fmt: skip
     """``kiosks`` simulated kiosks (see :mod:`bench._kiosks`) against the rectorat at ``base``
     (its store at ``url``), each registering ``per_kiosk`` candidates through the real
     services while its sync worker pushes and pulls; then every registration is looked
     for at the rectorat and at its kiosk."""
-    from bench._kiosks import models_per_thread, open_kiosks, register
+    from bench._kiosks import open_kiosks, register
     from kiosk.clock import Clock, parse_instant
     from kiosk.rectorat.service import RectoratService
     from kiosk.rectorat.store import open_store as open_rectorat
@@ -87,97 +89,95 @@ def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kio
         str, float
     ] = {}  # registration id -> when the push that carried it was answered
 
-    with models_per_thread() as stores:
-        simulated = open_kiosks(
-            folder, stores, credentials, base, clocks, SESSION, report.pushes, lock
-        )
+    # Each simulated kiosk works on its own store: nothing is bound per thread.
+    simulated = open_kiosks(folder, credentials, base, clocks, SESSION, report.pushes, lock)
 
-        def desk(k: int, done: threading.Event) -> None:
-            """The kiosk's screen: one candidate after another."""
-            kiosk, pace = simulated[k], random.Random(seed * 7919 + k)
-            stores.use(kiosk.db)
-            try:
-                for n in range(per_kiosk):
-                    time.sleep(pace.expovariate(1 / think))
-                    registration, took = register(
-                        kiosk, f"{kiosk.name}.{n}@exemple.fr", f"Rush{seed}x{k:03d}x{n:03d}", "Camille",
-                        f"{1 + (k + n) % 28:02d}/{1 + n % 12:02d}/2001",
-                    )  # fmt: skip
-                    with lock:
-                        report.saves.append(took)
-                        saved_at[str(registration.id)] = time.perf_counter()
-            except Exception as error:  # said in the report, and the run goes on
+    def desk(k: int, done: threading.Event) -> None:
+        """The kiosk's screen: one candidate after another."""
+        kiosk, pace = simulated[k], random.Random(seed * 7919 + k)
+        try:
+            for n in range(per_kiosk):
+                time.sleep(pace.expovariate(1 / think))
+                registration, took = register(
+                    kiosk, f"{kiosk.name}.{n}@exemple.fr", f"Rush{seed}x{k:03d}x{n:03d}", "Camille",
+                    f"{1 + (k + n) % 28:02d}/{1 + n % 12:02d}/2001",
+                )  # fmt: skip
                 with lock:
-                    report.errors.append(f"{kiosk.name} desk: {type(error).__name__}: {error}")
-            finally:
-                done.set()
-                kiosk.db.close()
+                    report.saves.append(took)
+                    saved_at[str(registration.id)] = time.perf_counter()
+        except Exception as error:  # said in the report, and the run goes on
+            with lock:
+                report.errors.append(f"{kiosk.name} desk: {type(error).__name__}: {error}")
+        finally:
+            done.set()
+            kiosk.store.close()
 
-        def worker(k: int, done: threading.Event) -> None:
-            """The kiosk's sync worker: a round now and then, and after the last candidate,
-            rounds until nothing waits and every number came back."""
-            kiosk, pace = simulated[k], random.Random(seed * 104729 + k)
-            stores.use(kiosk.db)
-            pushed = kiosk.sync.push_waiting
-            ends: list[float] = []
+    def worker(k: int, done: threading.Event) -> None:
+        """The kiosk's sync worker: a round now and then, and after the last candidate,
+        rounds until nothing waits and every number came back."""
+        kiosk, pace = simulated[k], random.Random(seed * 104729 + k)
+        pushed = kiosk.sync.push_waiting
+        ends: list[float] = []
 
-            def push_waiting() -> int:  # when the push of a round was answered
-                count = pushed()
-                ends.append(time.perf_counter())
-                return count
+        def push_waiting() -> int:  # when the push of a round was answered
+            count = pushed()
+            ends.append(time.perf_counter())
+            return count
 
-            kiosk.sync.push_waiting = push_waiting
-            try:
-                rounds_after = 0
-                while rounds_after < 20:
-                    if done.is_set():
-                        rounds_after += 1
-                    else:
-                        time.sleep(pace.uniform(0.5, 1.5) * sync_every)
-                    finished = done.is_set()  # before the round: nothing is saved after it
-                    outcome = kiosk.sync.sync_once(force=True)
-                    if not outcome.online:
-                        with lock:
-                            report.offline_rounds += 1
-                        time.sleep(0.2)
-                        continue
-                    delivered = {row[0] for row in kiosk.db.execute_sql(
-                        "SELECT json_extract(payload, '$.id') FROM outbox WHERE kind = 'sync'"
-                        " AND json_extract(payload, '$.entity') = 'registration' AND delivered_at IS NOT NULL"
-                    )}  # fmt: skip
+        kiosk.sync.push_waiting = push_waiting
+        try:
+            rounds_after = 0
+            while rounds_after < 20:
+                if done.is_set():
+                    rounds_after += 1
+                else:
+                    time.sleep(pace.uniform(0.5, 1.5) * sync_every)
+                finished = done.is_set()  # before the round: nothing is saved after it
+                outcome = kiosk.sync.sync_once(force=True)
+                if not outcome.online:
                     with lock:
-                        for registration_id in delivered - landed_at.keys():
-                            landed_at[registration_id] = ends[-1]
-                    if finished and outcome.pending == 0 and _numbered(kiosk.db) == per_kiosk:
-                        break
-            except Exception as error:
+                        report.offline_rounds += 1
+                    time.sleep(0.2)
+                    continue
+                delivered = {row[0] for row in kiosk.store.db.execute_sql(
+                    "SELECT json_extract(payload, '$.id') FROM outbox WHERE kind = 'sync'"
+                    " AND json_extract(payload, '$.entity') = 'registration'"
+                    " AND delivered_at IS NOT NULL"
+                )}  # fmt: skip
                 with lock:
-                    report.errors.append(f"{kiosk.name} sync: {type(error).__name__}: {error}")
-            finally:
-                kiosk.db.close()
+                    for registration_id in delivered - landed_at.keys():
+                        landed_at[registration_id] = ends[-1]
+                if finished and outcome.pending == 0 and _numbered(kiosk.store.db) == per_kiosk:
+                    break
+        except Exception as error:
+            with lock:
+                report.errors.append(f"{kiosk.name} sync: {type(error).__name__}: {error}")
+        finally:
+            kiosk.store.close()
 
-        threads = []
-        t0 = time.perf_counter()
-        for k in range(kiosks):
-            done = threading.Event()
-            threads += [threading.Thread(target=desk, args=(k, done), name=f"desk-{k}", daemon=True),
-                        threading.Thread(target=worker, args=(k, done), name=f"sync-{k}", daemon=True)]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(max(1.0, DEADLINE - (time.perf_counter() - t0)))
-            if thread.is_alive():
-                report.errors.append(f"{thread.name} still running after {DEADLINE} s")
-        report.wall_s = time.perf_counter() - t0
-        kiosk_numbers = {}
-        for kiosk in simulated:
-            stores.use(kiosk.db)
-            try:
-                kiosk_numbers.update(
-                    kiosk.db.execute_sql("SELECT id, number FROM registration").fetchall()
-                )
-            finally:
-                kiosk.db.close()
+    threads = []
+    t0 = time.perf_counter()
+    for k in range(kiosks):
+        done = threading.Event()
+        threads += [
+            threading.Thread(target=desk, args=(k, done), name=f"desk-{k}", daemon=True),
+            threading.Thread(target=worker, args=(k, done), name=f"sync-{k}", daemon=True),
+        ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(1.0, DEADLINE - (time.perf_counter() - t0)))
+        if thread.is_alive():
+            report.errors.append(f"{thread.name} still running after {DEADLINE} s")
+    report.wall_s = time.perf_counter() - t0
+    kiosk_numbers = {}
+    for kiosk in simulated:
+        try:
+            kiosk_numbers.update(
+                kiosk.store.db.execute_sql("SELECT id, number FROM registration").fetchall()
+            )
+        finally:
+            kiosk.store.close()
 
     report.lands = [landed_at[i] - saved_at[i] for i in saved_at if i in landed_at]
     ids = list(saved_at)
@@ -185,7 +185,8 @@ def run_rush(url: str, base: str, folder: Path, *, kiosks: int = KIOSKS, per_kio
     try:
         report.landed, report.numbers, report.changes = store.db.execute_sql(
             "SELECT count(*), count(DISTINCT number),"
-            " (SELECT count(*) FROM rc_change WHERE entity = 'registration' AND entity_id = ANY(%s))"
+            " (SELECT count(*) FROM rc_change"
+            " WHERE entity = 'registration' AND entity_id = ANY(%s))"
             " FROM rc_registration WHERE id = ANY(%s)", (ids, ids),
         ).fetchone()  # fmt: skip
         report.conflicts = store.db.execute_sql("SELECT count(*) FROM rc_conflict").fetchone()[0]
@@ -224,21 +225,24 @@ def measure() -> list[Figure]:
         ms(report.lands, 50, 95, 99),
     )
     shared = (
-        "one process plays every kiosk, sharing this machine's cores with the rectorat and PostgreSQL:"
-        " its latencies include that crowding"
+        "one process plays every kiosk, sharing this machine's cores with the rectorat and"
+        " PostgreSQL: its latencies include that crowding"
     )
     return [
         Figure("rush.registrations", report.landed, "landed",
-               note=f"{report.kiosks} simulated kiosks × {report.per_kiosk} candidates, each kiosk its own store,"
-                    " credential and clock (±1 min), sign-up, activation and « Enregistrer » through the real"
-                    " services, a sync round about every second, at 18:00 on the closing day, against `kiosk"
-                    " rectorat serve` and PostgreSQL 15: every registration landed once (one row, one change,"
-                    f" a unique number, back at its kiosk); {report.wall_s:.1f} s, {len(report.pushes)} pushes;"
+               note=f"{report.kiosks} simulated kiosks × {report.per_kiosk} candidates, each kiosk"
+                    " its own store, credential and clock (±1 min), sign-up, activation and"
+                    " « Enregistrer » through the real services, a sync round about every second,"
+                    " at 18:00 on the closing day, against `kiosk rectorat serve` and PostgreSQL"
+                    " 15: every registration landed once (one row, one change, a unique number,"
+                    f" back at its kiosk); {report.wall_s:.1f} s, {len(report.pushes)} pushes;"
                     f" {shared}"),
-        Figure("rush.save_p50", save[0], "ms", note="« Enregistrer » at a kiosk during the rush (local store)"),
+        Figure("rush.save_p50", save[0], "ms",
+               note="« Enregistrer » at a kiosk during the rush (local store)"),
         Figure("rush.save_p95", save[1], "ms"),
         Figure("rush.save_p99", save[2], "ms", note=f"max {max(report.saves) * 1000:.0f} ms"),
-        Figure("rush.push_p50", push[0], "ms", note="one push (HTTP POST /v1/push) during the rush"),
+        Figure("rush.push_p50", push[0], "ms",
+               note="one push (HTTP POST /v1/push) during the rush"),
         Figure("rush.push_p95", push[1], "ms"),
         Figure("rush.push_p99", push[2], "ms", note=f"max {max(report.pushes) * 1000:.0f} ms"),
         Figure("rush.land_p50", land[0], "ms",

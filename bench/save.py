@@ -28,10 +28,12 @@ def measure() -> list[Figure]:
     session = load_session(SESSION, clock)
     first, change = [], []
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-save-") as folder:
-        db = open_store(Path(folder) / "kiosk.sqlite3")
+        store = open_store(Path(folder) / "kiosk.sqlite3")
         try:
-            kiosk = Kiosk("bench", db, clock, AccountService(db, clock, session, hasher=cheap_hasher()),
-                          RegistrationService(db, clock, session), None)  # fmt: skip
+            accounts = AccountService(store, clock, session, hasher=cheap_hasher())
+            kiosk = Kiosk(
+                "bench", store, clock, accounts, RegistrationService(store, clock, session), None
+            )
             for n in range(CANDIDATES):
                 family, birth = f"Enregistre{n:03d}", f"{1 + n % 28:02d}/{1 + n % 12:02d}/2001"
                 registration, took = register(
@@ -46,13 +48,14 @@ def measure() -> list[Figure]:
                 kiosk.registrations.save(account, values)
                 change.append(time.perf_counter() - t0)
         finally:
-            db.close()
+            store.close()
     p50, p95 = percentiles(first, 50, 95)
     return [
         Figure("save.first", p50 * 1000, "ms",
-               note=f"« Enregistrer », first save of a registration: form checked, one transaction on the kiosk's"
-                    f" SQLite store (WAL, synchronous=FULL) with its sync and mail outbox rows; median of"
-                    f" {CANDIDATES}, p95 {p95 * 1000:.1f} ms, max {max(first) * 1000:.1f} ms"),
+               note=f"« Enregistrer », first save of a registration: form checked, one transaction"
+                    f" on the kiosk's SQLite store (WAL, synchronous=FULL) with its sync and mail"
+                    f" outbox rows; median of {CANDIDATES}, p95 {p95 * 1000:.1f} ms,"
+                    f" max {max(first) * 1000:.1f} ms"),
         Figure("save.change", statistics.median(change) * 1000, "ms",
                note=f"a changed registration saved again (version 2); median of {CANDIDATES},"
                     f" max {max(change) * 1000:.1f} ms"),

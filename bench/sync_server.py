@@ -36,11 +36,13 @@ def _batch(kiosk: int, batch: int, password_hash: str) -> list[dict]:
         account_id, registration_id = str(uuid.uuid4()), str(uuid.uuid4())
         name = f"k{kiosk}b{batch}n{n}"
         items.append({"entity": "account", "id": account_id, "version": 1, "data": {
-            "created_at": stamp, "updated_at": stamp, "email": f"{name}@exemple.fr", "email_key": f"{name}@exemple.fr",
-            "family_name": name, "given_names": "Bench", "password_hash": password_hash, "status": "active",
-            "activated_at": stamp}})  # fmt: skip
+            "created_at": stamp, "updated_at": stamp, "email": f"{name}@exemple.fr",
+            "email_key": f"{name}@exemple.fr", "family_name": name, "given_names": "Bench",
+            "password_hash": password_hash, "status": "active", "activated_at": stamp,
+        }})  # fmt: skip
         items.append({"entity": "registration", "id": registration_id, "version": 1, "data": {
-            "created_at": stamp, "updated_at": stamp, "account_id": account_id, "session_id": "bacpro-poitiers-2020",
+            "created_at": stamp, "updated_at": stamp, "account_id": account_id,
+            "session_id": "bacpro-poitiers-2020",
             "answers": {"family_name": name, "given_names": "Bench", "birth_date": "04/05/2001"},
             "status": "registered", "saved_at": stamp, "withdrawn_at": None}})  # fmt: skip
     return items
@@ -67,8 +69,10 @@ def measure() -> list[Figure]:
         for name in tokens:
             tokens[name] = service.issue_credential(name)
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(make_app(store, clock, service=service), host="127.0.0.1",
-                                               port=port, log_level="warning"))  # fmt: skip
+        app = make_app(store, clock, service=service)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
@@ -114,7 +118,8 @@ def measure() -> list[Figure]:
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     return [
         Figure("sync.push_rate", items / push_s, "items/s", better="higher",
-               note=f"{backend}, {KIOSKS} kiosks at once, batches of {PAIRS * 2} new accounts and registrations"),
+               note=f"{backend}, {KIOSKS} kiosks at once, batches of {PAIRS * 2} new accounts and"
+                    " registrations"),
         Figure("sync.push_batch", ms(latencies), "ms",
                note=f"median of {len(latencies)}, max {max(latencies)*1000:.0f} ms"),
         Figure("sync.pull_page", ms(pulls), "ms", note="500 changes a page, median"),

@@ -12,8 +12,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from peewee import Database, IntegrityError
+from peewee import IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
@@ -22,8 +23,11 @@ from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession, WindowState
 from kiosk.i18n import french
 from kiosk.passwords import Hasher, check_password
-from kiosk.store.models import Account, LoginFailure, OneTimeCode, StaffAccount
+from kiosk.store.models import Account, OneTimeCode, StaffAccount
 from kiosk.text import has_control
+
+if TYPE_CHECKING:
+    from kiosk.store.database import KioskStore
 
 ACTIVATION_DEADLINE = timedelta(hours=48)
 RESET_VALIDITY = timedelta(minutes=30)
@@ -67,7 +71,8 @@ def normalise_email(text: str, field_name: str = "email") -> str:
 
 
 def login_delay(failures: int) -> timedelta:
-    """The wait after ``failures`` consecutive failures: none up to 4, then 30 s doubling, at most 15 min."""
+    """The wait after ``failures`` consecutive failures: none up to 4, then 30 s doubling,
+    at most 15 min."""
     if failures <= FREE_FAILURES:
         return timedelta(0)
     # Cap the exponent before multiplying: from 47 failures on, 30 s * 2**n overflows timedelta.
@@ -139,13 +144,13 @@ class AccountService:
 
     def __init__(
         self,
-        db: Database,
+        store: KioskStore,
         clock: Clock,
         session: ExamSession,
         hasher: Hasher | None = None,
         elsewhere: Callable[[str, str], Account | None] | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.clock = clock
         self.session = session
         self.hasher = hasher or Hasher()
@@ -178,10 +183,11 @@ class AccountService:
         code_hash = self.hasher.hash(code)
         now = self.clock.now()
         key = email_key(email)
-        with self.db.atomic():
-            self._delete_if_expired(Account.get_or_none(Account.email_key == key), now)
+        with self.store.atomic():
+            accounts = self.store.Account
+            self._delete_if_expired(accounts.get_or_none(accounts.email_key == key), now)
             try:
-                account = Account.create(
+                account = accounts.create(
                     email=email,
                     email_key=key,
                     family_name=family,
@@ -200,7 +206,7 @@ class AccountService:
         account = self._pending_account(email, "email")
         now = self.clock.now()
         right_code = self._check_code(account, "activation", code, now)
-        with self.db.atomic():
+        with self.store.atomic():
             self._spend(right_code, now)
             account.status = "active"
             account.activated_at = now
@@ -214,7 +220,7 @@ class AccountService:
         self._check_resend(account, "activation", now)
         code = new_code()
         code_hash = self.hasher.hash(code)
-        with self.db.atomic():
+        with self.store.atomic():
             self._issue_code(account, "activation", code, code_hash, now)
 
     def activation_deadline(self, account: Account) -> datetime:
@@ -223,25 +229,28 @@ class AccountService:
     def purge_unactivated(self) -> int:
         """Delete the accounts not activated within 48 h; returns how many."""
         now = self.clock.now()
-        with self.db.atomic():
-            expired = Account.select().where(
-                Account.status == "pending", Account.created_at <= now - ACTIVATION_DEADLINE
+        with self.store.atomic():
+            accounts, failures = self.store.Account, self.store.LoginFailure
+            expired = accounts.select().where(
+                accounts.status == "pending", accounts.created_at <= now - ACTIVATION_DEADLINE
             )
             deleted = sum(self._delete_if_expired(account, now) for account in expired)
-            LoginFailure.delete().where(LoginFailure.created_at <= now - KIOSK_WINDOW).execute()
+            failures.delete().where(failures.created_at <= now - KIOSK_WINDOW).execute()
         return deleted
 
     # -- login --------------------------------------------------------------------------
 
     def log_in(self, email: str, password: str) -> Account:
-        """The account for this address and password, or a refusal that tells no more than needed."""
+        """The account for this address and password, or a refusal that tells no more than
+        needed."""
         now = self.clock.now()
         self._check_kiosk_cap(now)
         try:
             key = email_key(normalise_email(email))
         except Refused:
             key = None
-        account = Account.get_or_none(Account.email_key == key) if key else None
+        accounts = self.store.Account
+        account = accounts.get_or_none(accounts.email_key == key) if key else None
         if account is not None and self._delete_if_expired(account, now):
             account = None
         if account is not None and account.locked_until and account.locked_until > now:
@@ -264,21 +273,22 @@ class AccountService:
     def _logged_in(self, account: Account, password: str, now: datetime) -> Account:
         if account.status != "active":
             raise Refused.one("", "login.pending")
-        with self.db.atomic():
+        with self.store.atomic():
             clear_failures(account, password, self.hasher, now)
         return account
 
     def _record_failure(self, account: Account | None, now: datetime) -> None:
-        with self.db.atomic():
-            LoginFailure.create(created_at=now, updated_at=now)
+        with self.store.atomic():
+            self.store.LoginFailure.create(created_at=now, updated_at=now)
             if account is not None:
                 count_failure(account, now)
 
     def _check_kiosk_cap(self, now: datetime) -> None:
+        failures = self.store.LoginFailure
         recent = (
-            LoginFailure.select(LoginFailure.created_at)
-            .where(LoginFailure.created_at > now - KIOSK_WINDOW)
-            .order_by(LoginFailure.created_at.desc())
+            failures.select(failures.created_at)
+            .where(failures.created_at > now - KIOSK_WINDOW)
+            .order_by(failures.created_at.desc())
             .limit(KIOSK_FAILURES)
         )
         times = [row.created_at for row in recent]
@@ -291,7 +301,8 @@ class AccountService:
     def request_reset(self, email: str) -> None:
         """Send a reset code when the address has an active account; say the same either way."""
         key = email_key(normalise_email(email))
-        account = Account.get_or_none(Account.email_key == key, Account.status == "active")
+        accounts = self.store.Account
+        account = accounts.get_or_none(accounts.email_key == key, accounts.status == "active")
         if account is None:
             self.hasher.waste_time(email)
             return
@@ -299,7 +310,7 @@ class AccountService:
         self._check_resend(account, "reset", now)
         code = new_code()
         code_hash = self.hasher.hash(code)
-        with self.db.atomic():
+        with self.store.atomic():
             self._issue_code(account, "reset", code, code_hash, now)
 
     def reset_password(self, email: str, code: str, password: str, password_again: str) -> Account:
@@ -307,8 +318,9 @@ class AccountService:
             key = email_key(normalise_email(email))
         except Refused:
             key = None
+        accounts = self.store.Account
         account = (
-            Account.get_or_none(Account.email_key == key, Account.status == "active")
+            accounts.get_or_none(accounts.email_key == key, accounts.status == "active")
             if key
             else None
         )
@@ -325,7 +337,7 @@ class AccountService:
         now = self.clock.now()
         right_code = self._check_code(account, "reset", code, now)
         password_hash = self.hasher.hash(password)
-        with self.db.atomic():
+        with self.store.atomic():
             self._spend(right_code, now)
             account.password_hash = password_hash
             account.failed_logins = 0
@@ -340,16 +352,15 @@ class AccountService:
         self, account: Account, purpose: str, code: str, code_hash: str, now: datetime
     ) -> None:
         """Spend the earlier codes, store the new one hashed, and queue its e-mail."""
-        OneTimeCode.update(spent_at=now, updated_at=now).where(
-            OneTimeCode.account == account,
-            OneTimeCode.purpose == purpose,
-            OneTimeCode.spent_at.is_null(),
+        codes = self.store.OneTimeCode
+        codes.update(spent_at=now, updated_at=now).where(
+            codes.account == account, codes.purpose == purpose, codes.spent_at.is_null()
         ).execute()
         if purpose == "activation":
             expires = self.activation_deadline(account)
         else:
             expires = now + RESET_VALIDITY
-        OneTimeCode.create(
+        codes.create(
             account=account,
             purpose=purpose,
             code_hash=code_hash,
@@ -366,6 +377,7 @@ class AccountService:
             "contact": self.session.contact.email,
         }
         enqueue_mail(
+            self.store,
             account.email,
             french(f"mail.{purpose}.subject", **params),
             french(f"mail.{purpose}.body", **params),
@@ -373,14 +385,15 @@ class AccountService:
         )
 
     def _check_resend(self, account: Account, purpose: str, now: datetime) -> None:
+        codes = self.store.OneTimeCode
         sent = list(
-            OneTimeCode.select(OneTimeCode.created_at)
+            codes.select(codes.created_at)
             .where(
-                OneTimeCode.account == account,
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.created_at > now - timedelta(days=1),
+                codes.account == account,
+                codes.purpose == purpose,
+                codes.created_at > now - timedelta(days=1),
             )
-            .order_by(OneTimeCode.created_at.desc())
+            .order_by(codes.created_at.desc())
         )
         if sent and now - sent[0].created_at < RESEND_INTERVAL:
             wait = sent[0].created_at + RESEND_INTERVAL - now
@@ -394,14 +407,11 @@ class AccountService:
         The right code is returned unspent, so that the caller spends it in the same
         transaction as the change it allows.
         """
+        codes = self.store.OneTimeCode
         code = (
-            OneTimeCode.select()
-            .where(
-                OneTimeCode.account == account,
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.spent_at.is_null(),
-            )
-            .order_by(OneTimeCode.created_at.desc())
+            codes.select()
+            .where(codes.account == account, codes.purpose == purpose, codes.spent_at.is_null())
+            .order_by(codes.created_at.desc())
             .first()
         )
         if code is None or code.expires_at <= now:
@@ -427,7 +437,7 @@ class AccountService:
 
     def _pending_account(self, email: str, field_name: str) -> Account:
         key = email_key(normalise_email(email))
-        account = Account.get_or_none(Account.email_key == key)
+        account = self.store.Account.get_or_none(self.store.Account.email_key == key)
         now = self.clock.now()
         if account is None or self._delete_if_expired(account, now):
             raise Refused.one(field_name, "activation.unknown")
@@ -441,9 +451,10 @@ class AccountService:
             return False
         if now < self.activation_deadline(account):
             return False
-        with self.db.atomic():
+        with self.store.atomic():
             # The rectorat deletes it too, whether or not it has heard of it yet.
             enqueue(
+                self.store,
                 "sync",
                 {
                     "entity": "account_deletion",
@@ -452,5 +463,6 @@ class AccountService:
                 },
                 now,
             )
-            Account.delete().where(Account.id == account.id).execute()
+            accounts = self.store.Account
+            accounts.delete().where(accounts.id == account.id).execute()
         return True

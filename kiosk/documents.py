@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-from peewee import Database
+from typing import TYPE_CHECKING, Protocol
 
 from kiosk.clock import Clock
 from kiosk.delivery.mail_queue import enqueue_mail
@@ -23,7 +22,17 @@ from kiosk.exam_sessions import ExamSession
 from kiosk.i18n import french
 from kiosk.store.models import Account, Document, Registration
 
+if TYPE_CHECKING:
+    from kiosk.delivery.printing import PrintJob
+    from kiosk.store.database import KioskStore
+
 log = logging.getLogger(__name__)
+
+
+class Printer(Protocol):
+    """What prints a document: a CUPS queue or the print folder (kiosk.delivery.printing)."""
+
+    def print(self, path: Path, title: str) -> PrintJob: ...
 
 
 @dataclass(frozen=True)
@@ -43,21 +52,22 @@ class DocumentService:
 
     def __init__(
         self,
-        db: Database,
+        store: KioskStore,
         clock: Clock,
         session: ExamSession,
         folder: Path,
-        printer: Callable[[], object],
+        printer: Callable[[], Printer],
     ) -> None:
-        self.db = db
+        self.store = store
         self.clock = clock
         self.session = session
         self.folder = folder
         self._printer = printer
 
     def _registration(self, account: Account) -> Registration | None:
-        return Registration.get_or_none(
-            Registration.account == account.id, Registration.session_id == self.session.id
+        registrations = self.store.Registration
+        return registrations.get_or_none(
+            registrations.account == account.id, registrations.session_id == self.session.id
         )
 
     def documents(self, account: Account) -> list[DocumentView]:
@@ -67,10 +77,11 @@ class DocumentService:
             return []
         if registration.status == "registered":
             self._ensure(registration, account)
+        documents = self.store.Document
         rows = (
-            Document.select()
-            .where(Document.registration == registration.id)
-            .order_by(Document.registration_version.desc())
+            documents.select()
+            .where(documents.registration == registration.id)
+            .order_by(documents.registration_version.desc())
         )
         # A withdrawn registration has no document left to send, not even its last one.
         withdrawn = registration.status != "registered"
@@ -87,9 +98,10 @@ class DocumentService:
         ]
 
     def _ensure(self, registration: Registration, account: Account) -> Document:
-        existing = Document.get_or_none(
-            Document.registration == registration.id,
-            Document.registration_version == registration.version,
+        documents = self.store.Document
+        existing = documents.get_or_none(
+            documents.registration == registration.id,
+            documents.registration_version == registration.version,
         )
         if existing is not None and self.path(existing).exists():
             return existing
@@ -99,13 +111,15 @@ class DocumentService:
         pdf = render_confirmation(registration, account.email, self.session, now)
         name = f"confirmation-{registration.reference}-v{registration.version}.pdf"
         self._write(name, pdf)
-        with self.db.atomic():
+        with self.store.atomic():
             if existing is not None:
                 existing.delete_instance()
-            Document.update(superseded_at=now, updated_at=now, version=Document.version + 1).where(
-                Document.registration == registration.id, Document.superseded_at.is_null()
+            documents.update(
+                superseded_at=now, updated_at=now, version=documents.version + 1
+            ).where(
+                documents.registration == registration.id, documents.superseded_at.is_null()
             ).execute()
-            return Document.create(
+            return documents.create(
                 registration=registration.id,
                 registration_version=registration.version,
                 file_name=name,
@@ -142,7 +156,7 @@ class DocumentService:
 
     def _own(self, account: Account, document_id: str) -> tuple[Document, Registration]:
         registration = self._registration(account)
-        document = Document.get_or_none(Document.id == document_id)
+        document = self.store.Document.get_or_none(self.store.Document.id == document_id)
         if registration is None or document is None or document.registration_id != registration.id:
             raise Refused.one("", "documents.unknown")
         if document.superseded_at is not None or registration.status != "registered":
@@ -150,7 +164,7 @@ class DocumentService:
             raise Refused.one("", "documents.not_current")
         return document, registration
 
-    def print(self, account: Account, document_id: str):
+    def print(self, account: Account, document_id: str) -> PrintJob:
         """Print one document; a printer problem is refused with its message name."""
         from kiosk.delivery.printing import PrintProblem
 
@@ -173,8 +187,9 @@ class DocumentService:
             "version": document.registration_version,
             "contact_email": self.session.contact.email,
         }
-        with self.db.atomic():
+        with self.store.atomic():
             enqueue_mail(
+                self.store,
                 account.email,
                 french("mail.document.subject", **params),
                 french("mail.document.body", **params),

@@ -1,4 +1,5 @@
-"""The program's own exceptions: a refusal (catalogue message names, per field), a store in trouble."""
+"""The program's own exceptions: a refusal (catalogue message names, per field), a store in
+trouble."""
 
 from __future__ import annotations
 

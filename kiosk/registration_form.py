@@ -373,7 +373,8 @@ def shown_answer(
 def summary(
     values: Mapping[str, Any], session: ExamSession, messages: Messages
 ) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The applicable answers of the identification and candidature tabs, as (tab, [(label, answer)])."""
+    """The applicable answers of the identification and candidature tabs, as
+    (tab, [(label, answer)])."""
     return [
         (
             messages(f"form.tabs.{tab}"),

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peewee import Database, IntegrityError
+from peewee import IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
@@ -27,6 +27,9 @@ from kiosk.registration_form import (
     check,
 )
 from kiosk.store.models import Account, AddressChange, Draft, Registration
+
+if TYPE_CHECKING:
+    from kiosk.store.database import KioskStore
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "town", "country", "phone")
 
@@ -47,20 +50,24 @@ class Standing:
 class RegistrationService:
     """The registration rules, for one exam session, with the one clock."""
 
-    def __init__(self, db: Database, clock: Clock, session: ExamSession) -> None:
-        self.db = db
+    def __init__(self, store: KioskStore, clock: Clock, session: ExamSession) -> None:
+        self.store = store
         self.clock = clock
         self.session = session
 
     # -- reading ------------------------------------------------------------------------
 
     def registration(self, account: Account) -> Registration | None:
-        return Registration.get_or_none(
-            Registration.account == account.id, Registration.session_id == self.session.id
+        registrations = self.store.Registration
+        return registrations.get_or_none(
+            registrations.account == account.id, registrations.session_id == self.session.id
         )
 
     def draft(self, account: Account) -> Draft | None:
-        return Draft.get_or_none(Draft.account == account.id, Draft.session_id == self.session.id)
+        drafts = self.store.Draft
+        return drafts.get_or_none(
+            drafts.account == account.id, drafts.session_id == self.session.id
+        )
 
     def form_values(self, account: Account) -> Values:
         """What the form opens with: the draft, else the saved answers, else a new form."""
@@ -111,10 +118,10 @@ class RegistrationService:
     def save_draft(self, account: Account, values: Mapping[str, Any]) -> None:
         """Keep what was typed, valid or not, for this account only."""
         now = self.clock.now()
-        with self.db.atomic():
+        with self.store.atomic():
             draft = self.draft(account)
             if draft is None:
-                Draft.create(
+                self.store.Draft.create(
                     account=account.id,
                     session_id=self.session.id,
                     values=dict(values),
@@ -127,8 +134,9 @@ class RegistrationService:
                 draft.save()
 
     def discard_draft(self, account: Account) -> None:
-        Draft.delete().where(
-            Draft.account == account.id, Draft.session_id == self.session.id
+        drafts = self.store.Draft
+        drafts.delete().where(
+            drafts.account == account.id, drafts.session_id == self.session.id
         ).execute()
 
     def save(self, account: Account, values: Mapping[str, Any]) -> Registration:
@@ -153,10 +161,10 @@ class RegistrationService:
         ):
             self.discard_draft(account)
             raise Refused.one("", "registration.unchanged")
-        with self.db.atomic():
+        with self.store.atomic():
             if registration is None:
                 try:
-                    registration = Registration.create(
+                    registration = self.store.Registration.create(
                         account=account.id,
                         session_id=self.session.id,
                         answers=answers,
@@ -168,12 +176,13 @@ class RegistrationService:
                 except IntegrityError:
                     # The same candidate saved a first time a moment ago, elsewhere.
                     raise Refused.one("", "registration.conflict") from None
-                Account.update(
+                accounts = self.store.Account
+                accounts.update(
                     family_name=answers["family_name"],
                     given_names=answers["given_names"],
                     updated_at=now,
-                    version=Account.version + 1,
-                ).where(Account.id == account.id).execute()
+                    version=accounts.version + 1,
+                ).where(accounts.id == account.id).execute()
                 account.family_name, account.given_names = (
                     answers["family_name"],
                     answers["given_names"],
@@ -199,7 +208,7 @@ class RegistrationService:
         registration = self.registration(account)
         if registration is None or registration.status != "registered":
             raise Refused.one("", "registration.nothing_to_withdraw")
-        with self.db.atomic():
+        with self.store.atomic():
             registration.status = "withdrawn"
             registration.withdrawn_at = now
             registration.touch(now)
@@ -209,7 +218,8 @@ class RegistrationService:
         return registration
 
     def report_address_change(self, account: Account, values: Mapping[str, Any]) -> AddressChange:
-        """« Signaler un changement d'adresse »: recorded, and sent to the rectorat, even after closing."""
+        """« Signaler un changement d'adresse »: recorded, and sent to the rectorat, even after
+        closing."""
         registration = self.registration(account)
         if registration is None or registration.status == "withdrawn":
             raise Refused.one("", "address.no_registration")
@@ -220,8 +230,8 @@ class RegistrationService:
             raise Refused(problems)
         address = {name: checked.answers.get(name, "") for name in ADDRESS_FIELDS}
         now = self.clock.now()
-        with self.db.atomic():
-            change = AddressChange.create(
+        with self.store.atomic():
+            change = self.store.AddressChange.create(
                 registration=registration.id, address=address, created_at=now, updated_at=now
             )
             params = self._mail_params(account, registration, now)
@@ -238,6 +248,7 @@ class RegistrationService:
             )
             params["phone"] = address["phone"]
             enqueue_mail(
+                self.store,
                 self.session.contact.email,
                 french("mail.address_change.subject", **params),
                 french("mail.address_change.body", **params),
@@ -266,8 +277,10 @@ class RegistrationService:
         self, account: Account, registration: Registration, now: datetime
     ) -> dict[str, Any]:
         answers = registration.answers
+        given = answers.get("given_names", account.given_names)
+        family = answers.get("family_name", account.family_name)
         return {
-            "name": f"{answers.get('given_names', account.given_names)} {answers.get('family_name', account.family_name)}",
+            "name": f"{given} {family}",
             "email": account.email,
             "exam": self.session.title,
             "version": registration.version,
@@ -292,6 +305,7 @@ class RegistrationService:
         pieces = required_pieces(registration.answers, self.session)
         params["pieces"] = "\n".join(f" – {french(f'pieces.{piece}.title')}" for piece in pieces)
         enqueue_mail(
+            self.store,
             account.email,
             french(f"mail.{event}.subject", **params),
             french(f"mail.{event}.body", **params),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 
 from peewee import Database, IntegrityError
 
@@ -13,6 +14,9 @@ from kiosk.errors import Refused
 from kiosk.passwords import Hasher, check_password
 from kiosk.store.models import StaffAccount
 
+if TYPE_CHECKING:
+    from kiosk.store.database import KioskStore
+
 ROLES = ("reception", "exam_office")
 
 
@@ -21,20 +25,28 @@ def staff_name(text: str) -> str:
 
 
 class StaffService:
-    """Staff accounts, with the same password rules and login delays as candidates'."""
+    """Staff accounts, with the same password rules and login delays as candidates'.
+
+    On a kiosk's store (``StaffService(store, clock)``) they are its ``StaffAccount``
+    rows; on the rectorat's, ``StaffService(store.db, clock, model=store.Staff)``: its
+    own table with the same columns, bound to that database.
+    """
 
     def __init__(
         self,
-        db: Database,
+        store: KioskStore | Database,
         clock: Clock,
         hasher: Hasher | None = None,
-        model: type[StaffAccount] = StaffAccount,
+        model: type[StaffAccount] | None = None,
     ) -> None:
-        self.db = db
+        if model is None:
+            if isinstance(store, Database):
+                raise TypeError("staff on a database other than a kiosk store need their model")
+            model = store.StaffAccount
+        self.model = model
+        self.db = model._meta.database
         self.clock = clock
         self.hasher = hasher or Hasher()
-        # The kiosk's table, or the rectorat store's one with the same columns.
-        self.model = model
 
     def add(self, name: str, role: str, password: str) -> StaffAccount:
         name = staff_name(name)

@@ -1,27 +1,26 @@
-"""Fixtures shared by the logic tests: one frozen clock, one store, one exam session."""
+"""Fixtures shared by the logic tests: one frozen clock, one store, one exam session.
+
+The builders the tests share (the standard candidate, valid form values, pushed items…)
+are plain functions in ``tests/factories.py``. The fixtures of the harness modules below
+are registered as plugins, so test modules ask for them by name and never import them.
+"""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from argon2 import PasswordHasher
-from peewee import SQL
 
-from kiosk.accounts import AccountService, SignUp
+from kiosk.accounts import AccountService
 from kiosk.clock import Clock, parse_instant
 from kiosk.exam_sessions import load_session
 from kiosk.store.database import open_store
-from kiosk.store.models import OutboxRow
+from tests.factories import CANDIDATE, fast_hasher, mailed_code
 from tests.support.requirements import REQUIRE_ALL
 
-CANDIDATE = SignUp(
-    email="jean.dupont@exemple.fr",
-    family_name="Dupont",
-    given_names="Jean",
-    password="cheval agrafe lumière 42",
-    password_again="cheval agrafe lumière 42",
-)
+pytest_plugins = [
+    "tests.support.pg_server",  # postgres_server, postgres_url, fresh_postgres_url
+    "tests.support.rectorat_store",  # store_url, store, service: the rectorat's store
+    "tests.support.sync_world",  # rectorat, kiosks: sync end to end
+]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -35,9 +34,6 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, but KIOSK_REQUIRE_ALL=1 requires every part: {reason}"
 
 
-_CODE = re.compile(r"Votre code .*est : (\w{4}-\w{4})")
-
-
 @pytest.fixture
 def clock() -> Clock:
     """Sunday 10 Nov 2019, 10:00 Paris: inside the Poitiers window; moves only when told."""
@@ -45,10 +41,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def db(tmp_path):
-    store = open_store(tmp_path / "kiosk.sqlite3")
-    yield store
-    store.close()
+def kiosk_store(tmp_path):
+    """The kiosk's store: its connection (``kiosk_store.db``) and the models bound to it
+    (``kiosk_store.Account``…). ``store`` is the rectorat's (tests/support/rectorat_store.py)."""
+    opened = open_store(tmp_path / "kiosk.sqlite3")
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
@@ -56,35 +54,16 @@ def session(clock):
     return load_session("bacpro-poitiers-2020", clock)
 
 
-def fast_hasher(**params):
-    """Argon2id with tiny costs, for tests only: production uses argon2-cffi's defaults
-    (Hasher()), which take ~50 ms a hash and would make the suite slow."""
-    from kiosk.passwords import Hasher
-
-    costs = {"time_cost": 1, "memory_cost": 8, "parallelism": 1} | params
-    return Hasher(PasswordHasher(**costs))
-
-
 @pytest.fixture
-def accounts(db, clock, session) -> AccountService:
-    return AccountService(db, clock, session, hasher=fast_hasher())
-
-
-def mailed_code(email: str) -> str:
-    """The code in the latest mail queued for ``email``, as the candidate reads it."""
-    rows = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))
-    bodies = [row.payload["body"] for row in rows if row.payload["to"] == email]
-    assert bodies, f"no mail for {email}"
-    found = _CODE.search(bodies[-1])
-    assert found, bodies[-1]
-    return found.group(1)
+def accounts(kiosk_store, clock, session) -> AccountService:
+    return AccountService(kiosk_store, clock, session, hasher=fast_hasher())
 
 
 @pytest.fixture
 def signed_up(accounts):
     """A pending account for CANDIDATE and its activation code, read back from the mail."""
     account = accounts.sign_up(CANDIDATE)
-    return account, mailed_code(account.email)
+    return account, mailed_code(accounts.store, account.email)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,7 @@ from kiosk import accounts as accounts_module
 from kiosk.accounts import LONGEST_DELAY, AccountService, email_key, login_delay
 from kiosk.errors import Refused
 from kiosk.store.database import open_store
-from kiosk.store.models import Account, OneTimeCode, OutboxRow
-from tests.conftest import CANDIDATE, fast_hasher, mailed_code
+from tests.factories import CANDIDATE, fast_hasher, mailed_code
 
 PASSWORD = CANDIDATE.password
 NEW_PASSWORD = "poisson volant sur la lune"
@@ -28,8 +27,8 @@ def activate(accounts, signed_up):
     return accounts.activate(account.email, code)
 
 
-def reset_code(email: str) -> str:
-    return mailed_code(email)
+def reset_code(accounts, email: str) -> str:
+    return mailed_code(accounts.store, email)
 
 
 # -- sign-up ---------------------------------------------------------------------------
@@ -37,7 +36,7 @@ def reset_code(email: str) -> str:
 
 def test_sign_up_normalises_the_address_and_stores_a_pending_account(accounts):
     account = accounts.sign_up(replace(CANDIDATE, email="  Jean.Dupont@EXEMPLE.fr "))
-    stored = Account.get_by_id(account.id)
+    stored = accounts.store.Account.get_by_id(account.id)
     assert stored.email == "Jean.Dupont@exemple.fr"
     assert stored.email_key == "jean.dupont@exemple.fr"
     assert stored.status == "pending"
@@ -66,7 +65,7 @@ def test_sign_up_refuses_the_same_address_written_differently(accounts, first, s
     with pytest.raises(Refused) as refused:
         accounts.sign_up(replace(CANDIDATE, email=second))
     assert problem_key(refused, "email") == "email.taken"
-    assert Account.select().count() == 1
+    assert accounts.store.Account.select().count() == 1
 
 
 def test_email_key_is_one_key_for_case_unicode_and_idn_variants():
@@ -87,7 +86,7 @@ def test_sign_up_refuses_an_invalid_address(accounts, email):
     with pytest.raises(Refused) as refused:
         accounts.sign_up(replace(CANDIDATE, email=email))
     assert problem_key(refused, "email") == "email.invalid"
-    assert Account.select().count() == 0
+    assert accounts.store.Account.select().count() == 0
 
 
 def test_sign_up_refuses_an_empty_address(accounts):
@@ -115,6 +114,7 @@ def test_sign_up_refuses_two_different_passwords(accounts):
 
 
 def test_sign_up_queues_exactly_one_mail_with_the_code(accounts, signed_up):
+    OneTimeCode, OutboxRow = accounts.store.OneTimeCode, accounts.store.OutboxRow
     account, code = signed_up
     rows = list(OutboxRow.select().where(OutboxRow.kind == "mail"))
     assert len(rows) == 1
@@ -125,6 +125,7 @@ def test_sign_up_queues_exactly_one_mail_with_the_code(accounts, signed_up):
 
 
 def test_a_refused_duplicate_queues_no_mail(accounts, signed_up):
+    OneTimeCode, OutboxRow = accounts.store.OneTimeCode, accounts.store.OutboxRow
     with pytest.raises(Refused):
         accounts.sign_up(CANDIDATE)
     assert OutboxRow.select().where(OutboxRow.kind == "mail").count() == 1
@@ -135,7 +136,8 @@ def test_no_mail_when_the_account_cannot_be_created(accounts, monkeypatch):
     def broken_create(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Account, "create", broken_create)
+    OneTimeCode, OutboxRow = accounts.store.OneTimeCode, accounts.store.OutboxRow
+    monkeypatch.setattr(accounts.store.Account, "create", broken_create)
     with pytest.raises(RuntimeError):
         accounts.sign_up(CANDIDATE)
     monkeypatch.undo()
@@ -147,6 +149,8 @@ def test_no_account_when_its_mail_cannot_be_queued(accounts, monkeypatch):
     def broken_enqueue(*args, **kwargs):
         raise RuntimeError("disk full")
 
+    store = accounts.store
+    Account, OneTimeCode, OutboxRow = store.Account, store.OneTimeCode, store.OutboxRow
     monkeypatch.setattr(accounts_module, "enqueue_mail", broken_enqueue)
     with pytest.raises(RuntimeError):
         accounts.sign_up(CANDIDATE)
@@ -162,7 +166,7 @@ def test_activation_at_47_59_59_works(accounts, signed_up, clock):
     clock.advance(timedelta(hours=47, minutes=59, seconds=59))
     account = activate(accounts, signed_up)
     assert account.status == "active"
-    assert Account.get_by_id(account.id).activated_at == clock.now()
+    assert accounts.store.Account.get_by_id(account.id).activated_at == clock.now()
 
 
 def test_activation_at_48_hours_fails_and_the_account_is_gone(accounts, signed_up, clock):
@@ -170,7 +174,7 @@ def test_activation_at_48_hours_fails_and_the_account_is_gone(accounts, signed_u
     with pytest.raises(Refused) as refused:
         activate(accounts, signed_up)
     assert problem_key(refused, "email") == "activation.unknown"
-    assert Account.select().count() == 0
+    assert accounts.store.Account.select().count() == 0
 
 
 def test_the_code_may_be_typed_in_lower_case_and_without_dash(accounts, signed_up):
@@ -189,25 +193,26 @@ def test_purge_deletes_at_48_hours_not_before(accounts, signed_up, clock):
     account, _ = signed_up
     clock.advance(timedelta(hours=47, minutes=59, seconds=59))
     assert accounts.purge_unactivated() == 0
-    assert Account.get_or_none(Account.id == account.id) is not None
+    assert accounts.store.Account.get_or_none(accounts.store.Account.id == account.id) is not None
     clock.advance(timedelta(seconds=1))
     assert accounts.purge_unactivated() == 1
-    assert Account.get_or_none(Account.id == account.id) is None
-    assert OneTimeCode.select().count() == 0
+    assert accounts.store.Account.get_or_none(accounts.store.Account.id == account.id) is None
+    assert accounts.store.OneTimeCode.select().count() == 0
 
 
 def test_activated_accounts_are_never_purged(accounts, signed_up, clock):
     activate(accounts, signed_up)
     clock.advance(timedelta(days=400))
     assert accounts.purge_unactivated() == 0
-    assert Account.select().count() == 1
+    assert accounts.store.Account.select().count() == 1
 
 
 def test_a_purged_address_can_sign_up_again(accounts, signed_up, clock):
     clock.advance(timedelta(hours=48))
     accounts.purge_unactivated()
     again = accounts.sign_up(CANDIDATE)
-    assert accounts.activate(again.email, mailed_code(again.email)).status == "active"
+    code = mailed_code(accounts.store, again.email)
+    assert accounts.activate(again.email, code).status == "active"
 
 
 def test_an_expired_address_can_sign_up_again_before_any_purge(accounts, signed_up, clock):
@@ -215,7 +220,7 @@ def test_an_expired_address_can_sign_up_again_before_any_purge(accounts, signed_
     clock.advance(timedelta(hours=48))
     again = accounts.sign_up(replace(CANDIDATE, email="JEAN.DUPONT@exemple.fr"))
     assert again.id != first.id
-    assert Account.select().count() == 1
+    assert accounts.store.Account.select().count() == 1
 
 
 # -- code tries -------------------------------------------------------------------------
@@ -242,10 +247,11 @@ def test_five_wrong_codes_spend_the_code(accounts, signed_up):
     with pytest.raises(Refused) as refused:
         accounts.activate(account.email, code)
     assert problem_key(refused, "code") == "code.expired"
-    assert Account.get_by_id(account.id).status == "pending"
+    assert accounts.store.Account.get_by_id(account.id).status == "pending"
 
 
 def test_a_code_works_once(accounts, signed_up):
+    Account = accounts.store.Account
     account, code = signed_up
     accounts.activate(account.email, code)
     Account.update(status="pending").where(Account.id == account.id).execute()
@@ -257,6 +263,7 @@ def test_a_code_works_once(accounts, signed_up):
 
 
 def test_resend_is_refused_within_60_seconds_and_allowed_after(accounts, signed_up, clock):
+    OutboxRow = accounts.store.OutboxRow
     account, _ = signed_up
     clock.advance(timedelta(seconds=59))
     with pytest.raises(Refused) as refused:
@@ -287,7 +294,7 @@ def test_only_the_latest_code_is_valid(accounts, signed_up, clock):
     account, first = signed_up
     clock.advance(timedelta(minutes=1))
     accounts.resend_activation(account.email)
-    latest = mailed_code(account.email)
+    latest = mailed_code(accounts.store, account.email)
     assert latest != first
     with pytest.raises(Refused) as refused:
         accounts.activate(account.email, first)
@@ -311,14 +318,15 @@ def test_a_resent_code_keeps_the_48_hour_deadline(accounts, signed_up, clock):
     account, _ = signed_up
     clock.advance(timedelta(hours=47))
     accounts.resend_activation(account.email)
-    code = mailed_code(account.email)
+    code = mailed_code(accounts.store, account.email)
     clock.advance(timedelta(hours=1))
     with pytest.raises(Refused):
         accounts.activate(account.email, code)
-    assert Account.select().count() == 0
+    assert accounts.store.Account.select().count() == 0
 
 
 def test_resend_for_an_unknown_address_is_refused(accounts):
+    OutboxRow = accounts.store.OutboxRow
     with pytest.raises(Refused) as refused:
         accounts.resend_activation("personne@exemple.fr")
     assert problem_key(refused, "email") == "activation.unknown"
@@ -352,7 +360,7 @@ def test_unknown_address_and_wrong_password_look_the_same(accounts, active):
 def test_four_failures_cost_no_delay_the_fifth_locks(accounts, active):
     for _ in range(4):
         assert fail_login(accounts) == "login.wrong"
-        assert Account.get_by_id(active.id).locked_until is None
+        assert accounts.store.Account.get_by_id(active.id).locked_until is None
     accounts.log_in(CANDIDATE.email, PASSWORD)  # still free, and resets the count
 
     for _ in range(4):
@@ -362,6 +370,7 @@ def test_four_failures_cost_no_delay_the_fifth_locks(accounts, active):
 
 
 def test_lock_grows_and_ends_when_the_clock_passes_it(accounts, active, clock):
+    Account = accounts.store.Account
     for _ in range(5):
         fail_login(accounts)
     locked_until = Account.get_by_id(active.id).locked_until
@@ -385,15 +394,18 @@ def test_login_delay_grows_and_is_capped_at_15_minutes():
 
 
 def test_a_long_series_of_failures_stays_a_refusal(accounts, active, clock):
+    Account = accounts.store.Account
     Account.update(failed_logins=500).where(Account.id == active.id).execute()
     assert fail_login(accounts) == "login.wrong"
     assert Account.get_by_id(active.id).locked_until - clock.now() == LONGEST_DELAY
 
 
-def test_the_lock_survives_reopening_the_store(accounts, active, db, clock, session, tmp_path):
+def test_the_lock_survives_reopening_the_store(
+    accounts, active, kiosk_store, clock, session, tmp_path
+):
     for _ in range(5):
         fail_login(accounts)
-    db.close()
+    kiosk_store.close()
     reopened = open_store(tmp_path / "kiosk.sqlite3")
     try:
         service = AccountService(reopened, clock, session, hasher=fast_hasher())
@@ -436,11 +448,15 @@ def test_a_pending_account_cannot_log_in(accounts, signed_up):
     assert fail_login(accounts) == "login.wrong"
 
 
-def test_login_rehashes_when_the_argon2_parameters_change(accounts, active, db, clock, session):
-    before = Account.get_by_id(active.id)
-    stronger = AccountService(db, clock, session, hasher=fast_hasher(time_cost=2, memory_cost=16))
+def test_login_rehashes_when_the_argon2_parameters_change(
+    accounts, active, kiosk_store, clock, session
+):
+    before = kiosk_store.Account.get_by_id(active.id)
+    stronger = AccountService(
+        kiosk_store, clock, session, hasher=fast_hasher(time_cost=2, memory_cost=16)
+    )
     stronger.log_in(CANDIDATE.email, PASSWORD)
-    after = Account.get_by_id(active.id)
+    after = kiosk_store.Account.get_by_id(active.id)
     assert after.password_hash != before.password_hash
     assert "m=16,t=2,p=1" in after.password_hash
     assert after.version == before.version + 1
@@ -449,26 +465,29 @@ def test_login_rehashes_when_the_argon2_parameters_change(accounts, active, db, 
 
 
 def test_login_does_not_rehash_when_the_parameters_are_the_same(accounts, active):
-    before = Account.get_by_id(active.id).password_hash
+    before = accounts.store.Account.get_by_id(active.id).password_hash
     accounts.log_in(CANDIDATE.email, PASSWORD)
-    assert Account.get_by_id(active.id).password_hash == before
+    assert accounts.store.Account.get_by_id(active.id).password_hash == before
 
 
 # -- forgotten password -----------------------------------------------------------------
 
 
 def test_reset_request_for_an_unknown_address_sends_nothing(accounts, active):
+    OutboxRow = accounts.store.OutboxRow
     outbox = OutboxRow.select().where(OutboxRow.kind == "mail").count()
     assert accounts.request_reset("inconnu@exemple.fr") is None
     assert OutboxRow.select().where(OutboxRow.kind == "mail").count() == outbox
 
 
 def test_reset_request_for_a_pending_account_sends_nothing(accounts, signed_up):
+    OutboxRow = accounts.store.OutboxRow
     accounts.request_reset(CANDIDATE.email)
     assert OutboxRow.select().where(OutboxRow.kind == "mail").count() == 1
 
 
 def test_reset_request_for_an_active_account_sends_a_code(accounts, active):
+    OneTimeCode, OutboxRow = accounts.store.OneTimeCode, accounts.store.OutboxRow
     accounts.request_reset("Jean.Dupont@exemple.fr")
     reset_mails = [
         r.payload
@@ -476,12 +495,13 @@ def test_reset_request_for_an_active_account_sends_a_code(accounts, active):
         if "réinitialisation" in r.payload["subject"]
     ]
     assert [p["to"] for p in reset_mails] == [CANDIDATE.email]
-    code = reset_code(CANDIDATE.email)
+    code = reset_code(accounts, CANDIDATE.email)
     assert code in reset_mails[0]["body"]
     assert OneTimeCode.select().where(OneTimeCode.purpose == "reset").count() == 1
 
 
 def test_reset_requests_are_throttled_like_activation_codes(accounts, active, clock):
+    OneTimeCode = accounts.store.OneTimeCode
     accounts.request_reset(CANDIDATE.email)
     clock.advance(timedelta(seconds=59))
     try:
@@ -498,9 +518,9 @@ def test_reset_with_the_right_code_changes_the_password_and_clears_the_lock(acco
     for _ in range(5):
         fail_login(accounts)
     accounts.request_reset(CANDIDATE.email)
-    code = reset_code(CANDIDATE.email)
+    code = reset_code(accounts, CANDIDATE.email)
     accounts.reset_password(CANDIDATE.email, code, NEW_PASSWORD, NEW_PASSWORD)
-    stored = Account.get_by_id(active.id)
+    stored = accounts.store.Account.get_by_id(active.id)
     assert stored.failed_logins == 0 and stored.locked_until is None
     assert fail_login(accounts, password=PASSWORD) == "login.wrong"
     assert accounts.log_in(CANDIDATE.email, NEW_PASSWORD).id == active.id
@@ -508,7 +528,7 @@ def test_reset_with_the_right_code_changes_the_password_and_clears_the_lock(acco
 
 def test_reset_refuses_a_weak_new_password_and_keeps_the_code(accounts, active):
     accounts.request_reset(CANDIDATE.email)
-    code = reset_code(CANDIDATE.email)
+    code = reset_code(accounts, CANDIDATE.email)
     with pytest.raises(Refused) as refused:
         accounts.reset_password(CANDIDATE.email, code, "jean dupont 2020 !", "jean dupont 2020 !")
     assert problem_key(refused, "password") == "password.personal"
@@ -525,14 +545,14 @@ def test_reset_with_a_wrong_code_keeps_the_password(accounts, active):
 
 def test_reset_code_is_valid_for_30_minutes(accounts, active, clock):
     accounts.request_reset(CANDIDATE.email)
-    code = reset_code(CANDIDATE.email)
+    code = reset_code(accounts, CANDIDATE.email)
     clock.advance(timedelta(minutes=29, seconds=59))
     accounts.reset_password(CANDIDATE.email, code, NEW_PASSWORD, NEW_PASSWORD)
 
 
 def test_reset_code_expires_after_30_minutes(accounts, active, clock):
     accounts.request_reset(CANDIDATE.email)
-    code = reset_code(CANDIDATE.email)
+    code = reset_code(accounts, CANDIDATE.email)
     clock.advance(timedelta(minutes=30))
     with pytest.raises(Refused) as refused:
         accounts.reset_password(CANDIDATE.email, code, NEW_PASSWORD, NEW_PASSWORD)

@@ -13,9 +13,7 @@ from kiosk.documents import DocumentService
 from kiosk.errors import Refused
 from kiosk.registrations import RegistrationService
 from kiosk.runtime.config import MailConfig, PrintConfig
-from kiosk.store.models import Document
-from tests.conftest import CANDIDATE, fast_hasher, mailed_code
-from tests.test_registration_form import valid_values
+from tests.factories import CANDIDATE, fast_hasher, mailed_code, valid_values
 
 
 @pytest.fixture
@@ -25,22 +23,22 @@ def candidate(accounts, signed_up):
 
 
 @pytest.fixture
-def registrations(db, clock, session):
-    return RegistrationService(db, clock, session)
+def registrations(kiosk_store, clock, session):
+    return RegistrationService(kiosk_store, clock, session)
 
 
-def documents_service(db, clock, session, tmp_path, queue: str = "", server: str = ""):
+def documents_service(store, clock, session, tmp_path, queue: str = "", server: str = ""):
     def printer():
         return printer_from_config(
             PrintConfig(queue=queue, server=server), tmp_path / "impressions"
         )
 
-    return DocumentService(db, clock, session, tmp_path / "documents", printer)
+    return DocumentService(store, clock, session, tmp_path / "documents", printer)
 
 
 @pytest.fixture
-def documents(db, clock, session, tmp_path):
-    return documents_service(db, clock, session, tmp_path)
+def documents(kiosk_store, clock, session, tmp_path):
+    return documents_service(kiosk_store, clock, session, tmp_path)
 
 
 def test_no_registration_no_document(documents, candidate):
@@ -52,7 +50,7 @@ def test_the_current_version_is_made_once_and_kept(documents, registrations, can
     [first] = documents.documents(candidate)
     [again] = documents.documents(candidate)
     assert first.id == again.id and first.registration_version == 1 and not first.superseded
-    document = Document.get_by_id(first.id)
+    document = documents.store.Document.get_by_id(first.id)
     path = documents.path(document)
     assert path.stat().st_size == document.size
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
@@ -71,9 +69,9 @@ def test_a_new_version_supersedes_the_old_document(documents, registrations, can
 def test_a_lost_file_is_made_again(documents, registrations, candidate, session):
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
-    documents.path(Document.get_by_id(view.id)).unlink()
+    documents.path(documents.store.Document.get_by_id(view.id)).unlink()
     [again] = documents.documents(candidate)
-    assert documents.path(Document.get_by_id(again.id)).exists()
+    assert documents.path(documents.store.Document.get_by_id(again.id)).exists()
 
 
 def test_a_withdrawn_registration_gets_no_new_document(
@@ -85,17 +83,17 @@ def test_a_withdrawn_registration_gets_no_new_document(
 
 
 def test_another_candidates_document_is_refused(
-    db, clock, session, documents, registrations, candidate
+    kiosk_store, clock, session, documents, registrations, candidate
 ):
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
-    accounts = AccountService(db, clock, session, fast_hasher())
+    accounts = AccountService(kiosk_store, clock, session, fast_hasher())
     other = accounts.sign_up(
         CANDIDATE.__class__(
             **{**CANDIDATE.__dict__, "email": "autre@exemple.fr", "family_name": "Autre"}
         )
     )
-    other = accounts.activate(other.email, mailed_code(other.email))
+    other = accounts.activate(other.email, mailed_code(kiosk_store, other.email))
     for act in (documents.print, documents.email):
         with pytest.raises(Refused) as refused:
             act(other, view.id)
@@ -105,6 +103,7 @@ def test_another_candidates_document_is_refused(
 def test_without_a_printer_the_pdf_goes_to_the_print_folder(
     documents, registrations, candidate, session, tmp_path
 ):
+    Document = documents.store.Document
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     job = documents.print(candidate, view.id)
@@ -115,10 +114,11 @@ def test_without_a_printer_the_pdf_goes_to_the_print_folder(
 def test_mailed_with_the_pdf_attached(
     documents, registrations, candidate, session, clock, tmp_path
 ):
+    Document = documents.store.Document
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     documents.email(candidate, view.id)
-    delivery = MailDelivery(MailConfig(), tmp_path / "maildir", clock)
+    delivery = MailDelivery(documents.store, MailConfig(), tmp_path / "maildir", clock)
     assert delivery.deliver_due().failed == 0
     import email
     from email import policy
@@ -137,11 +137,13 @@ def test_mailed_with_the_pdf_attached(
 
 
 def test_a_stopped_printer_is_refused_with_its_message(
-    db, clock, session, tmp_path, registrations, candidate, cups
+    kiosk_store, clock, session, tmp_path, registrations, candidate, cups
 ):
     queue = cups.add_pdf_queue("kiosk-stopped")
     cups.run("cupsdisable", queue)
-    documents = documents_service(db, clock, session, tmp_path, queue=queue, server=cups.server)
+    documents = documents_service(
+        kiosk_store, clock, session, tmp_path, queue=queue, server=cups.server
+    )
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     with pytest.raises(Refused) as refused:
@@ -149,9 +151,14 @@ def test_a_stopped_printer_is_refused_with_its_message(
     assert refused.value.problems[""].key == "print.stopped"
 
 
-def test_printed_through_cups(db, clock, session, tmp_path, registrations, candidate, cups):
+def test_printed_through_cups(
+    kiosk_store, clock, session, tmp_path, registrations, candidate, cups
+):
+    Document = kiosk_store.Document
     queue = cups.add_pdf_queue("kiosk-documents")
-    documents = documents_service(db, clock, session, tmp_path, queue=queue, server=cups.server)
+    documents = documents_service(
+        kiosk_store, clock, session, tmp_path, queue=queue, server=cups.server
+    )
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
     job = documents.print(candidate, view.id)

@@ -300,7 +300,10 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
     db = sqlite3.connect(f"file:{data_dir / 'kiosk.sqlite3'}?mode=ro", uri=True)
     try:
         # Every mail delivered, exactly once, nothing left half-written in tmp/.
-        sent = "SELECT id FROM outbox WHERE kind = 'mail' AND delivered_at IS NOT NULL AND failed_at IS NULL"
+        sent = (
+            "SELECT id FROM outbox"
+            " WHERE kind = 'mail' AND delivered_at IS NOT NULL AND failed_at IS NULL"
+        )
         mail = [uuid.UUID(row[0]).hex for row in db.execute(sent)]
         assert db.execute("SELECT count(*) FROM outbox WHERE kind = 'mail'").fetchone()[0] == len(
             mail

@@ -16,9 +16,7 @@ from kiosk.console.views import Officer, bars
 from kiosk.errors import Refused
 from kiosk.runtime.config import load_config
 from kiosk.runtime.services import build_services
-from kiosk.store.models import Account, OutboxRow, Registration, StaffAudit
-from tests.conftest import CANDIDATE, fast_hasher, mailed_code
-from tests.test_registration_form import valid_values
+from tests.factories import CANDIDATE, fast_hasher, mailed_code, valid_values
 
 PASSWORD = "guichet du hall nord 2019"
 RECEPTION = Officer("accueil", "reception")
@@ -50,15 +48,16 @@ def desk(services):
 def registered(services):
     """Jean Dupont, active and registered at this kiosk."""
     account = services.accounts.sign_up(CANDIDATE)
-    account = services.accounts.activate(account.email, mailed_code(account.email))
+    account = services.accounts.activate(account.email, mailed_code(services.store, account.email))
     registration = services.registrations.save(account, valid_values(services.session))
     return account, registration
 
 
-def audit_lines() -> list[tuple[str, str, str | None, str]]:
+def audit_lines(store) -> list[tuple[str, str, str | None, str]]:
+    audit = store.StaffAudit
     return [
         (r.staff, r.action, r.subject, r.detail)
-        for r in StaffAudit.select().order_by(StaffAudit.created_at)
+        for r in audit.select().order_by(audit.created_at)
     ]
 
 
@@ -74,10 +73,10 @@ def test_the_exam_office_has_every_right_of_the_reception_and_more():
 @pytest.mark.parametrize(
     "task",
     [
-        lambda desk, who: desk.correct_identity(who, who_id(), {"family_name": "Durand"}),
+        lambda desk, who: desk.correct_identity(who, who_id(desk), {"family_name": "Durand"}),
         lambda desk, who: desk.receive_paper(who, "2020-PO-000001"),
-        lambda desk, who: desk.mark_paper(who, who_id(), True),
-        lambda desk, who: desk.set_aside(who, who_id()),
+        lambda desk, who: desk.mark_paper(who, who_id(desk), True),
+        lambda desk, who: desk.set_aside(who, who_id(desk)),
         lambda desk, who: desk.conflicts(who),
         lambda desk, who: desk.resolve_conflict(who, "x", True),
         lambda desk, who: desk.export_csv(who),
@@ -95,16 +94,16 @@ def test_the_exam_office_has_every_right_of_the_reception_and_more():
     ],
 )
 def test_the_reception_cannot_do_the_exam_office_s_work(desk, registered, task):
-    before = Registration.get().version
+    before = desk.store.Registration.get().version
     with pytest.raises(Refused) as caught:
         task(desk, RECEPTION)
     assert key(caught) == "console.forbidden"
-    assert Registration.get().version == before
+    assert desk.store.Registration.get().version == before
     assert not desk.exports_dir.exists()
 
 
-def who_id() -> str:
-    return str(Account.get().id)
+def who_id(desk) -> str:
+    return str(desk.store.Account.get().id)
 
 
 def test_a_kiosk_store_sends_the_paper_work_to_the_rectorat_s(desk, registered):
@@ -126,7 +125,7 @@ def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, de
     with pytest.raises(Refused) as caught:
         desk.log_in("accueil", "pas le bon mot de passe")
     assert key(caught) == "staff.wrong"
-    assert audit_lines() == [("accueil", "login", None, "")]
+    assert audit_lines(desk.store) == [("accueil", "login", None, "")]
 
 
 # -- finding and viewing ---------------------------------------------------------------
@@ -159,19 +158,19 @@ def test_viewing_a_file_is_recorded_with_who_and_what_never_a_secret(desk, regis
     assert file.candidate.status == "registered" and "confirmation" in file.pieces
     assert file.activation_deadline is None and file.activated_at is not None
     desk.find(RECEPTION, "dupont")
-    lines = audit_lines()
+    lines = audit_lines(desk.store)
     assert lines[0] == ("accueil", "view", str(account.id), "")
     assert lines[1][1] == "find"
-    row = StaffAudit.get(StaffAudit.action == "view")
+    row = desk.store.StaffAudit.get(desk.store.StaffAudit.action == "view")
     assert row.created_at.utcoffset() == timedelta(0) or row.created_at.tzinfo is not None
 
 
 def test_the_audit_trail_cannot_be_changed_or_emptied(desk, registered):
     desk.open_file(RECEPTION, str(registered[0].id))
     with pytest.raises(Exception, match="append-only"):
-        StaffAudit.update(staff="quelqu'un d'autre").execute()
+        desk.store.StaffAudit.update(staff="quelqu'un d'autre").execute()
     with pytest.raises(Exception, match="append-only"):
-        StaffAudit.delete().execute()
+        desk.store.StaffAudit.delete().execute()
 
 
 # -- the reception ---------------------------------------------------------------------
@@ -179,13 +178,13 @@ def test_the_audit_trail_cannot_be_changed_or_emptied(desk, registered):
 
 def test_the_reception_resends_an_activation_code_and_the_trail_keeps_no_code(services, desk):
     account = services.accounts.sign_up(CANDIDATE)
-    first = mailed_code(account.email)
+    first = mailed_code(services.store, account.email)
     services.clock.advance(timedelta(minutes=2))
     desk.resend_code(RECEPTION, str(account.id))
-    second = mailed_code(account.email)
+    second = mailed_code(services.store, account.email)
     assert second != first
     assert services.accounts.activate(account.email, second).status == "active"
-    trail = " ".join(" ".join(filter(None, line)) for line in audit_lines())
+    trail = " ".join(" ".join(filter(None, line)) for line in audit_lines(desk.store))
     assert "resend_code" in trail
     assert second not in trail and second.replace("-", "") not in trail
 
@@ -201,9 +200,9 @@ def test_the_reception_lifts_a_login_delay(services, desk, registered):
     for _ in range(6):
         with pytest.raises(Refused):
             services.accounts.log_in(account.email, "mauvais mot de passe")
-    assert Account.get_by_id(account.id).locked_until is not None
+    assert desk.store.Account.get_by_id(account.id).locked_until is not None
     desk.lift_delay(RECEPTION, str(account.id))
-    assert Account.get_by_id(account.id).locked_until is None
+    assert desk.store.Account.get_by_id(account.id).locked_until is None
     assert services.accounts.log_in(account.email, CANDIDATE.password).id == account.id
     with pytest.raises(Refused) as caught:
         desk.lift_delay(RECEPTION, str(account.id))
@@ -227,6 +226,7 @@ def test_there_is_nothing_to_reprint_without_a_registration(services, desk):
 
 
 def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(desk, registered):
+    Account, OutboxRow = desk.store.Account, desk.store.OutboxRow
     account, registration = registered
     queued = OutboxRow.select().count()
     corrected = desk.correct_identity(
@@ -238,7 +238,9 @@ def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(des
     )
     assert Account.get_by_id(account.id).family_name == "Dupond"
     assert OutboxRow.select().count() > queued  # the new version waits for the rectorat
-    assert ("dec", "correct_identity", str(account.id), "family_name, birth_town") in audit_lines()
+    assert ("dec", "correct_identity", str(account.id), "family_name, birth_town") in audit_lines(
+        desk.store
+    )
 
 
 def test_a_wrong_correction_is_refused_at_its_field_and_changes_nothing(desk, registered):
@@ -249,7 +251,7 @@ def test_a_wrong_correction_is_refused_at_its_field_and_changes_nothing(desk, re
     with pytest.raises(Refused) as caught:
         desk.correct_identity(EXAM_OFFICE, str(account.id), {"family_name": "Dupont"})
     assert key(caught) == "console.nothing_changed"
-    assert Registration.get().version == registration.version
+    assert desk.store.Registration.get().version == registration.version
 
 
 def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(desk, registered):
@@ -260,7 +262,7 @@ def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(desk
     assert len(rows) == 1
     assert rows[0]["reference"] == registered[1].reference
     assert rows[0]["nom"] == "Dupont" and rows[0]["statut"] == "registered"
-    assert audit_lines()[-1][1] == "export"
+    assert audit_lines(desk.store)[-1][1] == "export"
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+33 5 49", "-2", "@SUM(A1)"])

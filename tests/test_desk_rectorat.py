@@ -12,17 +12,13 @@ from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
 from kiosk.staff import StaffService
 from kiosk.store.models import reference_of
-from tests.conftest import fast_hasher
-from tests.support.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
-from tests.test_rectorat import (  # noqa: F401  (the store, on SQLite and PostgreSQL, and its service)
+from tests.factories import (
     account_item,
     answers,
+    fast_hasher,
     new_kiosk,
     registration_item,
     results,
-    service,
-    store,
-    store_url,
 )
 
 PASSWORD = "bureau des examens 2019"

@@ -1,4 +1,6 @@
-"""What the exam office does at the rectorat's console reaches the candidate's kiosk."""
+"""What the exam office does at the rectorat's console reaches the candidate's kiosk.
+
+The ``rectorat`` and ``kiosks`` fixtures are in ``tests/support/sync_world.py``."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import uuid
 
 from kiosk.console.on_rectorat import RectoratDesk
 from kiosk.console.views import Officer
-from tests.support.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401
-from tests.test_sync import kiosks, rectorat  # noqa: F401
 
 EXAM_OFFICE = Officer("dec", "exam_office")
 

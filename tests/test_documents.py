@@ -15,15 +15,15 @@ from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
 from kiosk import formatting
-from kiosk.delivery import pdf as documents
 from kiosk.assets import asset
 from kiosk.clock import parse_instant
+from kiosk.delivery import pdf as documents
 from kiosk.i18n import french
 from kiosk.pieces import load_rules, required_pieces
 from kiosk.registration_form import check, summary
 from kiosk.registrations import RegistrationService
 from kiosk.store.models import Registration
-from tests.test_registration_form import valid_values
+from tests.factories import valid_values
 
 ROOT = Path(__file__).resolve().parents[1]
 SAVED_AT = parse_instant("2019-11-12T14:35:00")
@@ -38,9 +38,14 @@ MANY_OPTIONS = dict(
     birth_country="Maroc",
     father_name="Ahmed Dupont",
     mother_name="Fatima Dupont",
-    address_line2="Résidence Les Tilleuls, bâtiment B, escalier 4, appartement 112, au fond de la cour à gauche",
+    address_line2=(
+        "Résidence Les Tilleuls, bâtiment B, escalier 4, appartement 112,"
+        " au fond de la cour à gauche"
+    ),
     status="distance",
-    distance_school="CNED — Centre national d'enseignement à distance, institut de Poitiers-Futuroscope",
+    distance_school=(
+        "CNED — Centre national d'enseignement à distance, institut de Poitiers-Futuroscope"
+    ),
     pfmp_required=True,
     optional_language=True,
     optional_language_name="espagnol",
@@ -237,11 +242,11 @@ def test_reused_fonts_give_the_bytes_of_a_plain_add_font(session, monkeypatch):
     assert documents.render_confirmation(reg, EMAIL, session, NOW) == reused
 
 
-def test_a_registration_saved_in_the_store_prints(db, clock, session, accounts, signed_up):
+def test_a_registration_saved_in_the_store_prints(kiosk_store, clock, session, accounts, signed_up):
     account, code = signed_up
     account = accounts.activate(account.email, code)
-    saved = RegistrationService(db, clock, session).save(account, valid_values(session))
-    saved = Registration.get_by_id(saved.id)
+    saved = RegistrationService(kiosk_store, clock, session).save(account, valid_values(session))
+    saved = kiosk_store.Registration.get_by_id(saved.id)
     text = render(saved, session, email=account.email, now=clock.now()).text()
     assert saved.reference in text
     assert "Version 1" in text
@@ -299,7 +304,8 @@ def filled_rectangles(read: Read, page: int) -> list[tuple[float, float, float, 
     reader_page = read.reader.pages[page]
     operations = ContentStream(reader_page.get_contents(), read.reader).operations
     found = []
-    for (operands, operator), (_, following) in zip(operations, operations[1:] + [([], b"")]):
+    nexts = operations[1:] + [([], b"")]
+    for (operands, operator), (_, following) in zip(operations, nexts, strict=True):
         if operator == b"re" and following in (b"f", b"F", b"f*"):
             x, y, w, h = (float(v) for v in operands)
             found.append((x, y + min(h, 0), abs(w), abs(h)))
@@ -310,7 +316,7 @@ def decode_code39(bars: list[tuple[float, float, float, float]]) -> str:
     """The text a scanner reads from the bars: widths and gaps split into narrow and wide."""
     bars = sorted(bars)
     elements = []
-    for (x, _, w, _), following in zip(bars, bars[1:] + [None]):
+    for (x, _, w, _), following in zip(bars, bars[1:] + [None], strict=True):
         elements.append(w)
         if following is not None:
             elements.append(following[0] - (x + w))
@@ -457,7 +463,10 @@ def test_printable(raw, printed):
 
 
 def test_importing_the_module_does_not_load_fpdf():
-    code = "import sys, kiosk.delivery.pdf; print(sorted(m for m in ('fpdf', 'fontTools', 'pypdf') if m in sys.modules))"
+    code = (
+        "import sys, kiosk.delivery.pdf;"
+        " print(sorted(m for m in ('fpdf', 'fontTools', 'pypdf') if m in sys.modules))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

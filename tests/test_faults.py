@@ -40,18 +40,12 @@ from kiosk.runtime.config import Config, MailConfig, PrintConfig, SyncConfig
 from kiosk.runtime.launcher import SLOW_RESTART, STAFF_EXIT, supervise
 from kiosk.runtime.services import Services, build_services
 from kiosk.store.database import StoreDamaged, open_store, storage_problem, store_trouble
-from kiosk.store.models import Account, AddressChange, Document, Draft, OutboxRow, Registration
-from tests.conftest import fast_hasher, mailed_code
-from tests.support.pg_server import (  # noqa: F401
-    fresh_postgres_url,
-    need_postgres,
-    postgres_server,
-    running_postgres,
-)
+from kiosk.store.models import Account, OutboxRow, Registration
+from tests.factories import fast_hasher, mailed_code, valid_values
+from tests.support.pg_server import need_postgres, running_postgres
 from tests.support.rectorat_process import ROOT, RectoratProcess, environment
 from tests.support.requirements import need_program
 from tests.support.smtp_server import SmtpServer
-from tests.test_registration_form import valid_values
 
 PASSWORD = "cheval agrafe lumière 42"
 KIOSK_NOW = "2019-11-10T10:00:00"  # the conftest clock's instant, for the other processes
@@ -73,13 +67,13 @@ def active_account(services, n: int) -> Account:
     family = "Martin" + "".join(_LETTERS[int(d)] for d in f"{n:03d}")
     email = f"candidat{n}@exemple.fr"
     services.accounts.sign_up(SignUp(email, family, "Paul", PASSWORD, PASSWORD))
-    return services.accounts.activate(email, mailed_code(email))
+    return services.accounts.activate(email, mailed_code(services.store, email))
 
 
 def values_for(services, account: Account, n: int, **overrides) -> dict:
     birth = f"{n % 28 + 1:02d}/{n % 12 + 1:02d}/{1990 + n % 11}"
-    return valid_values(services.session, family_name=account.family_name, given_names=account.given_names,
-                        birth_date=birth, **overrides)  # fmt: skip
+    return valid_values(services.session, family_name=account.family_name,
+                        given_names=account.given_names, birth_date=birth, **overrides)  # fmt: skip
 
 
 def registered(services, n: int) -> tuple[Account, Registration]:
@@ -123,7 +117,7 @@ class SyncLoop:
 
     def _run(self) -> None:
         try:
-            with self.services.db.connection_context():
+            with self.services.store.connection_context():
                 while not self._stop.is_set():
                     self.reports.append(self.services.sync.sync_once(force=True))
                     time.sleep(0.02)
@@ -147,9 +141,9 @@ def assert_the_rectorat_holds_everything_once(services, url: str) -> None:
     store = open_rectorat(url)
     try:
         for table, model in (
-            ("account", Account),
-            ("registration", Registration),
-            ("address_change", AddressChange),
+            ("account", services.store.Account),
+            ("registration", services.store.Registration),
+            ("address_change", services.store.AddressChange),
         ):
             here = {str(record.id): record.version for record in model.select()}
             there = store.db.execute_sql(f"SELECT id, version FROM rc_{table}").fetchall()
@@ -157,7 +151,7 @@ def assert_the_rectorat_holds_everything_once(services, url: str) -> None:
             assert {str(i): v for i, v in there} == here, table
         assert store.db.execute_sql("SELECT count(*) FROM rc_conflict").fetchone()[0] == 0
         numbers = dict(store.db.execute_sql("SELECT id, number FROM rc_registration").fetchall())
-        assert {str(r.id): r.number for r in Registration.select()} == {
+        assert {str(r.id): r.number for r in services.store.Registration.select()} == {
             str(i): n for i, n in numbers.items()
         }
     finally:
@@ -165,14 +159,16 @@ def assert_the_rectorat_holds_everything_once(services, url: str) -> None:
     assert services.sync.pending() == 0
 
 
-def _all_numbered() -> bool:
-    return not Registration.select().where(Registration.number.is_null()).exists()
+def _all_numbered(services) -> bool:
+    registrations = services.store.Registration
+    return not registrations.select().where(registrations.number.is_null()).exists()
 
 
 def _sync_state(services, url: str):
     """What the kiosk and the rectorat hold of what is not through yet (for a timeout's message)."""
 
     def state() -> str:
+        OutboxRow, Registration = services.store.OutboxRow, services.store.Registration
         waiting = [row.payload for row in OutboxRow.select().where(
             OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null())]  # fmt: skip
         unnumbered = [str(r.id) for r in Registration.select().where(Registration.number.is_null())]
@@ -180,8 +176,10 @@ def _sync_state(services, url: str):
         try:
             there = {
                 i: store.db.execute_sql(
-                    "SELECT r.number, r.version, (SELECT string_agg(coalesce(c.seq::text, 'null'), ',')"
-                    " FROM rc_change c WHERE c.entity_id = r.id) FROM rc_registration r WHERE r.id = %s",
+                    "SELECT r.number, r.version,"
+                    " (SELECT string_agg(coalesce(c.seq::text, 'null'), ',')"
+                    " FROM rc_change c WHERE c.entity_id = r.id)"
+                    " FROM rc_registration r WHERE r.id = %s",
                     (i,),
                 ).fetchall()
                 for i in unnumbered
@@ -192,8 +190,9 @@ def _sync_state(services, url: str):
             store.close()
         cursor = services.sync._state("cursor", "0")
         return (
-            f"waiting at the kiosk: {waiting}; without a number here: {there}; conflicts: {conflicts}; "
-            f"kiosk cursor {cursor}, rectorat feed (max seq, changes) {last}"
+            f"waiting at the kiosk: {waiting}; without a number here: {there}; "
+            f"conflicts: {conflicts}; kiosk cursor {cursor}, "
+            f"rectorat feed (max seq, changes) {last}"
         )
 
     return state
@@ -227,8 +226,11 @@ def test_the_rectorat_killed_and_restarted_during_sync_loses_nothing(
                     account, values_for(services, account, outage, phone=phone)
                 )
                 rectorat.start()
-            rounds.wait_for(lambda report: report.online and report.pending == 0 and _all_numbered(),
-                            "every change pushed and every number back", _sync_state(services, fresh_postgres_url))  # fmt: skip
+            rounds.wait_for(
+                lambda report: report.online and report.pending == 0 and _all_numbered(services),
+                "every change pushed and every number back",
+                _sync_state(services, fresh_postgres_url),
+            )
         assert rectorat.starts == 4
         assert_the_rectorat_holds_everything_once(services, fresh_postgres_url)
     finally:
@@ -253,8 +255,8 @@ def _postgres_crash(server) -> None:
 
 def _postgres_start(server) -> None:
     """Start it again on the same port, with the options of its last start (postmaster.opts)."""
-    server.run("pg_ctl", "-D", str(server.data_dir), "-l", str(server.root / "server.log"), "-w", "-t", "60",
-               "restart")  # fmt: skip
+    server.run("pg_ctl", "-D", str(server.data_dir), "-l", str(server.root / "server.log"),
+               "-w", "-t", "60", "restart")  # fmt: skip
 
 
 def test_postgresql_stopped_and_restarted_during_sync_loses_nothing(
@@ -279,8 +281,11 @@ def test_postgresql_stopped_and_restarted_during_sync_loses_nothing(
                 )
                 made += [registered(services, 100 * (outage + 1) + 50 + n) for n in range(3)]
                 _postgres_start(private_postgres)
-            rounds.wait_for(lambda report: report.online and report.pending == 0 and _all_numbered(),
-                            "every change pushed and every number back", _sync_state(services, url))  # fmt: skip
+            rounds.wait_for(
+                lambda report: report.online and report.pending == 0 and _all_numbered(services),
+                "every change pushed and every number back",
+                _sync_state(services, url),
+            )
         # The service rode out both outages: the same process, never restarted.
         assert rectorat.starts == 1 and rectorat.process.poll() is None
         assert_the_rectorat_holds_everything_once(services, url)
@@ -293,21 +298,22 @@ def test_postgresql_stopped_and_restarted_during_sync_loses_nothing(
 # -- the SMTP relay down ----------------------------------------------------------------------
 
 
-def _mail_rows() -> list[OutboxRow]:
-    return list(OutboxRow.select().where(OutboxRow.kind == "mail"))
+def _mail_rows(services) -> list[OutboxRow]:
+    outbox = services.store.OutboxRow
+    return list(outbox.select().where(outbox.kind == "mail"))
 
 
 def test_mail_waits_while_the_smtp_relay_is_down_and_each_is_sent_once(tmp_path, clock):
     relay = SmtpServer()  # not started: nothing listens on its port
-    mail = MailConfig(transport="smtp", smtp_host="127.0.0.1", smtp_port=relay.port, smtp_security="none",
-                      smtp_timeout=5)  # fmt: skip
+    mail = MailConfig(transport="smtp", smtp_host="127.0.0.1", smtp_port=relay.port,
+                      smtp_security="none", smtp_timeout=5)  # fmt: skip
     services = kiosk(tmp_path / "borne", clock, mail=mail)
     try:
         account, registration = registered(services, 1)  # saving does not wait for the relay
         assert registration.version == 1
         down = services.mail.deliver_due()
         assert (down.sent, down.retrying, down.failed) == (0, 2, 0)  # activation, confirmation
-        for row in _mail_rows():
+        for row in _mail_rows(services):
             assert row.delivered_at is None and row.failed_at is None and row.attempts == 1
             assert (
                 "unreachable" in row.last_error and row.next_attempt_at == clock.now() + FIRST_RETRY
@@ -319,9 +325,9 @@ def test_mail_waits_while_the_smtp_relay_is_down_and_each_is_sent_once(tmp_path,
             assert services.mail.deliver_due().sent == 0  # its retry is not due: no hammering
             clock.advance(FIRST_RETRY)
             assert services.mail.deliver_due().sent == 2
-            expected = sorted(row.payload["message_id"] for row in _mail_rows())
+            expected = sorted(row.payload["message_id"] for row in _mail_rows(services))
             assert sorted(relay.message_ids()) == expected
-            assert all(row.delivered_at is not None for row in _mail_rows())
+            assert all(row.delivered_at is not None for row in _mail_rows(services))
 
             # The relay takes one message of the batch, then refuses the rest (421).
             services.documents.email(account, services.documents.documents(account)[0].id)
@@ -335,7 +341,7 @@ def test_mail_waits_while_the_smtp_relay_is_down_and_each_is_sent_once(tmp_path,
             clock.advance(timedelta(hours=2))
             assert services.mail.deliver_due().sent == 0
             ids = relay.message_ids()
-            assert sorted(ids) == sorted(row.payload["message_id"] for row in _mail_rows())
+            assert sorted(ids) == sorted(row.payload["message_id"] for row in _mail_rows(services))
             assert len(ids) == len(set(ids)) == 5  # every mail once: none lost, none twice
         finally:
             relay.stop()
@@ -442,8 +448,10 @@ def small_disk(tmp_path):
         )
     point = tmp_path / "disk"
     point.mkdir()
-    mounted = subprocess.run([mount, "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(point)],
-                             capture_output=True, text=True)  # fmt: skip
+    mounted = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(point)],
+        capture_output=True, text=True,
+    )  # fmt: skip
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -459,7 +467,7 @@ def _counts(db) -> dict[str, int]:
 
 def _full(services, disk: SmallDisk) -> None:
     # The write-ahead log emptied first, as a checkpoint leaves it: the next save must grow it.
-    services.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    services.store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     disk.fill()
 
 
@@ -467,11 +475,12 @@ def test_a_save_on_a_full_disk_is_refused_whole_with_its_cause_and_works_once_th
     small_disk, clock
 ):
     services = kiosk(small_disk.path / "borne", clock)
+    Draft, Registration = services.store.Draft, services.store.Registration
     try:
         account = active_account(services, 1)
         values = values_for(services, account, 1)
         services.registrations.save_draft(account, values)
-        before = _counts(services.db)
+        before = _counts(services.store.db)
         _full(services, small_disk)
         with pytest.raises(Exception) as failed:
             services.registrations.save(account, values)
@@ -480,14 +489,15 @@ def test_a_save_on_a_full_disk_is_refused_whole_with_its_cause_and_works_once_th
         assert storage_problem(failed.value) == "fault.disk_full"
         small_disk.free()
 
-        assert services.db.execute_sql("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert _counts(services.db) == before  # nothing half-written: no registration, no mail
+        assert services.store.db.execute_sql("PRAGMA integrity_check").fetchall() == [("ok",)]
+        # Nothing half-written: no registration, no mail.
+        assert _counts(services.store.db) == before
         assert Draft.get().values == values  # what was typed is kept
 
         registration = services.registrations.save(account, values)
         assert registration.version == 1 and Registration.select().count() == 1
         assert Draft.select().count() == 0
-        assert [row.payload["subject"] for row in _mail_rows()][-1].startswith(
+        assert [row.payload["subject"] for row in _mail_rows(services)][-1].startswith(
             "Confirmation d'inscription"
         )
     finally:
@@ -509,13 +519,13 @@ def test_documents_and_mail_on_a_full_disk_leave_no_half_file(small_disk, clock)
         folder = services.config.data_dir / "documents"
         assert list(folder.iterdir()) == []  # no .part left behind
         assert list((maildir / "tmp").iterdir()) == [] and list((maildir / "new").iterdir()) == []
-        assert Document.select().count() == 0
+        assert services.store.Document.select().count() == 0
         small_disk.free()
 
         [document] = services.documents.documents(account)
         assert (
-            sha256(folder / Document.get_by_id(document.id).file_name)
-            == Document.get_by_id(document.id).sha256
+            sha256(folder / services.store.Document.get_by_id(document.id).file_name)
+            == services.store.Document.get_by_id(document.id).sha256
         )
         assert services.mail.deliver_due().sent == 2
         assert len(list((maildir / "new").iterdir())) == 2
@@ -529,7 +539,7 @@ async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typ
     from screens.app import build_app
     from screens.home import HomeScreen
     from screens.registration import RegistrationScreen
-    from tests.ui.conftest import SIZE, log_in, settle, text_of
+    from tests.support.pilot import SIZE, log_in, settle, text_of
 
     services = kiosk(small_disk.path / "borne", clock)
     try:
@@ -552,13 +562,13 @@ async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typ
             assert pilot.app.screen is screen
             assert text_of(pilot, "#form-problem") == french("fault.disk_full")
             assert screen.values() == typed
-            assert Registration.select().count() == 0
+            assert services.store.Registration.select().count() == 0
 
             small_disk.free()
             await pilot.click("#save")
             await settle(pilot)
             assert isinstance(pilot.app.screen, HomeScreen)
-            assert Registration.get().answers["family_name"] == account.family_name
+            assert services.store.Registration.get().answers["family_name"] == account.family_name
     finally:
         services.close()
 
@@ -587,7 +597,7 @@ def damaged(request, tmp_path, clock):
     services = kiosk(data_dir, clock)
     for n in range(8):
         registered(services, n)
-    services.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    services.store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     services.close()
     path = data_dir / "kiosk.sqlite3"
     _damage(path, request.param)
@@ -597,7 +607,8 @@ def damaged(request, tmp_path, clock):
 def _kiosk_command(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "kiosk.py", "--data-dir", str(data_dir), *args], cwd=ROOT,
-        env=environment(KIOSK_NOW=KIOSK_NOW), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=environment(KIOSK_NOW=KIOSK_NOW), capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
 
@@ -697,6 +708,7 @@ def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothi
     clock = Clock(parse_instant("2019-11-27T18:30:00"), frozen=True)
     data_dir = tmp_path / "borne-lente"
     services = kiosk(data_dir, clock)
+    Registration = services.store.Registration
 
     def sync_process() -> str:
         """``kiosk sync --once`` as its own process, with KIOSK_NOW at the kiosk's time."""
@@ -705,8 +717,10 @@ def test_a_kiosk_two_hours_behind_the_rectorat_syncs_by_versions_and_loses_nothi
             KIOSK_SYNC_URL=rectorat.url,
             KIOSK_SYNC_TOKEN=credential,
         )
-        ran = subprocess.run([sys.executable, "kiosk.py", "--data-dir", str(data_dir), "sync", "--once"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        ran = subprocess.run(
+            [sys.executable, "kiosk.py", "--data-dir", str(data_dir), "sync", "--once"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
         assert ran.returncode == 0, ran.stdout + ran.stderr
         return ran.stdout
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from kiosk.accounts import email_key, normalise_email, typed_code
 from kiosk.errors import Problem, Refused
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH, check_password, normalise
-from tests.conftest import fast_hasher
+from tests.factories import fast_hasher
 
 # Random letters and signs: neither common nor personal, whatever its length.
 RANDOM = "qG7#vZ!pT2wMxK9@rN4$bL6%hJ8&cF3*dS5+eY1=uA0?"

@@ -9,7 +9,7 @@ import pytest
 from kiosk.i18n import french
 from kiosk.pieces import PieceRule, RuleError, load_rules, required_pieces
 from kiosk.registration_form import check
-from tests.test_registration_form import REFERENCE, born, valid_values
+from tests.factories import REFERENCE, born, valid_values
 
 RULE_IDS = [
     "confirmation",

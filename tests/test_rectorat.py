@@ -596,7 +596,7 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
         reference_url = sqlite_url(tmp_path / "reference.sqlite3")
     else:
         reference_url = store_url.rsplit("/", 1)[0] + "/" + f"r{os.getpid()}_{seed}"
-        with psycopg2_connection(store_url) as admin:
+        with admin_connection(store_url) as admin:
             admin.cursor().execute(f"CREATE DATABASE r{os.getpid()}_{seed}")
     bulk_store, reference_store = open_store(store_url), open_store(reference_url)
     try:
@@ -623,18 +623,17 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
         bulk_store.close()
         reference_store.close()
         if not store_url.startswith("sqlite"):
-            with psycopg2_connection(store_url) as admin:
+            with admin_connection(store_url) as admin:
                 admin.cursor().execute(
                     f"DROP DATABASE IF EXISTS r{os.getpid()}_{seed} WITH (FORCE)"
                 )
 
 
 @contextlib.contextmanager
-def psycopg2_connection(url: str):
-    import psycopg2
+def admin_connection(url: str):
+    import psycopg
 
-    connection = psycopg2.connect(url)
-    connection.autocommit = True
+    connection = psycopg.connect(url, autocommit=True)
     try:
         yield connection
     finally:

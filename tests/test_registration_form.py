@@ -1,4 +1,5 @@
-"""The registration form as data: which fields exist, when each applies, and what ``check`` accepts."""
+"""The registration form as data: which fields exist, when each applies, and what ``check``
+accepts."""
 
 from __future__ import annotations
 
@@ -23,39 +24,7 @@ from kiosk.registration_form import (
     check,
     parse_date,
 )
-
-# The reference date of the Poitiers 2020 session: ages are computed on it.
-REFERENCE = date(2020, 6, 15)
-
-
-def valid_values(session, **overrides):
-    """A complete, valid form: a French individual candidate born in France, 18 on the reference date."""
-    values = blank_values(session, "Dupont", "Jean")
-    values.update(
-        accept_rules=True,
-        not_school_enrolled=True,
-        sex="M",
-        birth_date="05/03/2002",
-        birth_town="Poitiers",
-        birth_country="France",
-        nationality="francaise",
-        address_line1="12 rue de la Paix",
-        postal_code="86000",
-        town="Poitiers",
-        country="France",
-        phone="06 12 34 56 78",
-        status="individuel",
-        specialty=session.specialties[0].code,
-        language="anglais",
-        jdc_situation="jdc_effectuee",
-    )
-    values.update(overrides)
-    return values
-
-
-def born(on: date, years: int) -> str:
-    """The birth date (JJ/MM/AAAA) of someone who turns ``years`` exactly on ``on``."""
-    return f"{on.day:02d}/{on.month:02d}/{on.year - years}"
+from tests.factories import REFERENCE, born, valid_values
 
 
 def problem(session, **overrides):

@@ -1,4 +1,5 @@
-"""« M'inscrire »: the window, versions and their mails, drafts, withdrawal, address changes, standing."""
+"""« M'inscrire »: the window, versions and their mails, drafts, withdrawal, address changes,
+standing."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS
 from kiosk.registrations import RegistrationService
 from kiosk.store.database import open_store
-from kiosk.store.models import Account, AddressChange, Draft, OutboxRow, Registration
-from tests.conftest import CANDIDATE, mailed_code
-from tests.test_registration_form import valid_values
+from kiosk.store.models import Account, Registration
+from tests.factories import CANDIDATE, mailed_code, valid_values
 
 OTHER = replace(
     CANDIDATE, email="claire.martin@exemple.fr", family_name="Martin", given_names="Claire"
@@ -46,17 +46,18 @@ def key(refused: pytest.ExceptionInfo[Refused], field: str = "") -> str:
     return refused.value.problems[field].key
 
 
-def mails(to: str) -> list[dict]:
+def mails(store, to: str) -> list[dict]:
+    outbox = store.OutboxRow
     return [
         row.payload
-        for row in OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))
+        for row in outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid"))
         if row.payload["to"] == to
     ]
 
 
-def registration_mails(to: str) -> list[dict]:
+def registration_mails(store, to: str) -> list[dict]:
     """The mails of this module's service: not the activation code mail."""
-    return [m for m in mails(to) if not m["subject"].startswith("Activez")]
+    return [m for m in mails(store, to) if not m["subject"].startswith("Activez")]
 
 
 @pytest.fixture
@@ -70,12 +71,12 @@ def active(accounts, signed_up) -> Account:
 def other(accounts) -> Account:
     """Another candidate's active account."""
     account = accounts.sign_up(OTHER)
-    return accounts.activate(account.email, mailed_code(account.email))
+    return accounts.activate(account.email, mailed_code(accounts.store, account.email))
 
 
 @pytest.fixture
-def service(db, clock, session) -> RegistrationService:
-    return RegistrationService(db, clock, session)
+def service(kiosk_store, clock, session) -> RegistrationService:
+    return RegistrationService(kiosk_store, clock, session)
 
 
 @pytest.fixture
@@ -98,8 +99,8 @@ def test_save_is_refused_outside_the_window(service, active, clock, local, refus
     with pytest.raises(Refused) as refused:
         service.save(active, valid_values(service.session))
     assert key(refused) == refusal
-    assert Registration.select().count() == 0
-    assert registration_mails(active.email) == []
+    assert service.store.Registration.select().count() == 0
+    assert registration_mails(service.store, active.email) == []
 
 
 @pytest.mark.parametrize("local", ["2019-11-04T09:00:00", "2019-11-27T18:59:59"])
@@ -115,7 +116,7 @@ def test_a_change_is_refused_after_the_window_closes(service, active, registered
     with pytest.raises(Refused) as refused:
         service.save(active, valid_values(service.session, phone="07 00 00 00 00"))
     assert key(refused) == "registration.closed"
-    assert Registration.get_by_id(registered.id).version == 1
+    assert service.store.Registration.get_by_id(registered.id).version == 1
 
 
 # -- saving and versions ----------------------------------------------------------------
@@ -123,10 +124,10 @@ def test_a_change_is_refused_after_the_window_closes(service, active, registered
 
 def test_the_first_save_registers_version_1_and_mails_the_confirmation(service, active, session):
     registration = service.save(active, valid_values(session))
-    stored = Registration.get_by_id(registration.id)
+    stored = service.store.Registration.get_by_id(registration.id)
     assert (stored.version, stored.status, stored.session_id) == (1, "registered", session.id)
     assert stored.answers["birth_date"] == "2002-03-05"
-    sent = registration_mails(active.email)
+    sent = registration_mails(service.store, active.email)
     assert len(sent) == 1
     assert sent[0]["subject"] == f"Confirmation d'inscription : {session.title}"
     expected = required_pieces(stored.answers, session)
@@ -140,10 +141,10 @@ def test_the_first_save_registers_version_1_and_mails_the_confirmation(service, 
 def test_a_saved_change_is_version_2_with_its_mail(service, active, registered, session):
     changed = service.save(active, valid_values(session, phone="07 11 22 33 44"))
     assert changed.id == registered.id
-    stored = Registration.get_by_id(registered.id)
+    stored = service.store.Registration.get_by_id(registered.id)
     assert stored.version == 2
     assert stored.answers["phone"] == "07 11 22 33 44"
-    sent = registration_mails(active.email)
+    sent = registration_mails(service.store, active.email)
     assert len(sent) == 2
     assert sent[-1]["subject"] == f"Modification d'inscription : {session.title}"
     assert "version 2" in sent[-1]["body"]
@@ -158,8 +159,8 @@ def test_saving_unchanged_answers_is_refused_without_a_new_version(
             active, valid_values(session, phone=" 06 12 34  56 78 ", birth_date="2002-03-05")
         )
     assert key(refused) == "registration.unchanged"
-    assert Registration.get_by_id(registered.id).version == 1
-    assert len(registration_mails(active.email)) == 1
+    assert service.store.Registration.get_by_id(registered.id).version == 1
+    assert len(registration_mails(service.store, active.email)) == 1
 
 
 def test_an_invalid_form_is_refused_at_its_fields_and_registers_nothing(service, active, session):
@@ -167,16 +168,16 @@ def test_an_invalid_form_is_refused_at_its_fields_and_registers_nothing(service,
         service.save(active, valid_values(session, postal_code="860", accept_rules=False))
     assert key(refused, "postal_code") == "form.postal_code.invalid"
     assert key(refused, "accept_rules") == "form.accept_rules.required"
-    assert Registration.select().count() == 0
-    assert registration_mails(active.email) == []
+    assert service.store.Registration.select().count() == 0
+    assert registration_mails(service.store, active.email) == []
 
 
 def test_one_registration_per_candidate_and_session(service, active, registered, session, clock):
     service.save(active, valid_values(session, phone="07 11 22 33 44"))
-    assert Registration.select().count() == 1
+    assert service.store.Registration.select().count() == 1
     now = clock.now()
     with pytest.raises(IntegrityError):
-        Registration.create(
+        service.store.Registration.create(
             account=active.id,
             session_id=session.id,
             answers={},
@@ -189,7 +190,7 @@ def test_one_registration_per_candidate_and_session(service, active, registered,
 
 def test_each_candidate_has_their_own_registration(service, active, other, registered, session):
     service.save(other, valid_values(session, family_name="Martin", given_names="Claire"))
-    assert Registration.select().count() == 2
+    assert service.store.Registration.select().count() == 2
     assert service.registration(other).answers["family_name"] == "Martin"
     assert service.registration(active).id == registered.id
 
@@ -212,7 +213,7 @@ def test_locked_fields_keep_their_saved_value_whatever_the_form_sends(
     }
     assert set(forged) == set(LOCKED_FIELDS)
     service.save(active, valid_values(session, phone="07 11 22 33 44", **forged))
-    answers = Registration.get_by_id(registered.id).answers
+    answers = service.store.Registration.get_by_id(registered.id).answers
     assert answers["family_name"] == "Dupont" and answers["given_names"] == "Jean"
     assert answers["birth_date"] == "2002-03-05"
     assert answers["birth_town"] == "Poitiers" and answers["birth_country"] == "France"
@@ -229,14 +230,14 @@ def test_changing_only_locked_fields_changes_nothing(service, active, registered
     with pytest.raises(Refused) as refused:
         service.save(active, valid_values(session, family_name="Autre"))
     assert key(refused) == "registration.unchanged"
-    assert Registration.get_by_id(registered.id).version == 1
+    assert service.store.Registration.get_by_id(registered.id).version == 1
 
 
 def test_the_first_save_copies_the_names_onto_the_account(service, active, session):
     service.save(
         active, valid_values(session, family_name="Dupont-Martin", given_names="Jean Pierre")
     )
-    stored = Account.get_by_id(active.id)
+    stored = service.store.Account.get_by_id(active.id)
     assert (stored.family_name, stored.given_names) == ("Dupont-Martin", "Jean Pierre")
 
 
@@ -247,8 +248,8 @@ def test_the_outbox_row_is_written_in_the_same_transaction(service, active, sess
     monkeypatch.setattr("kiosk.registrations.enqueue_mail", broken)
     with pytest.raises(RuntimeError):
         service.save(active, valid_values(session, family_name="Dupont-Martin"))
-    assert Registration.select().count() == 0
-    assert Account.get_by_id(active.id).family_name == "Dupont"
+    assert service.store.Registration.select().count() == 0
+    assert service.store.Account.get_by_id(active.id).family_name == "Dupont"
 
 
 def test_a_change_whose_mail_fails_keeps_the_saved_version(
@@ -258,7 +259,7 @@ def test_a_change_whose_mail_fails_keeps_the_saved_version(
     monkeypatch.setattr("kiosk.registrations.enqueue_mail", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         service.save(active, valid_values(session, phone="07 11 22 33 44"))
-    stored = Registration.get_by_id(registered.id)
+    stored = service.store.Registration.get_by_id(registered.id)
     assert stored.version == 1 and stored.answers["phone"] == "06 12 34 56 78"
     assert service.draft(active) is not None
 
@@ -267,15 +268,15 @@ def test_a_change_whose_mail_fails_keeps_the_saved_version(
 
 
 def test_a_draft_survives_closing_and_reopening_the_store(
-    service, active, db, tmp_path, clock, session
+    service, active, kiosk_store, tmp_path, clock, session
 ):
     service.save_draft(active, {"birth_town": "Niort", "accept_rules": True})
-    db.close()
+    kiosk_store.close()
     reopened = open_store(tmp_path / "kiosk.sqlite3")
     try:
         values = RegistrationService(reopened, clock, session).form_values(active)
         assert values["birth_town"] == "Niort" and values["accept_rules"] is True
-        assert Registration.select().count() == 0
+        assert reopened.Registration.select().count() == 0
     finally:
         reopened.close()
 
@@ -283,7 +284,7 @@ def test_a_draft_survives_closing_and_reopening_the_store(
 def test_a_draft_keeps_what_was_typed_even_when_invalid(service, active):
     service.save_draft(active, {"birth_date": "31/02/2002", "postal_code": "8"})
     service.save_draft(active, {"birth_date": "31/02/2002", "postal_code": "86"})
-    assert Draft.select().count() == 1
+    assert service.store.Draft.select().count() == 1
     values = service.form_values(active)
     assert values["birth_date"] == "31/02/2002" and values["postal_code"] == "86"
 
@@ -303,7 +304,7 @@ def test_a_draft_is_not_a_registration_and_is_deleted_by_a_save(service, active,
     assert service.standing(active).state == "draft"
     service.save(active, service.form_values(active))
     assert service.draft(active) is None
-    assert Draft.select().count() == 0
+    assert service.store.Draft.select().count() == 0
 
 
 def test_form_values_prefer_the_draft_to_the_saved_answers(service, active, registered, session):
@@ -323,11 +324,11 @@ def test_a_new_form_opens_with_the_account_names(service, active):
 
 def test_withdrawal_before_close(service, active, registered, session):
     withdrawn = service.withdraw(active)
-    stored = Registration.get_by_id(registered.id)
+    stored = service.store.Registration.get_by_id(registered.id)
     assert (stored.status, stored.version) == ("withdrawn", 2)
     assert stored.withdrawn_at is not None
     assert withdrawn.version == 2
-    sent = registration_mails(active.email)
+    sent = registration_mails(service.store, active.email)
     assert len(sent) == 2
     assert sent[-1]["subject"] == f"Annulation d'inscription : {session.title}"
     standing = service.standing(active)
@@ -339,7 +340,7 @@ def test_withdrawal_after_close_is_refused(service, active, registered, clock):
     with pytest.raises(Refused) as refused:
         service.withdraw(active)
     assert key(refused) == "registration.closed"
-    assert Registration.get_by_id(registered.id).status == "registered"
+    assert service.store.Registration.get_by_id(registered.id).status == "registered"
 
 
 def test_nothing_to_withdraw(service, active, registered):
@@ -347,7 +348,7 @@ def test_nothing_to_withdraw(service, active, registered):
     with pytest.raises(Refused) as refused:
         service.withdraw(active)
     assert key(refused) == "registration.nothing_to_withdraw"
-    assert Registration.get_by_id(registered.id).version == 2
+    assert service.store.Registration.get_by_id(registered.id).version == 2
 
 
 def test_withdrawal_without_registration_is_refused(service, active):
@@ -359,12 +360,12 @@ def test_withdrawal_without_registration_is_refused(service, active):
 def test_saving_again_after_a_withdrawal_registers_again(service, active, registered, session):
     service.withdraw(active)
     again = service.save(active, valid_values(session))
-    stored = Registration.get_by_id(registered.id)
+    stored = service.store.Registration.get_by_id(registered.id)
     assert again.id == registered.id
     assert (stored.status, stored.version, stored.withdrawn_at) == ("registered", 3, None)
     assert service.standing(active).state == "registered"
     assert (
-        registration_mails(active.email)[-1]["subject"]
+        registration_mails(service.store, active.email)[-1]["subject"]
         == f"Confirmation d'inscription : {session.title}"
     )
 
@@ -372,6 +373,7 @@ def test_saving_again_after_a_withdrawal_registers_again(service, active, regist
 def test_a_registration_set_aside_by_the_rectorat_cannot_be_changed_at_the_kiosk(
     service, active, registered, session
 ):
+    Registration = service.store.Registration
     Registration.update(status="set_aside").where(Registration.id == registered.id).execute()
     with pytest.raises(Refused) as refused:
         service.save(active, valid_values(session, phone="05 49 00 00 00"))
@@ -387,8 +389,8 @@ def test_a_first_save_racing_another_is_refused_not_crashed(service, active, ses
     with pytest.raises(Refused) as refused:
         service.save(active, valid_values(session, phone="05 49 00 00 00"))
     assert key(refused) == "registration.conflict"
-    assert Registration.select().count() == 1
-    assert Registration.select().count() == 1
+    assert service.store.Registration.select().count() == 1
+    assert service.store.Registration.select().count() == 1
 
 
 # -- address change -----------------------------------------------------------------------
@@ -399,18 +401,18 @@ def test_an_address_change_after_close_is_sent_to_the_rectorat(
 ):
     after_close(clock)
     change = service.report_address_change(active, NEW_ADDRESS)
-    stored = AddressChange.get_by_id(change.id)
+    stored = service.store.AddressChange.get_by_id(change.id)
     assert stored.registration.id == registered.id
     assert stored.address == NEW_ADDRESS
     assert stored.created_at == clock.now()
-    to_rectorat = mails(session.contact.email)
+    to_rectorat = mails(service.store, session.contact.email)
     assert len(to_rectorat) == 1
     body = to_rectorat[0]["body"]
     assert "3 quai Duperré" in body and "Appartement 12" in body and "17000 La Rochelle" in body
     assert "05 46 00 00 00" in body and active.email in body and registered.reference in body
     assert registered.reference in to_rectorat[0]["subject"]
     # The registration itself stays as it was saved.
-    assert Registration.get_by_id(registered.id).version == 1
+    assert service.store.Registration.get_by_id(registered.id).version == 1
 
 
 def test_an_address_change_with_an_invalid_postal_code_is_refused_at_its_field(
@@ -420,8 +422,8 @@ def test_an_address_change_with_an_invalid_postal_code_is_refused_at_its_field(
         service.report_address_change(active, dict(NEW_ADDRESS, postal_code="1700"))
     assert set(refused.value.problems) == {"postal_code"}
     assert key(refused, "postal_code") == "form.postal_code.invalid"
-    assert AddressChange.select().count() == 0
-    assert mails(session.contact.email) == []
+    assert service.store.AddressChange.select().count() == 0
+    assert mails(service.store, session.contact.email) == []
 
 
 def test_an_address_abroad_needs_no_french_postal_code(service, active, registered):
@@ -435,7 +437,7 @@ def test_an_address_change_without_registration_is_refused(service, active, sess
     with pytest.raises(Refused) as refused:
         service.report_address_change(active, NEW_ADDRESS)
     assert key(refused) == "address.no_registration"
-    assert mails(session.contact.email) == []
+    assert mails(service.store, session.contact.email) == []
 
 
 # -- standing -------------------------------------------------------------------------------
@@ -486,11 +488,11 @@ def test_a_registration_saved_before_close_stays_saved(service, active, register
 # -- reference -------------------------------------------------------------------------------
 
 
-def test_the_reference_is_11_characters_of_crockford_base_32(registered):
+def test_the_reference_is_11_characters_of_crockford_base_32(registered, kiosk_store):
     reference = registered.reference
     assert re.fullmatch(f"[{CROCKFORD}]{{5}}-[{CROCKFORD}]{{5}}", reference), reference
     assert not set(reference) & set("ILOU")
-    assert Registration.get_by_id(registered.id).reference == reference
+    assert kiosk_store.Registration.get_by_id(registered.id).reference == reference
 
 
 def test_the_reference_is_stable_for_a_given_id():

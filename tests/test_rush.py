@@ -9,17 +9,17 @@ import pytest
 
 from bench._rectorat import rectorat_server
 from bench.rush import RUSH_NOW, run_rush
-from tests.support.pg_server import postgres_server  # noqa: F401
 
 
 @pytest.mark.slow
-def test_every_registration_of_a_rush_lands_once(postgres_server, tmp_path):  # noqa: F811
+def test_every_registration_of_a_rush_lands_once(postgres_server, tmp_path):
     url = postgres_server.create_database()
     with rectorat_server(url, RUSH_NOW) as base:
         report = run_rush(url, base, tmp_path, kiosks=10, per_kiosk=5, think=0.05, sync_every=0.3)
     assert report.errors == []
     assert len(report.saves) == 50
-    # One row, one change and a unique number each at the rectorat, and that number back at its kiosk.
+    # One row, one change and a unique number each at the rectorat, and that number back at its
+    # kiosk.
     assert (report.landed, report.numbers, report.changes) == (50, 50, 50)
     assert report.conflicts == 0
     assert report.numbered_back == 50

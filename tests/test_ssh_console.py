@@ -1,9 +1,10 @@
 """The staff console over SSH: the shipped sshd block lets staff reach it, and nothing else.
 
-A real OpenSSH server (``tests/support/ssh_server.py``) runs ``deploy/sshd_config.d/kiosk-staff.conf``
-with its ForceCommand pointed at this checkout's console on a store of the test's own.
-A real ``ssh`` in a tmux pane of 80×24 reaches the console and logs in; a command, SFTP,
-scp and every kind of forwarding are tried and must be refused.
+A real OpenSSH server (``tests/support/ssh_server.py``) runs
+``deploy/sshd_config.d/kiosk-staff.conf`` with its ForceCommand pointed at this checkout's
+console on a store of the test's own. A real ``ssh`` in a tmux pane of 80×24 reaches the
+console and logs in; a command, SFTP, scp and every kind of forwarding are tried and must
+be refused.
 
 Each refusal is also tried on the same server without the block (the ``no-block``
 variant of the ``server`` fixture), where it must go through: so a refusal here is the
@@ -38,7 +39,7 @@ from tests.support.ssh_server import (
     need_terminal_from_sshd,
     sshd_server,
 )
-from tests.test_terminal import Pane, field
+from tests.support.terminal import Pane, field
 
 STAFF = "accueil"
 STAFF_PASSWORD = "horloge cuivrée 73 marée"
@@ -201,8 +202,10 @@ class Client:
     ``errors`` is what it wrote on stderr."""
 
     def __init__(self, command: list[str]) -> None:
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         self.errors = ""
 
     def __enter__(self) -> Client:
@@ -354,7 +357,7 @@ def test_a_shell_command_does_not_run(server, tmp_path):
         assert done.returncode == 0 and "SHELL-RAN" in done.stdout and marker.exists(), output
 
 
-# -- files ---------------------------------------------------------------------------------------------
+# -- files -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -396,7 +399,7 @@ def test_scp_is_refused_both_ways(server, files, tmp_path, protocol):
         assert landing.read_text() == "from the client\n", upload.stderr
 
 
-# -- forwarding ---------------------------------------------------------------------------------------
+# -- forwarding ------------------------------------------------------------------------------------
 
 
 def test_stdio_forwarding_is_refused(server):

@@ -11,16 +11,15 @@ import pytest
 
 from kiosk.errors import Refused
 from kiosk.staff import StaffService
-from kiosk.store.models import StaffAccount
-from tests.conftest import fast_hasher
+from tests.factories import fast_hasher
 
 PASSWORD = "guichet du hall nord 2019"
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def staff(db, clock) -> StaffService:
-    return StaffService(db, clock, fast_hasher())
+def staff(kiosk_store, clock) -> StaffService:
+    return StaffService(kiosk_store, clock, fast_hasher())
 
 
 def refusal(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
@@ -47,7 +46,7 @@ def test_bad_staff_accounts_are_refused_at_their_field(staff, name, role, passwo
     with pytest.raises(Refused) as caught:
         staff.add(name, role, password)
     assert refusal(caught, field) == key
-    assert StaffAccount.select().count() == 0
+    assert staff.model.select().count() == 0
 
 
 def test_a_name_is_taken_once(staff):
@@ -81,10 +80,11 @@ def test_the_fifth_failure_makes_staff_wait_too(staff, clock):
     assert staff.authenticate("accueil", PASSWORD).failed_logins == 0
 
 
-def test_an_old_hash_is_redone_at_login(db, clock):
-    StaffService(db, clock, fast_hasher()).add("accueil", "reception", PASSWORD)
+def test_an_old_hash_is_redone_at_login(kiosk_store, clock):
+    StaffAccount = kiosk_store.StaffAccount
+    StaffService(kiosk_store, clock, fast_hasher()).add("accueil", "reception", PASSWORD)
     old = StaffAccount.get().password_hash
-    current = StaffService(db, clock, fast_hasher(time_cost=2))
+    current = StaffService(kiosk_store, clock, fast_hasher(time_cost=2))
     current.authenticate("accueil", PASSWORD)
     assert StaffAccount.get().password_hash != old
     assert current.hasher.verify(StaffAccount.get().password_hash, PASSWORD)

@@ -9,16 +9,16 @@ import pytest
 from peewee import IntegrityError
 
 from kiosk.store.database import StoreError, migrations, open_store, schema_version
-from kiosk.store.models import MODELS, Account, OneTimeCode, Record
+from kiosk.store.models import MODELS, Account, Record
 
 
 def pragma(db, name):
     return db.execute_sql(f"PRAGMA {name}").fetchone()[0]
 
 
-def make_account(clock, email="jean@exemple.fr") -> Account:
+def make_account(store, clock, email="jean@exemple.fr") -> Account:
     now = clock.now()
-    return Account.create(
+    return store.Account.create(
         email=email,
         email_key=email,
         family_name="Dupont",
@@ -29,23 +29,25 @@ def make_account(clock, email="jean@exemple.fr") -> Account:
     )
 
 
-def test_pragmas_make_saves_durable(db):
+def test_pragmas_make_saves_durable(kiosk_store):
+    db = kiosk_store.db
     assert pragma(db, "journal_mode") == "wal"
     assert pragma(db, "foreign_keys") == 1
     assert pragma(db, "synchronous") == 2  # FULL
 
 
-def test_user_version_is_the_last_migration(db):
+def test_user_version_is_the_last_migration(kiosk_store):
     shipped = migrations()
     assert [number for number, _ in shipped] == sorted({number for number, _ in shipped})
     assert shipped[0][0] == 1
-    assert schema_version(db) == shipped[-1][0]
+    assert schema_version(kiosk_store.db) == shipped[-1][0]
 
 
-def test_reopening_keeps_the_data_and_runs_no_migration(db, tmp_path, clock, monkeypatch):
-    account = make_account(clock)
+def test_reopening_keeps_the_data_and_runs_no_migration(kiosk_store, tmp_path, clock, monkeypatch):
+    db = kiosk_store.db
+    account = make_account(kiosk_store, clock)
     version = schema_version(db)
-    db.close()
+    kiosk_store.close()
     ran = []
     real_execute = type(db).execute_sql
 
@@ -57,8 +59,8 @@ def test_reopening_keeps_the_data_and_runs_no_migration(db, tmp_path, clock, mon
     reopened = open_store(tmp_path / "kiosk.sqlite3")
     try:
         assert not [sql for sql in ran if "CREATE" in sql.upper() or "user_version =" in sql]
-        assert schema_version(reopened) == version
-        assert Account.get_by_id(account.id).email == "jean@exemple.fr"
+        assert schema_version(reopened.db) == version
+        assert reopened.Account.get_by_id(account.id).email == "jean@exemple.fr"
     finally:
         reopened.close()
 
@@ -73,8 +75,9 @@ def test_a_store_from_a_newer_program_is_refused(tmp_path):
         open_store(path)
 
 
-def test_the_migrated_schema_matches_the_models(db):
-    for model in MODELS:
+def test_the_migrated_schema_matches_the_models(kiosk_store):
+    db = kiosk_store.db
+    for model in (*MODELS, *kiosk_store.models):
         table = model._meta.table_name
         columns = {row[1]: row for row in db.execute_sql(f"PRAGMA table_info({table})").fetchall()}
         fields = {f.column_name: f for f in model._meta.sorted_fields}
@@ -86,8 +89,9 @@ def test_the_migrated_schema_matches_the_models(db):
         assert primary == {model._meta.primary_key.column_name}, table
 
 
-def test_foreign_keys_in_the_schema_match_the_models(db):
-    for model in MODELS:
+def test_foreign_keys_in_the_schema_match_the_models(kiosk_store):
+    db = kiosk_store.db
+    for model in (*MODELS, *kiosk_store.models):
         table = model._meta.table_name
         in_schema = {
             (row[3], row[2], row[6])
@@ -100,9 +104,10 @@ def test_foreign_keys_in_the_schema_match_the_models(db):
         assert in_schema == in_model, table
 
 
-def test_every_record_has_id_version_and_timestamps(db):
+def test_every_record_has_id_version_and_timestamps(kiosk_store):
+    db = kiosk_store.db
     assert MODELS
-    for model in MODELS:
+    for model in (*MODELS, *kiosk_store.models):
         assert issubclass(model, Record)
         columns = {
             row[1]
@@ -111,35 +116,36 @@ def test_every_record_has_id_version_and_timestamps(db):
         assert {"id", "version", "created_at", "updated_at"} <= columns
 
 
-def test_records_get_a_uuid_version_1_and_utc_instants(db, clock):
-    account = make_account(clock)
-    stored = Account.get_by_id(account.id)
+def test_records_get_a_uuid_version_1_and_utc_instants(kiosk_store, clock):
+    account = make_account(kiosk_store, clock)
+    stored = kiosk_store.Account.get_by_id(account.id)
     assert stored.version == 1
     assert stored.id == account.id and stored.id.version == 4
     assert stored.created_at == clock.now() and stored.created_at.utcoffset() == timedelta(0)
 
 
-def test_touch_raises_the_version(db, clock):
-    account = make_account(clock)
+def test_touch_raises_the_version(kiosk_store, clock):
+    account = make_account(kiosk_store, clock)
     clock.advance(timedelta(minutes=5))
     account.touch(clock.now())
     account.save()
-    stored = Account.get_by_id(account.id)
+    stored = kiosk_store.Account.get_by_id(account.id)
     assert stored.version == 2
     assert stored.updated_at == clock.now()
     assert stored.created_at == clock.now() - timedelta(minutes=5)
 
 
-def test_an_instant_without_timezone_is_refused(db, clock):
-    account = make_account(clock)
+def test_an_instant_without_timezone_is_refused(kiosk_store, clock):
+    account = make_account(kiosk_store, clock)
     account.updated_at = clock.now().replace(tzinfo=None)
     with pytest.raises(ValueError):
         account.save()
 
 
-def test_deleting_an_account_deletes_its_codes(db, clock):
-    account = make_account(clock)
-    other = make_account(clock, "autre@exemple.fr")
+def test_deleting_an_account_deletes_its_codes(kiosk_store, clock):
+    Account, OneTimeCode = kiosk_store.Account, kiosk_store.OneTimeCode
+    account = make_account(kiosk_store, clock)
+    other = make_account(kiosk_store, clock, "autre@exemple.fr")
     now = clock.now()
     for owner in (account, account, other):
         OneTimeCode.create(
@@ -155,7 +161,7 @@ def test_deleting_an_account_deletes_its_codes(db, clock):
     assert [code.account_id for code in OneTimeCode.select()] == [other.id]
 
 
-def test_the_schema_checks_statuses(db, clock):
-    make_account(clock)
+def test_the_schema_checks_statuses(kiosk_store, clock):
+    make_account(kiosk_store, clock)
     with pytest.raises(IntegrityError):
-        Account.update(status="deleted").execute()
+        kiosk_store.Account.update(status="deleted").execute()

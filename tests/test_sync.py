@@ -16,180 +16,18 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
-from kiosk.rectorat.service import RectoratService
-from kiosk.rectorat.store import open_store
-from kiosk.runtime.config import Config, SyncConfig
-from kiosk.runtime.services import build_services
-from kiosk.store.models import MODELS, Account, Draft, OutboxRow, Registration
 from kiosk.sync.client import (
     FIRST_BACKOFF,
     LONGEST_BACKOFF,
-    SyncReport,
     account_data,
     registration_data,
 )
-from tests.conftest import fast_hasher, mailed_code
-from tests.support.pg_server import _free_port, fresh_postgres_url, postgres_server  # noqa: F401
-from tests.test_registration_form import valid_values
+from tests.factories import PASSWORD, mailed_code, valid_values
+from tests.support.sync_world import Kiosk
 
 ROOT = Path(__file__).resolve().parents[1]
-HASHER = fast_hasher()
-PASSWORD = "cheval agrafe lumière 42"
 KIOSK_NOW = "2019-11-10T10:00:00"  # the conftest clock's instant, for the kiosk processes
-
-
-# -- the rectorat: PostgreSQL behind a real uvicorn -----------------------------------------
-
-
-class Rectorat:
-    """The rectorat's store (the test's and the exam office's own connection) and its API,
-    served by a real uvicorn in a thread on a port chosen once: stopped, it refuses
-    connections on that port; started again, it serves on the same one."""
-
-    def __init__(self, url: str, clock) -> None:
-        self.url = url
-        self.clock = clock
-        self.port = _free_port()
-        self.store = open_store(url)
-        self.service = RectoratService(self.store, clock, hasher=HASHER)
-        self._server = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def credential(self, name: str) -> str:
-        return f"{name}:{self.service.issue_credential(name)}"
-
-    def start(self, wrap=None) -> None:
-        import uvicorn
-
-        from kiosk.rectorat.api import make_app
-
-        served = open_store(self.url, pool=True)
-        app = make_app(
-            served, self.clock, service=RectoratService(served, self.clock, hasher=HASHER), sequence_interval=0.2,
-            close_store=True,
-        )  # fmt: skip
-        config = uvicorn.Config(
-            wrap(app) if wrap else app, host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(20)
-            assert not self._thread.is_alive(), "uvicorn did not stop"
-            self._server = self._thread = None
-
-    def close(self) -> None:
-        self.stop()
-        self.store.close()
-
-    # What the rectorat holds, read on the test's own connection.
-
-    def count(self, table: str, where: str = "TRUE", *params) -> int:
-        return self.store.db.execute_sql(
-            f"SELECT count(*) FROM {table} WHERE {where}", params
-        ).fetchone()[0]
-
-    def rows(self, table: str) -> list[tuple]:
-        return self.store.db.execute_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-
-    def snapshot(self) -> dict[str, list[tuple]]:
-        return {
-            t: self.rows(t)
-            for t in ("rc_account", "rc_registration", "rc_conflict", "rc_change", "rc_tombstone")
-        }
-
-    def changes_of(self, record_id) -> int:
-        return self.count("rc_change", "entity_id = %s", str(record_id))
-
-
-@pytest.fixture
-def rectorat(fresh_postgres_url, clock):
-    made = Rectorat(fresh_postgres_url, clock)
-    yield made
-    made.close()
-
-
-# -- kiosks ---------------------------------------------------------------------------------
-
-
-class Kiosk:
-    """One kiosk: its own data dir, store and credential, built by ``build_services``.
-
-    The kiosk's models are bound to one store at a time (as in the kiosk program):
-    ``services`` binds them to this kiosk's store before handing the services out."""
-
-    def __init__(self, folder: Path, clock, url: str, credential: str) -> None:
-        self.folder = folder
-        config = Config(data_dir=folder, sync=SyncConfig(url=url, token=credential, timeout=5))
-        self._services = build_services(config, clock)
-        self._services.accounts.hasher = HASHER  # tiny argon2 costs: tests only
-
-    def bind(self) -> None:
-        self._services.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
-
-    @property
-    def services(self):
-        self.bind()
-        return self._services
-
-    def candidate(self, email: str, family: str, given: str, birth: str, *, register: bool = True):
-        """Sign up, activate and (by default) register: the account and the registration."""
-        s = self.services
-        account = s.accounts.sign_up(SignUp(email, family, given, PASSWORD, PASSWORD))
-        account = s.accounts.activate(account.email, mailed_code(account.email))
-        if not register:
-            return account, None
-        values = valid_values(s.session, family_name=family, given_names=given, birth_date=birth)
-        return account, s.registrations.save(account, values)
-
-    def sync(self, *, force: bool = False) -> SyncReport:
-        return self.services.sync.sync_once(force=force)
-
-    def pending(self) -> int:
-        return self.services.sync.pending()
-
-    def registration(self, registration_id) -> Registration | None:
-        self.bind()
-        return Registration.get_or_none(Registration.id == registration_id)
-
-    def account(self, account_id) -> Account | None:
-        self.bind()
-        return Account.get_or_none(Account.id == account_id)
-
-    def close(self) -> None:
-        if self._services.sync.client is not None:
-            self._services.sync.client.close()
-        self._services.close()
-
-
-@pytest.fixture
-def kiosks(tmp_path, clock, rectorat):
-    """``make(name)``: a kiosk with its own data dir and a credential issued for it."""
-    made: list[Kiosk] = []
-
-    def make(name: str) -> Kiosk:
-        kiosk = Kiosk(tmp_path / name, clock, rectorat.base, rectorat.credential(name))
-        made.append(kiosk)
-        return kiosk
-
-    yield make
-    for kiosk in made:
-        kiosk.close()
 
 
 def wait_for(condition, timeout: float = 20, what: str = "the condition") -> None:
@@ -245,7 +83,8 @@ def test_a_replayed_batch_is_all_stale_and_changes_nothing(rectorat, kiosks):
     )
     account = kiosk.account(account.id)
     items = [
-        {"entity": "account", "id": str(account.id), "version": account.version, "data": account_data(account)},
+        {"entity": "account", "id": str(account.id), "version": account.version,
+         "data": account_data(account)},
         {"entity": "registration", "id": str(registration.id), "version": registration.version,
          "data": registration_data(registration)},
     ]  # fmt: skip
@@ -309,8 +148,8 @@ def _kiosk_sync_process(data_dir: Path, url: str, credential: str) -> subprocess
         KIOSK_SYNC_TIMEOUT="20",
     )
     return subprocess.Popen(
-        [sys.executable, "kiosk.py", "--data-dir", str(data_dir), "sync", "--once"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "kiosk.py", "--data-dir", str(data_dir), "sync", "--once"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
@@ -357,9 +196,10 @@ def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_double
 
     from kiosk.store.database import open_store as open_kiosk_store
 
-    db = open_kiosk_store(kiosk.folder / "kiosk.sqlite3")
+    kiosk_store = open_kiosk_store(kiosk.folder / "kiosk.sqlite3")
+    OutboxRow, Registration = kiosk_store.OutboxRow, kiosk_store.Registration
     try:
-        assert db.execute_sql("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert kiosk_store.db.execute_sql("PRAGMA integrity_check").fetchall() == [("ok",)]
         pending = OutboxRow.select().where(
             OutboxRow.kind == "sync",
             OutboxRow.delivered_at.is_null(),
@@ -368,7 +208,7 @@ def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_double
         assert pending.count() == 0
         assert all(Registration.get_by_id(r.id).number for _, r in made)
     finally:
-        db.close()
+        kiosk_store.close()
 
 
 # -- 4. one person at two offline kiosks ----------------------------------------------------
@@ -487,8 +327,10 @@ def test_a_revoked_kiosk_is_refused_and_keeps_its_changes_pending(rectorat, kios
     kiosk.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
     assert kiosk.sync().pending == 0
     revoked = subprocess.run(
-        [sys.executable, "kiosk.py", "rectorat", "--db", rectorat.url, "kiosk", "revoke", "borne-a"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env=dict(os.environ, KIOSK_NOW=KIOSK_NOW),
+        [sys.executable, "kiosk.py", "rectorat", "--db", rectorat.url, "kiosk", "revoke",
+         "borne-a"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, KIOSK_NOW=KIOSK_NOW),
     )  # fmt: skip
     assert revoked.returncode == 0, revoked.stderr
 
@@ -502,6 +344,7 @@ def test_a_revoked_kiosk_is_refused_and_keeps_its_changes_pending(rectorat, kios
         assert report.pending == waiting
     assert rectorat.snapshot() == before
     assert rectorat.count("rc_registration", "id = %s", str(registration.id)) == 0
+    OutboxRow = kiosk.services.store.OutboxRow
     rows = list(
         OutboxRow.select().where(OutboxRow.kind == "sync", OutboxRow.delivered_at.is_null())
     )
@@ -569,7 +412,8 @@ def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_wai
     assert sync_b.forget_borrowed(str(account.id)) is False  # a draft waits
     registrations_b.discard_draft(here)
     assert sync_b.forget_borrowed(str(account.id)) is True
-    assert kiosk_b.account(account.id) is None and Draft.select().count() == 0
+    drafts = kiosk_b.services.store.Draft
+    assert kiosk_b.account(account.id) is None and drafts.select().count() == 0
 
     # Back at kiosk B: the candidate registers there.
     here = kiosk_b.services.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
@@ -658,8 +502,8 @@ def test_borrowed_records_wait_for_their_address_change_and_stay_forgotten(recto
 
     here = kiosk_b.services.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
     assert kiosk_b.registration(registration.id).origin == "rectorat"
-    address = {"address_line1": "3 rue des Lilas", "address_line2": "", "postal_code": "79000", "town": "Niort",
-               "country": "France", "phone": "05 49 00 00 00"}  # fmt: skip
+    address = {"address_line1": "3 rue des Lilas", "address_line2": "", "postal_code": "79000",
+               "town": "Niort", "country": "France", "phone": "05 49 00 00 00"}  # fmt: skip
     change = kiosk_b.services.registrations.report_address_change(here, address)
     assert kiosk_b.pending() == 1
     sync_b = kiosk_b.services.sync
@@ -673,7 +517,7 @@ def test_borrowed_records_wait_for_their_address_change_and_stay_forgotten(recto
     s = kiosk_a.services
     email, new_password = "jean.dupont@exemple.fr", PASSWORD + " !"
     s.accounts.request_reset(email)
-    s.accounts.reset_password(email, mailed_code(email), new_password, new_password)
+    s.accounts.reset_password(email, mailed_code(s.store, email), new_password, new_password)
     assert kiosk_a.sync().pending == 0
     assert rectorat.store.Account.get_by_id(account.id).version == 4
     assert kiosk_b.sync().online

@@ -10,62 +10,66 @@ import pytest
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.errors import Refused
 from kiosk.registrations import RegistrationService
-from kiosk.store.models import Account, AddressChange, OutboxRow, Registration
 from kiosk.sync.client import SyncService, account_data, registration_data
-from tests.conftest import CANDIDATE
-from tests.test_registration_form import valid_values
+from tests.factories import CANDIDATE, valid_values
 
 
-def sync_rows() -> list[dict]:
+def sync_rows(store) -> list[dict]:
+    outbox = store.OutboxRow
     return [
         row.payload
-        for row in OutboxRow.select().where(OutboxRow.kind == "sync").order_by(OutboxRow.created_at)
+        for row in outbox.select().where(outbox.kind == "sync").order_by(outbox.created_at)
     ]
 
 
 def test_a_sign_up_writes_one_sync_row_with_the_account(accounts, signed_up):
     account, _ = signed_up
-    assert sync_rows() == [{"entity": "account", "id": str(account.id), "version": 1}]
+    assert sync_rows(accounts.store) == [{"entity": "account", "id": str(account.id), "version": 1}]
 
 
 def test_activation_raises_the_version_and_writes_a_row(accounts, signed_up):
     account, code = signed_up
     accounts.activate(account.email, code)
-    assert [row["version"] for row in sync_rows()] == [1, 2]
+    assert [row["version"] for row in sync_rows(accounts.store)] == [1, 2]
 
 
 def test_failed_logins_are_local_bookkeeping_and_write_nothing(accounts, signed_up):
     account, code = signed_up
     accounts.activate(account.email, code)
-    before = len(sync_rows())
+    before = len(sync_rows(accounts.store))
     for _ in range(3):
         with pytest.raises(Refused):
             accounts.log_in(account.email, "pas le bon mot de passe")
-    assert len(sync_rows()) == before
+    assert len(sync_rows(accounts.store)) == before
 
 
-def test_a_registration_and_its_changes_are_queued(db, clock, session, accounts, signed_up):
+def test_a_registration_and_its_changes_are_queued(
+    kiosk_store, clock, session, accounts, signed_up
+):
     account, code = signed_up
     account = accounts.activate(account.email, code)
-    registrations = RegistrationService(db, clock, session)
+    registrations = RegistrationService(kiosk_store, clock, session)
     registration = registrations.save(account, valid_values(session))
     registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
     queued = [
-        (row["entity"], row["version"]) for row in sync_rows() if row["id"] == str(registration.id)
+        (row["entity"], row["version"])
+        for row in sync_rows(kiosk_store)
+        if row["id"] == str(registration.id)
     ]
     assert queued == [("registration", 1), ("registration", 2)]
 
 
-def test_a_draft_stays_on_the_kiosk(db, clock, session, accounts, signed_up):
+def test_a_draft_stays_on_the_kiosk(kiosk_store, clock, session, accounts, signed_up):
     account, code = signed_up
     account = accounts.activate(account.email, code)
-    before = len(sync_rows())
-    RegistrationService(db, clock, session).save_draft(account, {"town": "Niort"})
-    assert len(sync_rows()) == before
+    before = len(sync_rows(kiosk_store))
+    RegistrationService(kiosk_store, clock, session).save_draft(account, {"town": "Niort"})
+    assert len(sync_rows(kiosk_store)) == before
 
 
-def test_what_comes_from_the_rectorat_is_not_sent_back(db, clock):
-    sync = SyncService(db, clock, client=None)
+def test_what_comes_from_the_rectorat_is_not_sent_back(kiosk_store, clock):
+    Account = kiosk_store.Account
+    sync = SyncService(kiosk_store, clock, client=None)
     now = clock.now().isoformat()
     sync._guarded(
         lambda: sync._keep_borrowed(
@@ -87,15 +91,15 @@ def test_what_comes_from_the_rectorat_is_not_sent_back(db, clock):
         )
     )
     assert Account.get_by_id("6f1d1d8e-2b7a-4d3c-9a51-0d6f3c1f7b10").origin == "rectorat"
-    assert sync_rows() == []
-    assert db.execute_sql("SELECT count(*) FROM sync_guard").fetchone()[0] == 0
+    assert sync_rows(kiosk_store) == []
+    assert kiosk_store.db.execute_sql("SELECT count(*) FROM sync_guard").fetchone()[0] == 0
 
 
 def test_the_purge_sends_a_deletion(accounts, signed_up, clock):
     account, _ = signed_up
     clock.advance(ACTIVATION_DEADLINE)
     assert accounts.purge_unactivated() == 1
-    assert sync_rows()[-1] == {
+    assert sync_rows(accounts.store)[-1] == {
         "entity": "account_deletion",
         "id": str(account.id),
         "data": {"reason": "not_activated"},
@@ -109,22 +113,26 @@ def test_an_aborted_change_leaves_no_row(accounts, monkeypatch):
     monkeypatch.setattr("kiosk.accounts.enqueue_mail", broken)
     with pytest.raises(RuntimeError):
         accounts.sign_up(CANDIDATE)
-    assert sync_rows() == [] and Account.select().count() == 0
+    assert sync_rows(accounts.store) == [] and accounts.store.Account.select().count() == 0
 
 
-def test_pending_counts_what_waits(db, clock, accounts, signed_up):
-    assert SyncService(db, clock, client=None).pending() == 1
-    report = SyncService(db, clock, client=None).sync_once()
+def test_pending_counts_what_waits(kiosk_store, clock, accounts, signed_up):
+    assert SyncService(kiosk_store, clock, client=None).pending() == 1
+    report = SyncService(kiosk_store, clock, client=None).sync_once()
     assert (report.online, report.pending, report.error) == (False, 1, "not configured")
 
 
-def test_a_push_sends_each_records_latest_state_once(db, clock, session, accounts, signed_up):
+def test_a_push_sends_each_records_latest_state_once(
+    kiosk_store, clock, session, accounts, signed_up
+):
     """The items the kiosk reads for a push (built by SQLite) are the records as the
     protocol writes them, each record once at its first waiting row, however many rows
     it has; a deletion carries its row's reason."""
+    Account, Registration = kiosk_store.Account, kiosk_store.Registration
+    AddressChange = kiosk_store.AddressChange
     account, code = signed_up
     account = accounts.activate(account.email, code)
-    registrations = RegistrationService(db, clock, session)
+    registrations = RegistrationService(kiosk_store, clock, session)
     registrations.save(account, valid_values(session))
     registration = registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
     change = registrations.report_address_change(
@@ -132,24 +140,29 @@ def test_a_push_sends_each_records_latest_state_once(db, clock, session, account
     )
     # A registration the exam office set aside is sent as registered: the status is the rectorat's.
     Registration.update(status="set_aside").where(Registration.id == registration.id).execute()
-    other = accounts.sign_up(SignUp(email="autre@exemple.fr", family_name="Autre", given_names="Zoé",
-                                    password=CANDIDATE.password, password_again=CANDIDATE.password))  # fmt: skip
+    other = accounts.sign_up(SignUp(
+        email="autre@exemple.fr", family_name="Autre", given_names="Zoé",
+        password=CANDIDATE.password, password_again=CANDIDATE.password,
+    ))  # fmt: skip
     clock.advance(ACTIVATION_DEADLINE)
     accounts.purge_unactivated()
 
-    batch = SyncService(db, clock, client=None).waiting()
+    batch = SyncService(kiosk_store, clock, client=None).waiting()
     account, registration = Account.get_by_id(account.id), Registration.get_by_id(registration.id)
     change = AddressChange.get_by_id(change.id)
     assert [json.loads(item) for item in batch.items] == [
-        {"entity": "account", "id": str(account.id), "version": account.version, "data": account_data(account)},
-        {"entity": "registration", "id": str(registration.id), "version": 2, "data": registration_data(registration)},
+        {"entity": "account", "id": str(account.id), "version": account.version,
+         "data": account_data(account)},
+        {"entity": "registration", "id": str(registration.id), "version": 2,
+         "data": registration_data(registration)},
         {"entity": "address_change", "id": str(change.id), "version": 1, "data": {
             "created_at": change.created_at.isoformat(timespec="microseconds"),
             "registration_id": str(registration.id), "address": change.address}},
-        {"entity": "account_deletion", "id": str(other.id), "version": 1, "data": {"reason": "not_activated"}},
+        {"entity": "account_deletion", "id": str(other.id), "version": 1,
+         "data": {"reason": "not_activated"}},
     ]  # fmt: skip
     assert registration_data(registration)["status"] == "registered"
     # Every waiting row is settled with its record: the pending account's row has nothing to send.
-    assert batch.rows == len(sync_rows())
+    assert batch.rows == len(sync_rows(kiosk_store))
     assert sorted(len(rows) for rows in batch.rows_of.values()) == [1, 1, 2, 3]
     assert len(batch.gone) == 1

@@ -17,7 +17,7 @@ from peewee import SQL
 from kiosk.console.base import Desk
 from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer
 from kiosk.errors import Refused
-from kiosk.store.models import Account, Registration, StaffAudit, id_bits, reference_bits
+from kiosk.store.models import Account, Registration, id_bits, reference_bits
 
 
 class KioskDesk(Desk):
@@ -40,13 +40,14 @@ class KioskDesk(Desk):
 
     def __init__(self, services) -> None:
         super().__init__(
-            services.db,
+            services.store.db,
             services.clock,
             services.session,
             services.staff,
             services.config.exports_dir,
         )
         self.services = services
+        self.store = services.store
 
     # -- the trail ------------------------------------------------------------------------
 
@@ -54,20 +55,17 @@ class KioskDesk(Desk):
         self, officer: Officer, action: str, subject: str | None = None, detail: str = ""
     ) -> None:
         now = self.clock.now()
-        StaffAudit.create(
+        self.store.StaffAudit.create(
             staff=officer.name, role=officer.role, action=action, subject=subject, detail=detail,
             created_at=now, updated_at=now,
         )  # fmt: skip
 
     def _trail(self, subject: str | None, limit: int) -> list[AuditLine]:
         # The order of writing (SQLite's rowid): lines made in the same instant keep their order.
-        query = (
-            StaffAudit.select()
-            .order_by(StaffAudit.created_at.desc(), SQL("rowid").desc())
-            .limit(limit)
-        )
+        audit = self.store.StaffAudit
+        query = audit.select().order_by(audit.created_at.desc(), SQL("rowid").desc()).limit(limit)
         if subject:
-            query = query.where(StaffAudit.subject == subject)
+            query = query.where(audit.subject == subject)
         return [
             AuditLine(r.created_at, r.staff, r.role, r.action, r.subject, r.detail) for r in query
         ]
@@ -75,14 +73,16 @@ class KioskDesk(Desk):
     # -- reading ------------------------------------------------------------------------
 
     def _registrations(self) -> dict[uuid.UUID, Registration]:
-        rows = Registration.select().where(Registration.session_id == self.session.id)
+        registrations = self.store.Registration
+        rows = registrations.select().where(registrations.session_id == self.session.id)
         return {row.account_id: row for row in rows}
 
     def _find(self, query: str) -> list[Candidate]:
         bits = reference_bits(query)  # a reference, typed or scanned, in any of its spellings
         registrations = self._registrations()
         found = []
-        for account in Account.select().order_by(Account.family_name, Account.given_names):
+        accounts = self.store.Account
+        for account in accounts.select().order_by(accounts.family_name, accounts.given_names):
             registration = registrations.get(account.id)
             candidate = self.candidate(account, registration)
             if (registration is not None and id_bits(registration.id) == bits) or self.matches(
@@ -97,7 +97,8 @@ class KioskDesk(Desk):
 
     def _account(self, account_id: str) -> Account:
         try:
-            account = Account.get_or_none(Account.id == uuid.UUID(str(account_id)))
+            accounts = self.store.Account
+            account = accounts.get_or_none(accounts.id == uuid.UUID(str(account_id)))
         except ValueError:
             account = None
         if account is None:
@@ -106,17 +107,19 @@ class KioskDesk(Desk):
 
     def _file(self, account_id: str) -> CandidateFile:
         account = self._account(account_id)
-        registration = Registration.get_or_none(
-            Registration.account == account.id, Registration.session_id == self.session.id
+        registrations = self.store.Registration
+        registration = registrations.get_or_none(
+            registrations.account == account.id, registrations.session_id == self.session.id
         )
         return self.candidate_file(account, registration)
 
     def _registrations_at_a_glance(self) -> Iterator[tuple[datetime, str, str, str | None]]:
-        for row in Registration.select().where(Registration.session_id == self.session.id):
+        registrations = self.store.Registration
+        for row in registrations.select().where(registrations.session_id == self.session.id):
             yield row.saved_at, row.answers.get("specialty", ""), row.status, row.paper_status
 
     def _export_rows(self) -> Iterator[dict[str, Any]]:
-        accounts = {a.id: a for a in Account.select()}
+        accounts = {a.id: a for a in self.store.Account.select()}
         for registration in self._registrations().values():
             account = accounts[registration.account_id]
             yield self.export_row(
@@ -137,7 +140,10 @@ class KioskDesk(Desk):
         account = self._account(account_id)
         if not account.failed_logins and account.locked_until is None:
             raise Refused.one("", "console.not_locked")
-        Account.update(failed_logins=0, locked_until=None).where(Account.id == account.id).execute()
+        accounts = self.store.Account
+        accounts.update(failed_logins=0, locked_until=None).where(
+            accounts.id == account.id
+        ).execute()
 
     def _reprint(self, account_id: str) -> str:
         account = self._account(account_id)
@@ -151,7 +157,9 @@ class KioskDesk(Desk):
 
     def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:
         now = self.clock.now()
-        registration = Registration.get_by_id(uuid.UUID(current.candidate.registration_id))
+        registration = self.store.Registration.get_by_id(
+            uuid.UUID(current.candidate.registration_id)
+        )
         registration.answers = {**registration.answers, **identity}
         registration.touch(now)
         registration.save()

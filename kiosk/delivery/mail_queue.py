@@ -21,27 +21,35 @@ from kiosk.store.models import OutboxRow
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    from kiosk.store.database import KioskStore
+
 log = logging.getLogger(__name__)
 
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 
 
-def enqueue(kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
-    """Add a row; call it inside the transaction of the change that causes it."""
-    return OutboxRow.create(
+def enqueue(store: KioskStore, kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
+    """Add a row to ``store``'s outbox; call it inside the transaction of the change that
+    causes it."""
+    return store.OutboxRow.create(
         kind=kind, payload=payload, created_at=now, updated_at=now, next_attempt_at=now
     )
 
 
 def enqueue_mail(
-    to: str, subject: str, body: str, now: datetime, attachments: list[dict[str, str]] | None = None
+    store: KioskStore,
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    attachments: list[dict[str, str]] | None = None,
 ) -> OutboxRow:
     """Queue a mail; each attachment is ``{"path": …, "filename": …}`` of a PDF kept on disk."""
     from email.utils import make_msgid
 
     domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else "kiosk.local"
-    payload = {
+    payload: dict[str, Any] = {
         "to": to,
         "subject": subject,
         "body": body,
@@ -50,7 +58,7 @@ def enqueue_mail(
     }
     if attachments:
         payload["attachments"] = attachments
-    return enqueue("mail", payload, now)
+    return enqueue(store, "mail", payload, now)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -58,12 +66,11 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LAST_RETRY)
 
 
-def pending_count(kind: str | None = None) -> int:
-    query = OutboxRow.select().where(
-        OutboxRow.delivered_at.is_null(), OutboxRow.failed_at.is_null()
-    )
+def pending_count(store: KioskStore, kind: str | None = None) -> int:
+    rows = store.OutboxRow
+    query = rows.select().where(rows.delivered_at.is_null(), rows.failed_at.is_null())
     if kind:
-        query = query.where(OutboxRow.kind == kind)
+        query = query.where(rows.kind == kind)
     return query.count()
 
 
@@ -99,9 +106,10 @@ class DeliveryReport:
 
 
 class MailDelivery:
-    """Sends the mail rows that are due through the configured transport."""
+    """Sends the mail rows of ``store``'s outbox that are due through the configured transport."""
 
-    def __init__(self, config: MailConfig, maildir: Path, clock: Clock) -> None:
+    def __init__(self, store: KioskStore, config: MailConfig, maildir: Path, clock: Clock) -> None:
+        self.store = store
         self.config = config
         self.maildir = maildir
         self.sender = config.sender
@@ -120,15 +128,16 @@ class MailDelivery:
 
         sent = retrying = failed = 0
         now = self.clock.now()
+        rows = self.store.OutboxRow
         due = (
-            OutboxRow.select()
+            rows.select()
             .where(
-                OutboxRow.kind == "mail",
-                OutboxRow.delivered_at.is_null(),
-                OutboxRow.failed_at.is_null(),
-                OutboxRow.next_attempt_at <= now,
+                rows.kind == "mail",
+                rows.delivered_at.is_null(),
+                rows.failed_at.is_null(),
+                rows.next_attempt_at <= now,
             )
-            .order_by(OutboxRow.created_at)
+            .order_by(rows.created_at)
             .limit(limit)
         )
         for row in list(due):
@@ -153,24 +162,26 @@ class MailDelivery:
         now = self.clock.now()
         # The body may hold a one-time code: once sent it has nothing left to do here.
         payload = {k: v for k, v in row.payload.items() if k != "body"}
-        OutboxRow.update(
+        rows = self.store.OutboxRow
+        rows.update(
             payload=payload,
             delivered_at=now,
             updated_at=now,
-            attempts=OutboxRow.attempts + 1,
-            version=OutboxRow.version + 1,
+            attempts=rows.attempts + 1,
+            version=rows.version + 1,
             last_error=None,
-        ).where(OutboxRow.id == row.id).execute()
+        ).where(rows.id == row.id).execute()
 
     def _record_failure(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
         now = self.clock.now()
         attempts = row.attempts + 1
         log.warning("mail %s not delivered (attempt %d): %s", row.id, attempts, error)
-        OutboxRow.update(
+        rows = self.store.OutboxRow
+        rows.update(
             attempts=attempts,
             last_error=error[:500],
             next_attempt_at=now + retry_delay(attempts),
             failed_at=now if permanent else None,
             updated_at=now,
-            version=OutboxRow.version + 1,
-        ).where(OutboxRow.id == row.id).execute()
+            version=rows.version + 1,
+        ).where(rows.id == row.id).execute()

@@ -16,13 +16,12 @@ from kiosk.exam_sessions import ExamSession, load_session
 from kiosk.runtime.config import Config
 
 if TYPE_CHECKING:
-    from peewee import Database
-
     from kiosk.accounts import AccountService
     from kiosk.delivery.mail_queue import MailDelivery
     from kiosk.documents import DocumentService
     from kiosk.registrations import RegistrationService
     from kiosk.staff import StaffService
+    from kiosk.store.database import KioskStore
     from kiosk.sync.client import SyncService
 
 T = TypeVar("T")
@@ -46,7 +45,7 @@ class _Opened:
             return services.__dict__[self.name]
 
 
-def _store(services: Services) -> Database:
+def _store(services: Services) -> KioskStore:
     from kiosk.store.database import open_store
 
     return open_store(services.config.database_path)
@@ -57,7 +56,7 @@ def _accounts(services: Services) -> AccountService:
 
     sync = services.sync
     return AccountService(
-        services.db,
+        services.store,
         services.clock,
         services.session,
         elsewhere=sync.borrow if sync.configured else None,
@@ -68,13 +67,13 @@ def _sync(services: Services) -> SyncService:
     from kiosk.sync.client import SyncClient, SyncService
 
     config = services.config.sync
-    return SyncService(services.db, services.clock, SyncClient(config) if config.url else None)
+    return SyncService(services.store, services.clock, SyncClient(config) if config.url else None)
 
 
 def _registrations(services: Services) -> RegistrationService:
     from kiosk.registrations import RegistrationService
 
-    return RegistrationService(services.db, services.clock, services.session)
+    return RegistrationService(services.store, services.clock, services.session)
 
 
 def _documents(services: Services) -> DocumentService:
@@ -86,7 +85,7 @@ def _documents(services: Services) -> DocumentService:
         return printer_from_config(services.config.printing, services.config.print_dir)
 
     return DocumentService(
-        services.db,
+        services.store,
         services.clock,
         services.session,
         services.config.data_dir / "documents",
@@ -97,20 +96,22 @@ def _documents(services: Services) -> DocumentService:
 def _staff(services: Services) -> StaffService:
     from kiosk.staff import StaffService
 
-    return StaffService(services.db, services.clock)
+    return StaffService(services.store, services.clock)
 
 
 def _mail(services: Services) -> MailDelivery:
     from kiosk.delivery.mail_queue import MailDelivery
 
-    services.db  # the outbox is in the store: opened (checked, migrated, bound) first, as for the others
-    return MailDelivery(services.config.mail, services.config.maildir_path, services.clock)
+    # The outbox is in the store: opened (checked, migrated) first, as for the others.
+    return MailDelivery(
+        services.store, services.config.mail, services.config.maildir_path, services.clock
+    )
 
 
 class Services:
     """Everything the screens may call; nothing in here knows about Textual."""
 
-    db: Database = _Opened(_store)  # type: ignore[assignment]
+    store: KioskStore = _Opened(_store)  # type: ignore[assignment]
     accounts: AccountService = _Opened(_accounts)  # type: ignore[assignment]
     registrations: RegistrationService = _Opened(_registrations)  # type: ignore[assignment]
     documents: DocumentService = _Opened(_documents)  # type: ignore[assignment]
@@ -125,8 +126,8 @@ class Services:
         self._lock = threading.RLock()
 
     def close(self) -> None:
-        if "db" in self.__dict__:
-            self.db.close()
+        if "store" in self.__dict__:
+            self.store.close()
 
 
 def build_services(config: Config, clock: Clock | None = None) -> Services:

@@ -1,19 +1,40 @@
 """The kiosk's local store: one SQLite file, migrated in place, safe against power cuts.
 
-A store found damaged at start is never repaired, replaced or written to: opening it
-raises :class:`StoreDamaged`, whose message tells staff what to do.
+:func:`open_store` gives a :class:`KioskStore`: the connection and the kiosk's models
+bound to it (``store.Account``…), so that two stores open in one process never share a
+model. A store found damaged at start is never repaired, replaced or written to:
+opening it raises :class:`StoreDamaged`, whose message tells staff what to do.
 """
 
 from __future__ import annotations
 
 import errno
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, TypeVar
 
-from peewee import SqliteDatabase
+from peewee import Database, Model, SqliteDatabase
 
 from kiosk.errors import StoreError
-from kiosk.store.models import MODELS
+from kiosk.store import schema
+from kiosk.store.binding import bound
+from kiosk.store.models import (
+    MODELS,
+    Account,
+    AddressChange,
+    Document,
+    Draft,
+    LoginFailure,
+    OneTimeCode,
+    OutboxRow,
+    Registration,
+    StaffAccount,
+    StaffAudit,
+    SyncState,
+)
+
+M = TypeVar("M", bound=Model)
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -50,51 +71,75 @@ class KioskDatabase(SqliteDatabase):
         super().rollback()
 
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
 def migrations() -> list[tuple[int, str]]:
     """Every migration shipped, as (number, SQL), in order."""
-    folder = Path(__file__).with_name("migrations")
-    return sorted(
-        (int(path.name[:4]), path.read_text(encoding="utf-8"))
-        for path in folder.glob("[0-9][0-9][0-9][0-9]_*.sql")
+    return [(number, sql) for number, _, sql in schema.sql_files(MIGRATIONS)]
+
+
+def schema_version(db: Database) -> int:
+    return schema.user_version(db).read()
+
+
+def migrate(db: Database) -> int:
+    """Bring the schema up to date, one migration per transaction; returns the version."""
+    return schema.migrate(
+        schema.user_version(db), schema.sql_steps(db, MIGRATIONS), what="the store"
     )
 
 
-def schema_version(db: SqliteDatabase) -> int:
-    return db.execute_sql("PRAGMA user_version").fetchone()[0]
+class KioskStore:
+    """One kiosk store: its connection, ``db``, and the kiosk's models bound to it.
 
+    ``store.Account``, ``store.Registration``… are subclasses of the models of
+    :mod:`kiosk.store.models` whose database is this store's, their foreign keys between
+    them (``registration.account``, ``account.registrations`` stay in this store). An
+    instance is still an instance of the template: ``isinstance(row, Account)`` holds.
+    """
 
-def migrate(db: SqliteDatabase) -> int:
-    """Bring the schema up to date, one migration per transaction; returns the version."""
-    shipped = migrations()
-    latest = shipped[-1][0] if shipped else 0
-    current = schema_version(db)
-    if current > latest:
-        raise StoreError(
-            f"the store is at schema version {current}, newer than this program ({latest})"
-        )
-    for number, sql in shipped:
-        if number <= current:
-            continue
-        with db.atomic():
-            for statement in statements(sql):
-                db.execute_sql(statement)
-            db.execute_sql(f"PRAGMA user_version = {number}")
-    return schema_version(db)
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        made: dict[type[Any], type[Any]] = {}
 
+        def bind(template: type[M]) -> type[M]:
+            model = made[template] = bound(template, db, made)
+            return model
 
-def statements(sql: str) -> list[str]:
-    """The statements of a script, as SQLite itself delimits them (trigger bodies hold ';')."""
-    found, buffer = [], ""
-    for line in sql.splitlines(keepends=True):
-        if not buffer and (not line.strip() or line.strip().startswith("--")):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            found.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        raise StoreError(f"incomplete SQL statement in a migration: {buffer.strip()[:60]}")
-    return found
+        # Each after those it refers to, as in MODELS.
+        self.Account = bind(Account)
+        self.OneTimeCode = bind(OneTimeCode)
+        self.LoginFailure = bind(LoginFailure)
+        self.OutboxRow = bind(OutboxRow)
+        self.Registration = bind(Registration)
+        self.Draft = bind(Draft)
+        self.AddressChange = bind(AddressChange)
+        self.Document = bind(Document)
+        self.StaffAccount = bind(StaffAccount)
+        self.StaffAudit = bind(StaffAudit)
+        self.SyncState = bind(SyncState)
+        if tuple(made) != MODELS:
+            raise RuntimeError("KioskStore binds every model of MODELS, in its order")
+        self.models: tuple[type[Any], ...] = tuple(made.values())
+
+    def __repr__(self) -> str:
+        return f"<KioskStore {self.db.database}>"
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """A transaction on this store (a savepoint inside one)."""
+        return self.db.atomic()
+
+    def connection_context(self) -> AbstractContextManager[Any]:
+        """This thread's connection for the block, closed after it."""
+        return self.db.connection_context()
+
+    def schema_version(self) -> int:
+        return schema_version(self.db)
+
+    def close(self) -> bool:
+        """Close this thread's connection."""
+        return self.db.close()
 
 
 def check_store(path: Path | str) -> None:
@@ -166,24 +211,26 @@ def storage_problem(error: BaseException) -> str | None:
     """The catalogue message for an error that comes from the disk (full, failing, read-only)
     rather than from the program, or None. peewee wraps SQLite's errors: their chain is read."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
         if (
-            isinstance(error, sqlite3.Error)
-            and getattr(error, "sqlite_errorcode", None) is not None
+            isinstance(current, sqlite3.Error)
+            and getattr(current, "sqlite_errorcode", None) is not None
         ):
-            key = _STORAGE_CODES.get(error.sqlite_errorcode & 0xFF)
+            key = _STORAGE_CODES.get(current.sqlite_errorcode & 0xFF)
             if key:
                 return key
-        if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
-            return _STORAGE_ERRNOS[error.errno]
-        wrapped = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
-        error = wrapped or error.__cause__ or error.__context__
+        if isinstance(current, OSError) and current.errno in _STORAGE_ERRNOS:
+            return _STORAGE_ERRNOS[current.errno]
+        args = current.args
+        wrapped = args[0] if args and isinstance(args[0], BaseException) else None
+        current = wrapped or current.__cause__ or current.__context__
     return None
 
 
-def open_store(path: Path | str) -> SqliteDatabase:
-    """Check, open (creating it if needed) and migrate the store, and bind the models to it.
+def open_store(path: Path | str) -> KioskStore:
+    """Check, open (creating it if needed) and migrate the store; its models bound to it.
 
     Raises :class:`StoreDamaged` for a damaged store, which is left untouched.
     """
@@ -191,11 +238,10 @@ def open_store(path: Path | str) -> SqliteDatabase:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         check_store(path)
     db = KioskDatabase(str(path), pragmas=PRAGMAS)
-    db.bind(MODELS, bind_refs=False, bind_backrefs=False)
     try:
         db.connect(reuse_if_open=True)
         migrate(db)
     except Exception:
         db.close()
         raise
-    return db
+    return KioskStore(db)

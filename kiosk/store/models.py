@@ -1,7 +1,10 @@
 """The kiosk's records, as peewee models over the local SQLite store.
 
 The tables themselves are made by the SQL migrations beside this module; a test checks
-that models and migrated schema agree.
+that models and migrated schema agree. These classes are templates, bound to no
+database: each store works with its own subclasses of them
+(:class:`kiosk.store.database.KioskStore`), which are still instances of these for
+``isinstance`` and type hints.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ class OneTimeCode(Record):
     """A code sent by e-mail, to activate an account or reset its password; kept hashed."""
 
     account = ForeignKeyField(Account, backref="codes", on_delete="CASCADE")
+    account_id: uuid.UUID  # the key itself, without reading the account (for type checkers)
     purpose = CharField()  # activation | reset
     code_hash = TextField()
     expires_at = InstantField()
@@ -135,6 +139,7 @@ class Registration(Record):
     """A candidate's saved registration for one exam session; each saved change adds a version."""
 
     account = ForeignKeyField(Account, backref="registrations", on_delete="CASCADE")
+    account_id: uuid.UUID
     session_id = CharField()
     answers = JSONField()
     status = CharField(default="registered")  # registered | withdrawn | set_aside
@@ -193,6 +198,7 @@ class Draft(Record):
     """What a candidate typed in the form and has not saved; theirs alone."""
 
     account = ForeignKeyField(Account, backref="drafts", on_delete="CASCADE")
+    account_id: uuid.UUID
     session_id = CharField()
     values = JSONField()
 
@@ -205,6 +211,7 @@ class AddressChange(Record):
     """A new postal address reported to the rectorat, also after the window has closed."""
 
     registration = ForeignKeyField(Registration, backref="address_changes", on_delete="CASCADE")
+    registration_id: uuid.UUID
     address = JSONField()
 
     class Meta:
@@ -215,6 +222,7 @@ class Document(Record):
     """The PDF made for one version of a registration; a newer version supersedes it."""
 
     registration = ForeignKeyField(Registration, backref="documents", on_delete="CASCADE")
+    registration_id: uuid.UUID
     registration_version = IntegerField()
     kind = CharField(default="confirmation")
     file_name = TextField()

@@ -57,11 +57,12 @@ import kiosk.registrations  # noqa: F401
 import kiosk.store.database  # noqa: F401
 import kiosk.sync.client  # noqa: F401
 from kiosk.accounts import SignUp
+from kiosk.delivery.mail_queue import pending_count
 from kiosk.errors import Refused
 from kiosk.passwords import Hasher
 from kiosk.runtime.config import load_config
 from kiosk.runtime.services import build_services
-from kiosk.store.models import Account, Document, OutboxRow, Registration
+from kiosk.store.models import Registration
 from tests.test_registration_form import valid_values
 
 PASSWORD = "cheval agrafe lumière 42"
@@ -103,7 +104,7 @@ class Kiosk:
 
     def run(self) -> None:
         """Work until killed: the desk, mail delivery and sync, each in its thread."""
-        self.services.db  # opened here, after the fork, as the kiosk opens it
+        _ = self.services.store  # opened here, after the fork, as the kiosk opens it
         threads = [
             threading.Thread(target=self._guard, args=(job,), name=job.__name__, daemon=True)
             for job in (self.desk, self.mailer, self.syncer)
@@ -119,16 +120,16 @@ class Kiosk:
         for _ in range(200):
             services.mail.deliver_due(limit=500)
             report = services.sync.sync_once(force=True)
-            if report.online and report.pending == 0 and kiosk.outbox.pending_count("mail") == 0:
+            if report.online and report.pending == 0 and pending_count(services.store, "mail") == 0:
                 return
             time.sleep(0.05)
         raise RuntimeError(
-            f"the outbox does not drain: {report}, mail {kiosk.outbox.pending_count('mail')}"
+            f"the outbox does not drain: {report}, mail {pending_count(services.store, 'mail')}"
         )
 
     def _guard(self, job) -> None:
         try:
-            with self.services.db.connection_context():
+            with self.services.store.connection_context():
                 job()
         except BaseException:
             failure = self.data_dir / "failure"
@@ -148,14 +149,16 @@ class Kiosk:
             time.sleep(0.005)
 
     def desk(self) -> None:
-        accounts = [a.id for a in Account.select(Account.id).where(Account.status == "active")]
+        store = self.services.store
+        active = store.Account.select(store.Account.id).where(store.Account.status == "active")
+        accounts = [a.id for a in active]
         while True:
             roll = self.random.random()
             if roll < 0.35 or not accounts:
                 with self.step("desk", "save"):
                     accounts.append(self.new_candidate())
                 continue
-            account = Account.get_by_id(self.random.choice(accounts))
+            account = store.Account.get_by_id(self.random.choice(accounts))
             if roll < 0.6:
                 with self.step("desk", "save"):
                     self.change(account)
@@ -224,7 +227,7 @@ class Kiosk:
         documents = self.services.documents
         current = [d for d in documents.documents(account) if not d.superseded]
         for view in current:
-            document = Document.get_by_id(view.id)
+            document = self.services.store.Document.get_by_id(view.id)
             self.journal(f"document {view.id} {document.sha256}")
             job = documents.print(account, view.id)
             self.journal(f"printed {job.path}")
@@ -236,9 +239,8 @@ class Kiosk:
     def _code(self, email: str) -> str:
         """The activation code, as the candidate reads it: in the queued mail, or, once the
         mail thread has sent it (and dropped the body from the outbox), in the Maildir."""
-        mails = (
-            OutboxRow.select().where(OutboxRow.kind == "mail").order_by(OutboxRow.created_at.desc())
-        )
+        outbox = self.services.store.OutboxRow
+        mails = outbox.select().where(outbox.kind == "mail").order_by(outbox.created_at.desc())
         for mail in mails:
             if mail.payload.get("to") != email:
                 continue
@@ -256,7 +258,7 @@ def _child(command: str, data_dir: str, now: str, seed: str) -> None:
     try:
         kiosk_ = Kiosk(Path(data_dir), now, int(seed))
         if command == "drain":
-            with kiosk_.services.db.connection_context():
+            with kiosk_.services.store.connection_context():
                 kiosk_.drain()
         else:
             kiosk_.run()

@@ -199,7 +199,8 @@ def cups_server(programs: dict[str, str]) -> Iterator[CupsServer]:
     try:
         _remove_stale_instances()
         instance_conf.write_text(
-            f"""# Written by the kiosk's printing tests (tests/support/cups_server.py); deleted when they end.
+            f"""# Written by the kiosk's printing tests (tests/support/cups_server.py);
+# deleted when they end.
 Out {root}/out
 AnonDirName {root}/out
 Spool {root}/cups-pdf-spool
@@ -209,7 +210,7 @@ Grp lp
 DecodeHexStrings 1
 """
         )
-        for attempt in range(3):
+        for _attempt in range(3):
             port = _free_port()
             _write_configuration(root, port)
             with open(root / "log" / "cupsd.out", "ab") as out:
@@ -233,9 +234,8 @@ DecodeHexStrings 1
                 break
             _stop(process)
         else:
-            raise RuntimeError(
-                f"cupsd did not start:\n{(root / 'log' / 'cupsd.out').read_text()}\n{server.log_tail()}"
-            )
+            out = (root / "log" / "cupsd.out").read_text()
+            raise RuntimeError(f"cupsd did not start:\n{out}\n{server.log_tail()}")
         yield server
     finally:
         if process is not None:

@@ -7,14 +7,12 @@ refuses to run as root, so as root the folder belongs to the ``postgres`` user a
 programs run through ``runuser -u postgres --``. The server is stopped
 (``pg_ctl stop -m fast``) and its folder removed at the end.
 
-Use from a test module::
-
-    from tests.support.pg_server import postgres_server, postgres_url, fresh_postgres_url  # noqa: F401
-
+Its fixtures are registered for every test module by ``pytest_plugins`` in
+``tests/conftest.py``: a test asks for them by name, and imports nothing.
 ``postgres_server`` (session) is the :class:`PostgresServer`; ``postgres_url``
 (session) is one database for the whole run; ``fresh_postgres_url`` (function) is a
-new empty database for each test. One server serves every module that
-imports the fixtures.
+new empty database for each test. One server serves the whole run, started when a
+test first asks for it.
 """
 
 from __future__ import annotations
@@ -86,7 +84,8 @@ class PostgresServer:
         )
         if check and result.returncode != 0:
             raise AssertionError(
-                f"{program} failed ({result.returncode}): {result.stdout}{result.stderr}\n{self.log_tail()}"
+                f"{program} failed ({result.returncode}): {result.stdout}{result.stderr}\n"
+                f"{self.log_tail()}"
             )
         return result
 
@@ -97,8 +96,8 @@ class PostgresServer:
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
-        self.run("dropdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "--if-exists", "--force", name,
-                 check=False)  # fmt: skip
+        self.run("dropdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "--if-exists",
+                 "--force", name, check=False)  # fmt: skip
 
     def log_tail(self, lines: int = 30) -> str:
         log = self.root / "server.log"
@@ -134,10 +133,10 @@ def running_postgres(bin_dir: Path, *, durable: bool = False) -> Iterator[Postgr
             for path in (root, root / "socket"):
                 shutil.chown(path, user="postgres", group="postgres")
         server.run(
-            "initdb", "-D", str(server.data_dir), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-            "--locale=C", "--no-sync",
+            "initdb", "-D", str(server.data_dir), "-U", SUPERUSER, "--auth=trust",
+            "--encoding=UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
-        for attempt in range(3):
+        for _attempt in range(3):
             server.port = _free_port()
             # fsync off: a test server's data need not survive a power cut.
             fast = "-F -c full_page_writes=off -c synchronous_commit=off "

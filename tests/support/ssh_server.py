@@ -157,8 +157,8 @@ class SshServer:
 
     def ssh(self, *options: str, command: str | None = None) -> list[str]:
         """``ssh`` to the server with ``options``, asking to run ``command`` if given."""
-        return [self.programs.ssh, *self.client_options(), "-p", str(self.port), *options, self.destination,
-                *([command] if command is not None else [])]  # fmt: skip
+        return [self.programs.ssh, *self.client_options(), "-p", str(self.port), *options,
+                self.destination, *([command] if command is not None else [])]  # fmt: skip
 
     def sftp(self, *args: str) -> list[str]:
         return [
@@ -246,8 +246,10 @@ def _global_config(root: Path, port: int, include: Path | None) -> str:
 
 
 def _keygen(programs: OpenSSH, path: Path) -> str:
-    subprocess.run([programs.keygen, "-q", "-t", "ed25519", "-N", "", "-C", "kiosk-test", "-f", str(path)],
-                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        [programs.keygen, "-q", "-t", "ed25519", "-N", "", "-C", "kiosk-test", "-f", str(path)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
     return path.with_suffix(".pub").read_text().strip()
 
 

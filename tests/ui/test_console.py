@@ -1,4 +1,5 @@
-"""The staff console driven by Pilot: each role's journeys, on a kiosk's store and the rectorat's."""
+"""The staff console driven by Pilot: each role's journeys, on a kiosk's store and the
+rectorat's."""
 
 from __future__ import annotations
 
@@ -19,9 +20,21 @@ from screens.console.app import build_console
 from screens.console.candidate import CandidateScreen
 from screens.console.home import DeskScreen
 from screens.console.login import ConsoleLoginScreen
-from tests.test_rectorat import account_item, answers, new_kiosk, registration_item, results
-
-from .conftest import FAMILY, SIZE, candidate, register, settle, text_of, type_into, value_of
+from tests.factories import account_item, answers, new_kiosk, registration_item, results
+from tests.support.pilot import (
+    EMAIL,
+    FAMILY,
+    SIZE,
+    candidate,
+    create_account,
+    queued_mails,
+    register,
+    settle,
+    steady,
+    text_of,
+    type_into,
+    value_of,
+)
 
 STAFF_PASSWORD = "guichet du hall nord 2019"
 
@@ -130,8 +143,6 @@ async def test_the_reception_lifts_a_login_delay(services, kiosk_desk, registere
 
 
 async def test_the_reception_resends_an_activation_code(services, kiosk_desk):
-    from .conftest import EMAIL, create_account, queued_mails
-
     create_account(services, active=False)
     services.clock.advance(timedelta(minutes=2))
     app = build_console(kiosk_desk)
@@ -335,14 +346,10 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
 
 
 def test_snapshot_login(kiosk_desk, snap_compare):
-    from .conftest import steady
-
     assert snap_compare(build_console(kiosk_desk), terminal_size=SIZE, run_before=steady)
 
 
 def test_snapshot_desk_of_the_exam_office(rectorat_desk, snap_compare):
-    from .conftest import steady
-
     async def run_before(pilot):
         await log_in(pilot, "dec")
         await steady(pilot)
@@ -351,8 +358,6 @@ def test_snapshot_desk_of_the_exam_office(rectorat_desk, snap_compare):
 
 
 def test_snapshot_candidate_file(rectorat_desk, snap_compare):
-    from .conftest import steady
-
     async def run_before(pilot):
         await log_in(pilot, "dec")
         pilot.app.push_screen(
@@ -364,8 +369,6 @@ def test_snapshot_candidate_file(rectorat_desk, snap_compare):
 
 
 def test_snapshot_paper_desk_after_a_scan(rectorat_desk, snap_compare):
-    from .conftest import steady
-
     async def run_before(pilot):
         await log_in(pilot, "dec")
         await pilot.press("f3")
@@ -378,8 +381,6 @@ def test_snapshot_paper_desk_after_a_scan(rectorat_desk, snap_compare):
 
 
 def test_snapshot_desk_of_the_reception(services, kiosk_desk, registered, snap_compare):
-    from .conftest import steady
-
     async def run_before(pilot):
         await log_in(pilot, "accueil")  # no search: the reference comes from a random id
         await steady(pilot)

@@ -9,11 +9,9 @@ from pathlib import Path
 from peewee import SQL
 from textual.widgets import Button
 
-from kiosk.store.models import OutboxRow
 from screens.documents import DocumentsScreen
 from screens.home import HomeScreen
-
-from .conftest import EMAIL, SIZE, candidate, log_in, register, settle, text_of
+from tests.support.pilot import EMAIL, SIZE, candidate, log_in, register, settle, text_of
 
 SAVED = "dimanche 10 novembre 2019 à 10:00"  # the frozen clock's Sunday morning
 
@@ -37,8 +35,9 @@ def offered(screen: DocumentsScreen) -> list[str]:
 
 
 def mails_to(services, to: str) -> list[dict]:
-    with services.db.connection_context():
-        rows = OutboxRow.select().where(OutboxRow.kind == "mail").order_by(SQL("rowid"))
+    outbox = services.store.OutboxRow
+    with services.store.connection_context():
+        rows = outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid"))
         return [row.payload for row in rows if row.payload["to"] == to]
 
 
@@ -80,8 +79,8 @@ async def test_f5_without_a_printer_queue_puts_the_pdf_in_the_print_folder_and_s
         assert printed[0].read_bytes().startswith(b"%PDF")
         notice = text_of(pilot, "#notice")
         assert notice == (
-            f"Aucune imprimante n'est reliée à cette borne : vos documents ont été déposés dans {printed[0]}. "
-            "Demandez-les à l'accueil."
+            "Aucune imprimante n'est reliée à cette borne : "
+            f"vos documents ont été déposés dans {printed[0]}. Demandez-les à l'accueil."
         )
         assert "déposés dans" in notice
 
@@ -145,7 +144,7 @@ async def test_after_a_change_version_2_is_current_and_version_1_superseded(app,
 
 async def withdraw(pilot, services, account) -> None:
     """The withdrawal, made through the services while the candidate is on the home."""
-    with services.db.connection_context():
+    with services.store.connection_context():
         services.registrations.withdraw(account)
     pilot.app.screen.refresh_standing()
     await settle(pilot)

@@ -7,10 +7,8 @@ from datetime import datetime
 import pytest
 
 from kiosk.clock import PARIS
-from kiosk.store.models import Registration
 from screens.app import build_app
-
-from .conftest import SIZE, candidate, log_in, register, text_of
+from tests.support.pilot import SIZE, candidate, log_in, register, text_of
 
 AFTER_CLOSE = datetime(2019, 11, 27, 19, 0, 1, tzinfo=PARIS)
 SAVED_AT = "dimanche 10 novembre 2019 à 10:00"  # the frozen clock's Sunday morning
@@ -49,7 +47,8 @@ def offered(pilot) -> list[str]:
         ),
         pytest.param(
             "withdrawn",
-            "Vous avez annulé votre inscription (version 2).",  # the withdrawal is the record's 2nd version
+            # The withdrawal is the record's 2nd version.
+            "Vous avez annulé votre inscription (version 2).",
             ["register"],
             id="withdrawn",
         ),
@@ -94,8 +93,9 @@ async def test_a_registered_candidate_is_told_what_to_post_and_when(app, service
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         assert text_of(pilot, "#todo") == (
-            "À faire : imprimer la confirmation et la liste des pièces (« Mes documents »), vérifier, dater, "
-            "signer, et envoyer le tout au rectorat avant le vendredi 13 décembre 2019."
+            "À faire : imprimer la confirmation et la liste des pièces (« Mes documents »), "
+            "vérifier, dater, signer, et envoyer le tout au rectorat avant le vendredi "
+            "13 décembre 2019."
         )
         assert str(pilot.app.screen.query_one("#register").label) == "Modifier mon inscription"
 
@@ -114,6 +114,7 @@ async def test_without_registration_there_is_nothing_to_post(app, services):
 async def test_an_incomplete_paper_file_names_the_missing_pieces(app, services):
     account = candidate(services)
     registration = register(services, account)
+    Registration = services.store.Registration
     Registration.update(paper_status="incomplete", missing_pieces=["jdc"]).where(
         Registration.id == registration.id
     ).execute()

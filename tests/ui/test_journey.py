@@ -13,8 +13,7 @@ from screens.password_reset import PasswordResetScreen
 from screens.signup import SignUpScreen
 from screens.welcome import WelcomeScreen
 from screens.widgets import Plain
-
-from .conftest import (
+from tests.support.pilot import (
     EMAIL,
     FAMILY,
     GIVEN,
@@ -48,7 +47,8 @@ async def test_sign_up_activate_log_in_and_out(app, services):
         assert pilot.app.screen.query_one("#notice").display
         assert shown(pilot, "#notice") == (
             f"Votre compte est créé. Un code d'activation vient d'être envoyé à {EMAIL}. "
-            "Saisissez-le ici avant le mardi 12 novembre 2019 à 10:00, sinon le compte sera supprimé."
+            "Saisissez-le ici avant le mardi 12 novembre 2019 à 10:00, "
+            "sinon le compte sera supprimé."
         )
         assert pilot.app.focused.id == "code"
 

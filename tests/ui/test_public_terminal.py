@@ -32,8 +32,7 @@ from screens.registration import RegistrationScreen
 from screens.staff_exit import StaffExitScreen
 from screens.walk_away import WalkAwayWarning
 from screens.welcome import WelcomeScreen
-
-from .conftest import (
+from tests.support.pilot import (
     EMAIL,
     PASSWORD,
     SIZE,
@@ -512,7 +511,7 @@ async def test_walking_away_keeps_the_draft_for_the_candidate(
         await walk_away(pilot, services)
         assert app.candidate is None
 
-        with services.db.connection_context():
+        with services.store.connection_context():
             draft = services.registrations.draft(unregistered)
         assert draft is not None
         assert draft.values["birth_town"] == BIRTH_TOWN
@@ -706,10 +705,9 @@ async def test_markup_stored_through_the_services_is_shown_as_written(app, servi
 
 async def test_control_characters_from_elsewhere_are_shown_neutralised(app, services):
     """A name that came in by another way than the kiosk's forms (a sync, an import)."""
-    from kiosk.store.models import Account
-
     account = candidate(services)
-    with services.db.connection_context():
+    Account = services.store.Account
+    with services.store.connection_context():
         Account.update(family_name="\x1b[2J\x1b]52;c;aGk=\x07", given_names="\u202eabc").where(
             Account.id == account.id
         ).execute()
@@ -749,7 +747,8 @@ async def test_f9_switches_to_high_contrast_and_back_and_a_session_end_resets_it
 
 needs_english = pytest.mark.skipif(
     not asset("locales", "en.toml").exists(),
-    reason="assets/locales/en.toml is not written yet (another engineer's work): no English to switch to",
+    reason="assets/locales/en.toml is not written yet (another engineer's work): "
+    "no English to switch to",
 )
 
 
@@ -802,7 +801,7 @@ async def test_language_and_contrast_chosen_on_the_welcome_do_not_stay_for_the_n
 
 async def test_f12_leaves_only_with_a_staff_password(app, services):
     candidate(services)
-    with services.db.connection_context():
+    with services.store.connection_context():
         services.staff.add(STAFF, "reception", STAFF_PASSWORD)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f12")

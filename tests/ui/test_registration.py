@@ -20,9 +20,8 @@ from screens.app import build_app
 from screens.dialogs import Confirm
 from screens.home import HomeScreen
 from screens.registration import RegistrationScreen
-from tests.test_registration_form import valid_values
-
-from .conftest import (
+from tests.factories import valid_values
+from tests.support.pilot import (
     EMAIL,
     FAMILY,
     GIVEN,
@@ -138,7 +137,8 @@ async def test_a_whole_registration_with_keys(app, services):
         await press(pilot, "f8")  # nothing ticked
         assert screen.tab == "modalites"
         assert problems(pilot)["accept_rules"] == (
-            "Cochez cette case pour continuer : l'inscription n'est possible qu'après avoir accepté les modalités."
+            "Cochez cette case pour continuer : "
+            "l'inscription n'est possible qu'après avoir accepté les modalités."
         )
         assert pilot.app.focused.id == "accept_rules"
 
@@ -290,7 +290,10 @@ async def test_saving_with_a_problem_on_another_tab_names_that_tab(app, services
         screen = await open_form(pilot)
         await pilot.click("#--content-tab-tab-recapitulatif")  # straight to the last tab
         await settle(pilot)
-        fix_first = "Certains renseignements sont à corriger : Identification. Ils sont signalés dans chaque onglet."
+        fix_first = (
+            "Certains renseignements sont à corriger : Identification. "
+            "Ils sont signalés dans chaque onglet."
+        )
         assert text_of(pilot, "#form-problem") == fix_first
 
         await pilot.click("#save")

@@ -9,8 +9,16 @@ from __future__ import annotations
 import pytest
 
 from screens.app import build_app
-
-from .conftest import EMAIL, FAMILY, PASSWORD, SIZE, create_account, sign_up, steady, type_into
+from tests.support.pilot import (
+    EMAIL,
+    FAMILY,
+    PASSWORD,
+    SIZE,
+    create_account,
+    sign_up,
+    steady,
+    type_into,
+)
 
 
 def snapshot_after(*keys: str):
