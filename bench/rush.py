@@ -92,7 +92,7 @@ def run_rush(
     # Each simulated kiosk works on its own store: nothing is bound per thread.
     simulated = open_kiosks(folder, credentials, base, clocks, SESSION, report.pushes, lock)
 
-    def desk(k: int, done: threading.Event) -> None:
+    def console(k: int, done: threading.Event) -> None:
         """The kiosk's screen: one candidate after another."""
         kiosk, pace = simulated[k], random.Random(seed * 7919 + k)
         try:
@@ -160,7 +160,7 @@ def run_rush(
     for k in range(kiosks):
         done = threading.Event()
         threads += [
-            threading.Thread(target=desk, args=(k, done), name=f"desk-{k}", daemon=True),
+            threading.Thread(target=console, args=(k, done), name=f"desk-{k}", daemon=True),
             threading.Thread(target=worker, args=(k, done), name=f"sync-{k}", daemon=True),
         ]
     for thread in threads:

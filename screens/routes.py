@@ -40,7 +40,7 @@ KIOSK: Mapping[str, str] = MappingProxyType(
 CONSOLE: Mapping[str, str] = MappingProxyType(
     {
         "login": "screens.console.login:ConsoleLoginScreen",
-        "desk": "screens.console.home:DeskScreen",
+        "home": "screens.console.home:ConsoleHomeScreen",
         "candidate": "screens.console.candidate:CandidateScreen",
         "identity": "screens.console.identity:IdentityScreen",
         "missing_pieces": "screens.console.missing:MissingPiecesScreen",

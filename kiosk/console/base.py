@@ -1,8 +1,8 @@
-"""The staff console's desk: the rights, the audit trail and the export, whatever the store.
+"""The staff console's service: the rights, the audit trail and the export, whatever the store.
 
 Each task is a public method that checks the role, does the work through the store's
-own hooks (``_…`` methods of :class:`~kiosk.console.on_kiosk.KioskDesk` and
-:class:`~kiosk.console.on_rectorat.RectoratDesk`), and records what it did in the same
+own hooks (``_…`` methods of :class:`~kiosk.console.on_kiosk.KioskConsole` and
+:class:`~kiosk.console.on_rectorat.RectoratConsole`), and records what it did in the same
 transaction. A task the store cannot do (the rectorat holds no activation codes, a
 kiosk writes no paper status) is refused with a message that says where to do it.
 """
@@ -39,7 +39,7 @@ CSV_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class Desk:
+class ConsoleService:
     """What staff may do on one store; the only way in for the console's screens."""
 
     where = ""  # kiosk | rectorat

@@ -14,13 +14,13 @@ from typing import Any
 
 from peewee import SQL
 
-from kiosk.console.base import Desk
+from kiosk.console.base import ConsoleService
 from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer
 from kiosk.errors import Refused
 from kiosk.store.models import Account, Registration, id_bits, reference_bits
 
 
-class KioskDesk(Desk):
+class KioskConsole(ConsoleService):
     """The console's tasks over the kiosk's SQLite store and its services."""
 
     where = "kiosk"

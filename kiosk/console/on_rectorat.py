@@ -18,7 +18,7 @@ from typing import Any
 from peewee import IntegrityError, fn
 
 from kiosk.clock import Clock
-from kiosk.console.base import SEARCH_LIMIT, Desk
+from kiosk.console.base import SEARCH_LIMIT, ConsoleService
 from kiosk.console.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
@@ -32,7 +32,7 @@ from kiosk.store.models import id_bits, id_prefix, reference_bits
 _NOT_ALNUM = re.compile(r"[^0-9a-z@.]+")
 
 
-class RectoratDesk(Desk):
+class RectoratConsole(ConsoleService):
     """The console's tasks over the rectorat's store."""
 
     where = "rectorat"
@@ -177,7 +177,7 @@ class RectoratDesk(Desk):
 
     def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:
         registration_id = current.candidate.registration_id
-        if registration_id is None:  # checked by the desk already
+        if registration_id is None:  # checked by the console service already
             raise Refused.one("", "console.no_registration")
         try:
             with self.store.write():

@@ -136,27 +136,44 @@ def _neutralise_textual_environment() -> None:
 def _run(args: argparse.Namespace) -> int:
     """``kiosk [run]``: the launcher, which runs the kiosk in a child process (this
     function again, with ``launched()`` true)."""
+    if not launched():
+        return _launch(args)
+    # Started ahead by the launcher: the code first (Textual reads its variables when it
+    # is imported), then, once the launcher has checked the session and the store, the rest.
+    _neutralise_textual_environment()
+    import screens.app
+    from kiosk.runtime.launcher import wait_for_go
+
+    wait_for_go()
     config = _config(args)
     _log_to_file(config)
-    if not launched():
-        from kiosk.runtime.launcher import supervise
-        from kiosk.store.database import store_trouble
-
-        with _services(config):
-            pass  # a session that cannot be read is refused now, not at each start
-        # The store is looked at before each start: a kiosk started on a damaged one
-        # could only fail, and be started again, over and over.
-        return supervise(args.argv, check=lambda: store_trouble(config.database_path))
     with _services(config) as services:
-        _neutralise_textual_environment()
-        from screens.app import build_app
-
-        app = build_app(services, terminal=True)
+        app = screens.app.build_app(services, terminal=True)
         # What exists now lives as long as the program: keep the collector from
         # walking it on every pass (a fifth of the time to the first screen).
         gc.freeze()
         app.run()
         return app.return_code if app.return_code is not None else 1
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """The launcher: the first kiosk starts loading at once, while this process reads the
+    configuration and checks the session and the store."""
+    from kiosk.runtime.launcher import Prestarted, supervise
+
+    first = Prestarted(args.argv)
+    try:
+        config = _config(args)
+        _log_to_file(config)
+        with _services(config):
+            pass  # a session that cannot be read is refused now, not at each start
+        from kiosk.store.database import store_trouble
+    except BaseException:
+        first.abandon()
+        raise
+    # The store is looked at before each start: a kiosk started on a damaged one
+    # could only fail, and be started again, over and over.
+    return supervise(args.argv, check=lambda: store_trouble(config.database_path), first=first)
 
 
 def _purge(args: argparse.Namespace) -> int:
@@ -237,21 +254,21 @@ def _console_arguments(parser: argparse.ArgumentParser) -> None:
 def _console(args: argparse.Namespace) -> int:
     """``kiosk staff``: the staff console, on the kiosk's store or the rectorat's."""
     with _opened(args) as services:
-        from kiosk.console import open_desk
+        from kiosk.console import open_console
 
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             print(french("console.needs_terminal"), file=sys.stderr)
             return 2
-        desk = open_desk(services, args.store)
+        console = open_console(services, args.store)
         try:
             _neutralise_textual_environment()
             from screens.console.app import build_console
 
-            app = build_console(desk, services.config.language)
+            app = build_console(console, services.config.language)
             app.run()
             return app.return_code or 0
         finally:
-            desk.close()
+            console.close()
 
 
 def _account_store(parser: argparse.ArgumentParser) -> None:
@@ -277,13 +294,13 @@ def _staff_accounts(services: Services, store: str | None) -> Iterator[StaffServ
     if not store:
         yield services.staff
         return
-    from kiosk.console import open_desk
+    from kiosk.console import open_console
 
-    desk = open_desk(services, store)
+    console = open_console(services, store)
     try:
-        yield desk.staff
+        yield console.staff
     finally:
-        desk.close()
+        console.close()
 
 
 def _staff_account_list(args: argparse.Namespace) -> int:

@@ -52,7 +52,7 @@ class StoreDamaged(StoreError):
 class KioskDatabase(SqliteDatabase):
     """The store's connection, with two rules of its own for transactions.
 
-    Each transaction takes the write lock when it begins (``BEGIN IMMEDIATE``): the desk,
+    Each transaction takes the write lock when it begins (``BEGIN IMMEDIATE``): the candidate's screens,
     mail delivery and sync write from their own threads, and a transaction that read
     first and then wrote after another thread's commit would fail at once with
     « database is locked » instead of waiting its turn.

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker
 
-from kiosk.console.base import Desk
+from kiosk.console.base import ConsoleService
 from kiosk.console.views import Officer
 from screens import routes
 from screens.base_app import LockedDownApp
@@ -32,18 +32,18 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
     BINDINGS = [Binding("ctrl+q", "quit", show=False)]
 
     def __init__(
-        self, desk: Desk, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT
+        self, service: ConsoleService, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT
     ) -> None:
-        super().__init__(language, desk.clock)
-        self.desk = desk
+        super().__init__(language, service.clock)
+        self.service = service
         self.officer: Officer | None = None
         self.idle_timeout = idle_timeout
         self.title = self.t("console.title")
 
     @property
-    def services(self) -> Desk:
-        """What the shared screen base calls: here, the desk."""
-        return self.desk
+    def services(self) -> ConsoleService:
+        """What the shared screen base calls: here, the console service."""
+        return self.service
 
     def get_default_screen(self) -> Screen:
         return self.make_screen("login")
@@ -52,8 +52,8 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
 
     def logged_in(self, officer: Officer) -> None:
         self.officer = officer
-        self.last_input = self.desk.clock.now()
-        self.open("desk")
+        self.last_input = self.service.clock.now()
+        self.open("home")
 
     def action_log_out(self, reason: str = "") -> None:
         officer, self.officer = self.officer, None
@@ -67,8 +67,8 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="audit")
     def record_log_out(self, officer: Officer, reason: str) -> None:
-        with self.desk.db.connection_context():
-            self.desk.log_out(officer, reason)
+        with self.service.db.connection_context():
+            self.service.log_out(officer, reason)
 
     def look_for_idle(self) -> None:
         """After ``idle_timeout`` without a key, the officer is logged out; after as long
@@ -77,7 +77,7 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
             return
         if self.officer is not None:
             self.action_log_out("idle")
-            self.last_input = self.desk.clock.now()
+            self.last_input = self.service.clock.now()
         else:
             self.exit(0)
 
@@ -87,7 +87,7 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
 
 
 def build_console(
-    desk: Desk, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT
+    service: ConsoleService, language: str = "fr", *, idle_timeout: int = IDLE_TIMEOUT
 ) -> ConsoleApp:
     """The console as ``kiosk staff`` runs it, and as the tests drive it."""
-    return ConsoleApp(desk, language, idle_timeout=idle_timeout)
+    return ConsoleApp(service, language, idle_timeout=idle_timeout)

@@ -38,7 +38,7 @@ class AuditScreen(ConsoleScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self.call("trail", self.desk.audit_trail, self.officer)
+        self.call("trail", self.service.audit_trail, self.officer)
 
     def on_done_trail(self, lines: list[AuditLine]) -> None:
         table = self.query_one("#trail", PlainTable)

@@ -12,7 +12,7 @@ from screens.form import FormScreen
 from screens.widgets import Plain
 
 if TYPE_CHECKING:
-    from kiosk.console.base import Desk
+    from kiosk.console.base import ConsoleService
     from kiosk.console.views import Officer
     from screens.console.app import ConsoleApp
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def banner(screen: ConsoleScreen, title: str) -> ComposeResult:
     app = screen.app
     officer = app.officer
-    where = app.t(f"console.where.{app.desk.where}")
+    where = app.t(f"console.where.{app.service.where}")
     who = (
         app.t(
             "console.banner",
@@ -38,13 +38,13 @@ def banner(screen: ConsoleScreen, title: str) -> ComposeResult:
 
 
 class ConsoleScreen(KioskScreen):
-    """A console screen: the desk and the officer at hand."""
+    """A console screen: the console service and the officer at hand."""
 
     app: ConsoleApp  # type: ignore[assignment]  # a KioskScreen whose app is the console
 
     @property
-    def desk(self) -> Desk:
-        return self.app.desk
+    def service(self) -> ConsoleService:
+        return self.app.service
 
     @property
     def officer(self) -> Officer | None:
@@ -54,7 +54,7 @@ class ConsoleScreen(KioskScreen):
         yield from banner(self, title)
 
     def can(self, task: str) -> bool:
-        return self.officer is not None and self.desk.can(self.officer, task)
+        return self.officer is not None and self.service.can(self.officer, task)
 
     def action_noop(self) -> None:
         """For Escape where going back would leave the console's home, or the console."""

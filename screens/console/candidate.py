@@ -14,7 +14,7 @@ from screens.console.base import ConsoleScreen
 from screens.dialogs import Confirm
 from screens.widgets import Body, Plain, Problem
 
-# Button id → the desk's task; the order in which they are offered.
+# Button id → the console's task; the order in which they are offered.
 ACTIONS = {
     "resend_code": "resend_code",
     "lift_delay": "lift_delay",
@@ -64,7 +64,7 @@ class CandidateScreen(ConsoleScreen):
         self.reload()
 
     def reload(self) -> None:
-        self.call("open_file", self.desk.open_file, self.officer, self.account_id)
+        self.call("open_file", self.service.open_file, self.officer, self.account_id)
 
     def on_done_open_file(self, file: CandidateFile) -> None:
         self.file = file
@@ -85,7 +85,7 @@ class CandidateScreen(ConsoleScreen):
                 button.display = show
 
     def lines(self, file: CandidateFile) -> list[str]:
-        t, c, zone = self.t, file.candidate, self.desk.session.zone
+        t, c, zone = self.t, file.candidate, self.service.session.zone
         messages = self.app.messages
 
         def when(moment) -> str:
@@ -115,7 +115,7 @@ class CandidateScreen(ConsoleScreen):
         if c.registration_id is None:
             return [*lines, f"{t('console.file.registration')} : {t('console.file.none')}"]
         answers = file.answers
-        specialty = self.desk.session.specialty(str(answers.get("specialty", "")))
+        specialty = self.service.session.specialty(str(answers.get("specialty", "")))
         paper = t(f"console.paper_status.{c.paper_status or 'none'}")
         specialty_label = specialty.label if specialty else answers.get("specialty", "")
         lines += [
@@ -150,13 +150,13 @@ class CandidateScreen(ConsoleScreen):
     # -- tasks ----------------------------------------------------------------------------
 
     def run_task(self, button_id: str, *args) -> None:
-        """The desk's task behind ``button_id``, for this candidate; said, then the file read
+        """The console's task behind ``button_id``, for this candidate; said, then the file read
         again."""
         if self.busy:
             return
         self.current_task = button_id  # calls run one at a time: the answer is this task's
         self.call(
-            "task", getattr(self.desk, ACTIONS[button_id]), self.officer, self.account_id, *args
+            "task", getattr(self.service, ACTIONS[button_id]), self.officer, self.account_id, *args
         )
 
     def on_done_task(self, _) -> None:

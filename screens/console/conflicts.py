@@ -46,13 +46,13 @@ class ConflictsScreen(ConsoleScreen):
         self.reload()
 
     def reload(self) -> None:
-        self.call("list", self.desk.conflicts, self.officer)
+        self.call("list", self.service.conflicts, self.officer)
 
     def say(self, text: str) -> None:
         self.query_one("#notice", Plain).show(text)
 
     def on_done_list(self, conflicts: list[ConflictView]) -> None:
-        zone, messages = self.desk.session.zone, self.app.messages
+        zone, messages = self.service.session.zone, self.app.messages
         table = self.query_one("#conflicts", PlainTable)
         table.fill(
             [
@@ -88,13 +88,13 @@ class ConflictsScreen(ConsoleScreen):
     def keep(self) -> None:
         selected = self._selected()
         if selected:
-            self.call("keep", self.desk.resolve_conflict, self.officer, selected, True)
+            self.call("keep", self.service.resolve_conflict, self.officer, selected, True)
 
     @on(Button.Pressed, "#apply")
     def apply(self) -> None:
         selected = self._selected()
         if selected:
-            self.call("apply", self.desk.resolve_conflict, self.officer, selected, False)
+            self.call("apply", self.service.resolve_conflict, self.officer, selected, False)
 
     def on_done_keep(self, _) -> None:
         self.reload()

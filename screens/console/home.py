@@ -24,7 +24,7 @@ TASKS = {
 }
 
 
-class DeskScreen(ConsoleForm):
+class ConsoleHomeScreen(ConsoleForm):
     """Search, results, the glance, and the tasks this officer may do on this store."""
 
     TITLE_KEY = "console.home_title"
@@ -39,8 +39,8 @@ class DeskScreen(ConsoleForm):
         Binding("f10", "app.log_out", "console.keys.log_out"),
     ]
     DEFAULT_CSS = """
-    DeskScreen #results { height: auto; max-height: 10; margin-bottom: 1; }
-    DeskScreen .chart { margin-bottom: 1; }
+    ConsoleHomeScreen #results { height: auto; max-height: 10; margin-bottom: 1; }
+    ConsoleHomeScreen .chart { margin-bottom: 1; }
     """
 
     def compose(self) -> ComposeResult:
@@ -82,10 +82,10 @@ class DeskScreen(ConsoleForm):
         self.query_one("#results").display = False
         self.query_one("#results-count").display = False
         self.query_one("#query").focus()
-        self.call("glance", self.desk.glance, self.officer)
+        self.call("glance", self.service.glance, self.officer)
 
     def on_screen_resume(self) -> None:
-        self.call("glance", self.desk.glance, self.officer)
+        self.call("glance", self.service.glance, self.officer)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         task = TASKS.get(action)
@@ -98,7 +98,7 @@ class DeskScreen(ConsoleForm):
 
     @on(Button.Pressed, "#search")
     def search(self) -> None:
-        self.call("find", self.desk.find, self.officer, self.value("query"))
+        self.call("find", self.service.find, self.officer, self.value("query"))
 
     def on_done_find(self, found: list[Candidate]) -> None:
         table = self.query_one("#results", PlainTable)
@@ -177,7 +177,7 @@ class DeskScreen(ConsoleForm):
 
     @on(Button.Pressed, "#export")
     def action_export(self) -> None:
-        self.call("export", self.desk.export_csv, self.officer)
+        self.call("export", self.service.export_csv, self.officer)
 
     def on_done_export(self, path) -> None:
         self.say(self.t("console.exported", path=str(path)))

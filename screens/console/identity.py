@@ -44,7 +44,7 @@ class IdentityScreen(ConsoleForm):
         values = {name: self.value(name) for name in LOCKED_FIELDS}
         self.call(
             "correct",
-            self.desk.correct_identity,
+            self.service.correct_identity,
             self.officer,
             self.file.candidate.account_id,
             values,

@@ -35,7 +35,7 @@ class ConsoleLoginScreen(ConsoleForm):
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
-        self.call("log_in", self.desk.log_in, self.value("name"), self.value("password"))
+        self.call("log_in", self.service.log_in, self.value("name"), self.value("password"))
 
     @on(Button.Pressed, "#quit")
     def quit(self) -> None:

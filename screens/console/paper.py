@@ -42,7 +42,7 @@ class PaperDeskScreen(ConsoleForm):
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
-        self.call("receive", self.desk.receive_paper, self.officer, self.value("code"))
+        self.call("receive", self.service.receive_paper, self.officer, self.value("code"))
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:

@@ -107,7 +107,7 @@ class Kiosk:
         _ = self.services.store  # opened here, after the fork, as the kiosk opens it
         threads = [
             threading.Thread(target=self._guard, args=(job,), name=job.__name__, daemon=True)
-            for job in (self.desk, self.mailer, self.syncer)
+            for job in (self.console, self.mailer, self.syncer)
         ]
         for thread in threads:
             thread.start()
@@ -148,7 +148,7 @@ class Kiosk:
                 self.services.sync.sync_once(force=True)
             time.sleep(0.005)
 
-    def desk(self) -> None:
+    def console(self) -> None:
         store = self.services.store
         active = store.Account.select(store.Account.id).where(store.Account.status == "active")
         accounts = [a.id for a in active]

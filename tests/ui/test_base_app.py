@@ -8,7 +8,7 @@ import logging
 import peewee
 from argon2 import PasswordHasher
 
-from kiosk.console import open_desk
+from kiosk.console import open_console
 from kiosk.i18n import french
 from kiosk.passwords import Hasher
 from screens.console.app import build_console
@@ -104,20 +104,20 @@ async def test_a_call_that_fails_at_the_console_is_logged_and_the_officer_told(
 ):
     services.staff.hasher = Hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     services.staff.add("accueil", "reception", STAFF_PASSWORD)
-    app = build_console(open_desk(services))
+    app = build_console(open_console(services))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot)
         await type_into(pilot, "#name", "accueil")
         await pilot.press("enter", *STAFF_PASSWORD, "enter")
         await settle(pilot)
-        assert app.showing("desk")
+        assert app.showing("home")
         # The store cannot be reached: the call fails before the service is even asked.
         monkeypatch.setattr(peewee.Database, "connection_context", broken)
         await type_into(pilot, "#query", "Dupré")
         await pilot.press("enter")
         await until(pilot, lambda: notices(pilot))
         assert notices(pilot) == [french("console.failure")]
-        assert app.showing("desk") and not app.screen.busy  # the officer may try again
+        assert app.showing("home") and not app.screen.busy  # the officer may try again
     [record] = failures(caplog)
     assert isinstance(record.exc_info[1], Broken)
     assert "Traceback (most recent call last)" in caplog.text and "in _run" in caplog.text

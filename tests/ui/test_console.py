@@ -10,15 +10,15 @@ import pytest
 from argon2 import PasswordHasher
 from textual.widgets import Button
 
-from kiosk.console import open_desk
-from kiosk.console.on_rectorat import RectoratDesk
+from kiosk.console import open_console
+from kiosk.console.on_rectorat import RectoratConsole
 from kiosk.passwords import Hasher
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store, sqlite_url
 from kiosk.staff import StaffService
 from screens.console.app import build_console
 from screens.console.candidate import CandidateScreen
-from screens.console.home import DeskScreen
+from screens.console.home import ConsoleHomeScreen
 from screens.console.login import ConsoleLoginScreen
 from tests.factories import account_item, answers, new_kiosk, registration_item, results
 from tests.support.pilot import (
@@ -44,11 +44,11 @@ def fast() -> Hasher:
 
 
 @pytest.fixture
-def kiosk_desk(services):
+def kiosk_console(services):
     services.staff.hasher = fast()
     services.staff.add("accueil", "reception", STAFF_PASSWORD)
     services.staff.add("dec", "exam_office", STAFF_PASSWORD)
-    return open_desk(services)
+    return open_console(services)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def registered(services):
 
 
 @pytest.fixture
-def rectorat_desk(services, tmp_path):
+def rectorat_console(services, tmp_path):
     """The rectorat's store (a SQLite file), with one registration pushed by a kiosk."""
     store = open_store(sqlite_url(tmp_path / "rectorat.sqlite3"))
     service = RectoratService(store, services.clock, hasher=fast())
@@ -72,9 +72,9 @@ def rectorat_desk(services, tmp_path):
     StaffService(store.db, services.clock, fast(), model=store.Staff).add(
         "dec", "exam_office", STAFF_PASSWORD
     )
-    desk = RectoratDesk(store, services.clock, services.session, tmp_path / "exports")
-    desk.staff.hasher = fast()
-    yield desk
+    console = RectoratConsole(store, services.clock, services.session, tmp_path / "exports")
+    console.staff.hasher = fast()
+    yield console
     store.close()
 
 
@@ -96,14 +96,14 @@ def shown_buttons(pilot) -> set[str]:
 
 
 async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(
-    services, kiosk_desk, registered
+    services, kiosk_console, registered
 ):
-    app = build_console(kiosk_desk)
+    app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, ConsoleLoginScreen)
         await log_in(pilot, "accueil")
-        assert isinstance(app.screen, DeskScreen)
+        assert isinstance(app.screen, ConsoleHomeScreen)
         assert "accueil" in text_of(pilot, "#sync-status")
         assert not {"export", "audit", "paper", "conflicts"} & shown_buttons(pilot)
         assert "1 inscription(s)" in text_of(pilot, "#glance-counts")
@@ -120,17 +120,17 @@ async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(
         assert list(services.config.print_dir.glob("*.pdf"))
         await pilot.press("escape")
         await settle(pilot)
-        assert isinstance(app.screen, DeskScreen)
+        assert isinstance(app.screen, ConsoleHomeScreen)
 
 
-async def test_the_reception_lifts_a_login_delay(services, kiosk_desk, registered):
+async def test_the_reception_lifts_a_login_delay(services, kiosk_console, registered):
     account, _ = registered
     for _ in range(6):
         try:
             services.accounts.log_in(account.email, "pas le bon")
         except Exception:
             pass
-    app = build_console(kiosk_desk)
+    app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "accueil")
         app.push_screen(CandidateScreen(str(account.id)))
@@ -142,10 +142,10 @@ async def test_the_reception_lifts_a_login_delay(services, kiosk_desk, registere
         assert "aucun échec récent" in text_of(pilot, "#details")
 
 
-async def test_the_reception_resends_an_activation_code(services, kiosk_desk):
+async def test_the_reception_resends_an_activation_code(services, kiosk_console):
     create_account(services, active=False)
     services.clock.advance(timedelta(minutes=2))
-    app = build_console(kiosk_desk)
+    app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "accueil")
         await search(pilot, EMAIL)
@@ -162,9 +162,9 @@ async def test_the_reception_resends_an_activation_code(services, kiosk_desk):
     assert len([s for s in queued_mails(services, EMAIL) if s.startswith("Activez")]) == 2
 
 
-async def test_the_exam_office_marks_a_paper_file_complete(rectorat_desk):
-    store = rectorat_desk.store
-    app = build_console(rectorat_desk)
+async def test_the_exam_office_marks_a_paper_file_complete(rectorat_console):
+    store = rectorat_console.store
+    app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "dec")
         app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
@@ -177,8 +177,8 @@ async def test_the_exam_office_marks_a_paper_file_complete(rectorat_desk):
     assert store.Registration.get().paper_status == "complete"
 
 
-async def test_a_wrong_staff_password_is_said_and_the_name_kept(kiosk_desk):
-    app = build_console(kiosk_desk)
+async def test_a_wrong_staff_password_is_said_and_the_name_kept(kiosk_console):
+    app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
         await type_into(pilot, "#name", "accueil")
         await pilot.press("enter", *"pas le bon", "enter")
@@ -189,10 +189,10 @@ async def test_a_wrong_staff_password_is_said_and_the_name_kept(kiosk_desk):
 
 
 async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_its_field(
-    services, kiosk_desk, registered
+    services, kiosk_console, registered
 ):
     account, registration = registered
-    app = build_console(kiosk_desk)
+    app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "dec")
         app.push_screen(CandidateScreen(str(account.id)))
@@ -216,14 +216,14 @@ async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_it
         assert f"version {registration.version + 1}" in text_of(pilot, "#details")
 
 
-async def test_the_console_logs_out_after_15_idle_minutes(services, kiosk_desk):
-    app = build_console(kiosk_desk)
+async def test_the_console_logs_out_after_15_idle_minutes(services, kiosk_console):
+    app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "accueil")
         services.clock.advance(timedelta(minutes=14, seconds=59))
         app.look_for_idle()
         await settle(pilot)
-        assert isinstance(app.screen, DeskScreen)
+        assert isinstance(app.screen, ConsoleHomeScreen)
         services.clock.advance(timedelta(seconds=1))
         app.look_for_idle()
         await settle(pilot)
@@ -238,18 +238,18 @@ async def test_the_console_logs_out_after_15_idle_minutes(services, kiosk_desk):
         await pilot.pause()
         assert app.return_code == 0  # left alone at the door: the console ends
     actions = [
-        line.action for line in kiosk_desk.audit_trail(kiosk_desk.log_in("dec", STAFF_PASSWORD))
+        line.action for line in kiosk_console.audit_trail(kiosk_console.log_in("dec", STAFF_PASSWORD))
     ]
     assert actions[:3] == ["login", "logout", "login"]
 
 
 async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incomplete(
-    rectorat_desk,
+    rectorat_console,
 ):
-    store = rectorat_desk.store
+    store = rectorat_console.store
     row = store.Registration.get()
     reference_typed = row.number
-    app = build_console(rectorat_desk)
+    app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "dec")
         assert {"paper", "conflicts", "export", "audit"} <= shown_buttons(pilot)
@@ -286,9 +286,9 @@ async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incom
     assert (row.paper_status, row.missing_pieces) == ("incomplete", ["confirmation"])
 
 
-async def test_the_exam_office_sets_aside_after_confirming(rectorat_desk):
-    store = rectorat_desk.store
-    app = build_console(rectorat_desk)
+async def test_the_exam_office_sets_aside_after_confirming(rectorat_console):
+    store = rectorat_console.store
+    app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "dec")
         app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
@@ -306,9 +306,9 @@ async def test_the_exam_office_sets_aside_after_confirming(rectorat_desk):
         assert "mise de côté" in text_of(pilot, "#notice")
 
 
-async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(rectorat_desk):
-    store = rectorat_desk.store
-    service = rectorat_desk.service
+async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(rectorat_console):
+    store = rectorat_console.store
+    service = rectorat_console.service
     kiosk = new_kiosk(service, "borne-b")[0]
     twin = account_item(email="jean.d@exemple.fr", family="[b]Durand[/b]")
     assert (
@@ -317,7 +317,7 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
         )[1]
         == "conflict"
     )
-    app = build_console(rectorat_desk)
+    app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, "dec")
         assert "conflits en attente : 1" in text_of(pilot, "#glance-counts")
@@ -342,47 +342,47 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
             "conflit réglé",
             "consultation des conflits",
         ]
-    assert list(rectorat_desk.exports_dir.glob("*.csv"))
+    assert list(rectorat_console.exports_dir.glob("*.csv"))
 
 
-def test_snapshot_login(kiosk_desk, snap_compare):
-    assert snap_compare(build_console(kiosk_desk), terminal_size=SIZE, run_before=steady)
+def test_snapshot_login(kiosk_console, snap_compare):
+    assert snap_compare(build_console(kiosk_console), terminal_size=SIZE, run_before=steady)
 
 
-def test_snapshot_desk_of_the_exam_office(rectorat_desk, snap_compare):
+def test_snapshot_desk_of_the_exam_office(rectorat_console, snap_compare):
     async def run_before(pilot):
         await log_in(pilot, "dec")
         await steady(pilot)
 
-    assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(build_console(rectorat_console), terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_candidate_file(rectorat_desk, snap_compare):
+def test_snapshot_candidate_file(rectorat_console, snap_compare):
     async def run_before(pilot):
         await log_in(pilot, "dec")
         pilot.app.push_screen(
-            CandidateScreen(str(rectorat_desk.store.Registration.get().account_id))
+            CandidateScreen(str(rectorat_console.store.Registration.get().account_id))
         )
         await steady(pilot)
 
-    assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(build_console(rectorat_console), terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_paper_desk_after_a_scan(rectorat_desk, snap_compare):
+def test_snapshot_paper_desk_after_a_scan(rectorat_console, snap_compare):
     async def run_before(pilot):
         await log_in(pilot, "dec")
         await pilot.press("f3")
         await settle(pilot)
-        await type_into(pilot, "#code", rectorat_desk.store.Registration.get().number)
+        await type_into(pilot, "#code", rectorat_console.store.Registration.get().number)
         await pilot.press("enter")
         await steady(pilot)
 
-    assert snap_compare(build_console(rectorat_desk), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(build_console(rectorat_console), terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_desk_of_the_reception(services, kiosk_desk, registered, snap_compare):
+def test_snapshot_desk_of_the_reception(services, kiosk_console, registered, snap_compare):
     async def run_before(pilot):
         await log_in(pilot, "accueil")  # no search: the reference comes from a random id
         await steady(pilot)
 
-    assert snap_compare(build_console(kiosk_desk), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(build_console(kiosk_console), terminal_size=SIZE, run_before=run_before)

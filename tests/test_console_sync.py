@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from kiosk.console.on_rectorat import RectoratDesk
+from kiosk.console.on_rectorat import RectoratConsole
 from kiosk.console.views import Officer
 
 EXAM_OFFICE = Officer("dec", "exam_office")
@@ -22,10 +22,10 @@ def test_an_incomplete_file_and_a_corrected_identity_reach_the_kiosk(
     )
     assert kiosk.sync().online and kiosk.pending() == 0
     session = kiosk.services.session
-    desk = RectoratDesk(rectorat.store, clock, session, tmp_path / "exports")
+    console = RectoratConsole(rectorat.store, clock, session, tmp_path / "exports")
 
-    desk.mark_paper(EXAM_OFFICE, str(account.id), False, ["confirmation"])
-    desk.correct_identity(EXAM_OFFICE, str(account.id), {"given_names": "Jean-Marc"})
+    console.mark_paper(EXAM_OFFICE, str(account.id), False, ["confirmation"])
+    console.correct_identity(EXAM_OFFICE, str(account.id), {"given_names": "Jean-Marc"})
     rectorat.service.sequence()
     assert kiosk.sync(force=True).online
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from kiosk.clock import Clock, parse_instant
-from kiosk.console import open_desk, rights
+from kiosk.console import open_console, rights
 from kiosk.console.base import _cell
 from kiosk.console.views import Officer, bars
 from kiosk.errors import Refused
@@ -40,8 +40,8 @@ def services(tmp_path):
 
 
 @pytest.fixture
-def desk(services):
-    return open_desk(services)
+def console(services):
+    return open_console(services)
 
 
 @pytest.fixture
@@ -73,14 +73,14 @@ def test_the_exam_office_has_every_right_of_the_reception_and_more():
 @pytest.mark.parametrize(
     "task",
     [
-        lambda desk, who: desk.correct_identity(who, who_id(desk), {"family_name": "Durand"}),
-        lambda desk, who: desk.receive_paper(who, "2020-PO-000001"),
-        lambda desk, who: desk.mark_paper(who, who_id(desk), True),
-        lambda desk, who: desk.set_aside(who, who_id(desk)),
-        lambda desk, who: desk.conflicts(who),
-        lambda desk, who: desk.resolve_conflict(who, "x", True),
-        lambda desk, who: desk.export_csv(who),
-        lambda desk, who: desk.audit_trail(who),
+        lambda console, who: console.correct_identity(who, who_id(console), {"family_name": "Durand"}),
+        lambda console, who: console.receive_paper(who, "2020-PO-000001"),
+        lambda console, who: console.mark_paper(who, who_id(console), True),
+        lambda console, who: console.set_aside(who, who_id(console)),
+        lambda console, who: console.conflicts(who),
+        lambda console, who: console.resolve_conflict(who, "x", True),
+        lambda console, who: console.export_csv(who),
+        lambda console, who: console.audit_trail(who),
     ],
     ids=[
         "correct_identity",
@@ -93,39 +93,39 @@ def test_the_exam_office_has_every_right_of_the_reception_and_more():
         "audit",
     ],
 )
-def test_the_reception_cannot_do_the_exam_office_s_work(desk, registered, task):
-    before = desk.store.Registration.get().version
+def test_the_reception_cannot_do_the_exam_office_s_work(console, registered, task):
+    before = console.store.Registration.get().version
     with pytest.raises(Refused) as caught:
-        task(desk, RECEPTION)
+        task(console, RECEPTION)
     assert key(caught) == "console.forbidden"
-    assert desk.store.Registration.get().version == before
-    assert not desk.exports_dir.exists()
+    assert console.store.Registration.get().version == before
+    assert not console.exports_dir.exists()
 
 
-def who_id(desk) -> str:
-    return str(desk.store.Account.get().id)
+def who_id(console) -> str:
+    return str(console.store.Account.get().id)
 
 
-def test_a_kiosk_store_sends_the_paper_work_to_the_rectorat_s(desk, registered):
+def test_a_kiosk_store_sends_the_paper_work_to_the_rectorat_s(console, registered):
     account, _ = registered
     with pytest.raises(Refused) as caught:
-        desk.mark_paper(EXAM_OFFICE, str(account.id), True)
+        console.mark_paper(EXAM_OFFICE, str(account.id), True)
     assert key(caught) == "console.not_here.kiosk"
-    assert not desk.can(EXAM_OFFICE, "receive_paper")
-    assert desk.can(RECEPTION, "reprint") and not desk.can(RECEPTION, "export")
+    assert not console.can(EXAM_OFFICE, "receive_paper")
+    assert console.can(RECEPTION, "reprint") and not console.can(RECEPTION, "export")
 
 
 # -- staff login -----------------------------------------------------------------------
 
 
-def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, desk):
+def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, console):
     services.staff.add("accueil", "reception", PASSWORD)
-    officer = desk.log_in("Accueil", PASSWORD)
+    officer = console.log_in("Accueil", PASSWORD)
     assert officer == RECEPTION
     with pytest.raises(Refused) as caught:
-        desk.log_in("accueil", "pas le bon mot de passe")
+        console.log_in("accueil", "pas le bon mot de passe")
     assert key(caught) == "staff.wrong"
-    assert audit_lines(desk.store) == [("accueil", "login", None, "")]
+    assert audit_lines(console.store) == [("accueil", "login", None, "")]
 
 
 # -- finding and viewing ---------------------------------------------------------------
@@ -133,103 +133,103 @@ def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, de
 
 @pytest.mark.parametrize("query", ["dupont", "DUPONT", "jean.dupont@", "exemple.fr", "Jéan"])
 def test_a_candidate_is_found_by_name_or_e_mail_whatever_the_case_and_accents(
-    desk, registered, query
+    console, registered, query
 ):
-    found = desk.find(RECEPTION, query)
+    found = console.find(RECEPTION, query)
     assert [c.family_name for c in found] == ["Dupont"]
 
 
-def test_a_candidate_is_found_by_the_reference_as_printed_or_typed(desk, registered):
+def test_a_candidate_is_found_by_the_reference_as_printed_or_typed(console, registered):
     reference = registered[1].reference
     for typed in (reference, reference.lower(), reference.replace("-", "")):
-        assert [c.reference for c in desk.find(RECEPTION, typed)] == [reference]
+        assert [c.reference for c in console.find(RECEPTION, typed)] == [reference]
 
 
-def test_a_short_query_is_refused_at_its_field(desk):
+def test_a_short_query_is_refused_at_its_field(console):
     with pytest.raises(Refused) as caught:
-        desk.find(RECEPTION, " d ")
+        console.find(RECEPTION, " d ")
     assert key(caught, "query") == "console.query_short"
 
 
-def test_viewing_a_file_is_recorded_with_who_and_what_never_a_secret(desk, registered):
+def test_viewing_a_file_is_recorded_with_who_and_what_never_a_secret(console, registered):
     account, registration = registered
-    file = desk.open_file(RECEPTION, str(account.id))
+    file = console.open_file(RECEPTION, str(account.id))
     assert file.candidate.reference == registration.reference
     assert file.candidate.status == "registered" and "confirmation" in file.pieces
     assert file.activation_deadline is None and file.activated_at is not None
-    desk.find(RECEPTION, "dupont")
-    lines = audit_lines(desk.store)
+    console.find(RECEPTION, "dupont")
+    lines = audit_lines(console.store)
     assert lines[0] == ("accueil", "view", str(account.id), "")
     assert lines[1][1] == "find"
-    row = desk.store.StaffAudit.get(desk.store.StaffAudit.action == "view")
+    row = console.store.StaffAudit.get(console.store.StaffAudit.action == "view")
     assert row.created_at.utcoffset() == timedelta(0) or row.created_at.tzinfo is not None
 
 
-def test_the_audit_trail_cannot_be_changed_or_emptied(desk, registered):
-    desk.open_file(RECEPTION, str(registered[0].id))
+def test_the_audit_trail_cannot_be_changed_or_emptied(console, registered):
+    console.open_file(RECEPTION, str(registered[0].id))
     with pytest.raises(Exception, match="append-only"):
-        desk.store.StaffAudit.update(staff="quelqu'un d'autre").execute()
+        console.store.StaffAudit.update(staff="quelqu'un d'autre").execute()
     with pytest.raises(Exception, match="append-only"):
-        desk.store.StaffAudit.delete().execute()
+        console.store.StaffAudit.delete().execute()
 
 
 # -- the reception ---------------------------------------------------------------------
 
 
-def test_the_reception_resends_an_activation_code_and_the_trail_keeps_no_code(services, desk):
+def test_the_reception_resends_an_activation_code_and_the_trail_keeps_no_code(services, console):
     account = services.accounts.sign_up(CANDIDATE)
     first = mailed_code(services.store, account.email)
     services.clock.advance(timedelta(minutes=2))
-    desk.resend_code(RECEPTION, str(account.id))
+    console.resend_code(RECEPTION, str(account.id))
     second = mailed_code(services.store, account.email)
     assert second != first
     assert services.accounts.activate(account.email, second).status == "active"
-    trail = " ".join(" ".join(filter(None, line)) for line in audit_lines(desk.store))
+    trail = " ".join(" ".join(filter(None, line)) for line in audit_lines(console.store))
     assert "resend_code" in trail
     assert second not in trail and second.replace("-", "") not in trail
 
 
-def test_an_active_account_has_no_code_to_resend(desk, registered):
+def test_an_active_account_has_no_code_to_resend(console, registered):
     with pytest.raises(Refused) as caught:
-        desk.resend_code(RECEPTION, str(registered[0].id))
+        console.resend_code(RECEPTION, str(registered[0].id))
     assert key(caught) == "console.already_active"
 
 
-def test_the_reception_lifts_a_login_delay(services, desk, registered):
+def test_the_reception_lifts_a_login_delay(services, console, registered):
     account, _ = registered
     for _ in range(6):
         with pytest.raises(Refused):
             services.accounts.log_in(account.email, "mauvais mot de passe")
-    assert desk.store.Account.get_by_id(account.id).locked_until is not None
-    desk.lift_delay(RECEPTION, str(account.id))
-    assert desk.store.Account.get_by_id(account.id).locked_until is None
+    assert console.store.Account.get_by_id(account.id).locked_until is not None
+    console.lift_delay(RECEPTION, str(account.id))
+    assert console.store.Account.get_by_id(account.id).locked_until is None
     assert services.accounts.log_in(account.email, CANDIDATE.password).id == account.id
     with pytest.raises(Refused) as caught:
-        desk.lift_delay(RECEPTION, str(account.id))
+        console.lift_delay(RECEPTION, str(account.id))
     assert key(caught) == "console.not_locked"
 
 
-def test_the_reception_reprints_the_current_confirmation(services, desk, registered):
-    desk.reprint(RECEPTION, str(registered[0].id))
+def test_the_reception_reprints_the_current_confirmation(services, console, registered):
+    console.reprint(RECEPTION, str(registered[0].id))
     printed = list(services.config.print_dir.glob("*.pdf"))
     assert len(printed) == 1 and printed[0].read_bytes().startswith(b"%PDF")
 
 
-def test_there_is_nothing_to_reprint_without_a_registration(services, desk):
+def test_there_is_nothing_to_reprint_without_a_registration(services, console):
     account = services.accounts.sign_up(CANDIDATE)
     with pytest.raises(Refused) as caught:
-        desk.reprint(RECEPTION, str(account.id))
+        console.reprint(RECEPTION, str(account.id))
     assert key(caught) == "console.nothing_to_print"
 
 
 # -- the exam office on a kiosk's store ------------------------------------------------
 
 
-def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(desk, registered):
-    Account, OutboxRow = desk.store.Account, desk.store.OutboxRow
+def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(console, registered):
+    Account, OutboxRow = console.store.Account, console.store.OutboxRow
     account, registration = registered
     queued = OutboxRow.select().count()
-    corrected = desk.correct_identity(
+    corrected = console.correct_identity(
         EXAM_OFFICE, str(account.id), {"family_name": "Dupond", "birth_town": "Niort"}
     )
     assert corrected.version == registration.version + 1
@@ -239,30 +239,30 @@ def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(des
     assert Account.get_by_id(account.id).family_name == "Dupond"
     assert OutboxRow.select().count() > queued  # the new version waits for the rectorat
     assert ("dec", "correct_identity", str(account.id), "family_name, birth_town") in audit_lines(
-        desk.store
+        console.store
     )
 
 
-def test_a_wrong_correction_is_refused_at_its_field_and_changes_nothing(desk, registered):
+def test_a_wrong_correction_is_refused_at_its_field_and_changes_nothing(console, registered):
     account, registration = registered
     with pytest.raises(Refused) as caught:
-        desk.correct_identity(EXAM_OFFICE, str(account.id), {"birth_date": "31/02/2002"})
+        console.correct_identity(EXAM_OFFICE, str(account.id), {"birth_date": "31/02/2002"})
     assert "birth_date" in caught.value.problems
     with pytest.raises(Refused) as caught:
-        desk.correct_identity(EXAM_OFFICE, str(account.id), {"family_name": "Dupont"})
+        console.correct_identity(EXAM_OFFICE, str(account.id), {"family_name": "Dupont"})
     assert key(caught) == "console.nothing_changed"
-    assert desk.store.Registration.get().version == registration.version
+    assert console.store.Registration.get().version == registration.version
 
 
-def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(desk, registered):
-    path = desk.export_csv(EXAM_OFFICE)
+def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(console, registered):
+    path = console.export_csv(EXAM_OFFICE)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with open(path, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
     assert len(rows) == 1
     assert rows[0]["reference"] == registered[1].reference
     assert rows[0]["nom"] == "Dupont" and rows[0]["statut"] == "registered"
-    assert audit_lines(desk.store)[-1][1] == "export"
+    assert audit_lines(console.store)[-1][1] == "export"
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+33 5 49", "-2", "@SUM(A1)"])
@@ -271,8 +271,8 @@ def test_a_cell_a_spreadsheet_would_run_is_kept_as_text(text):
     assert _cell("Dupont") == "Dupont"
 
 
-def test_the_glance_counts_registrations_per_day_and_specialty(services, desk, registered):
-    glance = desk.glance(RECEPTION)
+def test_the_glance_counts_registrations_per_day_and_specialty(services, console, registered):
+    glance = console.glance(RECEPTION)
     assert glance.registered == 1 and glance.paper_pending == 1 and glance.paper_incomplete == 0
     assert glance.conflicts is None  # a kiosk holds none
     assert [n for _, n in glance.per_day] == [1]
@@ -290,5 +290,5 @@ def test_the_export_goes_where_the_configuration_says(tmp_path, services):
     from dataclasses import replace
 
     services.config = replace(services.config, exports=str(tmp_path / "partage-dec"))
-    path = open_desk(services).export_csv(EXAM_OFFICE)
+    path = open_console(services).export_csv(EXAM_OFFICE)
     assert path.parent == tmp_path / "partage-dec"

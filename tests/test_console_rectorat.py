@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from kiosk.console.on_rectorat import RectoratDesk
+from kiosk.console.on_rectorat import RectoratConsole
 from kiosk.console.views import Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
@@ -31,8 +31,8 @@ def key(caught: pytest.ExceptionInfo[Refused], field: str = "") -> str:
 
 
 @pytest.fixture
-def desk(store, clock, tmp_path) -> RectoratDesk:
-    return RectoratDesk(
+def console(store, clock, tmp_path) -> RectoratConsole:
+    return RectoratConsole(
         store, clock, load_session("bacpro-poitiers-2020", clock), tmp_path / "exports"
     )
 
@@ -51,69 +51,69 @@ def registration(store, registration_id):
     return store.Registration.get_by_id(uuid.UUID(registration_id))
 
 
-def test_staff_accounts_and_their_trail_live_in_the_rectorat_s_store(store, clock, desk):
+def test_staff_accounts_and_their_trail_live_in_the_rectorat_s_store(store, clock, console):
     StaffService(store.db, clock, fast_hasher(), model=store.Staff).add(
         "dec", "exam_office", PASSWORD
     )
-    desk.staff.hasher = fast_hasher()
-    assert desk.log_in("DEC", PASSWORD) == EXAM_OFFICE
-    assert [(a.staff, a.action) for a in desk.audit_trail(EXAM_OFFICE)] == [("dec", "login")]
+    console.staff.hasher = fast_hasher()
+    assert console.log_in("DEC", PASSWORD) == EXAM_OFFICE
+    assert [(a.staff, a.action) for a in console.audit_trail(EXAM_OFFICE)] == [("dec", "login")]
 
 
-def test_a_paper_file_is_received_by_number_or_scanned_reference(store, desk, pushed):
+def test_a_paper_file_is_received_by_number_or_scanned_reference(store, console, pushed):
     account_id, registration_id = pushed
     number = registration(store, registration_id).number
     reference = reference_of(uuid.UUID(registration_id))
-    candidate, news = desk.receive_paper(EXAM_OFFICE, number)
+    candidate, news = console.receive_paper(EXAM_OFFICE, number)
     assert (candidate.paper_status, news) == ("received", True)
     # Scanned again, or typed from paper with O for 0: found, and nothing changes.
     typed = reference.lower().replace("0", "o")
-    candidate, news = desk.receive_paper(EXAM_OFFICE, typed)
+    candidate, news = console.receive_paper(EXAM_OFFICE, typed)
     assert (candidate.reference, news) == (reference, False)
-    assert [line.action for line in desk.audit_trail(EXAM_OFFICE)] == ["receive_paper"]
+    assert [line.action for line in console.audit_trail(EXAM_OFFICE)] == ["receive_paper"]
     with pytest.raises(Refused) as caught:
-        desk.receive_paper(EXAM_OFFICE, "2020-PO-999999")
+        console.receive_paper(EXAM_OFFICE, "2020-PO-999999")
     assert key(caught, "code") == "console.unknown_code"
 
 
 def test_an_incomplete_file_names_its_missing_pieces_and_the_kiosks_are_told(
-    store, service, desk, pushed
+    store, service, console, pushed
 ):
     account_id, registration_id = pushed
     last = store.last_seq()
-    pieces = desk.open_file(EXAM_OFFICE, account_id).pieces
+    pieces = console.open_file(EXAM_OFFICE, account_id).pieces
     assert "confirmation" in pieces
     with pytest.raises(Refused) as caught:
-        desk.mark_paper(EXAM_OFFICE, account_id, False)
+        console.mark_paper(EXAM_OFFICE, account_id, False)
     assert key(caught, "missing") == "console.missing_required"
     with pytest.raises(Refused) as caught:
-        desk.mark_paper(EXAM_OFFICE, account_id, False, ["passeport_martien"])
+        console.mark_paper(EXAM_OFFICE, account_id, False, ["passeport_martien"])
     assert key(caught, "missing") == "console.unknown_piece"
-    desk.mark_paper(EXAM_OFFICE, account_id, False, ["confirmation"])
+    console.mark_paper(EXAM_OFFICE, account_id, False, ["confirmation"])
     row = registration(store, registration_id)
     assert (row.paper_status, row.missing_pieces) == ("incomplete", ["confirmation"])
     service.sequence()
     assert store.last_seq() > last
-    desk.mark_paper(EXAM_OFFICE, account_id, True)
+    console.mark_paper(EXAM_OFFICE, account_id, True)
     assert registration(store, registration_id).missing_pieces is None
 
 
-def test_a_registration_set_aside_no_longer_counts(store, desk, pushed):
+def test_a_registration_set_aside_no_longer_counts(store, console, pushed):
     account_id, registration_id = pushed
-    desk.set_aside(EXAM_OFFICE, account_id)
+    console.set_aside(EXAM_OFFICE, account_id)
     assert registration(store, registration_id).status == "set_aside"
-    assert desk.glance(EXAM_OFFICE).registered == 0
+    assert console.glance(EXAM_OFFICE).registered == 0
     with pytest.raises(Refused) as caught:
-        desk.set_aside(EXAM_OFFICE, account_id)
+        console.set_aside(EXAM_OFFICE, account_id)
     assert key(caught) == "console.not_registered"
 
 
 def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twice(
-    store, service, desk, pushed
+    store, service, console, pushed
 ):
     account_id, registration_id = pushed
     before = registration(store, registration_id).version
-    desk.correct_identity(EXAM_OFFICE, account_id, {"given_names": "Jean-Marc"})
+    console.correct_identity(EXAM_OFFICE, account_id, {"given_names": "Jean-Marc"})
     row = registration(store, registration_id)
     assert row.version == before + 1 and row.answers["given_names"] == "Jean-Marc"
     assert row.identity_key.startswith("dupont|jean marc|")
@@ -122,50 +122,50 @@ def test_an_identity_correction_is_a_new_version_unless_it_makes_one_person_twic
     other = account_item(email="claire@exemple.fr", family="Martin", given="Claire")
     service.push(kiosk, [other, registration_item(other["id"], who=answers("Martin", "Claire"))])
     with pytest.raises(Refused) as caught:
-        desk.correct_identity(
+        console.correct_identity(
             EXAM_OFFICE, other["id"], {"family_name": "Dupont", "given_names": "Jean-Marc"}
         )
     assert key(caught) == "console.identity_taken"
-    assert desk.find(EXAM_OFFICE, "martin")[0].family_name == "Martin"
+    assert console.find(EXAM_OFFICE, "martin")[0].family_name == "Martin"
 
 
-def test_a_conflict_is_listed_then_settled_by_the_exam_office(store, service, desk, pushed):
+def test_a_conflict_is_listed_then_settled_by_the_exam_office(store, service, console, pushed):
     kiosk = new_kiosk(service, "borne-b")[0]
     twin = account_item(email="jean.d@exemple.fr")
     assert results(service.push(kiosk, [twin, registration_item(twin["id"])])) == [
         "applied",
         "conflict",
     ]
-    assert desk.glance(EXAM_OFFICE).conflicts == 1
-    [conflict] = desk.conflicts(EXAM_OFFICE)
+    assert console.glance(EXAM_OFFICE).conflicts == 1
+    [conflict] = console.conflicts(EXAM_OFFICE)
     assert (conflict.kind, conflict.kiosk) == ("identity", "borne-b")
     assert "Dupont" in conflict.incoming and "Dupont" in conflict.existing
-    desk.resolve_conflict(EXAM_OFFICE, conflict.id, keep_existing=True)
-    assert desk.conflicts(EXAM_OFFICE) == []
+    console.resolve_conflict(EXAM_OFFICE, conflict.id, keep_existing=True)
+    assert console.conflicts(EXAM_OFFICE) == []
     with pytest.raises(Refused) as caught:
-        desk.resolve_conflict(EXAM_OFFICE, conflict.id, keep_existing=False)
+        console.resolve_conflict(EXAM_OFFICE, conflict.id, keep_existing=False)
     assert key(caught) == "console.conflict_gone"
 
 
-def test_codes_and_printers_are_the_kiosks(desk, pushed):
+def test_codes_and_printers_are_the_kiosks(console, pushed):
     with pytest.raises(Refused) as caught:
-        desk.resend_code(RECEPTION, pushed[0])
+        console.resend_code(RECEPTION, pushed[0])
     assert key(caught) == "console.not_here.rectorat"
-    assert not desk.can(RECEPTION, "reprint")
+    assert not console.can(RECEPTION, "reprint")
 
 
-def test_the_reception_lifts_a_delay_of_login_elsewhere(store, service, desk, pushed):
+def test_the_reception_lifts_a_delay_of_login_elsewhere(store, service, console, pushed):
     account_id, _ = pushed
     store.Account.update(failed_logins=6).execute()
-    desk.lift_delay(RECEPTION, account_id)
+    console.lift_delay(RECEPTION, account_id)
     assert store.Account.get().failed_logins == 0
     with pytest.raises(Refused) as caught:
-        desk.lift_delay(RECEPTION, account_id)
+        console.lift_delay(RECEPTION, account_id)
     assert key(caught) == "console.not_locked"
 
 
-def test_the_export_lists_the_session_s_registrations_by_number(desk, pushed):
-    path = desk.export_csv(EXAM_OFFICE)
+def test_the_export_lists_the_session_s_registrations_by_number(console, pushed):
+    path = console.export_csv(EXAM_OFFICE)
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("numero;reference;statut")
     assert len(lines) == 2 and lines[1].startswith("2020-")
