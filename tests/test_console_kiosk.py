@@ -73,7 +73,9 @@ def test_the_exam_office_has_every_right_of_the_reception_and_more():
 @pytest.mark.parametrize(
     "task",
     [
-        lambda console, who: console.correct_identity(who, who_id(console), {"family_name": "Durand"}),
+        lambda console, who: console.correct_identity(
+            who, who_id(console), {"family_name": "Durand"}
+        ),
         lambda console, who: console.receive_paper(who, "2020-PO-000001"),
         lambda console, who: console.mark_paper(who, who_id(console), True),
         lambda console, who: console.set_aside(who, who_id(console)),

@@ -32,8 +32,9 @@ CHART_DAYS = 14
 SEARCH_LIMIT = 50
 PAPER_STATUSES = ("received", "complete", "incomplete")
 CSV_COLUMNS = (
-    "numero", "reference", "statut", "dossier_papier", "pieces_manquantes", "nom", "prenoms", "date_naissance",
-    "commune_naissance", "pays_naissance", "courriel", "code_specialite", "specialite", "enregistre_le", "version",
+    "numero", "reference", "statut", "dossier_papier", "pieces_manquantes", "nom", "prenoms",
+    "date_naissance", "commune_naissance", "pays_naissance", "courriel", "code_specialite",
+    "specialite", "enregistre_le", "version",
 )  # fmt: skip
 # A cell that starts so is a formula to a spreadsheet: a name is never one.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -169,7 +170,8 @@ class ConsoleService:
             ]
             answers.update({name: values[name] for name in changed})
             checked = check(answers, self.session)
-            # Only what is being corrected is checked: a kiosk's older record is not refused for the rest.
+            # Only what is being corrected is checked: a kiosk's older record is not refused
+            # for the rest.
             problems = {
                 name: checked.problems[name] for name in changed if name in checked.problems
             }
@@ -192,13 +194,14 @@ class ConsoleService:
             candidate = self._by_code(code)
             if candidate is None:
                 raise Refused.one("code", "console.unknown_code")
-            if candidate.status != "registered":
+            if candidate.status != "registered" or candidate.registration_id is None:
                 raise Refused.one("code", "console.not_registered")
             news = candidate.paper_status is None
             if news:
                 self._set_paper(candidate.registration_id, "received", None)
                 self._record(officer, "receive_paper", candidate.account_id, code.strip())
-            return self._by_code(code), news
+                candidate = self._by_code(code) or candidate
+            return candidate, news
 
     def mark_paper(
         self, officer: Officer, account_id: str, complete: bool, missing: Iterable[str] = ()
@@ -208,7 +211,8 @@ class ConsoleService:
         missing = list(missing)
         with self._write():
             current = self._file(account_id)
-            if current.candidate.status != "registered":
+            registration_id = current.candidate.registration_id
+            if current.candidate.status != "registered" or registration_id is None:
                 raise Refused.one("", "console.not_registered")
             if complete and missing:
                 raise Refused.one("missing", "console.complete_with_missing")
@@ -218,9 +222,7 @@ class ConsoleService:
             if unknown:
                 raise Refused.one("missing", "console.unknown_piece", piece=", ".join(unknown))
             status = "complete" if complete else "incomplete"
-            self._set_paper(
-                current.candidate.registration_id, status, None if complete else missing
-            )
+            self._set_paper(registration_id, status, None if complete else missing)
             self._record(
                 officer,
                 "mark_paper",
@@ -232,9 +234,10 @@ class ConsoleService:
         self._allow(officer, "set_aside")
         with self._write():
             current = self._file(account_id)
-            if current.candidate.status != "registered":
+            registration_id = current.candidate.registration_id
+            if current.candidate.status != "registered" or registration_id is None:
                 raise Refused.one("", "console.not_registered")
-            self._set_aside(current.candidate.registration_id)
+            self._set_aside(registration_id)
             self._record(officer, "set_aside", account_id)
 
     def conflicts(self, officer: Officer) -> list[ConflictView]:
@@ -252,10 +255,11 @@ class ConsoleService:
             self._record(officer, "resolve_conflict", conflict_id, resolution)
 
     def export_csv(self, officer: Officer) -> Path:
-        """The session's registrations as a CSV file (UTF-8, « ; »), readable by the exam office only."""
+        """The session's registrations as a CSV file (UTF-8, « ; »), readable by the exam office
+        only."""
         self._allow(officer, "export")
         now = self.clock.now()
-        self.exports_dir.mkdir(parents=True, exist_ok=True)
+        self.exports_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = (
             self.exports_dir
             / f"inscriptions-{self.session.id}-{self.session.local(now):%Y%m%d-%H%M%S}.csv"

@@ -1,4 +1,5 @@
-"""Who may do what at the staff console: one table, read by the console services and by the screens."""
+"""Who may do what at the staff console: one table, read by the console services and by the
+screens."""
 
 from __future__ import annotations
 

@@ -132,9 +132,8 @@ class CupsPrinter:
             state = self._printer_state(time.monotonic() + _COMMAND_TIMEOUT)
         except PrintProblem:
             return "missing"
-        return {"idle": "idle", "now printing": "printing", "disabled": "stopped"}.get(
-            state, "missing"
-        )
+        known = {"idle": "idle", "now printing": "printing", "disabled": "stopped"}
+        return known.get(state or "", "missing")
 
     # --- steps ----------------------------------------------------------------------
 
@@ -312,6 +311,8 @@ def _ipp_job_state(server: str, job: int, timeout: float) -> int | None:
         authority = "localhost"
     else:
         found = re.fullmatch(r"(.+?)(?::(\d+))?", server)
+        if found is None:
+            raise ValueError(f"no CUPS server in {server!r}")
         host, port = found.group(1), int(found.group(2) or 631)
         connection = http.client.HTTPConnection(host.strip("[]"), port, timeout=timeout)
         authority = f"{host}:{port}"

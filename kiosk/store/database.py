@@ -52,10 +52,10 @@ class StoreDamaged(StoreError):
 class KioskDatabase(SqliteDatabase):
     """The store's connection, with two rules of its own for transactions.
 
-    Each transaction takes the write lock when it begins (``BEGIN IMMEDIATE``): the candidate's screens,
-    mail delivery and sync write from their own threads, and a transaction that read
-    first and then wrote after another thread's commit would fail at once with
-    « database is locked » instead of waiting its turn.
+    Each transaction takes the write lock when it begins (``BEGIN IMMEDIATE``): the
+    candidate's screens, mail delivery and sync write from their own threads, and a
+    transaction that read first and then wrote after another thread's commit would fail at
+    once with « database is locked » instead of waiting its turn.
 
     SQLite itself ends a transaction that a full disk or an I/O error broke; the
     rollback that follows must not replace that error with « no transaction is active »:
@@ -229,6 +229,20 @@ def storage_problem(error: BaseException) -> str | None:
     return None
 
 
+def _private(path: Path) -> None:
+    """The store and its -wal and -shm files readable by the kiosk alone, whatever the umask:
+    the store is made 0600 before SQLite opens it, and SQLite gives its -wal and -shm the
+    store's mode."""
+    from kiosk.private import private_file
+
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if each is path or each.exists():
+                private_file(each)
+        except OSError:  # a store that cannot be written: SQLite says so in its own words
+            pass
+
+
 def open_store(path: Path | str) -> KioskStore:
     """Check, open (creating it if needed) and migrate the store; its models bound to it.
 
@@ -237,6 +251,7 @@ def open_store(path: Path | str) -> KioskStore:
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         check_store(path)
+        _private(Path(path))
     db = KioskDatabase(str(path), pragmas=PRAGMAS)
     try:
         db.connect(reuse_if_open=True)

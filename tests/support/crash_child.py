@@ -1,4 +1,5 @@
-"""A kiosk at work, to be killed: the child process of the crash trials (tests/test_crash_trials.py).
+"""A kiosk at work, to be killed: the child process of the crash trials
+(tests/test_crash_trials.py).
 
 ``python -m tests.support.crash_child`` is a fork server. It imports the kiosk's modules once and
 says ``ready``; then each line it reads on stdin starts one kiosk process, forked from it:

@@ -237,9 +237,8 @@ async def test_the_console_logs_out_after_15_idle_minutes(services, kiosk_consol
         app.look_for_idle()
         await pilot.pause()
         assert app.return_code == 0  # left alone at the door: the console ends
-    actions = [
-        line.action for line in kiosk_console.audit_trail(kiosk_console.log_in("dec", STAFF_PASSWORD))
-    ]
+    officer = kiosk_console.log_in("dec", STAFF_PASSWORD)
+    actions = [line.action for line in kiosk_console.audit_trail(officer)]
     assert actions[:3] == ["login", "logout", "login"]
 
 
