@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= .kiosk-data
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(BIN)/kiosk: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ $(DATA)/.staff: | $(BIN)/kiosk
 run: $(BIN)/kiosk $(DATA)/.staff
 	$(BIN)/kiosk --data-dir $(DATA) --session demo
 
-test: $(BIN)/kiosk
+lint: $(BIN)/kiosk
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/pytest
 
 bench: $(BIN)/kiosk

@@ -25,6 +25,11 @@ TRACKED: dict[str, str] = {
     "start.ratio": "start-up to the rendered welcome, kiosk / bare Textual app (medians)",
     "start.kiosk.welcome": "start-up to the rendered welcome, kiosk",
     "start.bare_textual": "start-up to the rendered welcome, bare Textual app",
+    "start.terminal.ratio": (
+        "the kiosk command (launcher + kiosk) to its welcome on a pseudo-terminal / bare app"
+    ),
+    "start.terminal.kiosk": "the kiosk command to its welcome drawn on a pseudo-terminal",
+    "start.terminal.bare": "a bare Textual app to its first screen on a pseudo-terminal",
     "import.must_not_load": "heavy modules loaded before the first frame (fpdf, peewee, argon2…)",
     "memory.kiosk.welcome_maxrss": "peak memory of the kiosk at the welcome",
     "memory.bare.maxrss": "peak memory of the bare Textual app",
@@ -34,11 +39,16 @@ TRACKED: dict[str, str] = {
     "pdf.size.typical": "confirmation PDF, typical candidate: size",
     "pdf.render.cjk": "PDF with a Chinese name (fallback font subset): render",
     "pdf.size.cjk": "PDF with a Chinese name: size",
+    "pdf.render.arabic": "PDF with an Arabic name (shaped): render",
     "save.first": "« Enregistrer » on the kiosk's store, first save (median)",
     "save.change": "« Enregistrer » on the kiosk's store, a change (median)",
-    "sync.push_registrations": "sync push, 2,000 registrations + accounts through HTTP to PostgreSQL",
+    "sync.push_registrations": (
+        "sync push, 2,000 registrations + accounts through HTTP to PostgreSQL"
+    ),
     "sync.raw_upsert": "raw PostgreSQL upsert of the same rows, same run",
     "sync.push_vs_raw": "sync push / raw upsert",
+    "sync.copy_upsert": "raw PostgreSQL upsert through COPY, same rows, same run",
+    "sync.push_vs_copy": "sync push / COPY upsert",
     "sync.pull_changes": "sync pull of the same changes back to the kiosk",
     "sync.kiosks_at_once_wall": "200 kiosks pushing 1,000 registrations at once: all land once, in",
     "sync.kiosks_push_p50": "… push latency p50",
@@ -76,7 +86,11 @@ def _table(figures: list[Figure]) -> str:
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
     align = ("<", ">", "<", "<", "<")
-    line = lambda cells: "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()  # noqa: E731
+
+    def line(cells) -> str:
+        joined = "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True))
+        return joined.rstrip()
+
     out = [line(headers), line(tuple("-" * w for w in widths))]
     out += [line(r) for r in rows]
     notes = [(f.name, f.note) for f in figures if f.note]
@@ -96,9 +110,8 @@ def _markdown(figures: list[Figure]) -> str:
     for f in _tracked(figures):
         goal = "" if f.goal is None else f.goal_text
         met = "" if f.ok is None else ("yes" if f.ok else "**no**")
-        out.append(
-            f"| {TRACKED[f.name]} (`{f.name}`) | {_format_value(f.value)} {f.unit} | {goal} | {met} |"
-        )
+        value = f"{_format_value(f.value)} {f.unit}"
+        out.append(f"| {TRACKED[f.name]} (`{f.name}`) | {value} | {goal} | {met} |")
     return "\n".join(out)
 
 
@@ -112,8 +125,11 @@ def _load(path) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> int:
     measures = discover()
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "only", nargs="*", metavar="MEASURE", help="run only these measures (default: all)"
     )
@@ -121,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--all", action="store_true", help="print every figure, not only the tracked ones"
     )
-    parser.add_argument("--markdown", action="store_true",
-                        help="print the tracked figures of bench/results/latest.json as Markdown, and exit")  # fmt: skip
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the tracked figures of bench/results/latest.json as Markdown, and exit",
+    )
     args = parser.parse_args(argv)
 
     if args.list:
@@ -157,9 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(_table(shown))
     if len(shown) < len(figures):
-        print(
-            f"\n{len(figures) - len(shown)} more figures in bench/results/latest.json (--all prints them)"
-        )
+        more = len(figures) - len(shown)
+        print(f"\n{more} more figures in bench/results/latest.json (--all prints them)")
     if errors:
         print(f"\nfailed measures: {', '.join(errors)} (see stderr)")
 
@@ -176,9 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     path = RESULTS_DIR / "latest.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(
-        f"\n{len(figures)} figures in {elapsed:.0f} s; written to {path.relative_to(RESULTS_DIR.parent.parent)}"
-    )
+    written = path.relative_to(RESULTS_DIR.parent.parent)
+    print(f"\n{len(figures)} figures in {elapsed:.0f} s; written to {written}")
     return 1 if errors else 0
 
 

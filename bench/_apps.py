@@ -44,7 +44,8 @@ def child_env() -> dict[str, str]:
 
 @cache
 def data_dir() -> Path:
-    """A temporary kiosk data dir, removed when the bench ends (the store is made on first start)."""
+    """A temporary kiosk data dir, removed when the bench ends (the store is made on first
+    start)."""
     path = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path

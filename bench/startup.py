@@ -19,7 +19,8 @@ def measure() -> list[Figure]:
             "start.kiosk.welcome",
             k_total,
             "ms",
-            note=f"{how}; warm store (created by a discarded first start); {spread(s.total_ms for s in kiosk)}",
+            note=f"{how}; warm store (created by a discarded first start); "
+            f"{spread(s.total_ms for s in kiosk)}",
         ),
         Figure(
             "start.bare_textual",

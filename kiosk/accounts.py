@@ -3,6 +3,20 @@
 Every rule of the note and of the account policy is decided here; the screens only
 show the outcome. Argon2 makes most of these calls take a tenth of a second: the
 screens call them from worker threads.
+
+No call tells whether an address has an account, nor in which state: sign-up,
+activation, resending a code, login and the forgotten password answer in the same
+words, after the same argon2 work (one hash or one check, a decoy's when there is no
+account), whether the address is unknown, pending, active or locked. What the person
+must do next, when it depends on the account, is said by e-mail to its owner. Every
+failed try and every code asked for counts in the kiosk's cap; each address has its
+own limits too (a code's five tries, the growing delay after failed logins), which a
+stranger cannot turn against the owner: a new code may always be asked for once the
+last one is burnt, and it comes with five fresh tries.
+
+A code is never written to the store in clear, not even in its queued mail: the mail
+holds a mark where the code goes, and the code is made, and its hash stored, when the
+mail is sent (:func:`code_for_mail`).
 """
 
 from __future__ import annotations
@@ -35,8 +49,12 @@ CODE_TRIES = 5
 CODE_LENGTH = 8
 # No 0/O, 1/I/L or U/V: a code read off a phone screen is typed right the first time.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTWXYZ23456789"
+# Within this time of the last code sent, asking again sends no other (unless that code
+# is burnt): the answer is the same, and the mail already sent holds a valid code.
 RESEND_INTERVAL = timedelta(seconds=60)
-RESEND_PER_DAY = 5
+# Where a code goes in a queued mail; replaced by the code when the mail is sent. A
+# control character, which no name, address or message holds.
+CODE_MARK = "\x1fcode\x1f"
 FREE_FAILURES = 4
 FIRST_DELAY = timedelta(seconds=30)
 LONGEST_DELAY = timedelta(minutes=15)
@@ -90,6 +108,22 @@ def count_failure(record: Account | StaffAccount, now: datetime) -> None:
     ).where(model.id == record.id).execute()
 
 
+def check_kiosk_cap(store: KioskStore, now: datetime) -> None:
+    """Refused, alike for every address or name, after 30 failed tries (or codes asked
+    for) at this kiosk in 15 minutes."""
+    failures = store.LoginFailure
+    recent = (
+        failures.select(failures.created_at)
+        .where(failures.created_at > now - KIOSK_WINDOW)
+        .order_by(failures.created_at.desc())
+        .limit(KIOSK_FAILURES)
+    )
+    times = [row.created_at for row in recent]
+    if len(times) >= KIOSK_FAILURES:
+        wait = times[-1] + KIOSK_WINDOW - now
+        raise Refused.one("", "login.kiosk_locked", wait=formatting.duration(wait))
+
+
 def clear_failures(
     record: Account | StaffAccount, password: str, hasher: Hasher, now: datetime
 ) -> None:
@@ -104,6 +138,26 @@ def clear_failures(
 
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def code_for_mail(store: KioskStore, hasher: Hasher, code_id: str, now: datetime) -> str | None:
+    """Make the code of a queued mail, as it is sent: its hash replaces the unusable one
+    stored when the code was issued. ``None`` when the code is no longer worth sending
+    (spent, replaced by a later one, expired or gone with its account).
+
+    The hash is committed before the mail leaves: a crash in between only means the
+    next attempt sends another code, which replaces this one.
+    """
+    codes = store.OneTimeCode
+    with store.atomic():
+        row = codes.get_or_none(codes.id == code_id)
+        if row is None or row.spent_at is not None or row.expires_at <= now:
+            return None
+        code = new_code()
+        codes.update(
+            code_hash=hasher.hash(code), updated_at=now, version=codes.version + 1
+        ).where(codes.id == row.id).execute()
+    return show_code(code)
 
 
 def typed_code(text: str) -> str:
@@ -160,9 +214,16 @@ class AccountService:
     # -- sign-up and activation -------------------------------------------------------
 
     def sign_up(self, form: SignUp) -> Account:
-        """Create a pending account and e-mail its activation code."""
+        """Create a pending account and e-mail its activation code.
+
+        An address that already has an account gets the same answer, after the same
+        work: its owner is told by e-mail what to do (log in, reset the password, or
+        use the latest code). The account returned is then the one that would have
+        been made, unsaved: the screen shows the same words either way.
+        """
         if self.session.window_state(self.clock.now()) is WindowState.CLOSED:
             raise Refused.one("", "signup.closed")
+        self._check_kiosk_cap(self.clock.now())
         problems: dict[str, Problem] = {}
         family = _check_name(form.family_name, "family_name", problems)
         given = _check_name(form.given_names, "given_names", problems)
@@ -179,33 +240,36 @@ class AccountService:
         if problems:
             raise Refused(problems)
         password_hash = self.hasher.hash(form.password)
-        code = new_code()
-        code_hash = self.hasher.hash(code)
+        code_hash = self._unusable_hash()
         now = self.clock.now()
         key = email_key(email)
+        accounts = self.store.Account
+        fields = dict(email=email, email_key=key, family_name=family, given_names=given)
         with self.store.atomic():
-            accounts = self.store.Account
-            self._delete_if_expired(accounts.get_or_none(accounts.email_key == key), now)
+            existing = accounts.get_or_none(accounts.email_key == key)
+            if existing is not None and not self._delete_if_expired(existing, now):
+                self._record_attempt(now)  # its mail counts in the kiosk's cap
+                self._mail_state(existing, now)
+                return accounts(**fields, password_hash="", created_at=now, updated_at=now)
             try:
                 account = accounts.create(
-                    email=email,
-                    email_key=key,
-                    family_name=family,
-                    given_names=given,
-                    password_hash=password_hash,
-                    created_at=now,
-                    updated_at=now,
+                    **fields, password_hash=password_hash, created_at=now, updated_at=now
                 )
             except IntegrityError:
                 raise Refused.one("email", "email.taken") from None
-            self._issue_code(account, "activation", code, code_hash, now)
+            self._issue_code(account, "activation", code_hash, now)
         return account
 
     def activate(self, email: str, code: str) -> Account:
-        """Activate a pending account with the code it was sent."""
-        account = self._pending_account(email, "email")
+        """Activate a pending account with the code it was sent; refused alike for a
+        wrong, spent or expired code, an unknown address and an active account."""
         now = self.clock.now()
+        self._check_kiosk_cap(now)
+        account = self._account(email, now)
+        if account is not None and account.status != "pending":
+            account = None
         right_code = self._check_code(account, "activation", code, now)
+        assert account is not None  # a right code has its account
         with self.store.atomic():
             self._spend(right_code, now)
             account.status = "active"
@@ -215,13 +279,19 @@ class AccountService:
         return account
 
     def resend_activation(self, email: str) -> None:
-        account = self._pending_account(email, "email")
+        """A new activation code by e-mail when the address has a pending account; the
+        owner of an active account is told so by e-mail; the same answer either way."""
         now = self.clock.now()
-        self._check_resend(account, "activation", now)
-        code = new_code()
-        code_hash = self.hasher.hash(code)
+        self._check_kiosk_cap(now)
+        account = self._account(email, now)
+        # Made whether or not it is used: the same argon2 work on every path.
+        code_hash = self._unusable_hash()
         with self.store.atomic():
-            self._issue_code(account, "activation", code, code_hash, now)
+            self._record_attempt(now)
+            if account is not None and account.status == "pending":
+                self._send_code(account, "activation", code_hash, now)
+            elif account is not None:
+                self._mail_state(account, now)
 
     def activation_deadline(self, account: Account) -> datetime:
         return account.created_at + ACTIVATION_DEADLINE
@@ -246,17 +316,10 @@ class AccountService:
         now = self.clock.now()
         self._check_kiosk_cap(now)
         try:
-            key = email_key(normalise_email(email))
+            key: str | None = email_key(normalise_email(email))
         except Refused:
             key = None
-        accounts = self.store.Account
-        account = accounts.get_or_none(accounts.email_key == key) if key else None
-        if account is not None and self._delete_if_expired(account, now):
-            account = None
-        if account is not None and account.locked_until and account.locked_until > now:
-            raise Refused.one(
-                "", "login.locked", wait=formatting.duration(account.locked_until - now)
-            )
+        account = self._account_by_key(key, now)
         if account is None and key and self.elsewhere is not None:
             account = self.elsewhere(key, password)
             if account is not None:
@@ -265,7 +328,13 @@ class AccountService:
             self.hasher.waste_time(password)
             self._record_failure(None, now)
             raise Refused.one("", "login.wrong")
-        if not self.hasher.verify(account.password_hash, password):
+        # A locked account pays the same check and answers as a wrong password: the lock
+        # is told to its owner by e-mail, not to whoever types the address.
+        right = self.hasher.verify(account.password_hash, password)
+        if account.locked_until and account.locked_until > now:
+            self._record_failure(None, now)
+            raise Refused.one("", "login.wrong")
+        if not right:
             self._record_failure(account, now)
             raise Refused.one("", "login.wrong")
         return self._logged_in(account, password, now)
@@ -279,63 +348,66 @@ class AccountService:
 
     def _record_failure(self, account: Account | None, now: datetime) -> None:
         with self.store.atomic():
-            self.store.LoginFailure.create(created_at=now, updated_at=now)
+            self._record_attempt(now)
             if account is not None:
                 count_failure(account, now)
+                if account.failed_logins + 1 == FREE_FAILURES + 1:
+                    # The lock begins: its owner learns it, and what to do, by e-mail.
+                    wait = formatting.duration(login_delay(FREE_FAILURES + 1))
+                    self._mail(account, "locked", now, wait=wait)
+
+    def _record_attempt(self, now: datetime) -> None:
+        """One more failed try, or code asked for, at this kiosk: for the kiosk-wide cap."""
+        self.store.LoginFailure.create(created_at=now, updated_at=now)
 
     def _check_kiosk_cap(self, now: datetime) -> None:
-        failures = self.store.LoginFailure
-        recent = (
-            failures.select(failures.created_at)
-            .where(failures.created_at > now - KIOSK_WINDOW)
-            .order_by(failures.created_at.desc())
-            .limit(KIOSK_FAILURES)
-        )
-        times = [row.created_at for row in recent]
-        if len(times) >= KIOSK_FAILURES:
-            wait = times[-1] + KIOSK_WINDOW - now
-            raise Refused.one("", "login.kiosk_locked", wait=formatting.duration(wait))
+        check_kiosk_cap(self.store, now)
 
     # -- forgotten password -------------------------------------------------------------
 
     def request_reset(self, email: str) -> None:
-        """Send a reset code when the address has an active account; say the same either way."""
-        key = email_key(normalise_email(email))
-        accounts = self.store.Account
-        account = accounts.get_or_none(accounts.email_key == key, accounts.status == "active")
-        if account is None:
-            self.hasher.waste_time(email)
-            return
+        """Send a reset code when the address has an active account (the owner of a
+        pending one is told by e-mail to activate it); say the same either way."""
         now = self.clock.now()
-        self._check_resend(account, "reset", now)
-        code = new_code()
-        code_hash = self.hasher.hash(code)
+        self._check_kiosk_cap(now)
+        account = self._account(email, now)
+        # Made whether or not it is used: the same argon2 work on every path.
+        code_hash = self._unusable_hash()
         with self.store.atomic():
-            self._issue_code(account, "reset", code, code_hash, now)
+            self._record_attempt(now)
+            if account is not None and account.status == "active":
+                self._send_code(account, "reset", code_hash, now)
+            elif account is not None:
+                self._mail_state(account, now)
 
     def reset_password(self, email: str, code: str, password: str, password_again: str) -> Account:
+        """A new password for an active account, with the code it was sent.
+
+        What depends on the account (its names and address in the password) is only
+        looked at once the code is found right: until then, every address is answered
+        alike.
+        """
+        now = self.clock.now()
+        self._check_kiosk_cap(now)
+        problem = check_password(password)
+        if problem:
+            raise Refused({"password": problem})
+        if password != password_again:
+            raise Refused.one("password_again", "password.mismatch")
         try:
-            key = email_key(normalise_email(email))
+            key: str | None = email_key(normalise_email(email))
         except Refused:
             key = None
-        accounts = self.store.Account
-        account = (
-            accounts.get_or_none(accounts.email_key == key, accounts.status == "active")
-            if key
-            else None
-        )
-        if account is None:
-            self.hasher.waste_time(code)
-            raise Refused.one("code", "code.wrong_or_expired")
+        account = self._account_by_key(key, now)
+        if account is not None and account.status != "active":
+            account = None
+        right_code = self._check_code(account, "reset", code, now)
+        assert account is not None  # a right code has its account
         problem = check_password(
             password, names=(account.family_name, account.given_names), email=account.email
         )
         if problem:
             raise Refused({"password": problem})
-        if password != password_again:
-            raise Refused.one("password_again", "password.mismatch")
-        now = self.clock.now()
-        right_code = self._check_code(account, "reset", code, now)
         password_hash = self.hasher.hash(password)
         with self.store.atomic():
             self._spend(right_code, now)
@@ -348,10 +420,33 @@ class AccountService:
 
     # -- codes --------------------------------------------------------------------------
 
-    def _issue_code(
-        self, account: Account, purpose: str, code: str, code_hash: str, now: datetime
-    ) -> None:
-        """Spend the earlier codes, store the new one hashed, and queue its e-mail."""
+    def _unusable_hash(self) -> str:
+        """The hash a code has until its mail is sent: of a secret nobody ever sees."""
+        return self.hasher.hash(secrets.token_urlsafe(24))
+
+    def _send_code(self, account: Account, purpose: str, code_hash: str, now: datetime) -> None:
+        """A new code for ``account``, unless one was sent less than a minute ago and can
+        still be used: that mail holds a valid code. A burnt code never stops the next one.
+        """
+        codes = self.store.OneTimeCode
+        latest = (
+            codes.select()
+            .where(codes.account == account, codes.purpose == purpose)
+            .order_by(codes.created_at.desc())
+            .first()
+        )
+        if latest is not None and latest.spent_at is None and latest.expires_at > now:
+            if now - latest.created_at < RESEND_INTERVAL:
+                return
+        self._issue_code(account, purpose, code_hash, now)
+
+    def _issue_code(self, account: Account, purpose: str, code_hash: str, now: datetime) -> None:
+        """Spend the earlier codes, store the new one, and queue its e-mail.
+
+        The code itself is made when the mail is sent (:func:`code_for_mail`): until
+        then the stored hash is of a secret nobody knows, and the mail has a mark in
+        its place.
+        """
         codes = self.store.OneTimeCode
         codes.update(spent_at=now, updated_at=now).where(
             codes.account == account, codes.purpose == purpose, codes.spent_at.is_null()
@@ -360,7 +455,7 @@ class AccountService:
             expires = self.activation_deadline(account)
         else:
             expires = now + RESET_VALIDITY
-        codes.create(
+        row = codes.create(
             account=account,
             purpose=purpose,
             code_hash=code_hash,
@@ -369,63 +464,78 @@ class AccountService:
             created_at=now,
             updated_at=now,
         )
+        self._mail(account, purpose, now, code_id=str(row.id), until=expires)
+
+    def _mail(
+        self,
+        account: Account,
+        what: str,
+        now: datetime,
+        *,
+        code_id: str | None = None,
+        until: datetime | None = None,
+        **extra: str,
+    ) -> None:
         params = {
             "name": account.display_name,
-            "code": show_code(code),
-            "until": formatting.instant(expires, self.session.zone),
+            "code": CODE_MARK,
+            "until": formatting.instant(until or now, self.session.zone),
             "exam": self.session.title,
             "contact": self.session.contact.email,
+            **extra,
         }
         enqueue_mail(
             self.store,
             account.email,
-            french(f"mail.{purpose}.subject", **params),
-            french(f"mail.{purpose}.body", **params),
+            french(f"mail.{what}.subject", **params),
+            french(f"mail.{what}.body", **params),
             now,
+            code_id=code_id,
         )
 
-    def _check_resend(self, account: Account, purpose: str, now: datetime) -> None:
-        codes = self.store.OneTimeCode
-        sent = list(
-            codes.select(codes.created_at)
-            .where(
-                codes.account == account,
-                codes.purpose == purpose,
-                codes.created_at > now - timedelta(days=1),
-            )
-            .order_by(codes.created_at.desc())
-        )
-        if sent and now - sent[0].created_at < RESEND_INTERVAL:
-            wait = sent[0].created_at + RESEND_INTERVAL - now
-            raise Refused.one("", "code.resend_wait", wait=formatting.duration(wait))
-        if len(sent) >= RESEND_PER_DAY:
-            raise Refused.one("", "code.resend_limit", maximum=RESEND_PER_DAY)
+    def _mail_state(self, account: Account, now: datetime) -> None:
+        """Tell the owner of ``account`` what to do, after a request that does not fit its
+        state (sign-up on a taken address, a code for an active account…)."""
+        if account.status == "active":
+            self._mail(account, "account_active", now)
+        else:
+            self._mail(account, "account_pending", now, until=self.activation_deadline(account))
 
-    def _check_code(self, account: Account, purpose: str, typed: str, now: datetime) -> OneTimeCode:
-        """The account's current code if ``typed`` is it; a wrong try costs one of five.
+    def _check_code(
+        self, account: Account | None, purpose: str, typed: str, now: datetime
+    ) -> OneTimeCode:
+        """The account's current code if ``typed`` is it; a wrong try costs one of five,
+        and counts in the kiosk's cap. One argon2 check on every path.
 
         The right code is returned unspent, so that the caller spends it in the same
-        transaction as the change it allows.
+        transaction as the change it allows. Every refusal is the same, whether the
+        code is wrong, spent or expired, or there is no such account.
         """
         codes = self.store.OneTimeCode
-        code = (
-            codes.select()
-            .where(codes.account == account, codes.purpose == purpose, codes.spent_at.is_null())
-            .order_by(codes.created_at.desc())
-            .first()
-        )
+        code = None
+        if account is not None:
+            code = (
+                codes.select()
+                .where(
+                    codes.account == account, codes.purpose == purpose, codes.spent_at.is_null()
+                )
+                .order_by(codes.created_at.desc())
+                .first()
+            )
         if code is None or code.expires_at <= now:
-            raise Refused.one("code", "code.expired")
-        if self.hasher.verify(code.code_hash, typed_code(typed)):
+            self.hasher.waste_time(typed)
+            code = None
+        elif self.hasher.verify(code.code_hash, typed_code(typed)):
             return code
-        code.tries_left -= 1
-        if code.tries_left <= 0:
-            code.spent_at = now
-        code.touch(now)
-        code.save()
-        if code.tries_left <= 0:
-            raise Refused.one("code", "code.spent", tries=CODE_TRIES)
-        raise Refused.one("code", "code.wrong", tries_left=code.tries_left)
+        with self.store.atomic():
+            self._record_attempt(now)
+            if code is not None:
+                code.tries_left -= 1
+                if code.tries_left <= 0:
+                    code.spent_at = now
+                code.touch(now)
+                code.save()
+        raise Refused.one("code", "code.wrong_or_expired")
 
     @staticmethod
     def _spend(code: OneTimeCode, now: datetime) -> None:
@@ -435,14 +545,17 @@ class AccountService:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _pending_account(self, email: str, field_name: str) -> Account:
-        key = email_key(normalise_email(email))
-        account = self.store.Account.get_or_none(self.store.Account.email_key == key)
-        now = self.clock.now()
-        if account is None or self._delete_if_expired(account, now):
-            raise Refused.one(field_name, "activation.unknown")
-        if account.status == "active":
-            raise Refused.one(field_name, "activation.already")
+    def _account(self, email: str, now: datetime) -> Account | None:
+        """The account of a typed address (refused only when the address is not valid)."""
+        return self._account_by_key(email_key(normalise_email(email)), now)
+
+    def _account_by_key(self, key: str | None, now: datetime) -> Account | None:
+        if not key:
+            return None
+        accounts = self.store.Account
+        account = accounts.get_or_none(accounts.email_key == key)
+        if account is not None and self._delete_if_expired(account, now):
+            return None
         return account
 
     def _delete_if_expired(self, account: Account | None, now: datetime) -> bool:

@@ -135,7 +135,8 @@ class DocumentService:
         final = self.folder / name
         partial = final.with_suffix(".part")
         try:
-            with open(partial, "wb") as handle:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.assets import asset
 from kiosk.clock import Clock, parse_instant
+from kiosk.i18n import french
 
 
 class SessionError(ValueError):
@@ -134,9 +135,13 @@ def load_session(name_or_path: str, clock: Clock) -> ExamSession:
             data = tomllib.load(handle)
     except FileNotFoundError as error:
         known = ", ".join(shipped_sessions())
-        raise SessionError(f"no exam session {name_or_path!r} (shipped: {known})") from error
-    except tomllib.TOMLDecodeError as error:
-        raise SessionError(f"{path}: {error}") from error
+        raise SessionError(
+            french("cli.session.unknown", name=name_or_path, shipped=known)
+            if not Path(name_or_path).suffix
+            else french("cli.session.missing", path=path)
+        ) from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SessionError(french("cli.session.unreadable", path=path, detail=error)) from error
     try:
         zone = ZoneInfo(data.get("timezone", "Europe/Paris"))
         now = clock.now()
@@ -167,5 +172,5 @@ def load_session(name_or_path: str, clock: Clock) -> ExamSession:
             specialties=tuple(s for s in national_specialties() if s.offered_in(year)),
             optional_tests=tuple(data.get("optional_tests", ())),
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise SessionError(f"{path}: missing or invalid {error}") from error
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise SessionError(french("cli.session.invalid", path=path, detail=error)) from error

@@ -1,7 +1,8 @@
 """What the kiosk and the staff console share as applications: the lockdown, the screens
 by name, and what becomes of background work that fails.
 
-The lockdown: the app owns every key (no inherited bindings, no command palette), runs
+The lockdown: the app owns every key (no inherited bindings, no command palette), reads the
+terminal through the kiosk's driver (screens/keyboard.py: bounded pastes), runs
 only the actions of ``ALLOWED_ACTIONS`` whatever asks for one (a key, a link, a message),
 lets nothing copied reach the terminal's clipboard, and notes when someone last touched
 the keyboard or the mouse, for ``look_for_idle`` to act on.
@@ -30,6 +31,7 @@ from screens.base import translate_keys
 
 if TYPE_CHECKING:
     from textual.await_complete import AwaitComplete
+    from textual.driver import Driver
     from textual.screen import Screen
     from textual.widget import AwaitMount
 
@@ -72,6 +74,18 @@ class LockedDownApp(App, inherit_bindings=False):
     def t(self, key: str, **params: Any) -> str:
         """The message ``key`` in the app's language."""
         return self.messages(key, **params)
+
+    def get_driver_class(self) -> type[Driver]:
+        """On a Linux terminal, Textual's driver with the kiosk's reading of the keyboard:
+        pastes bounded and ended when left open (screens/keyboard.py)."""
+        driver_class = super().get_driver_class()
+        from textual.drivers.linux_driver import LinuxDriver
+
+        if driver_class is LinuxDriver:
+            from screens.keyboard import KioskDriver
+
+            return KioskDriver
+        return driver_class
 
     # -- lockdown -------------------------------------------------------------------------
 

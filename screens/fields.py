@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Select
 
 from kiosk.text import SAFE_INPUT, displayable
+from screens.keyboard import PASTE_KEEP
 from screens.widgets import Plain, Problem
 
 
@@ -54,9 +58,76 @@ class Field(Vertical):
     def show_problem(self, text: str) -> None:
         self.query_one(Problem).show(text)
         self.set_class(bool(text), "-invalid")
+        self._refusal_shown = False
+
+    _refusal_shown = False
+
+    def on_kiosk_input_refused(self, event: KioskInput.Refused) -> None:
+        """A character or a paste refused: why, on the field's problem line, until the
+        field's value changes."""
+        event.stop()
+        self.show_problem(event.text)
+        self._refusal_shown = True
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self._refusal_shown:
+            self.show_problem("")
 
 
-class SecretInput(Input):
+class KioskInput(Input):
+    """An input that says why it refuses a character or a paste, next to its field (the
+    field's problem line, see :class:`Field`), not by the bell alone; a paste is cut at
+    the field's length before anything else is done with it."""
+
+    class Refused(Message):
+        """A character or a paste refused, or a paste cut: ``text`` says so."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    _refusal: tuple[str, dict[str, Any]] = ("form.refused_character", {})
+
+    def _say(self, key: str, **params: Any) -> None:
+        translate = getattr(self.app, "t", None)  # the app's language (LockedDownApp.t)
+        self.post_message(self.Refused(translate(key, **params) if translate else key))
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        value = self.value
+        start, end = sorted((max(0, start), min(len(value), end)))
+        if self.max_length and len(value) - (end - start) + len(text) > self.max_length:
+            self._refusal = ("form.refused_full", {"maximum": self.max_length})
+        else:
+            self._refusal = ("form.refused_character", {})
+        super().replace(text, start, end)
+
+    def restricted(self) -> None:
+        super().restricted()  # the bell, for whoever does not look at the field
+        key, params = self._refusal
+        self._say(key, **params)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # Input's own handler would take the whole paste again
+        if not event.text:
+            return
+        maximum = self.max_length or PASTE_KEEP
+        # Cut first, at the field's length: nothing longer is looked at, whatever was pasted.
+        head = event.text[: maximum + 1].splitlines()
+        line = head[0] if head else ""
+        cut = len(line) > maximum
+        line = line[:maximum]
+        if re.fullmatch(SAFE_INPUT, line) is None:
+            self.app.bell()
+            self._say("form.paste_refused")
+            return
+        before = self.value
+        self.replace(line, *self.selection)  # too long with what the field holds: refused
+        if cut and self.value != before:
+            self._say("form.paste_cut", maximum=maximum)
+
+
+class SecretInput(KioskInput):
     """A password input: what is typed can be neither copied nor cut out of it."""
 
     def action_copy(self) -> None:
@@ -85,7 +156,7 @@ class FormField(Field):
         self.max_length = max_length
 
     def make_control(self) -> Widget:
-        return (SecretInput if self.password else Input)(
+        return (SecretInput if self.password else KioskInput)(
             displayable(self.initial),
             id=self.field_name,
             restrict=SAFE_INPUT,

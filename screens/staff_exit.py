@@ -35,7 +35,11 @@ class StaffExitScreen(FormScreen):
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         self.call(
-            "exit", self.services.staff.authenticate, self.value("name"), self.value("password")
+            "exit",
+            self.services.staff.leave_kiosk,
+            self.services.store,
+            self.value("name"),
+            self.value("password"),
         )
 
     @on(Button.Pressed, "#back")

@@ -45,15 +45,33 @@ def fast_hasher(**params) -> Hasher:
     return Hasher(PasswordHasher(**costs))
 
 
+def sent_body(store: KioskStore, row) -> str:
+    """The body of a queued mail as it is sent: a queued mail holds no code, which is
+    made (its hash stored) when the mail leaves. The row then keeps the sent body, so
+    that a later delivery sends that same code."""
+    from kiosk.accounts import CODE_MARK, code_for_mail
+
+    payload = row.payload
+    if "code_id" not in payload:
+        return payload["body"]
+    code = code_for_mail(store, fast_hasher(), payload["code_id"], row.created_at)
+    assert code is not None, "the code of this mail is no longer valid"
+    body = payload["body"].replace(CODE_MARK, code)
+    payload = {k: v for k, v in payload.items() if k != "code_id"} | {"body": body}
+    store.OutboxRow.update(payload=payload).where(store.OutboxRow.id == row.id).execute()
+    return body
+
+
 def mailed_code(store: KioskStore, email: str) -> str:
     """The code in the latest mail queued for ``email`` in ``store``'s outbox, as the
-    candidate reads it."""
+    candidate reads it once it is sent."""
     outbox = store.OutboxRow
     rows = outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid"))
-    bodies = [row.payload["body"] for row in rows if row.payload["to"] == email]
-    assert bodies, f"no mail for {email}"
-    found = _CODE.search(bodies[-1])
-    assert found, bodies[-1]
+    mails = [row for row in rows if row.payload["to"] == email]
+    assert mails, f"no mail for {email}"
+    body = sent_body(store, mails[-1])
+    found = _CODE.search(body)
+    assert found, body
     return found.group(1)
 
 

@@ -4,9 +4,11 @@ no traceback for any input, only a French message and exit code 2."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -252,3 +254,194 @@ def test_serve_refuses_half_a_tls_pair_in_french(capsys):
     code, out, err = main(capsys, "rectorat", "serve", "--tls-cert", "cert.pem")
     refused(code, err)
     assert french("cli.rectorat.tls_pair") in err
+
+
+# -- configuration problems: in French, on stderr and in the log; never a traceback ----------
+
+
+def kiosk_with(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python kiosk.py ARGS`` with ``env`` added to a clean environment."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "kiosk.py"), *args], cwd=ROOT, capture_output=True,
+        text=True, timeout=60, stdin=subprocess.DEVNULL, check=False, env=environment,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, str]:
+    """Files a configuration may name, each wrong in its own way."""
+    made = {
+        "broken.toml": "id = [\n",
+        "table.toml": "mail = 3\n",
+        "unknown.toml": "couleur = 'bleu'\n",
+        "language.toml": "language = 'de'\n",
+        "session.toml": "title = 'sans dates'\n",
+    }
+    for name, text in made.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "folder.toml").mkdir()
+    return {name: str(tmp_path / name) for name in [*made, "binary.toml", "folder.toml"]}
+
+
+CONFIGURATION_PROBLEMS = [
+    (["--session", "nope"], {}, "Aucune session d'examen ne s'appelle « nope »"),
+    (["--session", "FILE:folder.toml"], {}, "est un dossier : indiquez le fichier .toml"),
+    (["--session", "FILE:broken.toml"], {}, "n'est pas un fichier de session d'examen lisible"),
+    (["--session", "FILE:binary.toml"], {}, "n'est pas un fichier de session d'examen lisible"),
+    (["--session", "FILE:session.toml"], {}, "un renseignement de la session d'examen manque"),
+    (["--config", "FILE:broken.toml"], {}, "ce n'est pas un fichier TOML lisible"),
+    (["--config", "FILE:binary.toml"], {}, "ce n'est pas un fichier TOML lisible"),
+    (["--config", "FILE:table.toml"], {}, "mail : une table est attendue"),
+    (["--config", "FILE:unknown.toml"], {}, "couleur : ce réglage n'existe pas."),
+    (["--config", "FILE:language.toml"], {}, "language : « de » n'est pas une valeur possible."),
+    ([], {"KIOSK_IDLE_TIMEOUT": "bientôt"}, "« bientôt » n'est pas un nombre."),
+    ([], {"KIOSK_NOW": "hier"}, "now : « hier » n'est pas une valeur possible."),
+    (
+        [],
+        {"KIOSK_SYNC_URL": "rectorat"},
+        "[sync] url : « rectorat » n'est pas une valeur possible.",
+    ),
+    ([], {"KIOSK_MAIL_TRANSPORT": "pigeon"}, "« pigeon » n'est ni maildir ni smtp."),
+]
+
+
+@pytest.mark.parametrize(
+    "options, env, says", CONFIGURATION_PROBLEMS, ids=[p[2][:40] for p in CONFIGURATION_PROBLEMS]
+)
+def test_a_configuration_problem_is_said_in_french_on_stderr_and_in_the_log(
+    tmp_path, files, options, env, says
+):
+    options = [files[o[5:]] if o.startswith("FILE:") else o for o in options]
+    data_dir = tmp_path / "data"
+    ran = kiosk_with("--data-dir", str(data_dir), *options, "purge", env=env)
+    refused(ran.returncode, ran.stderr)
+    assert says in ran.stderr
+    assert says in (data_dir / "kiosk.log").read_text(encoding="utf-8")
+
+
+# Whatever is typed on the command line: a French message, exit code 0, 1 or 2, no traceback.
+ODD_COMMAND_LINES = [
+    ["--data-dir", "/dev/null", "purge"],
+    ["--data-dir", "/proc/self/nothing/here", "purge"],
+    ["--data-dir", "x" * 5000, "purge"],
+    ["--data-dir", "", "sessions"],
+    ["--data-dir", "DATA", "--config", "/dev/null", "purge"],
+    ["--data-dir", "DATA", "--config", "", "purge"],
+    ["--data-dir", "DATA", "--config", "/", "purge"],
+    ["--data-dir", "DATA", "--session", "", "purge"],
+    ["--data-dir", "DATA", "--session", "/", "purge"],
+    ["--data-dir", "DATA", "--session", ".toml", "purge"],
+    ["--data-dir", "DATA", "--session", "../../../etc/passwd", "purge"],
+    ["--data-dir", "DATA", "--session", "/etc/passwd.toml", "purge"],
+    ["--data-dir", "DATA", "--session", "x" * 5000 + ".toml", "purge"],
+    ["--data-dir", "DATA", "--session", "\udcff.toml", "purge"],
+    ["--data-dir", "DATA/\udcff", "purge"],
+    ["--data-dir", "DATA", "deliver", "--limit", "99999999999999999999999"],
+    ["--data-dir", "DATA", "deliver", "--limit", "-1"],
+    ["--data-dir", "DATA", "deliver", "--limit", "٣"],
+    ["--data-dir", "DATA", "mailbox"],
+    ["--data-dir", "DATA", "sync"],
+    ["--data-dir", "DATA", "staff"],
+    ["--data-dir", "DATA", "staff-account", "add", "", "--role", "reception", "--password-stdin"],
+    ["--data-dir", "DATA", "staff-account", "add", "x" * 10000, "--role", "x"],
+    ["--data-dir", "DATA", "staff-account", "list"],
+    ["--language", "de"],
+    ["--" + "x" * 1000],
+    ["-"],
+    ["--data-dir"],
+]
+
+
+@pytest.mark.parametrize("arguments", ODD_COMMAND_LINES, ids=repr)
+def test_no_command_line_input_gives_a_traceback(tmp_path, arguments):
+    data_dir = str(tmp_path / "data")
+    arguments = [a.replace("DATA", data_dir) for a in arguments]
+    # The command line as bytes: an argument need not be UTF-8 (os.fsencode gives it back).
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "kiosk.py"), *map(os.fsencode, arguments)], cwd=ROOT,
+        capture_output=True, timeout=60, stdin=subprocess.DEVNULL, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")},
+    )  # fmt: skip
+    err = ran.stderr.decode("utf-8", "backslashreplace")
+    assert "Traceback" not in err and "erreur inattendue" not in err, err
+    assert ran.returncode in (0, 2), err
+    if ran.returncode:
+        assert err.startswith(("kiosk : ", "kiosk staff : ", "utilisation : ")), err
+
+
+def test_an_unexpected_error_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "carry_out", broken)
+    code, out, err = main(capsys, "--data-dir", str(tmp_path / "data"), "purge")
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.startswith("kiosk : erreur inattendue (RuntimeError)")
+
+
+def _screen_of(process: subprocess.Popen, master: int, seconds: float) -> str:
+    """What ``process`` writes on its terminal during ``seconds``."""
+    import select
+
+    shown = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                shown += os.read(master, 65536)
+            except OSError:
+                break
+    return shown.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (["--session", "nope"], "Aucune session d'examen ne s'appelle « nope »"),
+        (["--config", "FILE:table.toml"], "mail : une table est attendue"),
+    ],
+    ids=["unknown-session", "bad-config"],
+)
+def test_on_its_screen_a_misconfigured_kiosk_is_out_of_service_and_waits(
+    tmp_path, files, options, says
+):
+    """The launcher on the kiosk's terminal: the screen says only « Borne hors service. »,
+    staff read why in the log, no kiosk is started, and the launcher waits (it looks again
+    every SLOW_RESTART seconds, as for a damaged store), instead of ending with code 2."""
+    import pty
+
+    options = [files[o[5:]] if o.startswith("FILE:") else o for o in options]
+    data_dir = tmp_path / "data"
+    master, slave = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    launcher = subprocess.Popen(
+        [sys.executable, str(ROOT / "kiosk.py"), "--data-dir", str(data_dir), *options],
+        cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=environment,
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        log = data_dir / "kiosk.log"
+        deadline = time.monotonic() + 20
+        screen = ""
+        while "Borne hors service" not in (log.read_text("utf-8") if log.exists() else ""):
+            assert time.monotonic() < deadline, f"nothing in the log; the screen:\n{screen}"
+            screen += _screen_of(launcher, master, 0.2)
+        screen += _screen_of(launcher, master, 1.5)
+        assert launcher.poll() is None, "the launcher ended instead of waiting"
+        children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text()
+        assert children.split() == [], "a kiosk was started"
+    finally:
+        launcher.terminate()
+        launcher.wait(20)
+        os.close(master)
+    assert "Borne hors service." in screen
+    assert says not in screen and "Traceback" not in screen and "kiosk :" not in screen
+    text = log.read_text(encoding="utf-8")
+    assert f"Borne hors service. {says}" in text or (says in text and "hors service" in text)
+    assert text.count("Borne hors service") == 1

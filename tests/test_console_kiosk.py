@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import stat
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -127,7 +128,11 @@ def test_staff_log_in_with_their_role_and_the_login_is_in_the_trail(services, co
     with pytest.raises(Refused) as caught:
         console.log_in("accueil", "pas le bon mot de passe")
     assert key(caught) == "staff.wrong"
-    assert audit_lines(console.store) == [("accueil", "login", None, "")]
+    # A refused login is in the trail too, under the name as typed.
+    assert audit_lines(console.store) == [
+        ("accueil", "login", None, ""),
+        ("accueil", "login_refused", None, ""),
+    ]
 
 
 # -- finding and viewing ---------------------------------------------------------------
@@ -271,6 +276,99 @@ def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(cons
 def test_a_cell_a_spreadsheet_would_run_is_kept_as_text(text):
     assert _cell(text) == "'" + text
     assert _cell("Dupont") == "Dupont"
+
+
+# What reaches the cell (synced data is not checked by the kiosk's forms), what is written.
+CELLS = [
+    # plain text, untouched
+    ("Dupont", "Dupont"),
+    ("Jean-Pierre", "Jean-Pierre"),
+    ("O'Neil", "O'Neil"),
+    ("12 rue de la Paix", "12 rue de la Paix"),
+    ("jean+kiosque@exemple.fr", "jean+kiosque@exemple.fr"),
+    ("", ""),
+    (None, ""),
+    (3, "3"),
+    # a formula at the start, as typed
+    ("=1+1", "'=1+1"),
+    ("+33 5 49", "'+33 5 49"),
+    ("-2", "'-2"),
+    ("@SUM(A1)", "'@SUM(A1)"),
+    # behind spaces a spreadsheet trims: ASCII, no-break, the Unicode spaces
+    (" =1+1", "' =1+1"),
+    ("   @SUM(A1)", "'   @SUM(A1)"),
+    ("\u00a0=1+1", "'\u00a0=1+1"),
+    ("\u2000+1", "'\u2000+1"),
+    ("\u2003-1", "'\u2003-1"),
+    ("\u200a=1", "'\u200a=1"),
+    ("\u202f=1", "'\u202f=1"),
+    ("\u205f=1", "'\u205f=1"),
+    ("\u3000=1", "'\u3000=1"),
+    ("\u1680=1", "'\u1680=1"),
+    # behind line and column breaks, which become spaces
+    ("\n=1+1", "' =1+1"),
+    ("\r\n=1+1", "'  =1+1"),
+    ("\t=1+1", "' =1+1"),
+    ("\x0b=1", "' =1"),
+    ("\x0c=1", "' =1"),
+    ("\x85=1", "' =1"),
+    ("\u2028=1", "' =1"),
+    ("\u2029@x", "' @x"),
+    # behind invisible characters, which are removed
+    ("\u200b=1+1", "'=1+1"),
+    ("\ufeff=1+1", "'=1+1"),
+    ("\u2060+1", "'+1"),
+    ("\u202e=1", "'=1"),
+    ("\x00=1", "'=1"),
+    # full-width and small signs
+    ("\uff1dSOMME(A1)", "'\uff1dSOMME(A1)"),
+    ("\uff0b1", "'\uff0b1"),
+    ("\uff0d1", "'\uff0d1"),
+    ("\uff20x", "'\uff20x"),
+    ("\ufe62x", "'\ufe62x"),
+    ("\ufe63x", "'\ufe63x"),
+    ("\ufe66x", "'\ufe66x"),
+    ("\ufe6bx", "'\ufe6bx"),
+    ("\u2212x", "'\u2212x"),
+    ("\u3000\uff1d1", "'\u3000\uff1d1"),
+    # control characters are removed wherever they are
+    ("Du\x00pont", "Dupont"),
+    ("Du\x1b[2Jpont", "Du[2Jpont"),
+    ("Du\x07pont\x7f", "Dupont"),
+    ("Du\x9bpont", "Dupont"),
+    ("Du\u202epont", "Dupont"),
+    ("12 rue\nde la Paix", "12 rue de la Paix"),
+    ("Du\ud800pont", "Du\ufffdpont"),
+    # a sign further in is no formula
+    ("Dupont=1", "Dupont=1"),
+    ("Jean @ Poitiers", "Jean @ Poitiers"),
+]
+
+
+@pytest.mark.parametrize(("value", "written"), CELLS)
+def test_a_cell_holds_no_control_and_no_formula(value, written):
+    cell = _cell(value)
+    assert cell == written
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in cell)
+
+
+def test_the_export_file_holds_no_control_character_and_no_formula(console, registered):
+    _, registration = registered
+    store = console.store
+    # As synced data could hold them: the kiosk's own forms refuse such names.
+    hostile = {"family_name": "\u00a0=LIEN_HYPERTEXTE(x)\x1b[2J", "given_names": "\n+1\x00"}
+    answers = {**store.Registration.get_by_id(registration.id).answers, **hostile}
+    store.Registration.update(answers=answers).where(
+        store.Registration.id == registration.id
+    ).execute()
+    path = console.export_csv(EXAM_OFFICE)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        raw = handle.read()
+    assert not any(unicodedata.category(c) == "Cc" for c in raw.replace("\r\n", ""))
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        [row] = list(csv.DictReader(handle, delimiter=";"))
+    assert row["nom"] == "'\u00a0=LIEN_HYPERTEXTE(x)[2J"
+    assert row["prenoms"] == "' +1"
 
 
 def test_the_glance_counts_registrations_per_day_and_specialty(services, console, registered):

@@ -25,7 +25,13 @@ from kiosk.rectorat.feed import LoginRefused
 from kiosk.rectorat.identity import identity_key
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.service import MAX_BATCH, RectoratService
-from kiosk.rectorat.store import SCHEMA_VERSION, default_url, open_store, sqlite_url
+from kiosk.rectorat.store import (
+    SCHEMA_VERSION,
+    VERSIONED_TABLES,
+    default_url,
+    open_store,
+    sqlite_url,
+)
 from tests.factories import (
     EARLIER,
     PASSWORD,
@@ -63,7 +69,7 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     again = open_store(store_url)
     try:
         assert again.schema_version() == SCHEMA_VERSION
@@ -117,7 +123,12 @@ def _back_to_schema_2(store) -> None:
         db.execute_sql("DROP INDEX change_account_id_seq")
         db.execute_sql("CREATE UNIQUE INDEX change_seq ON rc_change (seq)")
         db.execute_sql("CREATE INDEX change_account_id_seq ON rc_change (account_id, seq)")
-        db.execute_sql("UPDATE rc_schema SET version = 2 WHERE version = 3")  # made at 3: one row
+        if store.postgresql:  # schema 4 made the versions 64-bit
+            for table in VERSIONED_TABLES:
+                db.execute_sql(f"ALTER TABLE {table} ALTER COLUMN version TYPE INTEGER")
+        db.execute_sql(  # made at the latest: one row
+            f"UPDATE rc_schema SET version = 2 WHERE version = {SCHEMA_VERSION}"
+        )
     if not store.postgresql:
         db.execute_sql("PRAGMA foreign_keys = ON")
     assert store.schema_version() == 2
@@ -140,7 +151,7 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
 
     store = open_store(store_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         service = RectoratService(store, clock, hasher=fast_hasher())
         assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [
             (None,)
@@ -184,6 +195,13 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
             definition = store.db.execute_sql(catalogue, (index,)).fetchone()[0]
             assert definition.replace("(", "").replace(")", "").endswith("WHERE seq IS NOT NULL")
         assert store.last_seq() == 5
+        if store.postgresql:  # schema 4: versions up to 2**63 - 1
+            types = store.db.execute_sql(
+                "SELECT DISTINCT data_type FROM information_schema.columns"
+                " WHERE column_name = 'version' AND table_name = ANY(%s)",
+                (list(VERSIONED_TABLES),),
+            ).fetchall()
+            assert types == [("bigint",)]
         with pytest.raises(peewee.IntegrityError), store.write():
             store.db.execute_sql("UPDATE rc_change SET seq = 1 WHERE seq = 2")
     finally:

@@ -194,9 +194,9 @@ def back_to_schema_1(store: RectoratStore) -> None:
 
 
 def test_a_new_rectorat_store_is_made_at_once_at_the_latest_version(store):
-    assert schema_rows(store) == [SCHEMA_VERSION] == [3]
+    assert schema_rows(store) == [SCHEMA_VERSION] == [4]
     assert store.migrate() == SCHEMA_VERSION
-    assert schema_rows(store) == [3]
+    assert schema_rows(store) == [4]
 
 
 def test_a_failing_rectorat_step_leaves_the_version_before_it(store_url, monkeypatch):
@@ -226,10 +226,10 @@ def test_a_failing_rectorat_step_leaves_the_version_before_it(store_url, monkeyp
 
 
 def test_a_rectorat_store_newer_than_the_program_is_refused_untouched(store):
-    store.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (4, 'x')")
-    with pytest.raises(StoreError, match=r"rectorat store is at schema version 4, newer than"):
+    store.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (5, 'x')")
+    with pytest.raises(StoreError, match=r"rectorat store is at schema version 5, newer than"):
         store.migrate()
-    assert schema_rows(store) == [3, 4]
+    assert schema_rows(store) == [4, 5]
 
 
 def _connect(url: str):

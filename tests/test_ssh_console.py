@@ -39,7 +39,7 @@ from tests.support.ssh_server import (
     need_terminal_from_sshd,
     sshd_server,
 )
-from tests.support.terminal import Pane, field
+from tests.support.terminal import Pane, field, state
 
 STAFF = "accueil"
 STAFF_PASSWORD = "horloge cuivrée 73 marée"
@@ -285,6 +285,27 @@ def audit_trail(config: Path) -> list[tuple[str, str]]:
         ).fetchall()
 
 
+def exit_status(pid: int, pane: SshPane) -> int:
+    """The exit status of the pane's process, ended: from the kernel while it is a zombie
+    (/proc's exit_code), from tmux once tmux has reaped it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        fields = []
+    if fields and fields[0] == "Z":
+        return int(fields[49]) >> 8  # field 52, exit_code, as waitpid gives it
+    wait_until(pane.dead, "tmux to see its pane's end", START)
+    return int(pane.tmux("display-message", "-p", "-t", "kiosk", "#{pane_dead_status}").strip())
+
+
+def wait_until(condition, what: str, timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"after {timeout} s, still not {what}"
+        time.sleep(0.05)
+
+
 def test_a_staff_member_reaches_the_console_over_ssh_logs_in_and_out(sshd, pane, kiosk_config):
     name, password = "Identifiant", "Mot de passe"
     pane.run(sshd.ssh("-tt"))
@@ -312,9 +333,17 @@ def test_a_staff_member_reaches_the_console_over_ssh_logs_in_and_out(sshd, pane,
     # session: there is no shell behind the console.
     pane.keys("F10")
     pane.wait_for(lambda s: "Vous êtes déconnecté." in s, "the logout", timeout=START)
+    # The logout is recorded by a worker once the login form is back: the console is left
+    # only when it has been (leaving earlier could end the console in the middle of it, a
+    # race that a loaded machine loses), not at the first sight of the form.
+    wait_until(lambda: (STAFF, "logout") in audit_trail(kiosk_config), "the logout recorded", START)
     pane.keys("F10")
-    pane.wait_for(lambda s: "Pane is dead" in s, "ssh ending with the console", timeout=START)
-    assert pane.tmux("display-message", "-p", "-t", "kiosk", "#{pane_dead_status}").strip() == "0"
+    # ssh ending is the condition, not tmux's « Pane is dead »: tmux, with no client
+    # attached, may reap its pane's process late, and draws that line only then (ssh had
+    # printed « Connection … closed. » long before, in a loaded run that waited 60 s).
+    ssh = pane.started[0]
+    wait_until(lambda: state(ssh) in ("Z", "gone"), "ssh ending with the console", START)
+    assert exit_status(ssh, pane) == 0
 
 
 def test_a_command_given_with_a_terminal_gets_the_console_instead(sshd, pane, tmp_path):

@@ -75,9 +75,55 @@ def test_the_fifth_failure_makes_staff_wait_too(staff, clock):
             staff.authenticate("accueil", "mauvais mot de passe")
     with pytest.raises(Refused) as caught:
         staff.authenticate("accueil", PASSWORD)
-    assert refusal(caught) == "login.locked"
+    assert refusal(caught) == "staff.wrong"  # locked: said as a wrong password
     clock.advance(timedelta(seconds=30))
     assert staff.authenticate("accueil", PASSWORD).failed_logins == 0
+
+
+# -- leaving kiosk mode (F12): its own limits, audited, never the console's -----------------
+
+
+def leave(staff, kiosk_store, name: str, password: str) -> str:
+    with pytest.raises(Refused) as caught:
+        staff.leave_kiosk(kiosk_store, name, password)
+    return refusal(caught)
+
+
+def test_the_public_kiosk_cannot_lock_a_staff_account_out_of_the_console(staff, kiosk_store):
+    staff.add("accueil", "reception", PASSWORD)
+    for _ in range(12):
+        assert leave(staff, kiosk_store, "accueil", "mauvais mot de passe") == "staff.wrong"
+    member = kiosk_store.StaffAccount.get()
+    assert member.failed_logins == 0 and member.locked_until is None
+    assert staff.authenticate("accueil", PASSWORD).name == "accueil"  # the console: open
+
+
+def test_failed_kiosk_exits_are_audited_and_count_in_the_kiosks_cap(staff, kiosk_store, clock):
+    staff.add("accueil", "reception", PASSWORD)
+    leave(staff, kiosk_store, "Accueil", "mauvais mot de passe")
+    leave(staff, kiosk_store, "personne", "mauvais mot de passe")
+    audit = kiosk_store.StaffAudit
+    lines = [(a.staff, a.role, a.action) for a in audit.select().order_by(audit.created_at)]
+    assert lines == [
+        ("accueil", "reception", "kiosk_exit_refused"),
+        ("personne", "", "kiosk_exit_refused"),
+    ]
+    assert kiosk_store.LoginFailure.select().count() == 2
+    for n in range(28):
+        leave(staff, kiosk_store, f"inconnu{n}", "mauvais mot de passe")
+    assert leave(staff, kiosk_store, "accueil", PASSWORD) == "login.kiosk_locked"
+    clock.advance(timedelta(minutes=15))
+    assert staff.leave_kiosk(kiosk_store, "accueil", PASSWORD).name == "accueil"
+
+
+def test_kiosk_exit_limit_per_name_is_the_same_for_every_name(staff, kiosk_store, clock):
+    staff.add("accueil", "reception", PASSWORD)
+    for name in ("accueil", "personne"):
+        for _ in range(5):
+            assert leave(staff, kiosk_store, name, "mauvais mot de passe") == "staff.wrong"
+    assert leave(staff, kiosk_store, "accueil", PASSWORD) == "staff.wrong"  # limited, said alike
+    clock.advance(timedelta(minutes=15))
+    assert staff.leave_kiosk(kiosk_store, "accueil", PASSWORD).name == "accueil"
 
 
 def test_an_old_hash_is_redone_at_login(kiosk_store, clock):

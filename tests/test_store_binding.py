@@ -23,7 +23,7 @@ from kiosk.store.models import (
     Registration,
 )
 from kiosk.sync.client import SyncService
-from tests.factories import CANDIDATE, fast_hasher, valid_values
+from tests.factories import CANDIDATE, fast_hasher, sent_body, valid_values
 
 _CODE = re.compile(r"Votre code .*est : (\w{4}-\w{4})")
 
@@ -32,10 +32,11 @@ def code_in(store: KioskStore, email: str) -> str:
     """The code in the latest mail queued for ``email`` in this store's outbox."""
     outbox = store.OutboxRow
     rows = outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid"))
-    bodies = [row.payload["body"] for row in rows if row.payload["to"] == email]
-    assert bodies, f"no mail for {email}"
-    found = _CODE.search(bodies[-1])
-    assert found, bodies[-1]
+    mails = [row for row in rows if row.payload["to"] == email]
+    assert mails, f"no mail for {email}"
+    body = sent_body(store, mails[-1])  # a queued mail holds no code: it is made when sent
+    found = _CODE.search(body)
+    assert found, body
     return found.group(1)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
@@ -25,7 +26,7 @@ from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS, check, plain
-from kiosk.staff import StaffService
+from kiosk.staff import StaffService, staff_name
 from kiosk.store.models import reference_of
 
 CHART_DAYS = 14
@@ -36,8 +37,12 @@ CSV_COLUMNS = (
     "date_naissance", "commune_naissance", "pays_naissance", "courriel", "code_specialite",
     "specialite", "enregistre_le", "version",
 )  # fmt: skip
-# A cell that starts so is a formula to a spreadsheet: a name is never one.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell that starts so is a formula to a spreadsheet: a name is never one. Compared after
+# NFKC, which reads the full-width (＝＋－＠) and small (﹦﹢﹣﹫) signs as these; « − » too.
+_FORMULA_START = ("=", "+", "-", "@", "\u2212")
+# Line and column breaks, read as a space in a cell; every other control or invisible
+# formatting character (bidi, zero width, BOM…) is removed; a lone surrogate is shown « � ».
+_BREAKS = dict.fromkeys(map(ord, "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"), " ")
 
 
 class ConsoleService:
@@ -58,7 +63,13 @@ class ConsoleService:
     # -- who is at the console ------------------------------------------------------------
 
     def log_in(self, name: str, password: str) -> Officer:
-        account = self.staff.authenticate(name, password)
+        try:
+            account = self.staff.authenticate(name, password)
+        except Refused:
+            # Each refused login is in the trail, under the name as typed.
+            with self._write():
+                self._record(Officer(staff_name(name)[:64], ""), "login_refused")
+            raise
         officer = Officer(account.name, account.role)
         with self._write():
             self._record(officer, "login")
@@ -418,5 +429,23 @@ class ConsoleService:
 
 
 def _cell(value: Any) -> str:
+    """``value`` as a CSV cell that cannot hurt: no control character, and never a formula.
+
+    A spreadsheet trims spaces (any Unicode one) and line breaks before it reads « = », « + »,
+    « - » or « @ », full-width or not, as the start of a formula: such a cell begins with
+    « ' », which makes it text."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    text = "".join(_clean(c) for c in text.translate(_BREAKS))
+    start = text.lstrip()[:1]
+    if start and unicodedata.normalize("NFKC", start)[:1] in _FORMULA_START:
+        return "'" + text
+    return text
+
+
+def _clean(character: str) -> str:
+    category = unicodedata.category(character)
+    if category in ("Cc", "Cf"):
+        return ""
+    if category == "Cs":
+        return "\ufffd"
+    return character

@@ -3,6 +3,11 @@
 A service writes the outbox row in the same transaction as the change that causes it,
 so that a crash loses both or neither. A delivery worker then sends what is due, and
 retries with a growing delay when the other side is down.
+
+A mail that carries a one-time code holds no code while it waits: its body has a mark
+where the code goes and its row names the code (``code_id``). The code is made when
+the mail is sent, its hash stored first (:func:`kiosk.accounts.code_for_mail`); so the
+store's file never holds a usable code, queued or sent.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kiosk.clock import Clock
+from kiosk.passwords import Hasher
 from kiosk.runtime.config import MailConfig
 from kiosk.store.models import OutboxRow
 
@@ -44,8 +50,13 @@ def enqueue_mail(
     body: str,
     now: datetime,
     attachments: list[dict[str, str]] | None = None,
+    code_id: str | None = None,
 ) -> OutboxRow:
-    """Queue a mail; each attachment is ``{"path": …, "filename": …}`` of a PDF kept on disk."""
+    """Queue a mail; each attachment is ``{"path": …, "filename": …}`` of a PDF kept on disk.
+
+    With ``code_id``, the body has :data:`kiosk.accounts.CODE_MARK` where that one-time
+    code goes: it is made when the mail is sent.
+    """
     from email.utils import make_msgid
 
     domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else "kiosk.local"
@@ -58,6 +69,8 @@ def enqueue_mail(
     }
     if attachments:
         payload["attachments"] = attachments
+    if code_id is not None:
+        payload["code_id"] = code_id
     return enqueue(store, "mail", payload, now)
 
 
@@ -108,12 +121,21 @@ class DeliveryReport:
 class MailDelivery:
     """Sends the mail rows of ``store``'s outbox that are due through the configured transport."""
 
-    def __init__(self, store: KioskStore, config: MailConfig, maildir: Path, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: KioskStore,
+        config: MailConfig,
+        maildir: Path,
+        clock: Clock,
+        hasher: Hasher | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.maildir = maildir
         self.sender = config.sender
         self.clock = clock
+        # Hashes the one-time codes made as their mails are sent.
+        self.hasher = hasher or Hasher()
 
     @cached_property
     def transport(self) -> MailTransport:
@@ -124,6 +146,7 @@ class MailDelivery:
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         # Imported here so that the outbox stays usable without the transports' imports.
+        from kiosk.accounts import CODE_MARK, code_for_mail
         from kiosk.delivery.mail_transport import DeliveryError, PermanentDeliveryError
 
         sent = retrying = failed = 0
@@ -141,9 +164,16 @@ class MailDelivery:
             .limit(limit)
         )
         for row in list(due):
+            payload = row.payload
+            if "code_id" in payload:
+                code = code_for_mail(self.store, self.hasher, payload["code_id"], self.clock.now())
+                if code is None:
+                    self._record_pointless(row)
+                    continue
+                payload = {**payload, "body": payload["body"].replace(CODE_MARK, code)}
             try:
                 try:
-                    message = compose(row.payload, self.sender)
+                    message = compose(payload, self.sender)
                 except OSError as error:
                     raise DeliveryError(f"attachment unreadable: {error}") from error
                 self.transport.send(message, row.id.hex)
@@ -170,6 +200,21 @@ class MailDelivery:
             attempts=rows.attempts + 1,
             version=rows.version + 1,
             last_error=None,
+        ).where(rows.id == row.id).execute()
+
+    def _record_pointless(self, row: OutboxRow) -> None:
+        """A code mail whose code was spent, replaced or expired before it could leave:
+        not sent (a later mail, if any, has the valid code)."""
+        now = self.clock.now()
+        log.info("mail %s not sent: its code is no longer valid", row.id)
+        payload = {k: v for k, v in row.payload.items() if k != "body"}
+        rows = self.store.OutboxRow
+        rows.update(
+            payload=payload,
+            failed_at=now,
+            last_error="code no longer valid: not sent",
+            updated_at=now,
+            version=rows.version + 1,
         ).where(rows.id == row.id).execute()
 
     def _record_failure(self, row: OutboxRow, error: str, *, permanent: bool) -> None:

@@ -4,6 +4,10 @@ The endpoints only read requests and answer; the rules are in
 :mod:`kiosk.rectorat.service`. Database work runs in Starlette's thread pool, each call
 with its own connection taken and given back (a pool with PostgreSQL). Tokens and
 passwords are never logged.
+
+Cheap refusals come first: the credential, from the headers, then the kiosk's rate
+(:mod:`kiosk.rectorat.limits`), and only then is the body read, within a size and a time
+limit.
 """
 
 from __future__ import annotations
@@ -12,28 +16,36 @@ import gc
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.routing import Route
 
 from kiosk.clock import Clock, instant_text
 from kiosk.passwords import Hasher
-from kiosk.rectorat.feed import DEFAULT_LIMIT, MAX_LIMIT, LoginRefused
+from kiosk.rectorat.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, LoginRefused
 from kiosk.rectorat.kiosks import KioskIdentity
+from kiosk.rectorat.limits import DEFAULT_RATES, Rate, RateLimiter
 from kiosk.rectorat.service import MAX_BATCH, RectoratService
 from kiosk.rectorat.store import RectoratStore, open_store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 20 * 1024 * 1024  # a full batch (MAX_BATCH items) of 10 KB each
+MAX_LOGIN_BODY = 16 * 1024
+BODY_TIMEOUT = 30.0
+"""Seconds a body may take to arrive, whole (a kiosk gives up on an answer after 10 s)."""
 SEQUENCE_INTERVAL = 1.0
+PRUNE_INTERVAL = 6 * 3600.0
+"""How often the sequencer's thread applies the feed's retention rule (and once at start)."""
 UNAUTHORISED = {"error": "unauthorised"}
 
 
@@ -59,15 +71,22 @@ def make_app(
     hasher: Hasher | None = None,
     service: RectoratService | None = None,
     max_body: int = MAX_BODY,
+    body_timeout: float = BODY_TIMEOUT,
+    rates: Mapping[str, Rate] | None = DEFAULT_RATES,
+    limiter: RateLimiter | None = None,
     sequence_interval: float | None = SEQUENCE_INTERVAL,
     close_store: bool = False,
 ) -> Starlette:
     """The Starlette app over ``store``. ``sequence_interval``: how often a background
     thread numbers the change feed (``None``: only before each pull). ``close_store``:
     close the store when the app shuts down (the app owns it, and is the process's
-    server: it also settles the garbage collector when it starts)."""
+    server: it also settles the garbage collector when it starts). ``rates``: each
+    kiosk's rate of pushes, pulls and logins elsewhere (``None``: no limit), or
+    ``limiter``, made already."""
     service = service or RectoratService(store, clock, hasher)
     db = store.db
+    if limiter is None and rates is not None:
+        limiter = RateLimiter(rates)
 
     def with_db(function: Callable[..., Any], *args: Any) -> Any:
         with db.connection_context():
@@ -88,8 +107,25 @@ def make_app(
         credential = credential_of(request)
         return None if credential is None else await call(service.authenticate, *credential)
 
-    async def json_body(request: Request) -> Any:
-        return parse_json(await body_of(request))
+    async def admitted(request: Request, kind: str) -> KioskIdentity | JSONResponse:
+        """The kiosk, from the headers alone, within its rate; else the answer that
+        refuses the request, its body unread."""
+        kiosk = await kiosk_of(request)
+        if kiosk is None:
+            return JSONResponse(UNAUTHORISED, status_code=401)
+        wait = limiter.wait(kiosk.id, kind) if limiter is not None else 0
+        if wait:
+            # A login's is the answer of a delay: the same, whatever the address.
+            error = "locked" if kind == "login" else "rate_limited"
+            return JSONResponse(
+                {"error": error, "retry_after": wait},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
+        return kiosk
+
+    async def json_body(request: Request, limit: int) -> Any:
+        return parse_json(await body_of(request, limit))
 
     def parse_json(body: bytes) -> Any:
         try:
@@ -97,20 +133,28 @@ def make_app(
         except orjson.JSONDecodeError:  # invalid UTF-8 included
             raise _BadRequest(400, "the body is not valid JSON") from None
 
-    async def body_of(request: Request) -> bytes:
+    async def body_of(request: Request, limit: int = max_body) -> bytes:
+        """The whole body, at most ``limit`` bytes, arrived within ``body_timeout``."""
+        too_large = _BadRequest(413, f"request body larger than {limit} bytes")
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
-                if int(declared) > max_body:
-                    raise _BadRequest(413, f"request body larger than {max_body} bytes")
+                if int(declared) > limit:
+                    raise too_large
             except ValueError:
                 raise _BadRequest(400, "bad Content-Length") from None
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise _BadRequest(413, f"request body larger than {max_body} bytes")
-            chunks.append(chunk)
+        try:
+            with anyio.fail_after(body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _BadRequest(408, f"request body not received within {body_timeout:g} s") from None
+        except ClientDisconnect:
+            raise _BadRequest(400, "the client went away") from None
         return b"".join(chunks)
 
     def health(request: Request) -> JSONResponse:
@@ -123,25 +167,18 @@ def make_app(
         return JSONResponse({"ok": True, "now": instant_text(clock.now())})
 
     async def push(request: Request) -> JSONResponse:
-        credential = credential_of(request)
-        if credential is None:
-            return JSONResponse(UNAUTHORISED, status_code=401)
-        body: bytes | _BadRequest
+        kiosk = await admitted(request, "push")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
         try:
             body = await body_of(request)
-        except _BadRequest as bad:  # said once the credential is known good
-            body = bad
-        return await call(push_body, credential, body)
+        except _BadRequest as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        return await call(push_body, kiosk, body)
 
-    def push_body(credential: tuple[str, str], body: bytes | _BadRequest) -> JSONResponse:
-        """The credential, then the body, then the batch: one trip to the thread pool and
-        one connection for the whole request (a push is a kiosk's most frequent call)."""
-        kiosk = service.authenticate(*credential)
-        if kiosk is None:
-            return JSONResponse(UNAUTHORISED, status_code=401)
+    def push_body(kiosk: KioskIdentity, body: bytes) -> JSONResponse:
+        """The body, then the batch: one trip to the thread pool and one connection."""
         try:
-            if isinstance(body, _BadRequest):
-                raise body
             parsed = parse_json(body)
             items = parsed.get("items") if isinstance(parsed, dict) else None
             if not isinstance(items, list):
@@ -154,26 +191,27 @@ def make_app(
         return JSONResponse({"results": results, "now": instant_text(clock.now())})
 
     async def changes(request: Request) -> JSONResponse:
-        kiosk = await kiosk_of(request)
-        if kiosk is None:
-            return JSONResponse(UNAUTHORISED, status_code=401)
+        kiosk = await admitted(request, "pull")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
         try:
             after = int(request.query_params.get("after", "0"))
             limit = int(request.query_params.get("limit", str(DEFAULT_LIMIT)))
         except ValueError:
             return JSONResponse({"error": "after and limit are integers"}, status_code=400)
-        if after < 0 or not 1 <= limit <= MAX_LIMIT:
+        if not 0 <= after <= MAX_CURSOR or not 1 <= limit <= MAX_LIMIT:
             return JSONResponse(
-                {"error": f"after >= 0 and 1 <= limit <= {MAX_LIMIT}"}, status_code=400
+                {"error": f"0 <= after <= {MAX_CURSOR} and 1 <= limit <= {MAX_LIMIT}"},
+                status_code=400,
             )
         return JSONResponse(await call(service.changes, kiosk, after, limit))
 
     async def login(request: Request) -> JSONResponse:
-        kiosk = await kiosk_of(request)
-        if kiosk is None:
-            return JSONResponse(UNAUTHORISED, status_code=401)
+        kiosk = await admitted(request, "login")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
         try:
-            body = await json_body(request)
+            body = await json_body(request, MAX_LOGIN_BODY)
         except _BadRequest as bad:
             return JSONResponse({"error": bad.message}, status_code=bad.status)
         texts = isinstance(body, dict) and all(
@@ -258,11 +296,23 @@ def _settle_garbage_collector() -> None:
     gc.freeze()
 
 
-def _sequence_until(store: RectoratStore, stop: threading.Event, interval: float) -> None:
+def _sequence_until(
+    store: RectoratStore,
+    stop: threading.Event,
+    interval: float,
+    prune_interval: float = PRUNE_INTERVAL,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    next_prune = monotonic() + min(prune_interval, 60.0)  # soon after start, then regularly
     while not stop.wait(interval):
         try:
             with store.db.connection_context():
                 store.sequence()
+                if monotonic() >= next_prune:
+                    next_prune = monotonic() + prune_interval
+                    pruned = store.prune_feed()
+                    if pruned:
+                        log.info("feed: %d change rows pruned (superseded or deleted)", pruned)
         except Exception as error:  # keep numbering: the next round may succeed
             log.warning("sequencer: %s: %s", type(error).__name__, error)
 

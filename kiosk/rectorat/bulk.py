@@ -12,7 +12,6 @@ the store again, then starts a new run after it. Either way an item gets the sam
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -28,19 +27,22 @@ from kiosk.clock import instant_text
 from kiosk.exam_sessions import ExamSession
 from kiosk.rectorat.identity import identity_key
 from kiosk.rectorat.items import (
+    ANSWERS_MAX,
     EMAIL_MAX,
+    MAX_VERSION,
     REGISTRATION_STATUSES,
     SESSION_ID_MAX,
     TEXT_MAX,
     Invalid,
     account_fields,
+    check_depth,
     read_envelope,
     read_instant,
     read_uuid,
     registration_fields,
 )
 from kiosk.rectorat.kiosks import KioskIdentity
-from kiosk.rectorat.rules import FUTURE_TOLERANCE, PushRules
+from kiosk.rectorat.rules import CANNOT_HOLD, FUTURE_TOLERANCE, PushRules
 from kiosk.rectorat.store import json_text
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ _NULL = "\\N"
 # An instant as the store writes it (ISO 8601, UTC, microseconds): kept as it came once
 # the calendar has checked it. Such texts sort as their instants do.
 _STORED_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", re.ASCII)
+# An ASCII address with one @, no space or control character: its key is it, lowered.
+_PLAIN_EMAIL = re.compile(r"[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+", re.ASCII)
 
 ACCOUNT_COLUMNS = (
     "id", "version", "created_at", "updated_at", "email", "email_key", "family_name", "given_names",
@@ -68,6 +72,8 @@ REGISTRATION_COLUMNS = (
     "received_at",
 )  # fmt: skip
 CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "created_at")
+# A run's write that fails with these is decided again by the per-item path, item by item.
+_PER_ITEM_AGAIN: tuple[type[Exception], ...] = (IntegrityError, *CANNOT_HOLD)
 
 
 # -- an item, read (``position``: its index in the batch) ---------------------------------
@@ -258,7 +264,7 @@ def _plain(item: object) -> PlainItem | None:
     )
     if (
         entity in _BULK and type(raw_id) is str and _CANONICAL_UUID.fullmatch(raw_id) is not None
-        and type(version) is int and version >= 1 and type(data) is dict
+        and type(version) is int and 1 <= version <= MAX_VERSION and type(data) is dict
     ):  # fmt: skip
         return PlainItem(entity, raw_id, version, data)
     return None
@@ -284,12 +290,11 @@ def _stored(moment: datetime) -> str:
 
 def _fast_account(data: dict) -> dict | None:
     """:func:`account_fields` for the account every kiosk sends (texts in bounds, an ASCII
-    e-mail key), its instants checked already (:func:`_checked_instants`); ``None`` for
+    e-mail), its instants checked already (:func:`_checked_instants`); ``None`` for
     anything else, which the full reader then reads (and refuses with its message, or not)."""
     get = data.get
-    email, key, family, given, password_hash = (
+    email, family, given, password_hash = (
         get("email"),
-        get("email_key"),
         get("family_name"),
         get("given_names"),
         get("password_hash"),
@@ -301,18 +306,19 @@ def _fast_account(data: dict) -> dict | None:
         get("activated_at"),
     )
     if not (
-        type(email) is str and 0 < len(email) <= EMAIL_MAX
-        and type(key) is str and 0 < len(key) <= EMAIL_MAX
-        and type(family) is str and 0 < len(family) <= TEXT_MAX
-        and type(given) is str and 0 < len(given) <= TEXT_MAX
+        type(email) is str and 0 < len(email) <= EMAIL_MAX and email.isascii()
+        and _PLAIN_EMAIL.fullmatch(email) is not None
+        and type(family) is str and 0 < len(family) <= TEXT_MAX and "\x00" not in family
+        and type(given) is str and 0 < len(given) <= TEXT_MAX and "\x00" not in given
         and type(password_hash) is str and 0 < len(password_hash) <= TEXT_MAX
-        and (status == "active" or status == "pending") and key.isascii() and "@" in key
+        and "\x00" not in password_hash
+        and (status == "active" or status == "pending")
         and created is not None and updated is not None
     ):  # fmt: skip
         return None
-    # An ASCII key: NFC and IDNA leave it as it is, email_key only lowers it.
+    # The key is the rectorat's (items.derived_email_key): an ASCII address, only lowered.
     return {
-        "created_at": created, "updated_at": updated, "email": email, "email_key": key.lower(),
+        "created_at": created, "updated_at": updated, "email": email, "email_key": email.lower(),
         "family_name": family, "given_names": given, "password_hash": password_hash,
         "status": status, "activated_at": activated,
     }  # fmt: skip
@@ -340,8 +346,10 @@ def _fast_registration(data: dict) -> dict | None:
     if not (
         type(account_id) is str and _CANONICAL_UUID.fullmatch(account_id) is not None
         and type(session_id) is str and 0 < len(session_id) <= SESSION_ID_MAX
+        and "\x00" not in session_id
         and type(answers) is dict and type(status) is str and status in _STATUSES
         and created is not None and updated is not None and saved is not None
+        and len(json_text(answers)) <= ANSWERS_MAX  # nesting: checked on the whole data
     ):  # fmt: skip
         return None
     return {
@@ -466,9 +474,10 @@ class BatchPath:
             try:
                 with self.db.atomic():
                     self._write(kiosk, plan, now)
-            except IntegrityError:
+            except _PER_ITEM_AGAIN:
                 # Another kiosk's transaction committed the same record or key since the
-                # view was read: the per-item path looks again.
+                # view was read, or a value the store cannot hold slipped through the
+                # readers: the per-item path looks again, item by item.
                 for decision in plan.decisions:
                     results[decision.position] = self.rules.push_item(
                         kiosk, items[decision.position], now
@@ -508,6 +517,12 @@ class BatchPath:
                     parsed.append(PerItem(index))
                     break
                 plain = PlainItem(read.entity, shown_id, read.version, read.data)
+            else:
+                try:
+                    check_depth(plain.data)  # read_envelope's, for the items it did not read
+                except Invalid as problem:
+                    parsed.append(Unreadable(index, plain.key, problem))
+                    continue
             try:
                 if plain.entity == "account":
                     fields = _read_account(plain.data, instants)
@@ -796,12 +811,10 @@ class BatchPath:
         with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
             cursor = self.db.cursor()
             if self.postgresql:
+                # psycopg 3's COPY: the rows already in COPY's text format, in one write.
                 text = "\n".join(["\t".join(row) for row in rows]) + "\n"
-                cursor.copy_expert(
-                    f"COPY {table} ({', '.join(columns)}) FROM STDIN",
-                    io.StringIO(text),
-                    size=len(text),
-                )
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    copy.write(text)
                 return
             marks = ", ".join(["?"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)

@@ -10,6 +10,7 @@ load: ``kiosk.runtime.cli`` builds its parser.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -35,6 +36,16 @@ if TYPE_CHECKING:
 
 DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# What the extra ``rectorat`` (pyproject.toml) installs, by module: a kiosk has none of it.
+SERVICE_MODULES = ("starlette", "uvicorn", "httptools", "psycopg", "orjson")
+
+
+def require_service(find_spec=importlib.util.find_spec) -> None:
+    """Refuse, in French, a ``kiosk rectorat`` command where the service is not installed
+    (a kiosk: ``pip install .`` without the extra ``rectorat``). Nothing is imported."""
+    missing = [name for name in SERVICE_MODULES if find_spec(name) is None]
+    if missing:
+        raise CommandError(french("cli.rectorat.not_installed", missing=", ".join(missing)))
 
 
 def store_options(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +128,7 @@ def _refusals() -> Iterator[None]:
 @contextmanager
 def _service(args: argparse.Namespace) -> Iterator[RectoratService]:
     """The rectorat's service over its store, closed at the end of the command."""
+    require_service()
     from kiosk.clock import Clock
     from kiosk.rectorat.service import RectoratService
     from kiosk.rectorat.store import open_store
@@ -159,6 +171,7 @@ def _kiosk_revoke(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    require_service()
     if (args.tls_cert is None) != (args.tls_key is None):
         return refuse(french("cli.rectorat.tls_pair"))
     with _refusals():

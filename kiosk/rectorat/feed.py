@@ -3,7 +3,8 @@ kiosk borrows when its candidate logs in there with an account made at another k
 
 The feed is ``rc_change``, numbered in commit order by the store's sequencer: a kiosk
 keeps a cursor and pulls the changes after it, of the accounts it holds. A login
-elsewhere makes the kiosk hold the account from then on (``rc_interest``).
+elsewhere makes the kiosk hold the account from then on (``rc_interest``); its failures
+delay that kiosk only, for that address (:class:`~kiosk.rectorat.limits.LoginFailures`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,29 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kiosk.accounts import email_key as normalise_email_key
-from kiosk.accounts import login_delay
 from kiosk.clock import Clock, instant_text
 from kiosk.passwords import Hasher
 from kiosk.rectorat.items import EMAIL_MAX
 from kiosk.rectorat.kiosks import KioskIdentity
-from kiosk.rectorat.store import Account, AddressChange, Change, RectoratStore, Registration
+from kiosk.rectorat.limits import LoginFailures
+from kiosk.rectorat.store import Account, AddressChange, RectoratStore, Registration
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
+MAX_CURSOR = 2**63 - 1
+"""The highest ``after``: ``seq`` is a 64-bit signed integer."""
 PASSWORD_MAX = 4096
+
+
+class _ChangeRow(NamedTuple):
+    seq: int
+    entity: str
+    entity_id: uuid.UUID
 
 
 class LoginRefused(Exception):
@@ -47,7 +56,34 @@ class Feed:
         self.db = store.db
         self.clock = clock
         self.hasher = hasher
+        self.failures = LoginFailures()
         p = self.db.param
+        # The accounts a kiosk pushed first: one range of the index on (origin_kiosk_id,
+        # seq). Those it borrowed (few): one range of (account_id, seq) each. Either way
+        # the cost follows the page and the borrowed accounts, never the feed's history.
+        if store.postgresql:
+            self._page_sql = (
+                "SELECT seq, entity, entity_id FROM ((SELECT seq, entity, entity_id"
+                f" FROM rc_change WHERE origin_kiosk_id = {p} AND seq > {p} AND seq <= {p}"
+                f" ORDER BY seq LIMIT {p})"
+                " UNION (SELECT c.seq, c.entity, c.entity_id FROM rc_interest CROSS JOIN LATERAL"
+                " (SELECT seq, entity, entity_id FROM rc_change"
+                f" WHERE rc_change.account_id = rc_interest.account_id AND seq > {p}"
+                f" AND seq <= {p} ORDER BY seq LIMIT {p}) AS c"
+                f" WHERE rc_interest.kiosk_id = {p})) AS page ORDER BY seq LIMIT {p}"
+            )
+        else:
+            self._page_sql = (
+                "SELECT seq, entity, entity_id FROM (SELECT seq, entity, entity_id"
+                " FROM rc_change INDEXED BY change_origin_kiosk_id_seq"
+                f" WHERE origin_kiosk_id = {p} AND seq > {p} AND seq <= {p}"
+                f" ORDER BY seq LIMIT {p})"
+                " UNION SELECT seq, entity, entity_id FROM (SELECT seq, entity, entity_id"
+                " FROM rc_change INDEXED BY change_account_id_seq WHERE account_id IN"
+                f" (SELECT account_id FROM rc_interest WHERE kiosk_id = {p})"
+                f" AND seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p})"
+                f" ORDER BY seq LIMIT {p}"
+            )
         self._hold_sql = (
             f"INSERT INTO rc_interest (kiosk_id, account_id, created_at) VALUES ({p}, {p}, {p})"
             " ON CONFLICT DO NOTHING"
@@ -64,22 +100,23 @@ class Feed:
         When fewer than ``limit`` come back, ``last`` moves to the top of the feed: the
         changes of others up to there need not be looked through again.
         """
-        m = self.store
         limit = max(1, min(int(limit), MAX_LIMIT))
-        after = max(0, int(after))
-        self.store.sequence()
+        after = min(max(0, int(after)), MAX_CURSOR)
+        # Number what waits, unless another round is at it: pulls never queue on its lock.
+        self.store.sequence(wait=False)
         # Read the top first: every number up to it is committed, so the page below,
         # bounded by it, is complete.
         top = self.store.last_seq()
-        borrowed = m.Interest.select(m.Interest.account_id).where(m.Interest.kiosk_id == kiosk.id)
-        pushed = m.Account.select(m.Account.id).where(m.Account.origin_kiosk_id == kiosk.id)
-        held = m.Change.account_id.in_(pushed) | m.Change.account_id.in_(borrowed)
-        rows = list(
-            m.Change.select()
-            .where((m.Change.seq > after) & (m.Change.seq <= top) & held)
-            .order_by(m.Change.seq)
-            .limit(limit)
-        )
+        if top <= after:  # nothing new in the whole feed: no need to look at holdings
+            return {"changes": [], "last": after}
+        if self.store.postgresql:
+            params = (kiosk.id, after, top, limit, after, top, limit, kiosk.id, limit)
+        else:
+            params = (kiosk.id, after, top, limit, kiosk.id, after, top, limit, limit)
+        rows = [
+            _ChangeRow(seq, entity, uuid.UUID(entity_id))
+            for seq, entity, entity_id in self.db.execute_sql(self._page_sql, params)
+        ]
         records = self._records(rows)
         changes = []
         for row in rows:
@@ -89,7 +126,7 @@ class Feed:
         last = rows[-1].seq if len(rows) == limit else max(after, top)
         return {"changes": changes, "last": last}
 
-    def _records(self, rows: Iterable[Change]) -> dict[tuple[str, uuid.UUID], dict]:
+    def _records(self, rows: Iterable[_ChangeRow]) -> dict[tuple[str, uuid.UUID], dict]:
         """The feed item of each change's record that still exists, by (entity, id)."""
         m = self.store
         wanted: dict[str, set[uuid.UUID]] = {}
@@ -122,28 +159,29 @@ class Feed:
             or len(password) > PASSWORD_MAX
         ):
             raise LoginRefused("login")
-        key = normalise_email_key(email_key.strip()) if 0 < len(email_key) <= EMAIL_MAX else None
+        readable = 0 < len(email_key) <= EMAIL_MAX and "\x00" not in email_key
+        key = normalise_email_key(email_key.strip()) if readable else None
+        # The delay is this kiosk's for this address, account or not: checked first,
+        # before any hash; the same answer whether the address has an account or not.
+        counted = key or email_key[:EMAIL_MAX]
+        wait = self.failures.wait(kiosk.id, counted, now)
+        if wait:
+            raise LoginRefused("locked", retry_after=wait)
         account = m.Account.get_or_none(m.Account.email_key == key) if key else None
-        if account is not None and account.locked_until and account.locked_until > now:
-            wait = account.locked_until - now
-            raise LoginRefused("locked", retry_after=max(1, int(wait.total_seconds() + 0.999)))
         if account is None:
             self.hasher.waste_time(password)
+            self.failures.failed(kiosk.id, counted, now)
             raise LoginRefused("login")
         if not self.hasher.verify(account.password_hash, password):
-            with self.store.write():
+            self.failures.failed(kiosk.id, counted, now)
+            with self.store.write():  # what the staff console shows; it locks nothing
                 m.Account.update(failed_logins=m.Account.failed_logins + 1).where(
-                    m.Account.id == account.id
-                ).execute()
-                failures = m.Account.get_by_id(account.id).failed_logins
-                delay = login_delay(failures)
-                locked_until = now + delay if delay else None
-                m.Account.update(locked_until=locked_until).where(
                     m.Account.id == account.id
                 ).execute()
             raise LoginRefused("login")
         if account.status != "active":
             raise LoginRefused("pending")
+        self.failures.succeeded(kiosk.id, counted)
         with self.store.write():
             m.Account.update(failed_logins=0, locked_until=None).where(
                 m.Account.id == account.id

@@ -15,6 +15,9 @@ from typing import Any
 from kiosk.registration_form import parse_date
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+NAME_KEY_MAX = 500
+"""A name's part of the key, at most: the key is indexed, and PostgreSQL's index entries
+hold at most 2,704 bytes (the form takes names of at most 100 characters)."""
 
 
 def identity_key(
@@ -28,8 +31,8 @@ def identity_key(
     birth = parse_date(str(answers.get("birth_date") or ""))
     if birth is None:
         return None
-    family = plain_name(answers.get("family_name") or family_name)
-    given = plain_name(answers.get("given_names") or given_names)
+    family = plain_name(answers.get("family_name") or family_name)[:NAME_KEY_MAX]
+    given = plain_name(answers.get("given_names") or given_names)[:NAME_KEY_MAX]
     return f"{family}|{given}|{birth.isoformat()}"
 
 

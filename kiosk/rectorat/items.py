@@ -6,6 +6,15 @@ Every item carries an envelope (``entity``, ``id``, ``version``, ``data``), read
 which checks each field's type and bounds. A reader raises :class:`Invalid` with what
 is wrong; the push answers it ``refused`` (``reason``: ``invalid``) with that text as
 its ``detail``.
+
+The bounds are those of the store, checked here, where the values enter, so that the
+store never meets a value it cannot hold: a version within 63 bits
+(:data:`MAX_VERSION`), an instant within years 1 to 9999 in UTC, texts without NUL
+(PostgreSQL's text cannot hold one) and within their lengths, ``data`` nested at most
+:data:`MAX_DEPTH` deep, a registration's answers and an address within
+:data:`ANSWERS_MAX` and :data:`ADDRESS_MAX` characters of JSON. The rectorat derives
+what it can: an account's ``email_key`` is made from its ``email`` (a kiosk's
+``email_key`` is ignored).
 """
 
 from __future__ import annotations
@@ -17,12 +26,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kiosk.accounts import email_key as normalise_email_key
+from kiosk.rectorat.store import json_text
 
 ENTITIES = ("account", "registration", "address_change", "account_deletion")
 TEXT_MAX = 1000
 """The longest free text a field may hold (names, password hash, status…)."""
 EMAIL_MAX = 320
 SESSION_ID_MAX = 64
+MAX_VERSION = 2**63 - 1
+"""The highest version: the store's integers are 64-bit, signed."""
+MAX_DEPTH = 8
+"""How deep an item's ``data`` may nest objects and arrays (``data`` itself is 1; a
+registration's answers are 2, a list among them 3)."""
+ANSWERS_MAX = 8192
+"""A registration's answers as compact JSON, in characters: the form's 38 fields of at
+most 100 characters take under 5,000. With :data:`ADDRESS_MAX` and the envelope, a
+full batch of the largest items stays within the body limit (20 MB)."""
+ADDRESS_MAX = 2048
 ACCOUNT_STATUSES = ("pending", "active")
 REGISTRATION_STATUSES = ("registered", "withdrawn", "set_aside")
 
@@ -54,14 +74,33 @@ def read_envelope(item: object) -> tuple[str, Envelope | dict]:
         if entity not in ENTITIES:
             return shown_id, {"result": "refused", "reason": "entity"}
         version = item.get("version", 1 if entity == "account_deletion" else None)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise Invalid("version is a positive integer")
+        if not valid_version(version):
+            raise Invalid(f"version is an integer from 1 to {MAX_VERSION}")
         data = item.get("data") or {}
         if not isinstance(data, Mapping):
             raise Invalid("data is an object")
+        check_depth(data)
     except Invalid as problem:
         return shown_id, {"result": "refused", "reason": "invalid", "detail": str(problem)}
     return shown_id, Envelope(entity, record_id, version, data)
+
+
+def valid_version(version: object) -> bool:
+    """A version the store can hold: an integer from 1 to :data:`MAX_VERSION`."""
+    return type(version) is int and 1 <= version <= MAX_VERSION
+
+
+def check_depth(value: object, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`Invalid` when ``value`` nests objects and arrays deeper than ``limit``
+    (``value`` itself counts one). Only containers are walked: flat answers cost a loop."""
+    if limit < 1:
+        raise Invalid(f"data is nested more than {MAX_DEPTH} deep")
+    children = (
+        value.values() if isinstance(value, Mapping) else value if type(value) is list else ()
+    )
+    for child in children:
+        if isinstance(child, Mapping) or type(child) is list:
+            check_depth(child, limit - 1)
 
 
 # -- one field ----------------------------------------------------------------------------
@@ -81,27 +120,60 @@ def read_instant(data: Mapping[str, Any], key: str, *, null: bool = False) -> da
         if null:
             return None
         raise Invalid(f"{key} is missing")
+    if not isinstance(value, str) or len(value) > 64:
+        raise Invalid(f"{key} is not an ISO 8601 instant")
     try:
-        moment = datetime.fromisoformat(str(value))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise Invalid(f"{key} is not an ISO 8601 instant") from None
     if moment.tzinfo is None:
         raise Invalid(f"{key} has no offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:30+01:00, 9999-12-31T23:30-01:00
+        raise Invalid(f"{key} is outside years 1 to 9999 in UTC") from None
 
 
 def read_text(data: Mapping[str, Any], key: str, *, maximum: int = TEXT_MAX) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value or len(value) > maximum:
-        raise Invalid(f"{key} is missing or not a text")
+        raise Invalid(f"{key} is missing or not a text of at most {maximum} characters")
+    if "\x00" in value:
+        raise Invalid(f"{key} holds a NUL character")
     return value
 
 
-def read_mapping(data: Mapping[str, Any], key: str) -> dict:
+def read_mapping(data: Mapping[str, Any], key: str, *, maximum: int = ANSWERS_MAX) -> dict:
+    """An object of at most ``maximum`` characters as compact JSON (nesting is bounded
+    by :func:`check_depth` on the whole ``data``)."""
     value = data.get(key)
     if not isinstance(value, dict):
         raise Invalid(f"{key} is not an object")
+    check_json_size(value, key, maximum)
     return value
+
+
+def check_json_size(value: dict, key: str, maximum: int) -> None:
+    try:
+        size = len(json_text(value))
+    except TypeError:  # nested beyond what JSON is written to (bounded before, by depth)
+        raise Invalid(f"{key} is nested too deep") from None
+    if size > maximum:
+        raise Invalid(f"{key} is more than {maximum} characters of JSON")
+
+
+def derived_email_key(email: str) -> str:
+    """The account's ``email_key``, made from its e-mail as the kiosk makes it
+    (:func:`kiosk.accounts.email_key`); the kiosk's own is never taken."""
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or ord(c) < 32 for c in email):
+        raise Invalid("email is not an address")
+    if email.isascii():  # NFC and IDNA leave it as it is: only lowered
+        return email.lower()
+    key = normalise_email_key(email)
+    if len(key) > EMAIL_MAX:
+        raise Invalid("email is too long")
+    return key
 
 
 # -- one entity ---------------------------------------------------------------------------
@@ -110,11 +182,12 @@ def read_mapping(data: Mapping[str, Any], key: str) -> dict:
 def account_fields(data: Mapping[str, Any], instant: Callable[..., Any] = read_instant) -> dict:
     """An account's fields, checked; ``instant`` reads its instants (the bulk path keeps
     them as text, see :mod:`kiosk.rectorat.bulk`)."""
+    email = read_text(data, "email", maximum=EMAIL_MAX)
     fields = {
         "created_at": instant(data, "created_at"),
         "updated_at": instant(data, "updated_at"),
-        "email": read_text(data, "email", maximum=EMAIL_MAX),
-        "email_key": normalise_email_key(read_text(data, "email_key", maximum=EMAIL_MAX)),
+        "email": email,
+        "email_key": derived_email_key(email),
         "family_name": read_text(data, "family_name"),
         "given_names": read_text(data, "given_names"),
         "password_hash": read_text(data, "password_hash"),
@@ -159,5 +232,5 @@ def address_change_fields(data: Mapping[str, Any]) -> dict:
         "created_at": created_at,
         "updated_at": read_instant(data, "updated_at", null=True) or created_at,
         "registration_id": registration_id,
-        "address": read_mapping(data, "address"),
+        "address": read_mapping(data, "address", maximum=ADDRESS_MAX),
     }

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from peewee import IntegrityError
+from peewee import DataError, IntegrityError
 
 from kiosk.clock import Clock, instant_text
 from kiosk.exam_sessions import ExamSession, SessionError
@@ -49,6 +49,22 @@ _SESSION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SESSIONS_KEPT = 1000
 
 Handler = Callable[[KioskIdentity, uuid.UUID, int, Mapping[str, Any], datetime], dict]
+
+CANNOT_HOLD: tuple[type[Exception], ...] = (
+    DataError,  # PostgreSQL: a value out of its column's range (a schema 3 store's versions)
+    OverflowError,  # SQLite: an integer beyond 64 bits
+    RecursionError,
+    TypeError,  # orjson: JSON it cannot write
+    ValueError,  # psycopg2: a NUL in a text
+)
+"""What the store raises for a value it cannot hold. The readers (:mod:`kiosk.rectorat.items`)
+check every bound first; should one slip through, that item alone is refused (its
+savepoint rolled back), and the batch goes on."""
+CANNOT_HOLD_RESULT = {
+    "result": "refused",
+    "reason": "invalid",
+    "detail": "the rectorat's store cannot hold this item",
+}
 
 
 class RegistrationRow(NamedTuple):
@@ -173,6 +189,15 @@ class PushRules:
                 "reason": "invalid",
                 "detail": str(problem),
             }
+        except CANNOT_HOLD as error:  # a bound the readers missed: this item only
+            log.error(
+                "kiosk %s: item %s cannot be stored: %s",
+                kiosk.name,
+                shown_id,
+                type(error).__name__,
+                exc_info=error,
+            )
+            return {"id": shown_id, **CANNOT_HOLD_RESULT}
         result = {"id": shown_id, **result}
         if result["result"] == "refused":
             log.info(
@@ -395,7 +420,7 @@ class PushRules:
         now: datetime,
     ) -> dict:
         m = self.store
-        reason = str(data.get("reason") or "")[:100]
+        reason = str(data.get("reason") or "")[:100].replace("\x00", "")
         account = m.Account.get_or_none(m.Account.id == record_id)
         if account is None:
             # Gone already, or never taken: a conflict held for it is settled by the kiosk.

@@ -157,8 +157,14 @@ class RectoratService:
         self.exam_office.correct_identity(registration_id, identity, now)
 
     def lift_login_delay(self, account_id: uuid.UUID | str) -> bool:
-        """Forget an account's failed logins elsewhere; whether there was anything to lift."""
-        return self.exam_office.lift_login_delay(account_id)
+        """Forget an account's failed logins elsewhere, at every kiosk (in this process);
+        whether there was anything to lift."""
+        lifted = self.exam_office.lift_login_delay(account_id)
+        m = self.store
+        account = m.Account.get_or_none(m.Account.id == str(account_id))
+        if account is not None and self.feed.failures.forget(account.email_key):
+            lifted = True
+        return lifted
 
     def conflicts(self, *, open_only: bool = True) -> list[Conflict]:
         return self.exam_office.conflicts(open_only=open_only)

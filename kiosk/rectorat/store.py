@@ -39,7 +39,7 @@ from peewee import (
 from kiosk.errors import StoreError
 from kiosk.store.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -51,6 +51,8 @@ SQLITE_PRAGMAS = {
 # Keys of PostgreSQL advisory locks taken inside transactions ("kiosk" in ASCII, then 1, 2).
 SCHEMA_LOCK = 0x6B696F736B0001
 SEQUENCER_LOCK = 0x6B696F736B0002
+PRUNE_LOCK = 0x6B696F736B0003
+VERSIONED_TABLES = ("rc_account", "rc_registration", "rc_address_change", "rc_conflict")
 
 
 def json_text(value: object) -> str:
@@ -100,7 +102,7 @@ class Kiosk(_Template):
 
 class Account(_Template):
     id = UUIDTextField(primary_key=True)
-    version = IntegerField()
+    version = BigIntegerField()  # up to 2**63 - 1 (items.MAX_VERSION); INTEGER before schema 4
     created_at = InstantField()
     updated_at = InstantField()
     email = TextField()
@@ -124,7 +126,7 @@ class Account(_Template):
 
 class Registration(_Template):
     id = UUIDTextField(primary_key=True)
-    version = IntegerField()
+    version = BigIntegerField()
     created_at = InstantField()
     updated_at = InstantField()
     account_id = UUIDTextField(constraints=_references("rc_account"))
@@ -154,7 +156,7 @@ class Registration(_Template):
 
 class AddressChange(_Template):
     id = UUIDTextField(primary_key=True)
-    version = IntegerField()
+    version = BigIntegerField()
     created_at = InstantField()
     updated_at = InstantField()
     registration_id = UUIDTextField(constraints=_references("rc_registration"), index=True)
@@ -174,7 +176,7 @@ class Conflict(_Template):
     )  # email_key | identity | account_session | account | registration
     entity = CharField(max_length=32)
     entity_id = UUIDTextField(index=True)
-    version = IntegerField()
+    version = BigIntegerField()
     incoming = JSONText()  # the item's data as pushed
     existing_id = TextField(null=True)  # the record (or conflict) it collides with
     kiosk_id = IntegerField(constraints=_references("rc_kiosk", "RESTRICT"))
@@ -203,9 +205,10 @@ class Interest(_Template):
 class Change(_Template):
     """One write, for the feed; ``seq`` is given by the sequencer once committed.
 
-    Its indexes on ``seq`` (unique) and ``(account_id, seq)`` hold numbered rows only
-    (:data:`_CHANGE_INDEXES`): a push inserts into the primary key and the small index of
-    unnumbered rows, and the sequencer, which rewrites each row anyway, fills the others."""
+    Its indexes on ``seq`` (unique), ``(account_id, seq)`` and ``(origin_kiosk_id, seq)``
+    hold numbered rows only (:data:`_CHANGE_INDEXES`, :data:`_FEED_ORIGIN_INDEX`): a push
+    inserts into the primary key and the small index of unnumbered rows, and the
+    sequencer, which rewrites each row anyway, fills the others."""
 
     id = BigAutoField()
     seq = BigIntegerField(null=True)
@@ -213,6 +216,10 @@ class Change(_Template):
     entity_id = UUIDTextField()
     account_id = UUIDTextField()  # whose record: the feed is filtered by interests
     created_at = InstantField()
+    # The kiosk that holds the account by origin (rc_account.origin_kiosk_id), written by
+    # the sequencer with the number (schema 4): a kiosk's feed reads its range of one
+    # index, plus the few accounts it borrowed.
+    origin_kiosk_id = IntegerField(null=True)
 
     class Meta:
         table_name = "rc_change"
@@ -303,6 +310,10 @@ _CHANGE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS change_account_id_seq ON rc_change (account_id, seq)"
     " WHERE seq IS NOT NULL",
 )
+_FEED_ORIGIN_INDEX = (  # schema 4
+    "CREATE INDEX IF NOT EXISTS change_origin_kiosk_id_seq ON rc_change (origin_kiosk_id, seq)"
+    " WHERE seq IS NOT NULL"
+)
 _EXTRA_INDEXES = (
     # What the sequencer looks for, and only that: the index stays tiny.
     "CREATE INDEX IF NOT EXISTS rc_change_unsequenced ON rc_change (id) WHERE seq IS NULL",
@@ -310,6 +321,7 @@ _EXTRA_INDEXES = (
     " WHERE resolved_at IS NULL",
     "CREATE INDEX IF NOT EXISTS account_origin_kiosk_id ON rc_account (origin_kiosk_id)",
     *_CHANGE_INDEXES,
+    _FEED_ORIGIN_INDEX,
 )
 
 
@@ -429,6 +441,7 @@ class RectoratStore:
         steps = [
             schema.Migration(2, "staff and audit", staff_and_audit),
             schema.Migration(3, "origin kiosk, numbered feed", self._migrate_to_3),
+            schema.Migration(4, "64-bit versions", self._migrate_to_4),
         ]
         return schema.migrate(
             versioning,
@@ -453,9 +466,26 @@ class RectoratStore:
         for statement in _CHANGE_INDEXES:
             self.db.execute_sql(statement)
 
+    def _migrate_to_4(self) -> None:
+        """Schema 4: versions are 64-bit (PostgreSQL's were ``integer``; SQLite's integers
+        are 64-bit already): a kiosk's version up to 2**63 - 1 is stored as it came; and
+        each numbered change carries its account's origin kiosk, indexed with ``seq``:
+        a pull reads one index range, whatever the feed's history."""
+        if self.postgresql:
+            for table in VERSIONED_TABLES:
+                self.db.execute_sql(f"ALTER TABLE {table} ALTER COLUMN version TYPE BIGINT")
+        columns = [column.name for column in self.db.get_columns("rc_change")]
+        if "origin_kiosk_id" not in columns:
+            self.db.execute_sql("ALTER TABLE rc_change ADD COLUMN origin_kiosk_id INTEGER")
+        self.db.execute_sql(
+            "UPDATE rc_change SET origin_kiosk_id = rc_account.origin_kiosk_id FROM rc_account"
+            " WHERE rc_account.id = rc_change.account_id AND rc_change.seq IS NOT NULL"
+        )
+        self.db.execute_sql(_FEED_ORIGIN_INDEX)
+
     # -- the sequencer -------------------------------------------------------------------
 
-    def sequence(self, batch: int = 10_000) -> int:
+    def sequence(self, batch: int = 10_000, *, wait: bool = True) -> int:
         """Number the committed, unnumbered changes; returns how many were numbered.
 
         Each round is one transaction under a lock (PostgreSQL: an advisory lock;
@@ -463,16 +493,31 @@ class RectoratStore:
         transaction is still open is invisible here, so it is numbered by a later round,
         after everything numbered now: the numbers follow commit order, and a cursor
         that has passed a number never misses a change committed later.
+
+        ``wait=False`` (before a pull): nothing is done when no change waits for its
+        number (one look at a tiny index, no lock), nor, on PostgreSQL, when another
+        round is under way: pulls never queue behind one another on the lock.
         """
         p = self.db.param
+        if not wait and not self.unnumbered():
+            return 0
         numbered = 0
         while True:
             with self.write():
                 if self.postgresql:
-                    self.db.execute_sql(f"SELECT pg_advisory_xact_lock({p})", (SEQUENCER_LOCK,))
+                    if not wait:
+                        taken = self.db.execute_sql(
+                            f"SELECT pg_try_advisory_xact_lock({p})", (SEQUENCER_LOCK,)
+                        ).fetchone()[0]
+                        if not taken:
+                            return numbered
+                    else:
+                        self.db.execute_sql(f"SELECT pg_advisory_xact_lock({p})", (SEQUENCER_LOCK,))
                 top = self.last_seq()
                 cursor = self.db.execute_sql(
-                    "UPDATE rc_change SET seq = numbered.rn + " + p + " FROM ("
+                    "UPDATE rc_change SET seq = numbered.rn + " + p + ","
+                    " origin_kiosk_id = (SELECT origin_kiosk_id FROM rc_account"
+                    " WHERE rc_account.id = rc_change.account_id) FROM ("
                     " SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM rc_change"
                     " WHERE seq IS NULL ORDER BY id LIMIT " + p + ") AS numbered"
                     " WHERE rc_change.id = numbered.id",
@@ -482,6 +527,57 @@ class RectoratStore:
             numbered += max(count, 0)
             if count < batch:
                 return numbered
+
+    def unnumbered(self) -> bool:
+        """Whether a committed change waits for its number (read from the tiny index of
+        unnumbered rows)."""
+        found = self.db.execute_sql("SELECT 1 FROM rc_change WHERE seq IS NULL LIMIT 1")
+        return found.fetchone() is not None
+
+    def prune_feed(self, batch: int = 50_000) -> int:
+        """Apply the feed's retention rule; returns how many change rows went.
+
+        The feed sends a record's state when pulled, not what a change held: a numbered
+        change is of no use once a newer change of the same record is numbered (a kiosk
+        behind both gets the newer), nor once its record is gone (deleted since). Those
+        rows are deleted, ``batch`` at a time, each batch its own transaction; rc_change
+        then holds about one row per record, whatever the history. Unnumbered rows are
+        never touched. PostgreSQL: one process at a time (an advisory lock; the others
+        skip).
+        """
+        p = self.db.param
+        superseded = (
+            "SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+            " (PARTITION BY entity, entity_id ORDER BY seq DESC) AS newer FROM rc_change"
+            " WHERE seq IS NOT NULL) AS ranked WHERE newer > 1"
+        )
+        gone = " UNION ALL ".join(
+            f"SELECT id FROM rc_change WHERE seq IS NOT NULL AND entity = '{entity}'"
+            f" AND NOT EXISTS (SELECT 1 FROM {table} WHERE {table}.id = rc_change.entity_id)"
+            for entity, table in (
+                ("account", "rc_account"),
+                ("registration", "rc_registration"),
+                ("address_change", "rc_address_change"),
+            )
+        )
+        pruned = 0
+        for candidates in (superseded, gone):
+            while True:
+                with self.write():
+                    if self.postgresql:
+                        taken = self.db.execute_sql(
+                            f"SELECT pg_try_advisory_xact_lock({p})", (PRUNE_LOCK,)
+                        ).fetchone()[0]
+                        if not taken:
+                            return pruned
+                    cursor = self.db.execute_sql(
+                        f"DELETE FROM rc_change WHERE id IN ({candidates} LIMIT {p})", (batch,)
+                    )
+                    count = max(cursor.rowcount, 0)
+                pruned += count
+                if count < batch:
+                    break
+        return pruned
 
     def last_seq(self) -> int:
         # The condition lets SQLite read the maximum from the partial index on seq.
@@ -509,9 +605,12 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
         # Every transaction here writes: take the write lock at BEGIN, never upgrade.
         kwargs = {"pragmas": SQLITE_PRAGMAS, "lock_type": "IMMEDIATE"}
     elif scheme in ("postgres", "postgresql"):
+        # psycopg 3, even where psycopg2 is installed too (peewee would take psycopg2):
+        # the bulk path's COPY is written for it.
+        kwargs = {"prefer_psycopg3": True}
         if pool:
             url = url.replace(f"{scheme}://", f"{scheme}+pool://", 1)
-            kwargs = {"max_connections": max_connections, "stale_timeout": 300, "timeout": 30}
+            kwargs |= {"max_connections": max_connections, "stale_timeout": 300, "timeout": 30}
     elif not scheme.startswith(("postgres", "postgresql")):
         raise StoreError(
             f"unsupported database URL scheme {scheme!r}: use postgresql:// or sqlite:///"

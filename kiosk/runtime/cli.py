@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +32,10 @@ from kiosk.runtime.commands import (
     carry_out,
     file_problem,
     refuse,
+    warn,
     whole_number,
 )
-from kiosk.runtime.config import Config, ConfigError, load_config
+from kiosk.runtime.config import Config, ConfigError, default_data_dir, load_config
 from kiosk.runtime.launcher import launched
 
 if TYPE_CHECKING:
@@ -74,13 +75,35 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _log_to_file(config: Config) -> None:
-    """Everything worth logging goes to the data dir: the screen belongs to the candidate."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    """Everything worth logging goes to the data dir: the screen belongs to the candidate.
+
+    The data dir is the kiosk's alone: 0700, every file in it 0600; one left too open is
+    tightened here, by each command (the launcher's kiosk: by the launcher, once)."""
+    from kiosk.private import private_file, private_folder, tighten
+
+    if launched():
+        private_folder(config.data_dir)
+    else:
+        tighten(config.data_dir)
     logging.basicConfig(
-        filename=config.data_dir / "kiosk.log",
+        filename=private_file(config.data_dir / "kiosk.log"),
+        encoding="utf-8",
+        errors="backslashreplace",  # a path of the command line need not be UTF-8
         level=logging.INFO,
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
+
+
+def _log_somewhere(args: argparse.Namespace) -> None:
+    """A configuration that cannot be read still has its problem logged: in the data dir
+    of the command line or of ``KIOSK_DATA_DIR``, or in the default one if it is there."""
+    if logging.getLogger().handlers:
+        return
+    named = args.data_dir or os.environ.get("KIOSK_DATA_DIR")
+    folder = Path(named) if named else default_data_dir()
+    if named or folder.is_dir():
+        with suppress(OSError, ValueError):
+            _log_to_file(Config(data_dir=folder))
 
 
 def _check_session(name: str) -> None:
@@ -152,16 +175,43 @@ def _run(args: argparse.Namespace) -> int:
         # What exists now lives as long as the program: keep the collector from
         # walking it on every pass (a fifth of the time to the first screen).
         gc.freeze()
+        _warm_up_documents()
         app.run()
         return app.return_code if app.return_code is not None else 1
+
+
+# Seconds after the start when the kiosk reads the documents' fonts, in a thread: the
+# welcome is on the screen by then, and no one has got as far as a document yet.
+DOCUMENTS_WARM_UP = 5.0
+
+
+def _warm_up_documents() -> None:
+    """The first document of the process as quick as the next, a Chinese name's too: fpdf2
+    and the fonts, the fallback font included, read ahead (~1.5 s of work, ~110 MB)."""
+    import threading
+
+    def warm_up() -> None:
+        from kiosk.delivery.pdf import warm_up
+
+        try:
+            warm_up()
+        except Exception:  # the first document will read them itself, and say why not
+            logging.getLogger(__name__).exception("the documents' fonts could not be read ahead")
+
+    timer = threading.Timer(DOCUMENTS_WARM_UP, warm_up)
+    timer.daemon = True
+    timer.start()
 
 
 def _launch(args: argparse.Namespace) -> int:
     """The launcher: the first kiosk starts loading at once, while this process reads the
     configuration and checks the session and the store."""
-    from kiosk.runtime.launcher import Prestarted, supervise
+    from kiosk.runtime.launcher import Prestarted, ignore_terminal_signals, supervise
 
+    ignore_terminal_signals()
     first = Prestarted(args.argv)
+    if sys.stdout.isatty():  # on the kiosk's own screen: see _kiosk_trouble
+        return supervise(args.argv, check=lambda: _kiosk_trouble(args), first=first)
     try:
         config = _config(args)
         _log_to_file(config)
@@ -174,6 +224,33 @@ def _launch(args: argparse.Namespace) -> int:
     # The store is looked at before each start: a kiosk started on a damaged one
     # could only fail, and be started again, over and over.
     return supervise(args.argv, check=lambda: store_trouble(config.database_path), first=first)
+
+
+def _kiosk_trouble(args: argparse.Namespace) -> str | None:
+    """What keeps the kiosk from working, for staff, in French: its configuration, its
+    session or its store, read again before each start; None when nothing does.
+
+    The launcher on the kiosk's own screen (a terminal) checks with this: a configuration,
+    session or store that keeps the kiosk from working puts it out of service; staff read
+    why in the log, the public reads « Borne hors service », and the launcher looks again
+    every ``SLOW_RESTART`` seconds, as for a damaged store. Started otherwise (a shell's
+    pipe, a service manager), the launcher refuses such a configuration at once, in French
+    and in the log, exit code 2, as any command does."""
+    from kiosk.store.database import store_trouble
+
+    try:
+        config = _config(args)
+        _log_to_file(config)
+        with _services(config):
+            pass
+    except Exception as error:
+        _log_somewhere(args)  # where the launcher's « Borne hors service » is written
+        problem = _problem(error)
+        if problem is None:  # out of service too: its traceback is in the log
+            logging.getLogger(__name__).error("unexpected error", exc_info=error)
+            problem = french("cli.unexpected", error=type(error).__name__)
+        return problem
+    return store_trouble(config.database_path)
 
 
 def _purge(args: argparse.Namespace) -> int:
@@ -388,18 +465,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(arguments)
     args.argv = arguments  # ``run`` hands them on to the kiosk's child process
+    from kiosk.private import private_umask
+
+    # What any command writes (store, log, mail, documents, exports) is the kiosk's alone,
+    # whatever umask it was started under; its children (the launcher's kiosk) inherit it.
+    with private_umask():
+        return _carry_out(args)
+
+
+def _carry_out(args: argparse.Namespace) -> int:
+    """The command; what keeps it from running is said in French on stderr and in the log
+    (exit code 2), and anything else gives no traceback either: that one is in the log."""
     try:
         return carry_out(args)
-    except ConfigError as error:
+    except Exception as error:
+        problem = _problem(error)
+        if problem is None:
+            return _unexpected(args, error)
+        _log_somewhere(args)
+        logging.getLogger(__name__).error("%s", problem)
+        if launched():  # the public screen: the launcher says « Borne hors service » there
+            return 2
+        return refuse(problem)
+
+
+def _problem(error: Exception) -> str | None:
+    """What a configuration, session, store or file error says to staff, in French; None
+    for an error that is none of these."""
+    if isinstance(error, ConfigError):
         if isinstance(error.__cause__, OSError):  # the configuration file itself
-            return refuse(file_problem(error.__cause__))
-        return refuse(str(error))
-    except SessionError as error:
-        return refuse(str(error))
-    except StoreError as error:
-        if logging.getLogger().handlers:  # the log exists by then: staff read it there too
-            logging.getLogger(__name__).error("%s", error)
-        return refuse(str(error))
+            return file_problem(error.__cause__)
+        return french("cli.config.problem", problem=str(error))
+    if isinstance(error, (SessionError, StoreError, CommandError)):
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        return file_problem(error)
+    return None
+
+
+def _unexpected(args: argparse.Namespace, error: Exception) -> int:
+    """An error no one foresaw: its traceback in the log, a sentence on stderr."""
+    _log_somewhere(args)
+    logging.getLogger(__name__).error("unexpected error", exc_info=error)
+    warn(french("cli.unexpected", error=type(error).__name__))
+    return 1
 
 
 if __name__ == "__main__":

@@ -170,9 +170,12 @@ class Parser(argparse.ArgumentParser):
 def whole_number(text: str) -> int:
     """An argparse ``type``: a whole number, or a French message."""
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(french("cli.parser.not_a_number", value=text)) from None
+        number = -1
+    if not 0 <= number < 2**31:  # what a C long takes: no OverflowError further on
+        raise argparse.ArgumentTypeError(french("cli.parser.not_a_number", value=text))
+    return number
 
 
 # -- refusals -----------------------------------------------------------------------------
@@ -199,6 +202,8 @@ def carry_out(args: argparse.Namespace) -> int:
     try:
         return args.command.run(args)
     except CommandError as error:
+        if logging.getLogger().handlers:  # the kiosk's log, when there is one: staff read it
+            logging.getLogger(__name__).error("%s", error)
         return refuse(str(error))
     except OSError as error:
         if error.filename is None:

@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from kiosk.clock import parse_instant
+from kiosk.i18n import LANGUAGES, french
 
 
 class ConfigError(ValueError):
-    """A setting that cannot be used, with the name the user wrote it under."""
+    """A setting that cannot be used, with the name the user wrote it under, in French."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,8 @@ def _coerce(value: Any, kind: Any, name: str) -> Any:
             return str(value).strip().lower() in ("1", "true", "yes", "oui", "on")
         return str(value)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name}: {value!r} is not a valid {kind_name}") from error
+        key = "cli.config.not_a_number" if kind_name in ("int", "float") else "cli.config.invalid"
+        raise ConfigError(french(key, name=name, value=value)) from error
 
 
 def _apply(obj: Any, values: Mapping[str, Any], where: str, *, environment: bool = False) -> Any:
@@ -120,11 +125,11 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str, *, environment: bool
     for key, value in values.items():
         name = f"{where}{key.upper() if environment else key}"
         if key not in known:
-            raise ConfigError(f"{name}: unknown setting")
+            raise ConfigError(french("cli.config.unknown", name=name))
         current = getattr(obj, key)
         if is_dataclass(current):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{name}: expected a table")
+                raise ConfigError(french("cli.config.table", name=name))
             changes[key] = _apply(
                 current, value, f"{name}{'_' if environment else '.'}", environment=environment
             )
@@ -163,16 +168,34 @@ def load_config(
         except OSError as error:
             raise ConfigError(f"{path}: {error.strerror}") from error
         except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: {error}") from error
+            raise ConfigError(french("cli.config.unreadable", path=path, detail=error)) from error
+        except UnicodeDecodeError as error:  # tomllib reads UTF-8 only
+            raise ConfigError(french("cli.config.unreadable", path=path, detail=error)) from error
     config = _apply(
         config, _from_environment(config, environ, "KIOSK_"), "KIOSK_", environment=True
     )
     if overrides:
         config = _apply(config, {k: v for k, v in overrides.items() if v is not None}, "--")
+    if config.language not in LANGUAGES:
+        raise ConfigError(french("cli.config.invalid", name="language", value=config.language))
+    if config.now:
+        try:
+            parse_instant(config.now)
+        except ValueError as error:
+            raise ConfigError(french("cli.config.invalid", name="now", value=config.now)) from error
+    if config.sync.url and not _web_address(config.sync.url):
+        raise ConfigError(french("cli.config.invalid", name="[sync] url", value=config.sync.url))
     if config.mail.transport not in ("maildir", "smtp"):
-        raise ConfigError(f"mail.transport: {config.mail.transport!r} is neither maildir nor smtp")
+        raise ConfigError(french("cli.config.transport", value=config.mail.transport))
     if config.mail.smtp_security not in ("starttls", "ssl", "none"):
-        raise ConfigError(
-            f"mail.smtp_security: {config.mail.smtp_security!r} is not starttls, ssl or none"
-        )
+        raise ConfigError(french("cli.config.security", value=config.mail.smtp_security))
     return config
+
+
+def _web_address(url: str) -> bool:
+    """Whether ``url`` is an http(s) address with a host (and a port, if any, that is one)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("https", "http") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        return False

@@ -8,6 +8,11 @@ A kiosk whose store is damaged is not started at all: restarting it would only f
 again. The launcher says so once, in the log and on its terminal (« Borne hors
 service »), and looks again every ``SLOW_RESTART`` seconds; once staff have restored
 or set the file aside, the kiosk starts.
+
+A kiosk is started ahead (:class:`Prestarted`): its process loads its code (Textual, the
+screens) while the launcher checks the session and the store, and it goes on only
+when the launcher says so; it reads nothing of its configuration, store or terminal
+before. On trouble the launcher ends it instead: no kiosk runs on a damaged store.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Callable
 
 STAFF_EXIT = 0
 CHILD_VARIABLE = "KIOSK_LAUNCHED"
+GO_VARIABLE = "KIOSK_GO_FD"  # the pipe a kiosk started ahead waits on (Prestarted)
 QUICK_DEATHS = 5
 QUICK_WINDOW = 60.0
 SLOW_RESTART = 30.0
@@ -47,28 +53,103 @@ def _die_with_launcher() -> None:
         pass
 
 
+def ignore_terminal_signals() -> None:
+    """The launcher outlives Ctrl-C, Ctrl-\\ and Ctrl-Z, and so does every kiosk it starts
+    (an ignored signal stays ignored across exec)."""
+    for name in ("SIGINT", "SIGQUIT", "SIGTSTP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def _environment() -> dict[str, str]:
+    """The kiosk's environment: this one, marked as launched."""
+    # The child imports the same kiosk package as this process, wherever it was started from.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
+    return {**os.environ, CHILD_VARIABLE: "1", "PYTHONPATH": path}
+
+
+def _command(argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "kiosk", *argv]
+
+
+class Prestarted:
+    """A kiosk started ahead: it loads its code, then waits for :meth:`go` before it
+    reads its configuration, its store or its terminal (:func:`wait_for_go`)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        ready, self._go = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                _command(argv),
+                env={**_environment(), GO_VARIABLE: str(ready)},
+                pass_fds=(ready,),
+                preexec_fn=_die_with_launcher,
+            )
+        except BaseException:
+            os.close(self._go)
+            raise
+        finally:
+            os.close(ready)
+
+    def go(self) -> int:
+        """Let the kiosk run; its exit code once it has ended."""
+        try:
+            os.write(self._go, b"1")
+        except BrokenPipeError:  # it has ended already: its code says why
+            pass
+        finally:
+            os.close(self._go)
+        return self.process.wait()
+
+    def abandon(self) -> None:
+        """End the kiosk before it has read or shown anything."""
+        os.close(self._go)
+        self.process.terminate()
+        self.process.wait()
+
+
+def wait_for_go() -> None:
+    """In a kiosk started ahead: wait until the launcher lets it run; end at once if the
+    launcher abandons it. Nothing to wait for in a kiosk started otherwise."""
+    ready = os.environ.pop(GO_VARIABLE, None)
+    if ready is None:
+        return
+    with os.fdopen(int(ready), "rb", buffering=0) as pipe:
+        if pipe.read(1) != b"1":
+            sys.exit(0)
+
+
 def supervise(
     argv: list[str],
     sleep=time.sleep,
-    run=subprocess.run,
+    run=None,
     check: Callable[[], str | None] | None = None,
+    first: Prestarted | None = None,
 ) -> int:
     """Run ``kiosk ARGV`` until a staff exit; returns the last exit code.
 
     ``check``, called before each start, says what keeps the kiosk from working (for
-    staff, in French), or None when nothing does.
+    staff, in French), or None when nothing does. Each kiosk is started ahead
+    (:class:`Prestarted`; ``first``: the first one, started by the caller) while
+    ``check`` runs, unless the kiosk is out of service; ``run`` (``subprocess.run``'s
+    signature) replaces the whole start, and starts nothing ahead.
     """
-    for name in ("SIGINT", "SIGQUIT", "SIGTSTP"):
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
-    # The child imports the same kiosk package as this process, wherever it was started from.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
-    environment = {**os.environ, CHILD_VARIABLE: "1", "PYTHONPATH": path}
+    ignore_terminal_signals()
     deaths: deque[float] = deque(maxlen=QUICK_DEATHS)
     reported: str | None = None
     while True:
-        trouble = check() if check is not None else None
+        ahead, first = first, None
+        if ahead is None and run is None and not reported:
+            ahead = Prestarted(argv)
+        try:
+            trouble = check() if check is not None else None
+        except BaseException:
+            if ahead is not None:
+                ahead.abandon()
+            raise
         if trouble:
+            if ahead is not None:
+                ahead.abandon()
             if trouble != reported:
                 _out_of_service(trouble)
                 reported = trouble
@@ -78,9 +159,10 @@ def supervise(
             log.warning("the kiosk's store can be used again: starting the kiosk")
             reported = None
         started = time.monotonic()
-        code = run(
-            [sys.executable, "-m", "kiosk", *argv], env=environment, preexec_fn=_die_with_launcher
-        ).returncode
+        if run is not None:
+            code = run(_command(argv), env=_environment(), preexec_fn=_die_with_launcher).returncode
+        else:
+            code = (ahead or Prestarted(argv)).go()
         if code == STAFF_EXIT:
             return code
         log.error(
@@ -94,9 +176,12 @@ def supervise(
 
 
 def _out_of_service(trouble: str) -> None:
-    """Tell staff, in the log and on the kiosk's terminal, why no kiosk is started."""
+    """Tell staff, in the log (and on stderr when it is not the kiosk's screen), why no
+    kiosk is started; the kiosk's screen says only « Borne hors service »."""
     from kiosk.i18n import french
 
     message = french("fault.out_of_service", problem=trouble, seconds=f"{SLOW_RESTART:g}")
     log.error("%s", message)
+    if sys.stderr.isatty():  # the kiosk's own screen, cleared: the public reads only that
+        message = "\x1b[H\x1b[2J" + french("fault.out_of_service_screen")
     print(message, file=sys.stderr, flush=True)

@@ -249,7 +249,7 @@ def open_store(path: Path | str) -> KioskStore:
     Raises :class:`StoreDamaged` for a damaged store, which is left untouched.
     """
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         check_store(path)
         _private(Path(path))
     db = KioskDatabase(str(path), pragmas=PRAGMAS)

@@ -46,7 +46,8 @@ async def test_sign_up_activate_log_in_and_out(app, services):
         assert value_of(pilot, "#email") == EMAIL
         assert pilot.app.screen.query_one("#notice").display
         assert shown(pilot, "#notice") == (
-            f"Votre compte est créé. Un code d'activation vient d'être envoyé à {EMAIL}. "
+            f"Votre compte est créé. Consultez votre messagerie ({EMAIL}) : "
+            "un code d'activation vient d'y être envoyé. "
             "Saisissez-le ici avant le mardi 12 novembre 2019 à 10:00, "
             "sinon le compte sera supprimé."
         )
