@@ -73,6 +73,7 @@ class _RawTables:
         "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers",
         "status", "saved_at", "withdrawn_at", "identity_key", "number", "received_at",
     )  # fmt: skip
+
     def __init__(self, url: str, method: str) -> None:
         import psycopg
 

@@ -154,9 +154,9 @@ def code_for_mail(store: KioskStore, hasher: Hasher, code_id: str, now: datetime
         if row is None or row.spent_at is not None or row.expires_at <= now:
             return None
         code = new_code()
-        codes.update(
-            code_hash=hasher.hash(code), updated_at=now, version=codes.version + 1
-        ).where(codes.id == row.id).execute()
+        codes.update(code_hash=hasher.hash(code), updated_at=now, version=codes.version + 1).where(
+            codes.id == row.id
+        ).execute()
     return show_code(code)
 
 
@@ -516,9 +516,7 @@ class AccountService:
         if account is not None:
             code = (
                 codes.select()
-                .where(
-                    codes.account == account, codes.purpose == purpose, codes.spent_at.is_null()
-                )
+                .where(codes.account == account, codes.purpose == purpose, codes.spent_at.is_null())
                 .order_by(codes.created_at.desc())
                 .first()
             )

@@ -120,11 +120,7 @@ PASSWORD_HASH = fast_hasher().hash(PASSWORD)  # the pushed accounts' password
 
 
 def iso(moment: datetime | None) -> str | None:
-    return (
-        None
-        if moment is None
-        else moment.astimezone(UTC).isoformat(timespec="microseconds")
-    )
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def account_item(

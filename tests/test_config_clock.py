@@ -37,9 +37,7 @@ def test_clock_from_setting_is_paris_time_and_runs_on():
 
 def test_clock_without_setting_is_the_system_clock():
     for value in (None, ""):
-        assert abs(Clock.from_setting(value).now() - datetime.now(UTC)) < timedelta(
-            seconds=5
-        )
+        assert abs(Clock.from_setting(value).now() - datetime.now(UTC)) < timedelta(seconds=5)
 
 
 def test_a_frozen_clock_moves_only_when_told():

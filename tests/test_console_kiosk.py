@@ -57,8 +57,7 @@ def registered(services):
 def audit_lines(store) -> list[tuple[str, str, str | None, str]]:
     audit = store.StaffAudit
     return [
-        (r.staff, r.action, r.subject, r.detail)
-        for r in audit.select().order_by(audit.created_at)
+        (r.staff, r.action, r.subject, r.detail) for r in audit.select().order_by(audit.created_at)
     ]
 
 

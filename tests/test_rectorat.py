@@ -629,6 +629,7 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
         for k, batch in _random_batches(random.Random(seed)):
             got = bulk.push(kiosks[k][0], batch)
             expected = reference.push(kiosks[k][1], batch)
+
             # Conflict ids are random: compare what they hold instead.
             def strip(answer):
                 return [{**r, "conflict": "…"} if "conflict" in r else r for r in answer]

@@ -157,9 +157,7 @@ def test_foreign_keys_are_navigated_within_the_store_both_ways(two, clock, sessi
     theirs = b.active_candidate()
     b_registration = b.registrations.save(theirs, valid_values(session, phone="07 11 22 33 44"))
     assert b.store.Registration.get_by_id(b_registration.id).account.id == theirs.id
-    assert [r.id for r in b.store.Account.get_by_id(theirs.id).registrations] == [
-        b_registration.id
-    ]
+    assert [r.id for r in b.store.Account.get_by_id(theirs.id).registrations] == [b_registration.id]
     assert b.store.Document.select().join(b.store.Registration).count() == 0
 
     # A cascade deletes in its own store only.
