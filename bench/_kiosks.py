@@ -96,17 +96,20 @@ def open_kiosks(folder: Path, credentials: list[str], base: str, clocks: list, s
     return kiosks
 
 
-def activation_code(store, email: str) -> str:
-    """The code in the latest mail queued for ``email`` in ``store``, as the candidate reads it."""
+def activation_code(store, hasher, email: str, now) -> str:
+    """The code in the latest mail queued for ``email`` in ``store``, as the candidate reads
+    it: a queued mail holds no code, which is made when the mail leaves, as here."""
     from peewee import SQL
 
+    from kiosk.accounts import code_for_mail
+
     outbox = store.OutboxRow
-    rows = outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid").desc())
+    rows = list(outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid").desc()))
     for row in rows:
-        if row.payload["to"] == email:
-            found = _CODE.search(row.payload["body"])
-            if found:
-                return found.group(1)
+        if row.payload["to"] == email and "code_id" in row.payload:
+            code = code_for_mail(store, hasher, row.payload["code_id"], now)
+            if code is not None:
+                return code
     raise LookupError(f"no activation mail for {email}")
 
 
@@ -134,7 +137,10 @@ def register(kiosk: Kiosk, email: str, family_name: str, given_names: str, birth
         email=email, family_name=family_name, given_names=given_names, password=PASSWORD,
         password_again=PASSWORD,
     ))  # fmt: skip
-    account = kiosk.accounts.activate(account.email, activation_code(kiosk.store, account.email))
+    account = kiosk.accounts.activate(
+        account.email,
+        activation_code(kiosk.store, kiosk.accounts.hasher, account.email, kiosk.clock.now()),
+    )
     values = candidate_values(kiosk.registrations.session, family_name, given_names, birth_date)
     t0 = time.perf_counter()
     registration = kiosk.registrations.save(account, values)
