@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from peewee import SQL
 
+from kiosk import formatting
+from kiosk.accounts import RESEND_INTERVAL
 from kiosk.console.base import ConsoleService
 from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer
 from kiosk.errors import Refused
@@ -134,6 +136,20 @@ class KioskConsole(ConsoleService):
             raise Refused.one("", "console.already_active")
         if account.origin != "kiosk":
             raise Refused.one("", "console.code_elsewhere")
+        # Staff are told what the public screen keeps to itself: a code that still holds
+        # was sent less than a minute ago, and no other goes before that minute is over.
+        codes = self.store.OneTimeCode
+        latest = (
+            codes.select()
+            .where(codes.account == account.id, codes.purpose == "activation")
+            .order_by(codes.created_at.desc())
+            .first()
+        )
+        now = self.clock.now()
+        if latest is not None and latest.spent_at is None and latest.expires_at > now:
+            wait = RESEND_INTERVAL - (now - latest.created_at)
+            if wait > timedelta(0):
+                raise Refused.one("", "code.resend_wait", wait=formatting.duration(wait))
         self.services.accounts.resend_activation(account.email)
 
     def _lift_delay(self, account_id: str) -> None:
