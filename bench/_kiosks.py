@@ -101,7 +101,7 @@ def activation_code(store, hasher, email: str, now) -> str:
     it: a queued mail holds no code, which is made when the mail leaves, as here."""
     from peewee import SQL
 
-    from kiosk.accounts import code_for_mail
+    from kiosk.codes import code_for_mail
 
     outbox = store.OutboxRow
     rows = list(outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid").desc()))

@@ -32,6 +32,10 @@ from peewee import IntegrityError
 
 from kiosk import formatting
 from kiosk.clock import Clock
+from kiosk.codes import (
+    CODE_MARK,
+    typed_code,
+)
 from kiosk.delivery.mail_queue import enqueue, enqueue_mail
 from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession, WindowState
@@ -46,15 +50,9 @@ if TYPE_CHECKING:
 ACTIVATION_DEADLINE = timedelta(hours=48)
 RESET_VALIDITY = timedelta(minutes=30)
 CODE_TRIES = 5
-CODE_LENGTH = 8
-# No 0/O, 1/I/L or U/V: a code read off a phone screen is typed right the first time.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTWXYZ23456789"
 # Within this time of the last code sent, asking again sends no other (unless that code
 # is burnt): the answer is the same, and the mail already sent holds a valid code.
 RESEND_INTERVAL = timedelta(seconds=60)
-# Where a code goes in a queued mail; replaced by the code when the mail is sent. A
-# control character, which no name, address or message holds.
-CODE_MARK = "\x1fcode\x1f"
 FREE_FAILURES = 4
 FIRST_DELAY = timedelta(seconds=30)
 LONGEST_DELAY = timedelta(minutes=15)
@@ -134,39 +132,6 @@ def clear_failures(
         record.password_hash = hasher.hash(password)
         record.touch(now)
     record.save()
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def code_for_mail(store: KioskStore, hasher: Hasher, code_id: str, now: datetime) -> str | None:
-    """Make the code of a queued mail, as it is sent: its hash replaces the unusable one
-    stored when the code was issued. ``None`` when the code is no longer worth sending
-    (spent, replaced by a later one, expired or gone with its account).
-
-    The hash is committed before the mail leaves: a crash in between only means the
-    next attempt sends another code, which replaces this one.
-    """
-    codes = store.OneTimeCode
-    with store.atomic():
-        row = codes.get_or_none(codes.id == code_id)
-        if row is None or row.spent_at is not None or row.expires_at <= now:
-            return None
-        code = new_code()
-        codes.update(code_hash=hasher.hash(code), updated_at=now, version=codes.version + 1).where(
-            codes.id == row.id
-        ).execute()
-    return show_code(code)
-
-
-def typed_code(text: str) -> str:
-    """A code as typed, in the form it was sent: capitals, no spaces or dashes."""
-    return "".join(c for c in text.upper() if c.isalnum())
-
-
-def show_code(code: str) -> str:
-    return f"{code[:4]}-{code[4:]}"
 
 
 def _check_name(value: str, field_name: str, problems: dict[str, Problem]) -> str:

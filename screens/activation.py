@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
-from kiosk.accounts import CODE_LENGTH
+from kiosk.codes import CODE_LENGTH
 from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen

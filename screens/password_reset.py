@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Button
 
-from kiosk.accounts import CODE_LENGTH
+from kiosk.codes import CODE_LENGTH
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
 from kiosk.store.models import Account
 from screens.fields import FormField

@@ -49,7 +49,7 @@ def sent_body(store: KioskStore, row) -> str:
     """The body of a queued mail as it is sent: a queued mail holds no code, which is
     made (its hash stored) when the mail leaves. The row then keeps the sent body, so
     that a later delivery sends that same code."""
-    from kiosk.accounts import CODE_MARK, code_for_mail
+    from kiosk.codes import CODE_MARK, code_for_mail
 
     payload = row.payload
     if "code_id" not in payload:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.accounts import email_key, normalise_email, typed_code
+from kiosk.accounts import email_key, normalise_email
+from kiosk.codes import typed_code
 from kiosk.errors import Problem, Refused
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH, check_password, normalise
 from tests.factories import fast_hasher

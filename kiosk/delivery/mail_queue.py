@@ -6,7 +6,7 @@ retries with a growing delay when the other side is down.
 
 A mail that carries a one-time code holds no code while it waits: its body has a mark
 where the code goes and its row names the code (``code_id``). The code is made when
-the mail is sent, its hash stored first (:func:`kiosk.accounts.code_for_mail`); so the
+the mail is sent, its hash stored first (:func:`kiosk.codes.code_for_mail`); so the
 store's file never holds a usable code, queued or sent.
 """
 
@@ -54,7 +54,7 @@ def enqueue_mail(
 ) -> OutboxRow:
     """Queue a mail; each attachment is ``{"path": …, "filename": …}`` of a PDF kept on disk.
 
-    With ``code_id``, the body has :data:`kiosk.accounts.CODE_MARK` where that one-time
+    With ``code_id``, the body has :data:`kiosk.codes.CODE_MARK` where that one-time
     code goes: it is made when the mail is sent.
     """
     from email.utils import make_msgid
@@ -146,7 +146,7 @@ class MailDelivery:
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         # Imported here so that the outbox stays usable without the transports' imports.
-        from kiosk.accounts import CODE_MARK, code_for_mail
+        from kiosk.codes import CODE_MARK, code_for_mail
         from kiosk.delivery.mail_transport import DeliveryError, PermanentDeliveryError
 
         sent = retrying = failed = 0
