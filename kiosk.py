@@ -3,7 +3,7 @@
 
 import sys
 
-from kiosk.runtime.cli import main
+from kiosk.runtime.entry import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,8 @@ writes it as JSON to ``bench/results/latest.json``.
 
 Adding a measure is adding one module to this package: a module whose name does not
 start with ``_`` and that defines ``measure() -> list[Figure]`` is found and run.
-It may set ``ORDER`` (an int, default 100) to place its rows in the table, and a
+It may set ``ORDER`` (an int, default 100) to place its rows in the table,
+``ON_REQUEST = True`` to run only when named (or with ``--national``), and a
 one-line docstring, which ``python -m bench --list`` shows. Helpers that are not
 measures live in ``_``-prefixed modules.
 
@@ -69,6 +70,7 @@ class Measure:
     order: int
     summary: str
     run: Callable[[], list[Figure]]
+    on_request: bool = False  # run only when named: it takes minutes (national size)
 
 
 def discover() -> list[Measure]:
@@ -82,5 +84,13 @@ def discover() -> list[Measure]:
         if not callable(run):
             continue
         summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
-        found.append(Measure(info.name, getattr(module, "ORDER", 100), summary, run))
+        found.append(
+            Measure(
+                info.name,
+                getattr(module, "ORDER", 100),
+                summary,
+                run,
+                getattr(module, "ON_REQUEST", False),
+            )
+        )
     return sorted(found, key=lambda m: (m.order, m.name))

@@ -33,6 +33,35 @@ TRACKED: dict[str, str] = {
     "import.must_not_load": "heavy modules loaded before the first frame (fpdf, peewee, argon2…)",
     "memory.kiosk.welcome_maxrss": "peak memory of the kiosk at the welcome",
     "memory.bare.maxrss": "peak memory of the bare Textual app",
+    "oracle.login.spread": (
+        "login, wrong password: largest difference between the medians of unknown / pending"
+        " / active / locked addresses (50 tries each)"
+    ),
+    "oracle.activation.spread": "activation, wrong code: the same spread",
+    "oracle.resend.spread": "a new activation code asked for: the same spread",
+    "oracle.reset.spread": "a reset code asked for: the same spread",
+    "oracle.staff_exit.spread": (
+        "F12, wrong password: the same spread over unknown / active / locked / disabled staff"
+    ),
+    "signup.online_p50": "sign-up, the rectorat asked first (loopback): p50",
+    "signup.online_p95": "… p95",
+    "signup.offline_p50": "sign-up with the rectorat away: p50",
+    "signup.offline_p95": "… p95",
+    "national.pull_p95": (
+        "one pull over HTTP at national size (1,000,000 accounts and registrations), p95"
+    ),
+    "national.new_kiosks_wall": "200 new kiosks' first pull at once, national size",
+    "national.push_vs_empty": "push of 2,000 registrations, national store / empty store",
+    "national.push": "… push at national size",
+    "national.push_empty": "… push on an empty store",
+    "national.store_size": "the national store's size on disk",
+    "national.seed": "seeding the national store through the service's push",
+    "journey.callback_max": (
+        "whole candidate journey (Pilot): longest event-loop callback after a key press"
+    ),
+    "journey.callback_p99": "… p99 of the event-loop callbacks",
+    "journey.tab_change_max": "… longest registration-form tab change (F7/F8)",
+    "journey.callbacks_over_goal": "… callbacks over 50 ms after a key press",
     "argon2.hash": "argon2id hash (argon2-cffi defaults)",
     "argon2.verify": "argon2id verify",
     "pdf.render.typical": "confirmation PDF, typical candidate: render (warm)",
@@ -135,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--list", action="store_true", help="list the measures and exit")
     parser.add_argument(
+        "--national",
+        action="store_true",
+        help="also the national-size measure (1,000,000 accounts in PostgreSQL: minutes)",
+    )
+    parser.add_argument(
         "--all", action="store_true", help="print every figure, not only the tracked ones"
     )
     parser.add_argument(
@@ -154,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.only) - {m.name for m in measures}
     if unknown:
         parser.error(f"unknown measure(s): {', '.join(sorted(unknown))}")
-    selected = [m for m in measures if not args.only or m.name in args.only]
+    wanted = set(args.only) | ({"national"} if args.national else set())
+    selected = [m for m in measures if m.name in wanted or (not args.only and not m.on_request)]
 
     figures: list[Figure] = []
     errors: dict[str, str] = {}

@@ -107,9 +107,9 @@ def activation_code(store, hasher, email: str, now) -> str:
     rows = list(outbox.select().where(outbox.kind == "mail").order_by(SQL("rowid").desc()))
     for row in rows:
         if row.payload["to"] == email and "code_id" in row.payload:
-            code = code_for_mail(store, hasher, row.payload["code_id"], now)
-            if code is not None:
-                return code
+            mailed = code_for_mail(store, hasher, row.payload["code_id"], now)
+            if mailed is not None:
+                return mailed.code
     raise LookupError(f"no activation mail for {email}")
 
 

@@ -9,7 +9,7 @@ activation, resending a code, login and the forgotten password answer in the sam
 words, after the same argon2 work (one hash or one check, a decoy's when there is no
 account), whether the address is unknown, pending, active or locked. What the person
 must do next, when it depends on the account, is said by e-mail to its owner. Every
-failed try and every code asked for counts in the kiosk's cap; each address has its
+failed try and every code asked for again counts in the kiosk's cap; each address has its
 own limits too (a code's five tries, the growing delay after failed logins), which a
 stranger cannot turn against the owner: a new code may always be asked for once the
 last one is burnt, and it comes with five fresh tries.
@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from peewee import IntegrityError
 
@@ -34,12 +33,13 @@ from kiosk import formatting
 from kiosk.clock import Clock
 from kiosk.codes import (
     CODE_MARK,
+    LINK_MARK,
     typed_code,
 )
 from kiosk.delivery.mail_queue import enqueue, enqueue_mail
-from kiosk.errors import Problem, Refused
+from kiosk.errors import Problem, Refused, Unreachable
 from kiosk.exam_sessions import ExamSession, WindowState
-from kiosk.i18n import french
+from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, Messages
 from kiosk.passwords import Hasher, check_password
 from kiosk.store.models import Account, OneTimeCode, StaffAccount
 from kiosk.text import has_control
@@ -147,6 +147,39 @@ def _check_name(value: str, field_name: str, problems: dict[str, Problem]) -> st
     return value
 
 
+class Elsewhere(Protocol):
+    """The rectorat, for the accounts made at other kiosks."""
+
+    @property
+    def reachable(self) -> bool:
+        """False since a call to the rectorat failed, until one succeeds."""
+        ...
+
+    def borrow(self, email_key: str, password: str) -> Account | None:
+        """The account, fetched for this login, or None; raises :class:`Unreachable`."""
+        ...
+
+    def address_taken(self, account: Account) -> bool:
+        """Whether another account has this new one's address; when not, the rectorat
+        keeps this one. Raises :class:`Unreachable`."""
+        ...
+
+    def activate(self, email_key: str, code: str) -> Account | None:
+        """The account, activated by the rectorat with this code, or None for a wrong
+        code. Raises :class:`Unreachable`."""
+        ...
+
+    def request_reset(self, email_key: str) -> None:
+        """Have the rectorat mail a reset code to the owner. Raises :class:`Unreachable`."""
+        ...
+
+    def reset(self, email_key: str, code: str, password: str) -> Account | None:
+        """The account, its new password set by the rectorat with this code, or None for
+        a wrong code; :class:`Refused` for a password the policy refuses. Raises
+        :class:`Unreachable`."""
+        ...
+
+
 @dataclass(frozen=True)
 class SignUp:
     """What the sign-up form sends."""
@@ -156,6 +189,8 @@ class SignUp:
     given_names: str
     password: str
     password_again: str
+    # The language of the mails to come: the kiosk's at sign-up, unless the candidate chose.
+    language: str = DEFAULT_LANGUAGE
 
 
 class AccountService:
@@ -167,13 +202,13 @@ class AccountService:
         clock: Clock,
         session: ExamSession,
         hasher: Hasher | None = None,
-        elsewhere: Callable[[str, str], Account | None] | None = None,
+        elsewhere: Elsewhere | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.session = session
         self.hasher = hasher or Hasher()
-        # Asks the rectorat for an account made at another kiosk (checks the password there).
+        # The rectorat, asked for an account made at another kiosk (it checks the password).
         self.elsewhere = elsewhere
 
     # -- sign-up and activation -------------------------------------------------------
@@ -209,11 +244,15 @@ class AccountService:
         now = self.clock.now()
         key = email_key(email)
         accounts = self.store.Account
-        fields = dict(email=email, email_key=key, family_name=family, given_names=given)
+        language = form.language if form.language in LANGUAGES else DEFAULT_LANGUAGE
+        fields = dict(
+            email=email, email_key=key, family_name=family, given_names=given, language=language
+        )
         with self.store.atomic():
             existing = accounts.get_or_none(accounts.email_key == key)
             if existing is not None and not self._delete_if_expired(existing, now):
-                self._record_attempt(now)  # its mail counts in the kiosk's cap
+                # Not counted in the kiosk's cap, as a new account is not: the cap's next
+                # answer would tell the two apart.
                 self._mail_state(existing, now)
                 return accounts(**fields, password_hash="", created_at=now, updated_at=now)
             try:
@@ -222,15 +261,59 @@ class AccountService:
                 )
             except IntegrityError:
                 raise Refused.one("email", "email.taken") from None
-            self._issue_code(account, "activation", code_hash, now)
+            if self.elsewhere is None:
+                self._issue_code(account, "activation", code_hash, now)
+                return account
+        # Made here first, then the rectorat asked: killed in between, the kiosk keeps an
+        # account that its push settles (and whose code is asked for again); the other
+        # way round, the rectorat would keep one the kiosk never made.
+        if self._taken_elsewhere(account):
+            with self.store.atomic():
+                self._give_way(account)
+                # Answered as an address with an account here is: its owner learns it by mail.
+                self._mail(account, "account_elsewhere", now)
+            return accounts(**fields, password_hash="", created_at=now, updated_at=now)
+        try:
+            with self.store.atomic():
+                self._issue_code(account, "activation", code_hash, now)
+        except Exception:
+            with self.store.atomic():  # no account without its code's mail
+                self._give_way(account)
+            raise
         return account
+
+    def _taken_elsewhere(self, account: Account) -> bool:
+        """Whether another account, made at another kiosk, has this new account's
+        address; when the rectorat cannot answer in time, the account stays made here
+        alone and the push settles the rest."""
+        if self.elsewhere is None:
+            return False
+        try:
+            return self.elsewhere.address_taken(account)
+        except Unreachable:
+            return False
+
+    def _give_way(self, account: Account) -> None:
+        """Undo a sign-up whose address the rectorat found taken: the account, and its
+        row waiting for the rectorat, unless sent already (then the push settles it)."""
+        self.store.db.execute_sql(
+            "DELETE FROM outbox WHERE kind = 'sync' AND delivered_at IS NULL"
+            " AND json_extract(payload, '$.entity') = 'account'"
+            " AND json_extract(payload, '$.id') = ?",
+            (str(account.id),),
+        )
+        accounts = self.store.Account
+        accounts.delete().where(accounts.id == account.id).execute()
 
     def activate(self, email: str, code: str) -> Account:
         """Activate a pending account with the code it was sent; refused alike for a
         wrong, spent or expired code, an unknown address and an active account."""
         now = self.clock.now()
         self._check_kiosk_cap(now)
-        account = self._account(email, now)
+        key = email_key(normalise_email(email))
+        account = self._own_account(key, now)
+        if account is None and self.elsewhere is not None:
+            return self._activate_elsewhere(key, code, now)
         if account is not None and account.status != "pending":
             account = None
         right_code = self._check_code(account, "activation", code, now)
@@ -241,6 +324,20 @@ class AccountService:
             account.activated_at = now
             account.touch(now)
             account.save()
+        return account
+
+    def _activate_elsewhere(self, key: str, code: str, now: datetime) -> Account:
+        """An address with no account here: its account may have been made at another
+        kiosk, and the rectorat checks the code (the same argon2 work as here)."""
+        assert self.elsewhere is not None
+        try:
+            account = self.elsewhere.activate(key, typed_code(code))
+        except Unreachable:
+            self.hasher.waste_time(code)
+            raise Refused.one("code", "code.wrong_or_away") from None
+        if account is None:
+            self._record_attempt(now)
+            raise Refused.one("code", "code.wrong_or_expired")
         return account
 
     def resend_activation(self, email: str) -> None:
@@ -284,25 +381,49 @@ class AccountService:
             key: str | None = email_key(normalise_email(email))
         except Refused:
             key = None
+        # While the rectorat is away, every refusal says it may be why: an account made at
+        # another kiosk cannot be checked. Said for every address alike, from the kiosk's
+        # state, so that it tells nobody which addresses have an account here.
+        wrong = "login.wrong_or_away" if self._rectorat_away() else "login.wrong"
         account = self._account_by_key(key, now)
+        # An account signed up here offline whose address was taken elsewhere: its
+        # candidate logs in with the account that stays (borrowed from the rectorat).
+        taken, account = (
+            (account, None) if account and account.taken_elsewhere_at else (None, account)
+        )
         if account is None and key and self.elsewhere is not None:
-            account = self.elsewhere(key, password)
+            try:
+                account = self.elsewhere.borrow(key, password)
+            except Unreachable:
+                # Not the candidate's failure: nothing is counted against anyone.
+                self._check_taken(taken, password)
+                self.hasher.waste_time(password)
+                raise Refused.one("", "login.wrong_or_away") from None
             if account is not None:
                 return self._logged_in(account, password, now)
+        self._check_taken(taken, password)
         if account is None:
             self.hasher.waste_time(password)
             self._record_failure(None, now)
-            raise Refused.one("", "login.wrong")
+            raise Refused.one("", wrong)
         # A locked account pays the same check and answers as a wrong password: the lock
         # is told to its owner by e-mail, not to whoever types the address.
         right = self.hasher.verify(account.password_hash, password)
         if account.locked_until and account.locked_until > now:
             self._record_failure(None, now)
-            raise Refused.one("", "login.wrong")
+            raise Refused.one("", wrong)
         if not right:
             self._record_failure(account, now)
-            raise Refused.one("", "login.wrong")
+            raise Refused.one("", wrong)
         return self._logged_in(account, password, now)
+
+    def _check_taken(self, taken: Account | None, password: str) -> None:
+        """Its own password on an account that gave way: say what to do instead."""
+        if taken is not None and self.hasher.verify(taken.password_hash, password):
+            raise Refused.one("", "login.taken_elsewhere")
+
+    def _rectorat_away(self) -> bool:
+        return self.elsewhere is not None and not self.elsewhere.reachable
 
     def _logged_in(self, account: Account, password: str, now: datetime) -> Account:
         if account.status != "active":
@@ -330,20 +451,34 @@ class AccountService:
 
     # -- forgotten password -------------------------------------------------------------
 
-    def request_reset(self, email: str) -> None:
+    def request_reset(self, email: str) -> bool:
         """Send a reset code when the address has an active account (the owner of a
-        pending one is told by e-mail to activate it); say the same either way."""
+        pending one is told by e-mail to activate it); say the same either way.
+
+        An address with no account here may have one made at another kiosk: the
+        rectorat mails its code then. False when the rectorat could not be asked (now,
+        or at the last try for an address of this kiosk): the screen says that an
+        account made elsewhere gets no code for now, whatever the address.
+        """
         now = self.clock.now()
         self._check_kiosk_cap(now)
         account = self._account(email, now)
         # Made whether or not it is used: the same argon2 work on every path.
         code_hash = self._unusable_hash()
+        asked = not self._rectorat_away()
+        if account is None and self.elsewhere is not None:
+            try:
+                self.elsewhere.request_reset(email_key(normalise_email(email)))
+                asked = True
+            except Unreachable:
+                asked = False
         with self.store.atomic():
             self._record_attempt(now)
             if account is not None and account.status == "active":
                 self._send_code(account, "reset", code_hash, now)
             elif account is not None:
                 self._mail_state(account, now)
+        return asked
 
     def reset_password(self, email: str, code: str, password: str, password_again: str) -> Account:
         """A new password for an active account, with the code it was sent.
@@ -363,7 +498,9 @@ class AccountService:
             key: str | None = email_key(normalise_email(email))
         except Refused:
             key = None
-        account = self._account_by_key(key, now)
+        account = self._own_account(key, now)
+        if account is None and key and self.elsewhere is not None:
+            return self._reset_elsewhere(key, code, password, now)
         if account is not None and account.status != "active":
             account = None
         right_code = self._check_code(account, "reset", code, now)
@@ -381,6 +518,20 @@ class AccountService:
             account.locked_until = None
             account.touch(now)
             account.save()
+        return account
+
+    def _reset_elsewhere(self, key: str, code: str, password: str, now: datetime) -> Account:
+        """An address with no account here: its account may have been made at another
+        kiosk, and the rectorat checks the code, then the password against the names."""
+        assert self.elsewhere is not None
+        try:
+            account = self.elsewhere.reset(key, typed_code(code), password)
+        except Unreachable:
+            self.hasher.waste_time(code)
+            raise Refused.one("code", "code.wrong_or_away") from None
+        if account is None:
+            self._record_attempt(now)
+            raise Refused.one("code", "code.wrong_or_expired")
         return account
 
     # -- codes --------------------------------------------------------------------------
@@ -441,19 +592,21 @@ class AccountService:
         until: datetime | None = None,
         **extra: str,
     ) -> None:
+        messages = Messages(account.language)
         params = {
             "name": account.display_name,
             "code": CODE_MARK,
-            "until": formatting.instant(until or now, self.session.zone),
+            "link": LINK_MARK,
+            "until": formatting.instant(until or now, self.session.zone, messages),
             "exam": self.session.title,
-            "contact": self.session.contact.email,
+            "signature": self.session.contact.signature(messages),
             **extra,
         }
         enqueue_mail(
             self.store,
             account.email,
-            french(f"mail.{what}.subject", **params),
-            french(f"mail.{what}.body", **params),
+            messages(f"mail.{what}.subject", **params),
+            messages(f"mail.{what}.body", **params),
             now,
             code_id=code_id,
         )
@@ -510,7 +663,12 @@ class AccountService:
 
     def _account(self, email: str, now: datetime) -> Account | None:
         """The account of a typed address (refused only when the address is not valid)."""
-        return self._account_by_key(email_key(normalise_email(email)), now)
+        return self._own_account(email_key(normalise_email(email)), now)
+
+    def _own_account(self, key: str | None, now: datetime) -> Account | None:
+        """The account of this address here, unless it gave way to one made elsewhere."""
+        account = self._account_by_key(key, now)
+        return None if account is None or account.taken_elsewhere_at else account
 
     def _account_by_key(self, key: str | None, now: datetime) -> Account | None:
         if not key:

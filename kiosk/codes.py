@@ -7,10 +7,13 @@ store's outbox is a usable code.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from kiosk.i18n import Messages
 from kiosk.passwords import Hasher
 
 if TYPE_CHECKING:
@@ -22,18 +25,36 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTWXYZ23456789"
 # Where a code goes in a queued mail; replaced by the code when the mail is sent. A
 # control character, which no name, address or message holds.
 CODE_MARK = "\x1fcode\x1f"
+# Where an activation mail's link paragraph goes, made as the mail is sent; or nothing.
+LINK_MARK = "\x1flink\x1f"
 
 
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def code_for_mail(store: KioskStore, hasher: Hasher, code_id: str, now: datetime) -> str | None:
-    """Make the code of a queued mail, as it is sent: its hash replaces the unusable one
-    stored when the code was issued. ``None`` when the code is no longer worth sending
-    (spent, replaced by a later one, expired or gone with its account).
+@dataclass(frozen=True)
+class MailedCode:
+    """What a queued mail's marks become as it is sent: the code, and the paragraph with
+    the activation link (empty when there is no link to give)."""
 
-    The hash is committed before the mail leaves: a crash in between only means the
+    code: str
+    link: str = ""
+
+    def fill(self, body: str) -> str:
+        """The body of a queued mail with its marks replaced."""
+        return body.replace(CODE_MARK, self.code).replace(LINK_MARK, self.link)
+
+
+def code_for_mail(
+    store: KioskStore, hasher: Hasher, code_id: str, now: datetime
+) -> MailedCode | None:
+    """Make the code of a queued mail, as it is sent: its hash replaces the unusable one
+    stored when the code was issued; an activation code gets a link too when the
+    rectorat has told its public address. ``None`` when the code is no longer worth
+    sending (spent, replaced by a later one, expired or gone with its account).
+
+    The hashes are committed before the mail leaves: a crash in between only means the
     next attempt sends another code, which replaces this one.
     """
     codes = store.OneTimeCode
@@ -42,10 +63,31 @@ def code_for_mail(store: KioskStore, hasher: Hasher, code_id: str, now: datetime
         if row is None or row.spent_at is not None or row.expires_at <= now:
             return None
         code = new_code()
-        codes.update(code_hash=hasher.hash(code), updated_at=now, version=codes.version + 1).where(
-            codes.id == row.id
-        ).execute()
-    return show_code(code)
+        public_url = _public_url(store) if row.purpose == "activation" else ""
+        token = secrets.token_urlsafe(32) if public_url else ""
+        codes.update(
+            code_hash=hasher.hash(code),
+            link_hash=token_hash(token) if token else None,
+            updated_at=now,
+            version=codes.version + 1,
+        ).where(codes.id == row.id).execute()
+        link = ""
+        if token:
+            messages = Messages(row.account.language)
+            link = messages("mail.activation.link", url=f"{public_url}/activation/{token}")
+    return MailedCode(show_code(code), link)
+
+
+def token_hash(token: str) -> str:
+    """How a link's token is kept: it has 256 random bits, so a fast hash is enough."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _public_url(store: KioskStore) -> str:
+    """The rectorat's public address, as its feed last gave it ("" when it gives none)."""
+    states = store.SyncState
+    row = states.get_or_none(states.name == "public_url")
+    return row.value.rstrip("/") if row else ""
 
 
 def typed_code(text: str) -> str:

@@ -15,11 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from kiosk import candidate_actions
+from kiosk.candidate_actions import Action
 from kiosk.clock import Clock
 from kiosk.delivery.mail_queue import enqueue_mail
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.i18n import french
+from kiosk.i18n import Messages
 from kiosk.store.models import Account, Document, Registration
 
 if TYPE_CHECKING:
@@ -75,7 +77,8 @@ class DocumentService:
         registration = self._registration(account)
         if registration is None:
             return []
-        if registration.status == "registered":
+        printable = self._printable(registration) is None
+        if printable:
             self._ensure(registration, account)
         documents = self.store.Document
         rows = (
@@ -83,15 +86,15 @@ class DocumentService:
             .where(documents.registration == registration.id)
             .order_by(documents.registration_version.desc())
         )
-        # A withdrawn registration has no document left to send, not even its last one.
-        withdrawn = registration.status != "registered"
         return [
             DocumentView(
                 id=str(row.id),
                 reference=registration.reference,
                 registration_version=row.registration_version,
                 created_at=row.created_at,
-                superseded=withdrawn or row.superseded_at is not None,
+                # A withdrawn or set-aside registration has nothing left to send, not even
+                # its last version.
+                superseded=not printable or row.superseded_at is not None,
                 size=row.size,
             )
             for row in rows
@@ -160,10 +163,20 @@ class DocumentService:
         document = self.store.Document.get_or_none(self.store.Document.id == document_id)
         if registration is None or document is None or document.registration_id != registration.id:
             raise Refused.one("", "documents.unknown")
-        if document.superseded_at is not None or registration.status != "registered":
+        refusal = self._printable(registration)
+        if refusal is not None:
+            raise Refused.one("", refusal)
+        if document.superseded_at is not None:
             # The rectorat must receive only the current version of a live registration.
             raise Refused.one("", "documents.not_current")
         return document, registration
+
+    def _printable(self, registration: Registration) -> str | None:
+        """Why kiosk.candidate_actions refuses to print this registration's confirmation
+        now, or ``None``."""
+        state = candidate_actions.state_of(registration.status, registration.paper_status)
+        moment = self.session.window_state(self.clock.now())
+        return candidate_actions.refusal(state, moment, Action.PRINT)
 
     def print(self, account: Account, document_id: str) -> PrintJob:
         """Print one document; a printer problem is refused with its message name."""
@@ -181,19 +194,20 @@ class DocumentService:
         """Queue the document, attached, to the candidate's own address."""
         document, registration = self._own(account, document_id)
         now = self.clock.now()
+        messages = Messages(account.language)
         params = {
             "name": account.display_name,
             "exam": self.session.title,
             "reference": registration.reference,
             "version": document.registration_version,
-            "contact_email": self.session.contact.email,
+            "signature": self.session.contact.signature(messages),
         }
         with self.store.atomic():
             enqueue_mail(
                 self.store,
                 account.email,
-                french("mail.document.subject", **params),
-                french("mail.document.body", **params),
+                messages("mail.document.subject", **params),
+                messages("mail.document.body", **params),
                 now,
                 attachments=[{"path": str(self.path(document)), "filename": document.file_name}],
             )

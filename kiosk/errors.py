@@ -30,5 +30,9 @@ class Refused(Exception):
         return cls({field_name: Problem(key, params)})
 
 
+class Unreachable(Exception):
+    """The rectorat, which this answer needs, cannot be reached now: try again later."""
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened as it is; staff must look at it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.assets import asset
 from kiosk.clock import Clock, parse_instant
-from kiosk.i18n import french
+from kiosk.i18n import Messages, french
 
 
 class SessionError(ValueError):
@@ -50,13 +51,36 @@ class Specialty:
 
 @dataclass(frozen=True)
 class Contact:
-    """Who receives the paper files, as printed on the documents."""
+    """Who receives the paper files, as printed on the documents and signed in the mails.
+
+    Only the rectorat's name is required: an item the session's file does not give is
+    empty, and is left out wherever it would have been printed, never guessed.
+    """
 
     name: str
-    bureau: str
-    address: tuple[str, ...]
-    email: str
-    phone: str
+    bureau: str = ""
+    address: tuple[str, ...] = ()
+    email: str = ""
+    phone: str = ""
+
+    def postal_lines(self) -> tuple[str, ...]:
+        """Where the paper file goes: the rectorat, its bureau, its address."""
+        return tuple(line for line in (self.name, self.bureau, *self.address) if line)
+
+    def reach_lines(self, messages: Messages = french) -> tuple[str, ...]:
+        """« E-mail : … », « Téléphone : … », for those the session gives."""
+        lines = []
+        if self.email:
+            lines.append(messages("contact.email", email=self.email))
+        if self.phone:
+            lines.append(messages("contact.phone", phone=self.phone))
+        return tuple(lines)
+
+    def signature(self, messages: Messages = french) -> str:
+        """The end of every mail to a candidate: who writes, and how to reach them."""
+        return "\n".join(
+            line for line in (self.name, self.bureau, *self.reach_lines(messages)) if line
+        )
 
 
 @dataclass(frozen=True)
@@ -66,16 +90,28 @@ class ExamSession:
     id: str
     exam: str
     title: str
+    # In full, as a sentence writes it: « académie de Poitiers », « académie d'Orléans-Tours ».
     academie: str
     year: int
     opens: datetime
     closes: datetime
     zone: ZoneInfo
     reference_date: date
-    paper_deadline: date
+    # None when the session's file gives no date: the documents then name none.
+    paper_deadline: date | None
     contact: Contact
     specialties: tuple[Specialty, ...]
     optional_tests: tuple[str, ...]
+
+    @property
+    def academie_heading(self) -> str:
+        """The académie at the start of a line: « Académie de Poitiers »."""
+        return self.academie[:1].upper() + self.academie[1:]
+
+    @property
+    def academie_place(self) -> str:
+        """The académie without « académie de »: « Poitiers », « Orléans-Tours »."""
+        return _ACADEMIE_PREFIX.sub("", self.academie, count=1)
 
     def window_state(self, now: datetime) -> WindowState:
         """Open from ``opens`` included to ``closes`` excluded."""
@@ -108,6 +144,17 @@ def national_specialties(path: Path | None = None) -> tuple[Specialty, ...]:
             )
             for row in csv.DictReader(handle)
         )
+
+
+_ACADEMIE_PREFIX = re.compile(r"^\s*acad[ée]mie\s+(?:de\s+(?:la\s+)?|d['’]\s*)", re.IGNORECASE)
+
+
+def _text(table: dict, key: str) -> str:
+    """An optional text of the session's file: empty when not given."""
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a text")
+    return value.strip()
 
 
 def shipped_sessions() -> list[str]:
@@ -148,14 +195,24 @@ def load_session(name_or_path: str, clock: Clock) -> ExamSession:
         opens = _instant(data, "opens", zone, now)
         closes = _instant(data, "closes", zone, now)
         reference = _instant(data, "reference", zone, now).astimezone(zone).date()
-        paper_deadline = _instant(data, "paper_deadline", zone, now).astimezone(zone).date()
+        paper_deadline = (
+            _instant(data, "paper_deadline", zone, now).astimezone(zone).date()
+            if "paper_deadline" in data or "paper_deadline_days_from_now" in data
+            else None
+        )
         year = int(data.get("year", reference.year))
         contact = data["contact"]
+        address = contact.get("address", [])
+        if not isinstance(address, list) or not all(isinstance(line, str) for line in address):
+            raise TypeError("contact.address is not a list of texts")
+        academie = _text(data, "academie")
+        if not academie or not contact.get("name"):
+            raise KeyError("academie" if not academie else "[contact] name")
         return ExamSession(
             id=str(data.get("id", path.stem)),
             exam=data["exam"],
             title=data["title"],
-            academie=data["academie"],
+            academie=academie,
             year=year,
             opens=opens,
             closes=closes,
@@ -163,11 +220,11 @@ def load_session(name_or_path: str, clock: Clock) -> ExamSession:
             reference_date=reference,
             paper_deadline=paper_deadline,
             contact=Contact(
-                name=contact["name"],
-                bureau=contact["bureau"],
-                address=tuple(contact["address"]),
-                email=contact["email"],
-                phone=contact.get("phone", ""),
+                name=_text(contact, "name"),
+                bureau=_text(contact, "bureau"),
+                address=tuple(line.strip() for line in address if line.strip()),
+                email=_text(contact, "email"),
+                phone=_text(contact, "phone"),
             ),
             specialties=tuple(s for s in national_specialties() if s.offered_in(year)),
             optional_tests=tuple(data.get("optional_tests", ())),

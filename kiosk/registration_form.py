@@ -268,15 +268,29 @@ def _check_field(f: Field, raw: Any, session: ExamSession, out: Checked) -> None
     out.answers[f.name] = text
 
 
-def check(values: Mapping[str, Any], session: ExamSession) -> Checked:
-    """Every rule of the form, for the values as typed."""
+def check(
+    values: Mapping[str, Any], session: ExamSession, kept: Mapping[str, Any] | None = None
+) -> Checked:
+    """Every rule of the form, for the values as typed.
+
+    ``kept`` holds the stored answers of the fields the candidate may no longer change:
+    they are taken as they are stored and are never a problem, even when they break a
+    rule of the form (a name longer than a field allows, a date the exam office typed
+    oddly…): the candidate cannot correct them, so they must not stop a save; the exam
+    office corrects them.
+    """
+    kept = kept or {}
     out = Checked()
     for f in FIELDS:
-        if applies(f, values, session):
+        if f.name in kept:
+            out.answers[f.name] = kept[f.name]
+        elif applies(f, values, session):
             _check_field(f, values.get(f.name), session, out)
     _check_identity(out, session)
     _check_address(out)
     _check_candidature(out, session)
+    for name in kept:
+        out.problems.pop(name, None)
     return out
 
 
@@ -385,4 +399,14 @@ def summary(
             ],
         )
         for tab in ("identification", "candidature")
+    ]
+
+
+def ticked_declarations(values: Mapping[str, Any], messages: Messages) -> list[str]:
+    """The declarations of the Modalités tab that the candidate ticked, in the words of
+    their boxes: the confirmation they sign must carry them as they were accepted."""
+    return [
+        messages(f"form.{f.name}.label")
+        for f in FIELDS
+        if f.tab == "modalites" and f.kind == "flag" and values.get(f.name) is True
     ]

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import IntegrityError
 
-from kiosk import formatting
+from kiosk import candidate_actions, formatting
+from kiosk.candidate_actions import Action, State
 from kiosk.clock import Clock
 from kiosk.delivery.mail_queue import enqueue_mail
 from kiosk.errors import Refused
-from kiosk.exam_sessions import ExamSession, WindowState
-from kiosk.i18n import french
+from kiosk.exam_sessions import ExamSession
+from kiosk.i18n import Messages, french
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import (
     LOCKED_FIELDS,
@@ -43,8 +44,12 @@ class Standing:
     saved_at: datetime | None
     has_draft: bool
     pieces: tuple[str, ...]
-    paper_deadline: date
+    paper_deadline: date | None  # None: the session gives no date, and none is told
     missing: tuple[str, ...] = ()
+    # The row of kiosk.candidate_actions.TABLE, and what its cell offers now.
+    kind: State = State.NONE
+    actions: frozenset[Action] = frozenset()
+    to_do: bool = False
 
 
 class RegistrationService:
@@ -89,15 +94,26 @@ class RegistrationService:
     def standing(self, account: Account) -> Standing:
         registration = self.registration(account)
         has_draft = self.draft(account) is not None
-        closed = self.session.window_state(self.clock.now()) is WindowState.CLOSED
+        moment = self.session.window_state(self.clock.now())
+        kind = candidate_actions.state_of(
+            registration.status if registration else None,
+            registration.paper_status if registration else None,
+            has_draft,
+        )
+        cell = candidate_actions.cell(kind, moment)
+        state = cell.standing.removeprefix("standing.")
         if registration is None:
-            state = "not_validated" if closed else ("draft" if has_draft else "none")
-            return Standing(state, 0, None, has_draft, (), self.session.paper_deadline)
-        state = registration.status
-        if registration.paper_status:
-            state = f"paper_{registration.paper_status}"
-        elif state == "registered" and closed:
-            state = "validated"
+            return Standing(
+                state,
+                0,
+                None,
+                has_draft,
+                (),
+                self.session.paper_deadline,
+                kind=kind,
+                actions=cell.actions,
+                to_do=cell.to_do,
+            )
         pieces = (
             tuple(required_pieces(registration.answers, self.session))
             if state != "withdrawn"
@@ -111,6 +127,9 @@ class RegistrationService:
             pieces,
             self.session.paper_deadline,
             missing=tuple(registration.missing_pieces or ()),
+            kind=kind,
+            actions=cell.actions,
+            to_do=cell.to_do,
         )
 
     # -- changing -----------------------------------------------------------------------
@@ -142,15 +161,17 @@ class RegistrationService:
     def save(self, account: Account, values: Mapping[str, Any]) -> Registration:
         """« Enregistrer »: the first save registers (version 1), each change adds one."""
         now = self.clock.now()
-        self._require_open(now)
         registration = self.registration(account)
-        if registration is not None and registration.status == "set_aside":
-            raise Refused.one("", "registration.set_aside")
+        self._require(None, account, registration, now)
         values = dict(values)
+        kept = None
         if registration is not None:
-            # Locked fields keep their saved value whatever the form sends.
-            values.update({name: registration.answers.get(name, "") for name in LOCKED_FIELDS})
-        checked = check(values, self.session)
+            # Locked fields keep their saved value whatever the form sends, as it is stored:
+            # one that breaks a rule of the form is the exam office's to correct, and must
+            # not stop the candidate from saving the rest.
+            kept = {name: registration.answers.get(name, "") for name in LOCKED_FIELDS}
+            values.update(kept)
+        checked = check(values, self.session, kept=kept)
         if not checked.ok:
             raise Refused(checked.problems)
         answers = checked.answers
@@ -204,10 +225,9 @@ class RegistrationService:
     def withdraw(self, account: Account) -> Registration:
         """The candidate's own withdrawal (« désinscription »), while the window is open."""
         now = self.clock.now()
-        self._require_open(now)
         registration = self.registration(account)
-        if registration is None or registration.status != "registered":
-            raise Refused.one("", "registration.nothing_to_withdraw")
+        self._require(Action.WITHDRAW, account, registration, now)
+        assert registration is not None  # the table offers no withdrawal without one
         with self.store.atomic():
             registration.status = "withdrawn"
             registration.withdrawn_at = now
@@ -221,8 +241,8 @@ class RegistrationService:
         """« Signaler un changement d'adresse »: recorded, and sent to the rectorat, even after
         closing."""
         registration = self.registration(account)
-        if registration is None or registration.status == "withdrawn":
-            raise Refused.one("", "address.no_registration")
+        self._require(Action.ADDRESS, account, registration, self.clock.now())
+        assert registration is not None  # the table offers no address change without one
         merged = {**registration.answers, **{name: values.get(name, "") for name in ADDRESS_FIELDS}}
         checked = check(merged, self.session)
         problems = {name: p for name, p in checked.problems.items() if name in ADDRESS_FIELDS}
@@ -234,80 +254,94 @@ class RegistrationService:
             change = self.store.AddressChange.create(
                 registration=registration.id, address=address, created_at=now, updated_at=now
             )
-            params = self._mail_params(account, registration, now)
-            params["address"] = "\n".join(
-                filter(
-                    None,
-                    (
-                        address["address_line1"],
-                        address["address_line2"],
-                        f"{address['postal_code']} {address['town']}",
-                        address["country"],
-                    ),
+            # A session that gives no e-mail for the rectorat gets no mail (none is guessed):
+            # the change still reaches the rectorat with the next sync.
+            if self.session.contact.email:
+                # The rectorat's office reads French, whatever the candidate's language.
+                params = self._mail_params(account, registration, now, french)
+                lines = [
+                    address["address_line1"],
+                    address["address_line2"],
+                    f"{address['postal_code']} {address['town']}".strip(),
+                    address["country"],
+                ]
+                if address["phone"]:
+                    lines.append(french("contact.phone", phone=address["phone"]))
+                params["address"] = "\n".join(line for line in lines if line)
+                enqueue_mail(
+                    self.store,
+                    self.session.contact.email,
+                    french("mail.address_change.subject", **params),
+                    french("mail.address_change.body", **params),
+                    now,
                 )
-            )
-            params["phone"] = address["phone"]
-            enqueue_mail(
-                self.store,
-                self.session.contact.email,
-                french("mail.address_change.subject", **params),
-                french("mail.address_change.body", **params),
-                now,
-            )
         return change
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _require_open(self, now: datetime) -> None:
-        state = self.session.window_state(now)
-        if state is WindowState.NOT_YET_OPEN:
+    def _require(
+        self,
+        action: Action | None,
+        account: Account,
+        registration: Registration | None,
+        now: datetime,
+    ) -> None:
+        """Refuse, with its French reason, what kiosk.candidate_actions does not offer now;
+        ``None`` stands for « Enregistrer », a registration or a change as the state makes it."""
+        # A draft matters only without a registration, and is read only then.
+        has_draft = registration is None and self.draft(account) is not None
+        state = candidate_actions.state_of(
+            registration.status if registration else None,
+            registration.paper_status if registration else None,
+            has_draft,
+        )
+        if action is None:
+            action = candidate_actions.save_action(state)
+        key = candidate_actions.refusal(state, self.session.window_state(now), action)
+        if key is not None:
             raise Refused.one(
                 "",
-                "registration.not_yet_open",
+                key,
                 opens=formatting.instant(self.session.opens, self.session.zone),
-            )
-        if state is WindowState.CLOSED:
-            raise Refused.one(
-                "",
-                "registration.closed",
                 closes=formatting.instant(self.session.closes, self.session.zone),
             )
 
     def _mail_params(
-        self, account: Account, registration: Registration, now: datetime
+        self, account: Account, registration: Registration, now: datetime, messages: Messages
     ) -> dict[str, Any]:
         answers = registration.answers
         given = answers.get("given_names", account.given_names)
         family = answers.get("family_name", account.family_name)
+        session = self.session
+        deadline = session.paper_deadline
         return {
             "name": f"{given} {family}",
             "email": account.email,
-            "exam": self.session.title,
+            "exam": session.title,
             "version": registration.version,
-            "saved_at": formatting.instant(now, self.session.zone),
-            "closes": formatting.instant(self.session.closes, self.session.zone),
-            "paper_deadline": formatting.day(self.session.paper_deadline),
-            "contact": "\n".join(
-                (
-                    self.session.contact.name,
-                    self.session.contact.bureau,
-                    *self.session.contact.address,
-                )
-            ),
-            "contact_email": self.session.contact.email,
+            "saved_at": formatting.instant(now, session.zone, messages),
+            "closes": formatting.instant(session.closes, session.zone, messages),
+            "paper_deadline": formatting.day(deadline, messages) if deadline else "",
+            "contact": "\n".join(session.contact.postal_lines()),
+            "signature": session.contact.signature(messages),
             "reference": registration.reference,
         }
 
     def _mail(
         self, account: Account, registration: Registration, event: str, now: datetime
     ) -> None:
-        params = self._mail_params(account, registration, now)
+        messages = Messages(account.language)
+        params = self._mail_params(account, registration, now, messages)
         pieces = required_pieces(registration.answers, self.session)
-        params["pieces"] = "\n".join(f" – {french(f'pieces.{piece}.title')}" for piece in pieces)
+        params["pieces"] = "\n".join(f" – {messages(f'pieces.{piece}.title')}" for piece in pieces)
+        if event in ("registered", "changed"):
+            # What to post, and by when only if the session gives a date.
+            post = f"mail.post.{event}_by" if self.session.paper_deadline else f"mail.post.{event}"
+            params["post"] = messages(post, **params)
         enqueue_mail(
             self.store,
             account.email,
-            french(f"mail.{event}.subject", **params),
-            french(f"mail.{event}.body", **params),
+            messages(f"mail.{event}.subject", **params),
+            messages(f"mail.{event}.body", **params),
             now,
         )

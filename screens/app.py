@@ -235,6 +235,8 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
             text = self.t("sync.offline")
         if report.pending and report.error != "not configured":
             text = self.t("sync.pending", state=text, count=report.pending)
+        if report.refused_count:
+            text = self.t("sync.refused", state=text, count=report.refused_count)
         self.sync_text = text
         for status in self.screen.query("#sync-status").results(Plain):
             status.show(text)

@@ -101,7 +101,9 @@ class KioskScreen(Screen, inherit_bindings=False):
 
     def title_bar(self, title: str) -> ComposeResult:
         with Horizontal(id="banner-row"):
-            yield Plain(self.t("app.banner", academie=self.services.session.academie), id="banner")
+            yield Plain(
+                self.t("app.banner", academie=self.services.session.academie_heading), id="banner"
+            )
             yield Plain(self.app.sync_text, id="sync-status")
         yield Plain(title, id="title")
 

@@ -15,7 +15,9 @@ someone waits for it, ``failure_message`` says what they are told.
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,6 +51,13 @@ INPUT_EVENTS = (
     events.Paste,
 )
 FAILURE_TIMEOUT = 20.0  # seconds: a notice of failure stays long enough to be read
+# A full collection of the garbage collector walks every object the app holds (a form's
+# hundreds of widgets): about 100 ms, on whatever key press it happens to fall. While
+# the app runs, full collections wait for a pause in the typing; the young generations
+# are collected as usual.
+QUIET_FOR_COLLECTION = 2.0  # seconds without input before a full collection runs
+LONGEST_DEFERRAL = 60.0  # seconds: typing without a pause still gets one, memory stays bounded
+NO_AUTOMATIC_FULL_COLLECTION = 1 << 30
 
 
 class LockedDownApp(App, inherit_bindings=False):
@@ -69,6 +78,9 @@ class LockedDownApp(App, inherit_bindings=False):
         self.messages = Messages(language)
         self.clock = clock
         self.last_input = clock.now()
+        self._touched = time.monotonic()
+        self._thresholds = gc.get_threshold()
+        self._collection_due: float | None = None
         translate_keys(self, self.t)
 
     def t(self, key: str, **params: Any) -> str:
@@ -105,11 +117,32 @@ class LockedDownApp(App, inherit_bindings=False):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, INPUT_EVENTS):
             self.last_input = self.clock.now()
+            # The kiosk's clock may be frozen (tests) or shifted: a pause is real time.
+            self._touched = time.monotonic()
         await super().on_event(event)
 
     def on_mount(self) -> None:
         # Textual calls the on_mount of each class of the app: the subclass's runs too.
         self.set_interval(IDLE_CHECK, self.look_for_idle)
+        young, middle, _ = self._thresholds
+        gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_COLLECTION)
+        self.set_interval(IDLE_CHECK, self._collect_in_a_pause)
+
+    def on_unmount(self) -> None:
+        gc.set_threshold(*self._thresholds)
+
+    def _collect_in_a_pause(self) -> None:
+        """The full collection the collector would have made by now, once no one types."""
+        if gc.get_count()[2] < self._thresholds[2]:
+            self._collection_due = None
+            return
+        now = time.monotonic()
+        if self._collection_due is None:
+            self._collection_due = now
+        paused = now - self._touched >= QUIET_FOR_COLLECTION
+        if paused or now - self._collection_due >= LONGEST_DEFERRAL:
+            gc.collect()
+            self._collection_due = None
 
     def idle_for(self, seconds: float) -> bool:
         """Whether no one has touched the keyboard or the mouse for ``seconds``."""

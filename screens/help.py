@@ -29,11 +29,9 @@ class HelpScreen(KioskScreen):
             yield Plain(
                 self.t(
                     "help.contact",
-                    name=contact.name,
-                    bureau=contact.bureau,
-                    address="\n".join(contact.address),
-                    email=contact.email,
-                    phone=contact.phone,
+                    contact="\n".join(
+                        (*contact.postal_lines(), *contact.reach_lines(self.app.messages))
+                    ),
                 ),
                 id="contact",
             )

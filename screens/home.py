@@ -9,24 +9,29 @@ from textual.containers import Horizontal
 from textual.widgets import Button
 
 from kiosk import formatting
+from kiosk.candidate_actions import Action
 from kiosk.exam_sessions import WindowState
 from kiosk.registrations import Standing
 from screens.base import KioskScreen
 from screens.dialogs import Confirm
 from screens.widgets import Body, Plain, Problem
 
-# Which actions each standing offers, while the window is open and after it has closed.
-ACTIONS_OPEN = {
-    "none": ("register",),
-    "draft": ("register",),
-    "registered": ("register", "documents", "address", "withdraw"),
-    "withdrawn": ("register",),
+# Each button, and the key action of the same name, stands for these actions of
+# kiosk.candidate_actions.TABLE: the home shows what the candidate's cell offers.
+OFFERS = {
+    "register": (Action.REGISTER, Action.CHANGE),
+    "documents": (Action.DOCUMENTS,),
+    "address": (Action.ADDRESS,),
+    "withdraw": (Action.WITHDRAW,),
 }
-ACTIONS_CLOSED = ("documents", "address")
 
 
 class HomeScreen(KioskScreen):
     """What a logged-in candidate sees first, and comes back to after each step."""
+
+    # How often the window's state is read from the clock: a home left open offers
+    # « M'inscrire » from the minute the window opens, and no change once it closes.
+    WINDOW_CHECK_SECONDS = 1.0
 
     BINDINGS = [
         Binding("f2", "register", "keys.register"),
@@ -77,8 +82,21 @@ class HomeScreen(KioskScreen):
         for button in self.query(".buttons Button"):
             button.display = button.id == "log-out"
         self.query_one("#log-out").focus()
+        self._window_state = self._state_now()
+        self.set_interval(self.WINDOW_CHECK_SECONDS, self._check_window)
+
+    def _state_now(self) -> WindowState:
+        return self.services.session.window_state(self.services.clock.now())
+
+    def _check_window(self) -> None:
+        state = self._state_now()
+        # Under another screen the home is brought up to date when it comes back.
+        if state is not self._window_state and self.app.screen is self:
+            self._window_state = state
+            self.refresh_standing()
 
     def on_screen_resume(self) -> None:
+        self._window_state = self._state_now()
         self.refresh_standing()
 
     def draft_kept(self) -> None:
@@ -107,31 +125,26 @@ class HomeScreen(KioskScreen):
             )
         )
         todo = ""
-        if standing.pieces:
-            todo = self.t(
-                "standing.to_do", paper_deadline=formatting.day(standing.paper_deadline, messages)
+        if standing.to_do and standing.pieces:
+            todo = (
+                self.t(
+                    "standing.to_do_by",
+                    paper_deadline=formatting.day(standing.paper_deadline, messages),
+                )
+                if standing.paper_deadline
+                else self.t("standing.to_do")
             )
         self.query_one("#todo", Plain).show(todo)
         self.query_one("#todo", Plain).display = bool(todo)
-        offered = self._actions(standing)
-        registered = standing.state != "none" and standing.state != "draft"
         self.query_one("#register", Button).label = self.t(
-            "home.change" if registered and standing.state != "withdrawn" else "home.register"
+            "home.change" if Action.CHANGE in standing.actions else "home.register"
         )
         for button in self.query(".buttons Button"):
-            button.display = button.id in offered or button.id == "log-out"
+            button.display = button.id == "log-out" or self._offers(button.id or "")
         self.refresh_bindings()
         first = next((b for b in self.query(".buttons Button") if b.display), None)
         if first is not None:
             first.focus()
-
-    def _actions(self, standing: Standing) -> tuple[str, ...]:
-        state = self.services.session.window_state(self.services.clock.now())
-        if state is WindowState.OPEN:
-            return ACTIONS_OPEN.get(standing.state, ())
-        if state is WindowState.CLOSED and standing.version:
-            return ACTIONS_CLOSED if standing.state != "withdrawn" else ()
-        return ()
 
     # -- actions ------------------------------------------------------------------------
 
@@ -141,8 +154,11 @@ class HomeScreen(KioskScreen):
             return self._offers(action)
         return True
 
-    def _offers(self, action: str) -> bool:
-        return self.standing is not None and action in self._actions(self.standing)
+    def _offers(self, button: str) -> bool:
+        """Whether the candidate's cell, as last read, offers what this button does."""
+        if self.standing is None:
+            return False
+        return any(action in self.standing.actions for action in OFFERS.get(button, ()))
 
     @on(Button.Pressed, "#register")
     def action_register(self) -> None:
@@ -156,7 +172,7 @@ class HomeScreen(KioskScreen):
 
     def on_done_open_form(self, opened: tuple[dict, tuple[str, ...]]) -> None:
         values, locked = opened
-        registered = self.standing is not None and self.standing.state == "registered"
+        registered = self.standing is not None and Action.CHANGE in self.standing.actions
         self.app.open("registration", values, locked, registered)
 
     @on(Button.Pressed, "#address")

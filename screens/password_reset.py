@@ -70,9 +70,10 @@ class PasswordResetScreen(FormScreen):
     def back(self) -> None:
         self.action_back()
 
-    def on_done_request(self, _: None) -> None:
+    def on_done_request(self, asked_everywhere: bool) -> None:
         self.app.deliver_mail()
-        self.say(self.t("reset.sent", email=self.value("email")))
+        sent = "reset.sent" if asked_everywhere else "reset.sent_here_only"
+        self.say(self.t(sent, email=self.value("email")))
         self.query_one("#field-code", FormField).input.focus()
 
     def on_done_reset(self, account: Account) -> None:

@@ -200,16 +200,14 @@ class RegistrationScreen(KioskScreen):
         values = self.values()
         session = self.services.session
         checked = check(values, session)
-        container = self.query_one("#summary", Vertical)
-        container.remove_children()
-        lines: list[Plain] = []
+        lines: list[tuple[str, bool]] = []  # each line, and whether it is a heading
         for heading, answers in summary(values, session, self.app.messages):
-            lines.append(Plain(heading, classes="summary-heading"))
-            lines.extend(Plain(f"{label} : {answer}") for label, answer in answers)
-        lines.append(Plain(self.t("form.pieces_heading"), classes="summary-heading"))
+            lines.append((heading, True))
+            lines.extend((f"{label} : {answer}", False) for label, answer in answers)
+        lines.append((self.t("form.pieces_heading"), True))
         for piece in required_pieces(checked.answers, session):
-            lines.append(Plain(f"– {self.t(f'pieces.{piece}.title')}"))
-        container.mount_all(lines)
+            lines.append((f"– {self.t(f'pieces.{piece}.title')}", False))
+        self._show_summary(lines)
         # What is still wrong is shown in its tab too, without taking the candidate there.
         self.clear_problems()
         if checked.problems:
@@ -217,6 +215,22 @@ class RegistrationScreen(KioskScreen):
 
             self.show_problems(Refused(checked.problems), focus=False)
         self.query_one("#form-problem", Problem).show(self._problem_summary(checked.problems))
+
+    def _show_summary(self, lines: list[tuple[str, bool]]) -> None:
+        """The récapitulatif's lines in the lines already there: the tab is shown again and
+        again, and a new set of widgets each time held the screen for a while."""
+        container = self.query_one("#summary", Vertical)
+        there = list(container.query_children(Plain))
+        for line, (text, heading) in zip(there, lines, strict=False):
+            line.show(text)
+            line.set_class(heading, "summary-heading")
+        if len(there) > len(lines):
+            container.remove_children(there[len(lines) :])
+        else:
+            container.mount_all(
+                Plain(text, classes="summary-heading" if heading else None)
+                for text, heading in lines[len(there) :]
+            )
 
     def _problem_summary(self, problems: dict[str, Any]) -> str:
         tabs = [self.t(f"form.tabs.{tab}") for tab in problems_by_tab(problems) if tab in TABS]

@@ -51,6 +51,8 @@ class SignUpScreen(FormScreen):
             given_names=self.value("given_names"),
             password=self.value("password"),
             password_again=self.value("password_again"),
+            # The language the candidate reads the kiosk in is the one their mails will use.
+            language=self.app.messages.language,
         )
         self.call("sign_up", self.services.accounts.sign_up, form)
 

@@ -17,6 +17,10 @@ from screens.widgets import Body, Plain
 class WelcomeScreen(KioskScreen):
     """Where every candidate starts, and where the kiosk returns after each one."""
 
+    # How often the window's state is read from the clock: a kiosk left on the welcome
+    # says « ouvertes » from the minute the window opens, and « closes » from its close.
+    WINDOW_CHECK_SECONDS = 1.0
+
     BINDINGS = [
         Binding("c", "sign_up", "keys.sign_up"),
         Binding("a", "activate", "keys.activate"),
@@ -41,10 +45,22 @@ class WelcomeScreen(KioskScreen):
 
     def on_mount(self) -> None:
         self.query_one("#sign-up").focus()
+        self._window_state = self._state_now()
+        self.set_interval(self.WINDOW_CHECK_SECONDS, self._check_window)
 
     def on_screen_resume(self) -> None:
         # The window may have opened or closed while another candidate was here.
         if self.is_mounted:
+            self._window_state = self._state_now()
+            self.query_one("#window", Plain).show(self.window_text())
+
+    def _state_now(self) -> WindowState:
+        return self.services.session.window_state(self.services.clock.now())
+
+    def _check_window(self) -> None:
+        state = self._state_now()
+        if state is not self._window_state:
+            self._window_state = state
             self.query_one("#window", Plain).show(self.window_text())
 
     def window_text(self) -> str:

@@ -35,7 +35,8 @@ CANDIDATE = SignUp(
     password_again=PASSWORD,
 )
 
-_CODE = re.compile(r"Votre code .*est : (\w{4}-\w{4})")
+# « Votre code d'activation est : ABCD-EFGH », « Your activation code is: ABCD-EFGH ».
+_CODE = re.compile(r"code\b.*?(?:est :|is:) (\w{4}-\w{4})")
 
 
 def fast_hasher(**params) -> Hasher:
@@ -49,14 +50,14 @@ def sent_body(store: KioskStore, row) -> str:
     """The body of a queued mail as it is sent: a queued mail holds no code, which is
     made (its hash stored) when the mail leaves. The row then keeps the sent body, so
     that a later delivery sends that same code."""
-    from kiosk.codes import CODE_MARK, code_for_mail
+    from kiosk.codes import code_for_mail
 
     payload = row.payload
     if "code_id" not in payload:
         return payload["body"]
     code = code_for_mail(store, fast_hasher(), payload["code_id"], row.created_at)
     assert code is not None, "the code of this mail is no longer valid"
-    body = payload["body"].replace(CODE_MARK, code)
+    body = code.fill(payload["body"])
     payload = {k: v for k, v in payload.items() if k != "code_id"} | {"body": body}
     store.OutboxRow.update(payload=payload).where(store.OutboxRow.id == row.id).execute()
     return body

@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = list(walk(cli.commands()))
 IDS = [" ".join(path) for path, _ in COMMANDS]
 # Placeholders the code fills in an option's help.
-HELP_FIELDS = {"cli.option.rectorat_db": {"variable": rectorat_cli.DB_ENVIRONMENT}}
+HELP_FIELDS = {
+    "cli.option.rectorat_db": {"variable": rectorat_cli.DB_ENVIRONMENT},
+    "cli.option.public_url": {"variable": "KIOSK_RECTORAT_PUBLIC_URL"},
+}
 
 
 def kiosk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

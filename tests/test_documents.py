@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import unicodedata
 import uuid
 from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from kiosk import formatting
 from kiosk.assets import asset
 from kiosk.clock import parse_instant
 from kiosk.delivery import pdf as documents
+from kiosk.exam_sessions import Contact
 from kiosk.i18n import french
 from kiosk.pieces import load_rules, required_pieces
 from kiosk.registration_form import check, summary
@@ -193,13 +197,120 @@ def test_header_reference_version_saved_at_email_and_instructions(session, many)
     ):
         assert expected in page1, expected
     contact = session.contact
-    for expected in (contact.name, contact.bureau, *contact.address, contact.email, contact.phone):
+    for expected in (contact.name, contact.bureau, *contact.address):
         assert expected in text, expected
-    assert formatting.day(session.paper_deadline) == "vendredi 13 décembre 2019"
-    assert "avant le vendredi 13 décembre 2019" in text
     assert "en rouge" in text
     assert "Date et signature du candidat" in text
     assert "N° rectorat" not in text
+
+
+# -- facts only from the session's data -----------------------------------------------------
+
+FULL_CONTACT = Contact(
+    name="Rectorat de l'académie d'Orléans-Tours",
+    bureau="Division des examens et concours",
+    address=("21 rue Saint-Étienne", "45043 Orléans"),
+    email="examens@exemple.fr",
+    phone="02 00 00 00 00",
+)
+DEADLINE = date(2020, 12, 11)
+
+
+def full_session(session):
+    return replace(
+        session,
+        academie="académie d'Orléans-Tours",
+        paper_deadline=DEADLINE,
+        contact=FULL_CONTACT,
+    )
+
+
+def test_the_shipped_2020_session_prints_no_date_e_mail_or_telephone_it_does_not_give(
+    session, many
+):
+    text = render(many, session).text()
+    assert "Académie de Poitiers" in text
+    assert "Rectorat de l'académie de Poitiers" in text
+    assert "22 rue Guillaume VII le Troubadour" in text and "86022 Poitiers" in text
+    # (The candidate's own telephone is an answer of the form, « Téléphone 06… »: not a fact of
+    # the session, and printed without a colon.)
+    for absent in (
+        "avant le",
+        "Envoi au rectorat avant",
+        "E-mail :",
+        "Téléphone :",
+        "@ac-poitiers",
+    ):
+        assert absent not in text, absent
+    assert "décembre 2019" not in text
+    # The sentences that would have named a date still say what to do.
+    assert flat(french("document.step_4")) in text
+    assert flat(french("document.pieces_intro")) in text
+
+
+def test_a_session_that_gives_every_fact_prints_them_all(session, many):
+    text = render(many, full_session(session)).text()
+    assert "Académie d'Orléans-Tours" in text
+    day = formatting.day(DEADLINE)
+    assert day == "vendredi 11 décembre 2020"
+    assert flat(french("document.step_4_by", deadline=day)) in text
+    assert flat(french("document.pieces_deadline", deadline=day)) in text
+    for line in FULL_CONTACT.postal_lines():
+        assert line in text, line
+    assert "E-mail : examens@exemple.fr" in text
+    assert "Téléphone : 02 00 00 00 00" in text
+
+
+@pytest.mark.parametrize(
+    "left_out, gone",
+    [
+        (dict(paper_deadline=None), ["avant le", "décembre 2020"]),
+        (dict(contact=replace(FULL_CONTACT, bureau="")), ["Division des examens"]),
+        (dict(contact=replace(FULL_CONTACT, address=())), ["Saint-Étienne", "45043"]),
+        (dict(contact=replace(FULL_CONTACT, email="")), ["E-mail :", "examens@exemple.fr"]),
+        (dict(contact=replace(FULL_CONTACT, phone="")), ["Téléphone :", "02 00 00 00 00"]),
+    ],
+    ids=["deadline", "bureau", "address", "email", "phone"],
+)
+def test_a_fact_the_session_lacks_is_left_out_and_the_others_stay(session, many, left_out, gone):
+    full = full_session(session)
+    text = render(many, replace(full, **left_out)).text()
+    for absent in gone:
+        assert absent not in text, absent
+    # No label is left hanging without its value.
+    assert not re.search(r"(E-mail|Téléphone) :\s*(?:$|[A-Z])", text)
+    # Every other fact is still there.
+    kept = full.contact if "contact" not in left_out else left_out["contact"]
+    for line in (*kept.postal_lines(), *kept.reach_lines()):
+        assert flat(line) in text, line
+    if "paper_deadline" not in left_out:
+        assert f"avant le {formatting.day(DEADLINE)}" in text
+
+
+# -- what the candidate declared on the Modalités tab ----------------------------------------
+
+
+def test_the_modalites_declarations_ticked_are_printed_in_their_own_words(session, many):
+    read = render(many, session)
+    page1 = read.text(0)
+    assert flat(french("form.tabs.modalites")) in page1
+    for name in ("accept_rules", "not_school_enrolled"):
+        assert f"☒ {flat(french(f'form.{name}.label'))}" in page1, name
+    # The rules accepted are there too, before the answers of the form.
+    for line in french("form.rules.text").splitlines():
+        if line.strip():
+            assert flat(line) in page1
+    assert page1.index("J'ai lu les modalités") < page1.index(
+        flat(french("form.tabs.identification"))
+    )
+
+
+def test_a_declaration_not_ticked_is_not_printed_as_ticked(session):
+    answers = answers_of(session)
+    answers["not_school_enrolled"] = False
+    text = render(registration(answers), session).text()
+    assert f"☒ {flat(french('form.accept_rules.label'))}" in text
+    assert flat(french("form.not_school_enrolled.label")) not in text
 
 
 def test_the_rectorat_number_is_printed_once_it_has_one(session):

@@ -48,12 +48,12 @@ DOCUMENT_STEPS = (1, 2, 3, 4)  # kiosk/delivery/pdf.py
 
 # English messages that may read exactly as the French ones.
 SAME_IN_BOTH = {
+    "cli.metavar.url",
     "format.day",
     "format.seconds",
     "format.minutes_seconds",
     "format.hours_minutes",
     "form.empty",
-    "document.academie",
     "document.version",
     "document.page",
     "choices.eps_activity.badminton",

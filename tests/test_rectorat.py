@@ -69,7 +69,7 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 7
     again = open_store(store_url)
     try:
         assert again.schema_version() == SCHEMA_VERSION
@@ -100,9 +100,11 @@ def _back_to_schema_2(store) -> None:
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rc_account'"
             )
             created = table.fetchone()[0]
+            # Schema 5 took away the foreign key of a new store's column (its migration
+            # leaves SQLite's): the column goes, whichever it is.
             old = created.replace(
                 ', "origin_kiosk_id" INTEGER REFERENCES rc_kiosk (id) ON DELETE SET NULL', ""
-            )
+            ).replace(', "origin_kiosk_id" INTEGER', "")
             assert old != created
             indexes = [row[0] for row in db.execute_sql(
                 "SELECT sql FROM sqlite_master"
@@ -151,7 +153,7 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
 
     store = open_store(store_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 7
         service = RectoratService(store, clock, hasher=fast_hasher())
         assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [
             (None,)
@@ -778,7 +780,13 @@ def test_login_elsewhere_lends_the_account_and_records_the_interest(
     registration = registration_item(account["id"])
     service.push(kiosk_a, [account, registration])
     found = service.login(kiosk_b, "Jean.Dupont@exemple.fr", PASSWORD)
-    assert found["account"] == {"id": account["id"], "version": 1, **account["data"]}
+    # The item came without a language, as from a kiosk of an earlier version: French.
+    assert found["account"] == {
+        "id": account["id"],
+        "version": 1,
+        **account["data"],
+        "language": "fr",
+    }
     assert [(r["id"], r["version"], r["number"], r["answers"]) for r in found["registrations"]] == [
         (registration["id"], 1, "2020-PO-000001", answers()),
     ]

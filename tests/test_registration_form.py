@@ -530,3 +530,53 @@ def test_check_never_raises(values):
 @example("\ud800")
 def test_parse_date_returns_a_date_or_none(text):
     assert parse_date(text) is None or isinstance(parse_date(text), date)
+
+
+# -- kept values: stored answers the candidate can no longer change --------------------------
+
+
+def test_a_kept_value_that_breaks_a_rule_is_kept_as_it_is_and_is_no_problem(session):
+    long_name = "Dupont" + "-Martin" * 20
+    assert problem(session, family_name=long_name) == {"family_name": "form.too_long"}
+    checked = check(
+        valid_values(session, family_name="tapé à l'écran"),
+        session,
+        kept={"family_name": long_name},
+    )
+    assert checked.ok, checked.problems
+    assert checked.answers["family_name"] == long_name
+
+
+@pytest.mark.parametrize(
+    "name, stored",
+    [
+        ("birth_date", "2002-02-30"),
+        ("birth_date", "05/03/1850"),  # implausible age: a rule across fields
+        ("birth_town", "Poitiers\x07"),
+        ("birth_country", ""),
+        ("given_names", "J" * 300),
+    ],
+)
+def test_no_rule_of_the_form_makes_a_kept_value_a_problem(session, name, stored):
+    checked = check(valid_values(session), session, kept={name: stored})
+    assert checked.ok, checked.problems
+    assert checked.answers[name] == stored
+
+
+def test_kept_values_leave_the_other_fields_checked(session):
+    checked = check(
+        valid_values(session, postal_code="860"),
+        session,
+        kept={"family_name": "D" * 150},
+    )
+    assert set(checked.problems) == {"postal_code"}
+
+
+def test_a_kept_birth_date_still_decides_the_rules_that_depend_on_it(session):
+    # A minor without training is refused at the field the candidate can change.
+    checked = check(
+        valid_values(session, status="individuel", no_training=True),
+        session,
+        kept={"birth_date": born(REFERENCE, 16)},
+    )
+    assert set(checked.problems) == {"no_training"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import replace
+from datetime import date
 
 import pytest
 from peewee import SQL, IntegrityError
@@ -31,6 +32,7 @@ NEW_ADDRESS = {
     "country": "France",
     "phone": "05 46 00 00 00",
 }
+RECTORAT_EMAIL = "examens@exemple.fr"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -233,6 +235,69 @@ def test_changing_only_locked_fields_changes_nothing(service, active, registered
     assert service.store.Registration.get_by_id(registered.id).version == 1
 
 
+# Stored values that break a rule of the form, on fields the candidate cannot edit: as the
+# exam office or an older version of the kiosk may have left them.
+BAD_LOCKED = {
+    "family_name": "Dupont" + "-Martin" * 20,  # 146 characters, the field allows 100
+    "birth_date": "2002-02-30",  # no such day
+    "birth_town": "Poitiers\x1b[31m",  # a control character
+}
+
+
+def stored_badly(service, registration, **answers) -> None:
+    Registration = service.store.Registration
+    stored = Registration.get_by_id(registration.id)
+    Registration.update(answers={**stored.answers, **answers}).where(
+        Registration.id == registration.id
+    ).execute()
+
+
+@pytest.mark.parametrize("name", sorted(BAD_LOCKED))
+def test_a_bad_stored_value_on_a_locked_field_never_blocks_a_save(
+    service, active, registered, session, name
+):
+    stored_badly(service, registered, **{name: BAD_LOCKED[name]})
+    # It is shown as it is stored…
+    assert service.form_values(active)[name] == BAD_LOCKED[name]
+    # …a change elsewhere saves, whatever the form sends for the locked field…
+    saved = service.save(
+        active, valid_values(session, phone="07 11 22 33 44", **{name: "ce que dit l'écran"})
+    )
+    assert saved.version == 2
+    answers = service.store.Registration.get_by_id(registered.id).answers
+    assert answers["phone"] == "07 11 22 33 44"
+    # …and the stored value is kept as it is, for the exam office to correct.
+    assert answers[name] == BAD_LOCKED[name]
+    # Later saves are not blocked either.
+    assert service.save(active, valid_values(session, phone="07 22 33 44 55")).version == 3
+
+
+def test_bad_stored_values_on_every_locked_field_at_once_do_not_block(
+    service, active, registered, session
+):
+    stored_badly(service, registered, **BAD_LOCKED)
+    service.save(active, valid_values(session, town="Niort", postal_code="79000"))
+    answers = service.store.Registration.get_by_id(registered.id).answers
+    assert {name: answers[name] for name in BAD_LOCKED} == BAD_LOCKED
+    assert answers["town"] == "Niort"
+
+
+def test_a_field_the_candidate_can_edit_is_still_checked_beside_a_bad_locked_one(
+    service, active, registered, session
+):
+    stored_badly(service, registered, family_name=BAD_LOCKED["family_name"])
+    with pytest.raises(Refused) as refused:
+        service.save(active, valid_values(session, usage_name="M" * 101))
+    assert set(refused.value.problems) == {"usage_name"}
+    assert key(refused, "usage_name") == "form.too_long"
+
+
+def test_before_the_first_save_nothing_is_locked_and_every_rule_applies(service, active, session):
+    with pytest.raises(Refused) as refused:
+        service.save(active, valid_values(session, family_name=BAD_LOCKED["family_name"]))
+    assert key(refused, "family_name") == "form.too_long"
+
+
 def test_the_first_save_copies_the_names_onto_the_account(service, active, session):
     service.save(
         active, valid_values(session, family_name="Dupont-Martin", given_names="Jean Pierre")
@@ -396,8 +461,16 @@ def test_a_first_save_racing_another_is_refused_not_crashed(service, active, ses
 # -- address change -----------------------------------------------------------------------
 
 
+@pytest.fixture
+def rectorat_email(service) -> str:
+    """The service's session gives the rectorat's e-mail, as a session's file may."""
+    contact = replace(service.session.contact, email=RECTORAT_EMAIL)
+    service.session = replace(service.session, contact=contact)
+    return RECTORAT_EMAIL
+
+
 def test_an_address_change_after_close_is_sent_to_the_rectorat(
-    service, active, registered, session, clock
+    service, active, registered, rectorat_email, clock
 ):
     after_close(clock)
     change = service.report_address_change(active, NEW_ADDRESS)
@@ -405,25 +478,42 @@ def test_an_address_change_after_close_is_sent_to_the_rectorat(
     assert stored.registration.id == registered.id
     assert stored.address == NEW_ADDRESS
     assert stored.created_at == clock.now()
-    to_rectorat = mails(service.store, session.contact.email)
+    to_rectorat = mails(service.store, rectorat_email)
     assert len(to_rectorat) == 1
     body = to_rectorat[0]["body"]
     assert "3 quai Duperré" in body and "Appartement 12" in body and "17000 La Rochelle" in body
-    assert "05 46 00 00 00" in body and active.email in body and registered.reference in body
+    assert "Téléphone : 05 46 00 00 00" in body
+    assert active.email in body and registered.reference in body
     assert registered.reference in to_rectorat[0]["subject"]
     # The registration itself stays as it was saved.
     assert service.store.Registration.get_by_id(registered.id).version == 1
 
 
+def test_without_the_rectorats_e_mail_an_address_change_is_recorded_and_mailed_nowhere(
+    service, active, registered, session, clock
+):
+    # The shipped session gives no e-mail for the rectorat: none is guessed.
+    assert session.contact.email == ""
+    after_close(clock)
+    before = service.store.OutboxRow.select().where(service.store.OutboxRow.kind == "mail").count()
+    change = service.report_address_change(active, NEW_ADDRESS)
+    assert service.store.AddressChange.get_by_id(change.id).address == NEW_ADDRESS
+    outbox = service.store.OutboxRow
+    assert outbox.select().where(outbox.kind == "mail").count() == before
+    # It still reaches the rectorat, with the next sync.
+    synced = [row.payload for row in outbox.select().where(outbox.kind == "sync")]
+    assert {"entity": "address_change", "id": str(change.id)}.items() <= synced[-1].items()
+
+
 def test_an_address_change_with_an_invalid_postal_code_is_refused_at_its_field(
-    service, active, registered, session
+    service, active, registered, rectorat_email
 ):
     with pytest.raises(Refused) as refused:
         service.report_address_change(active, dict(NEW_ADDRESS, postal_code="1700"))
     assert set(refused.value.problems) == {"postal_code"}
     assert key(refused, "postal_code") == "form.postal_code.invalid"
     assert service.store.AddressChange.select().count() == 0
-    assert mails(service.store, session.contact.email) == []
+    assert mails(service.store, rectorat_email) == []
 
 
 def test_an_address_abroad_needs_no_french_postal_code(service, active, registered):
@@ -433,11 +523,11 @@ def test_an_address_abroad_needs_no_french_postal_code(service, active, register
     assert change.address["country"] == "Belgique"
 
 
-def test_an_address_change_without_registration_is_refused(service, active, session):
+def test_an_address_change_without_registration_is_refused(service, active, rectorat_email):
     with pytest.raises(Refused) as refused:
         service.report_address_change(active, NEW_ADDRESS)
     assert key(refused) == "address.no_registration"
-    assert mails(service.store, session.contact.email) == []
+    assert mails(service.store, rectorat_email) == []
 
 
 # -- standing -------------------------------------------------------------------------------
@@ -452,7 +542,7 @@ def test_standing_none_then_draft_then_registered(service, active, session):
     standing = service.standing(active)
     assert (standing.state, standing.version, standing.has_draft) == ("registered", 1, False)
     assert standing.pieces == tuple(required_pieces(service.registration(active).answers, session))
-    assert standing.paper_deadline == session.paper_deadline
+    assert standing.paper_deadline is None  # the shipped session gives no date
     service.save(active, valid_values(session, phone="07 11 22 33 44"))
     assert (service.standing(active).state, service.standing(active).version) == ("registered", 2)
 
@@ -504,3 +594,49 @@ def test_the_reference_is_stable_for_a_given_id():
     assert Registration(id=uuid.UUID(int=1 << 127)).reference == "G0000-00000"
     references = {Registration(id=uuid.uuid4()).reference for _ in range(1000)}
     assert len(references) == 1000
+
+
+# -- facts only from the session's data, in the mails ----------------------------------------
+
+
+def test_the_mails_of_the_shipped_session_name_no_date_e_mail_or_telephone_it_lacks(
+    service, active, session
+):
+    service.save(active, valid_values(session))
+    service.save(active, valid_values(session, phone="07 11 22 33 44"))
+    service.withdraw(active)
+    sent = registration_mails(service.store, active.email)
+    assert len(sent) == 3
+    for mail in sent:
+        body = mail["body"]
+        assert "avant le" not in body
+        assert "E-mail :" not in body and "Téléphone :" not in body
+        # Signed by the rectorat as the session names it, and nothing else.
+        assert body.rstrip().endswith(
+            "Rectorat de l'académie de Poitiers\nBureau des examens professionnels (DEC)"
+        )
+    assert "Envoyez-la par courrier, avec les pièces justificatives, à :" in sent[0]["body"]
+    assert "22 rue Guillaume VII le Troubadour\n86022 Poitiers" in sent[0]["body"]
+    assert "c'est elle que vous devez signer et envoyer au rectorat, avec" in sent[1]["body"]
+
+
+def test_the_mails_give_every_fact_the_session_gives(service, active, session):
+    service.session = replace(
+        session,
+        paper_deadline=date(2019, 12, 13),
+        contact=replace(session.contact, email="examens@exemple.fr", phone="05 00 00 00 00"),
+    )
+    service.save(active, valid_values(session))
+    service.save(active, valid_values(session, phone="07 11 22 33 44"))
+    registered_mail, changed_mail = registration_mails(service.store, active.email)
+    assert "avant le vendredi 13 décembre 2019, à :" in registered_mail["body"]
+    assert "envoyer au rectorat avant le vendredi 13 décembre 2019" in changed_mail["body"]
+    for mail in (registered_mail, changed_mail):
+        assert (
+            mail["body"]
+            .rstrip()
+            .endswith(
+                "Bureau des examens professionnels (DEC)\n"
+                "E-mail : examens@exemple.fr\nTéléphone : 05 00 00 00 00"
+            )
+        )

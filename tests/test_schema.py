@@ -194,9 +194,25 @@ def back_to_schema_1(store: RectoratStore) -> None:
 
 
 def test_a_new_rectorat_store_is_made_at_once_at_the_latest_version(store):
-    assert schema_rows(store) == [SCHEMA_VERSION] == [4]
+    assert schema_rows(store) == [SCHEMA_VERSION] == [7]
     assert store.migrate() == SCHEMA_VERSION
-    assert schema_rows(store) == [4]
+    assert schema_rows(store) == [7]
+
+
+def test_a_schema_4_rectorat_store_gets_its_table_of_codes(store_url):
+    store = open_rectorat(store_url)
+    try:
+        with store.write():
+            store.db.execute_sql("DROP TABLE rc_code")
+            store.db.execute_sql("UPDATE rc_schema SET version = 4")
+    finally:
+        store.close()
+    store = open_rectorat(store_url)
+    try:
+        rows = schema_rows(store)
+        assert (rows[0], rows[-1]) == (4, 7) and store.db.table_exists("rc_code")
+    finally:
+        store.close()
 
 
 def test_a_failing_rectorat_step_leaves_the_version_before_it(store_url, monkeypatch):
@@ -226,10 +242,10 @@ def test_a_failing_rectorat_step_leaves_the_version_before_it(store_url, monkeyp
 
 
 def test_a_rectorat_store_newer_than_the_program_is_refused_untouched(store):
-    store.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (5, 'x')")
-    with pytest.raises(StoreError, match=r"rectorat store is at schema version 5, newer than"):
+    store.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (8, 'x')")
+    with pytest.raises(StoreError, match=r"rectorat store is at schema version 8, newer than"):
         store.migrate()
-    assert schema_rows(store) == [4, 5]
+    assert schema_rows(store) == [7, 8]
 
 
 def _connect(url: str):

@@ -11,7 +11,7 @@ from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.errors import Refused
 from kiosk.registrations import RegistrationService
 from kiosk.sync.client import SyncService, account_data, registration_data
-from tests.factories import CANDIDATE, valid_values
+from tests.factories import CANDIDATE, mailed_code, valid_values
 
 
 def sync_rows(store) -> list[dict]:
@@ -22,15 +22,31 @@ def sync_rows(store) -> list[dict]:
     ]
 
 
+def of(entity: str, rows: list[dict]) -> list[dict]:
+    return [row for row in rows if row["entity"] == entity]
+
+
 def test_a_sign_up_writes_one_sync_row_with_the_account(accounts, signed_up):
     account, _ = signed_up
-    assert sync_rows(accounts.store) == [{"entity": "account", "id": str(account.id), "version": 1}]
+    rows = sync_rows(accounts.store)
+    assert of("account", rows) == [{"entity": "account", "id": str(account.id), "version": 1}]
+
+
+def test_a_code_is_queued_once_its_mail_has_made_it(accounts):
+    account = accounts.sign_up(CANDIDATE)
+    assert of("code", sync_rows(accounts.store)) == []  # its hash is of a secret nobody has
+    code = mailed_code(accounts.store, account.email)
+    (row,) = of("code", sync_rows(accounts.store))
+    stored = accounts.store.OneTimeCode.get()
+    assert row == {"entity": "code", "id": str(stored.id), "version": 2}
+    accounts.activate(account.email, code)
+    assert [r["version"] for r in of("code", sync_rows(accounts.store))] == [2, 3]  # spent
 
 
 def test_activation_raises_the_version_and_writes_a_row(accounts, signed_up):
     account, code = signed_up
     accounts.activate(account.email, code)
-    assert [row["version"] for row in sync_rows(accounts.store)] == [1, 2]
+    assert [row["version"] for row in of("account", sync_rows(accounts.store))] == [1, 2]
 
 
 def test_failed_logins_are_local_bookkeeping_and_write_nothing(accounts, signed_up):
@@ -117,9 +133,10 @@ def test_an_aborted_change_leaves_no_row(accounts, monkeypatch):
 
 
 def test_pending_counts_what_waits(kiosk_store, clock, accounts, signed_up):
-    assert SyncService(kiosk_store, clock, client=None).pending() == 1
+    # The account, and its code once mailed.
+    assert SyncService(kiosk_store, clock, client=None).pending() == 2
     report = SyncService(kiosk_store, clock, client=None).sync_once()
-    assert (report.online, report.pending, report.error) == (False, 1, "not configured")
+    assert (report.online, report.pending, report.error) == (False, 2, "not configured")
 
 
 def test_a_push_sends_each_records_latest_state_once(
@@ -150,7 +167,13 @@ def test_a_push_sends_each_records_latest_state_once(
     batch = SyncService(kiosk_store, clock, client=None).waiting()
     account, registration = Account.get_by_id(account.id), Registration.get_by_id(registration.id)
     change = AddressChange.get_by_id(change.id)
-    assert [json.loads(item) for item in batch.items] == [
+    items = [json.loads(item) for item in batch.items]
+    (code_item,) = of("code", items)
+    code = kiosk_store.OneTimeCode.get_by_id(code_item["id"])
+    assert code_item["version"] == code.version and code_item["data"]["spent_at"]
+    assert code_item["data"]["code_hash"] == code.code_hash
+    assert code.code_hash.startswith("$argon2id$")  # a hash: never the code itself
+    assert [item for item in items if item["entity"] != "code"] == [
         {"entity": "account", "id": str(account.id), "version": account.version,
          "data": account_data(account)},
         {"entity": "registration", "id": str(registration.id), "version": 2,
@@ -164,5 +187,10 @@ def test_a_push_sends_each_records_latest_state_once(
     assert registration_data(registration)["status"] == "registered"
     # Every waiting row is settled with its record: the pending account's row has nothing to send.
     assert batch.rows == len(sync_rows(kiosk_store))
-    assert sorted(len(rows) for rows in batch.rows_of.values()) == [1, 1, 2, 3]
+    assert sorted(len(rows) for (entity, _), rows in batch.rows_of.items() if entity != "code") == [
+        1,
+        1,
+        2,
+        3,
+    ]
     assert len(batch.gone) == 1

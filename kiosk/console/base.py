@@ -21,7 +21,15 @@ from typing import Any
 
 from kiosk.clock import Clock
 from kiosk.console import rights
-from kiosk.console.views import AuditLine, Candidate, CandidateFile, ConflictView, Glance, Officer
+from kiosk.console.views import (
+    AuditLine,
+    Candidate,
+    CandidateFile,
+    ConflictView,
+    Glance,
+    Officer,
+    RefusedItem,
+)
 from kiosk.errors import Refused
 from kiosk.exam_sessions import ExamSession
 from kiosk.pieces import required_pieces
@@ -132,6 +140,7 @@ class ConsoleService:
             paper_pending=pending,
             paper_incomplete=incomplete,
             conflicts=self._open_conflicts(),
+            refused=self._refused_items(),
         )
 
     def audit_trail(
@@ -402,6 +411,9 @@ class ConsoleService:
 
     def _open_conflicts(self) -> int | None:
         return None
+
+    def _refused_items(self) -> tuple[RefusedItem, ...]:
+        return ()
 
     def _resend_code(self, account_id: str) -> None:
         raise NotImplementedError

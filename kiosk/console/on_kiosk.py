@@ -17,9 +17,10 @@ from peewee import SQL
 from kiosk import formatting
 from kiosk.accounts import RESEND_INTERVAL
 from kiosk.console.base import ConsoleService
-from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer
+from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer, RefusedItem
 from kiosk.errors import Refused
 from kiosk.store.models import Account, Registration, id_bits, reference_bits
+from kiosk.sync.client import refusal_reason
 
 
 class KioskConsole(ConsoleService):
@@ -119,6 +120,23 @@ class KioskConsole(ConsoleService):
         registrations = self.store.Registration
         for row in registrations.select().where(registrations.session_id == self.session.id):
             yield row.saved_at, row.answers.get("specialty", ""), row.status, row.paper_status
+
+    def _refused_items(self) -> tuple[RefusedItem, ...]:
+        rows = self.store.OutboxRow
+        refused = (
+            rows.select()
+            .where(rows.kind == "sync", rows.failed_at.is_null(False))
+            .order_by(rows.failed_at.desc())
+        )
+        return tuple(
+            RefusedItem(
+                entity=str(row.payload.get("entity", "")),
+                record_id=str(row.payload.get("id", "")),
+                reason=refusal_reason(row.last_error),
+                at=row.failed_at,
+            )
+            for row in refused
+        )
 
     def _export_rows(self) -> Iterator[dict[str, Any]]:
         accounts = {a.id: a for a in self.store.Account.select()}

@@ -60,6 +60,17 @@ class Glance:
     paper_pending: int
     paper_incomplete: int
     conflicts: int | None  # None: this store has none (a kiosk's)
+    refused: tuple[RefusedItem, ...] = ()  # a kiosk's items the rectorat will never take
+
+
+@dataclass(frozen=True)
+class RefusedItem:
+    """An item of this kiosk's that the rectorat refused for good, and why."""
+
+    entity: str
+    record_id: str
+    reason: str
+    at: datetime
 
 
 @dataclass(frozen=True)

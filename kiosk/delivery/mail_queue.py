@@ -146,7 +146,7 @@ class MailDelivery:
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         # Imported here so that the outbox stays usable without the transports' imports.
-        from kiosk.codes import CODE_MARK, code_for_mail
+        from kiosk.codes import code_for_mail
         from kiosk.delivery.mail_transport import DeliveryError, PermanentDeliveryError
 
         sent = retrying = failed = 0
@@ -170,7 +170,7 @@ class MailDelivery:
                 if code is None:
                     self._record_pointless(row)
                     continue
-                payload = {**payload, "body": payload["body"].replace(CODE_MARK, code)}
+                payload = {**payload, "body": code.fill(payload["body"])}
             try:
                 try:
                     message = compose(payload, self.sender)

@@ -4,11 +4,16 @@
 
 1. the confirmation: académie, exam session, reference (and the rectorat's number once
    it has one), version, date of the last save, the candidate's e-mail and a Code 39
-   barcode of the reference for the exam office's scanner; every answer of the form,
-   as ``registration_form.summary`` words it; what to do to make the registration
+   barcode of the reference for the exam office's scanner; the Modalités and the
+   declarations the candidate ticked, in the words of their boxes; every answer of the
+   form, as ``registration_form.summary`` words it; what to do to make the registration
    definitive, the rectorat's address and a box « Date et signature du candidat »;
 2. on a new page, the pièces justificatives this candidate must post, each with a box
    to tick.
+
+Every fact about the rectorat (its address, e-mail, telephone, the date by which the
+paper file must arrive) comes from the exam session; one the session does not give is
+left out, sentence and label included.
 
 Every page says « Page X/Y ». The same inputs give the same bytes: the creation date
 is ``now`` and nothing else varies (fpdf2 derives the file /ID from the content).
@@ -60,7 +65,7 @@ from kiosk.assets import asset
 from kiosk.exam_sessions import ExamSession
 from kiosk.i18n import Messages, french
 from kiosk.pieces import required_pieces
-from kiosk.registration_form import summary
+from kiosk.registration_form import summary, ticked_declarations
 
 if TYPE_CHECKING:  # pragma: no cover
     from kiosk.store.models import Registration
@@ -309,7 +314,7 @@ def render_confirmation(
         for piece in required_pieces(answers, session)
     ]
     contact = session.contact
-    deadline = formatting.day(session.paper_deadline, m)
+    deadline = formatting.day(session.paper_deadline, m) if session.paper_deadline else ""
     name = " ".join(str(answers.get(key) or "") for key in ("given_names", "family_name")).strip()
     header_rows = [(m("document.reference"), reference)]
     if registration.number:
@@ -319,16 +324,20 @@ def render_confirmation(
         (m("document.saved_at"), formatting.instant(registration.saved_at, session.zone, m)),
         (m("document.email"), email),
     ]
-    contact_lines = [contact.name, contact.bureau, *contact.address]
-    contact_reach = [m("document.contact_email", email=contact.email)]
-    if contact.phone:
-        contact_reach.append(m("document.contact_phone", phone=contact.phone))
-    steps = [m(f"document.step_{n}", deadline=deadline) for n in (1, 2, 3, 4)]
+    contact_lines = list(contact.postal_lines())
+    contact_reach = list(contact.reach_lines(m))
+    steps = [m(f"document.step_{n}") for n in (1, 2, 3)]
+    steps.append(m("document.step_4_by", deadline=deadline) if deadline else m("document.step_4"))
+    pieces_intro = m("document.pieces_intro")
+    if deadline:
+        pieces_intro = f"{pieces_intro} {m('document.pieces_deadline', deadline=deadline)}"
+    declarations = [f"☒ {line}" for line in ticked_declarations(answers, m)]
+    rules = [line for line in m("form.rules.text").splitlines() if line.strip()]
 
     every_text: Iterable[str] = [
         name,
         session.title,
-        session.academie,
+        session.academie_heading,
         *(text for row in header_rows for text in row),
         *(
             text
@@ -336,6 +345,8 @@ def render_confirmation(
             for text in (heading, *(t for row in rows for t in row))
         ),
         *(text for piece in pieces for text in piece),
+        *declarations,
+        *rules,
         *contact_lines,
         *contact_reach,
     ]
@@ -389,7 +400,7 @@ def render_confirmation(
     pdf.multi_cell(
         title_width,
         4.5,
-        text(m("document.academie", academie=session.academie)),
+        text(session.academie_heading),
         new_x="LMARGIN",
         new_y="NEXT",
         align="L",
@@ -417,6 +428,21 @@ def render_confirmation(
         width, 4.5, text(m("document.answers_intro")), new_x="LMARGIN", new_y="NEXT", align="L"
     )
     pdf.ln(2)
+
+    if declarations:
+        # What the candidate accepted on the Modalités tab, signed with the rest.
+        _heading(pdf, text(m("form.tabs.modalites")), width)
+        pdf.set_font(_FAMILY, "", 8.5)
+        pdf.set_text_color(*_GREY)
+        for line in rules:
+            pdf.multi_cell(width, 4.2, text(line), new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.ln(0.6)
+        pdf.set_text_color(0)
+        pdf.ln(1)
+        pdf.set_font(_FAMILY, "B", 9)
+        for line in declarations:
+            pdf.multi_cell(width, 4.8, text(line), new_x="LMARGIN", new_y="NEXT", align="L")
+        pdf.ln(3)
 
     for heading, rows in sections:
         _heading(pdf, text(heading), width)
@@ -485,7 +511,7 @@ def render_confirmation(
     pdf.multi_cell(
         width,
         5,
-        text(m("document.pieces_intro", deadline=deadline)),
+        text(pieces_intro),
         new_x="LMARGIN",
         new_y="NEXT",
         align="L",

@@ -26,14 +26,18 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.routing import Route
 
 from kiosk.clock import Clock, instant_text
 from kiosk.passwords import Hasher
+from kiosk.rectorat.codes import CodeRefused, PasswordRefused
 from kiosk.rectorat.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, LoginRefused
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.limits import DEFAULT_RATES, Rate, RateLimiter
+from kiosk.rectorat.mail import RectoratMail
+from kiosk.rectorat.pages import activated_page, confirm_page, not_activated_page
 from kiosk.rectorat.service import MAX_BATCH, RectoratService
 from kiosk.rectorat.store import RectoratStore, open_store
 
@@ -76,6 +80,8 @@ def make_app(
     limiter: RateLimiter | None = None,
     sequence_interval: float | None = SEQUENCE_INTERVAL,
     close_store: bool = False,
+    public_url: str | None = None,
+    mail: RectoratMail | None = None,
 ) -> Starlette:
     """The Starlette app over ``store``. ``sequence_interval``: how often a background
     thread numbers the change feed (``None``: only before each pull). ``close_store``:
@@ -83,8 +89,12 @@ def make_app(
     server: it also settles the garbage collector when it starts). ``rates``: each
     kiosk's rate of pushes, pulls and logins elsewhere (``None``: no limit), or
     ``limiter``, made already."""
-    service = service or RectoratService(store, clock, hasher)
+    service = service or RectoratService(store, clock, hasher, mail=mail)
     db = store.db
+    # Where candidates reach this service from home: the activation links of their mail.
+    if public_url is None:
+        public_url = os.environ.get(PUBLIC_URL_ENVIRONMENT, "")
+    public_url = public_url.rstrip("/")
     if limiter is None and rates is not None:
         limiter = RateLimiter(rates)
 
@@ -204,7 +214,10 @@ def make_app(
                 {"error": f"0 <= after <= {MAX_CURSOR} and 1 <= limit <= {MAX_LIMIT}"},
                 status_code=400,
             )
-        return JSONResponse(await call(service.changes, kiosk, after, limit))
+        answer = await call(service.changes, kiosk, after, limit)
+        if public_url:
+            answer["public_url"] = public_url
+        return JSONResponse(answer)
 
     async def login(request: Request) -> JSONResponse:
         kiosk = await admitted(request, "login")
@@ -236,6 +249,100 @@ def make_app(
                 return JSONResponse({"error": "pending"}, status_code=403)
             return JSONResponse({"error": "login"}, status_code=401)
         return JSONResponse(found)
+
+    async def sign_up(request: Request) -> JSONResponse:
+        # A sign-up is a candidate at the kiosk, as a login elsewhere is: the same rate.
+        kiosk = await admitted(request, "login")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
+        try:
+            body = await json_body(request, MAX_LOGIN_BODY)
+        except _BadRequest as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        if not isinstance(body, dict) or not isinstance(body.get("item"), dict):
+            return JSONResponse({"error": 'expected {"item": {...}}'}, status_code=400)
+        return JSONResponse(await call(service.sign_up, kiosk, body["item"], clock.now()))
+
+    async def activate(request: Request) -> JSONResponse:
+        kiosk = await admitted(request, "login")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
+        try:
+            body = await json_body(request, MAX_LOGIN_BODY)
+        except _BadRequest as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        if not isinstance(body, dict):
+            return JSONResponse(
+                {"error": 'expected {"email_key": "...", "code": "..."}'}, status_code=400
+            )
+        try:
+            lent = await call(service.activate, kiosk, body.get("email_key"), body.get("code"))
+        except CodeRefused as refused:
+            return code_refused(refused)
+        return JSONResponse(lent)
+
+    async def candidate_call(
+        request: Request, fields: tuple[str, ...]
+    ) -> tuple[KioskIdentity, dict] | JSONResponse:
+        """The kiosk and the body of a call made for a candidate at it: an object of
+        small texts, within the login rate."""
+        kiosk = await admitted(request, "login")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
+        try:
+            body = await json_body(request, MAX_LOGIN_BODY)
+        except _BadRequest as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        if not isinstance(body, dict) or not all(isinstance(body.get(f), str) for f in fields):
+            expected = ", ".join(f'"{f}": "..."' for f in fields)
+            return JSONResponse({"error": f"expected {{{expected}}}"}, status_code=400)
+        return kiosk, body
+
+    async def request_reset(request: Request) -> JSONResponse:
+        called = await candidate_call(request, ("email_key",))
+        if isinstance(called, JSONResponse):
+            return called
+        kiosk, body = called
+        await call(service.request_reset, kiosk, body["email_key"])
+        return JSONResponse({"ok": True}, status_code=202)
+
+    async def reset(request: Request) -> JSONResponse:
+        called = await candidate_call(request, ("email_key", "code", "password"))
+        if isinstance(called, JSONResponse):
+            return called
+        kiosk, body = called
+        try:
+            lent = await call(
+                service.reset, kiosk, body["email_key"], body["code"], body["password"]
+            )
+        except CodeRefused as refused:
+            return code_refused(refused)
+        except PasswordRefused as refused:
+            problem = refused.problem
+            return JSONResponse(
+                {"error": "password", "key": problem.key, "params": problem.params},
+                status_code=422,
+            )
+        return JSONResponse(lent)
+
+    def code_refused(refused: CodeRefused) -> JSONResponse:
+        if refused.reason == "locked":
+            return JSONResponse(
+                {"error": "locked", "retry_after": refused.retry_after},
+                status_code=429,
+                headers={"Retry-After": str(refused.retry_after)},
+            )
+        return JSONResponse({"error": "code"}, status_code=401)
+
+    def activation_page(request: Request) -> HTMLResponse:
+        # Nothing is changed by opening the link: a mail scanner may open it first.
+        return HTMLResponse(confirm_page(request.url.path), headers=PAGE_HEADERS)
+
+    async def activation(request: Request) -> HTMLResponse:
+        token = request.path_params["token"]
+        if await call(service.activate_by_link, token):
+            return HTMLResponse(activated_page(), headers=PAGE_HEADERS)
+        return HTMLResponse(not_activated_page(), status_code=410, headers=PAGE_HEADERS)
 
     async def server_error(request: Request, error: Exception) -> JSONResponse:
         log.error(
@@ -276,6 +383,12 @@ def make_app(
             Route("/v1/push", push, methods=["POST"]),
             Route("/v1/changes", changes, methods=["GET"]),
             Route("/v1/accounts/login", login, methods=["POST"]),
+            Route("/v1/accounts/signup", sign_up, methods=["POST"]),
+            Route("/v1/accounts/activate", activate, methods=["POST"]),
+            Route("/v1/accounts/reset-request", request_reset, methods=["POST"]),
+            Route("/v1/accounts/reset", reset, methods=["POST"]),
+            Route("/activation/{token}", activation_page, methods=["GET"]),
+            Route("/activation/{token}", activation, methods=["POST"]),
         ],
         exception_handlers={500: server_error},
         lifespan=lifespan,
@@ -318,6 +431,13 @@ def _sequence_until(
 
 
 DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
+PUBLIC_URL_ENVIRONMENT = "KIOSK_RECTORAT_PUBLIC_URL"
+# The candidates' pages: nothing from elsewhere, no framing, nothing kept.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def app_from_environment() -> Starlette:
@@ -326,5 +446,10 @@ def app_from_environment() -> Starlette:
     url = os.environ.get(DB_ENVIRONMENT)
     if not url:
         raise RuntimeError(f"{DB_ENVIRONMENT} is not set")
+    from kiosk.rectorat.mail import mail_from_config
+    from kiosk.runtime.config import load_config
+
+    clock = Clock.from_setting(os.environ.get("KIOSK_NOW"))
+    mail = mail_from_config(load_config(), clock)
     store = open_store(url, pool=True)
-    return make_app(store, Clock.from_setting(os.environ.get("KIOSK_NOW")), close_store=True)
+    return make_app(store, clock, close_store=True, mail=mail)

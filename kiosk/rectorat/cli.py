@@ -33,6 +33,7 @@ from kiosk.runtime.commands import (
 
 if TYPE_CHECKING:
     from kiosk.rectorat.service import RectoratService
+    from kiosk.runtime.config import Config
 
 DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -83,6 +84,10 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=whole_number, default=1, metavar=french("cli.metavar.number"),
         help=french("cli.option.workers"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--public-url", metavar=french("cli.metavar.url"),
+        help=french("cli.option.public_url", variable="KIOSK_RECTORAT_PUBLIC_URL"),
     )  # fmt: skip
     parser.add_argument(
         "--log-level", default="info", choices=LOG_LEVELS, help=french("cli.option.log_level")
@@ -184,8 +189,12 @@ def _serve_api(args: argparse.Namespace, url: str) -> int:
     from kiosk.clock import Clock
     from kiosk.rectorat.api import DB_ENVIRONMENT as APP_DB_ENVIRONMENT
     from kiosk.rectorat.api import make_app
+    from kiosk.rectorat.mail import mail_from_config
     from kiosk.rectorat.store import open_store
 
+    if args.public_url:
+        # In the environment: the workers of ``--workers N`` read it there too.
+        os.environ["KIOSK_RECTORAT_PUBLIC_URL"] = args.public_url
     tls = {}
     if args.tls_cert is not None:
         tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
@@ -201,6 +210,11 @@ def _serve_api(args: argparse.Namespace, url: str) -> int:
         **tls,
     }
     if args.workers > 1:
+        # The workers build their app from the environment: the same settings go there.
+        config = _config(args)
+        os.environ.update(KIOSK_DATA_DIR=str(config.data_dir), KIOSK_SESSION=config.session)
+        if getattr(args, "config", None):
+            os.environ["KIOSK_CONFIG"] = str(args.config)
         if not url.startswith(("postgres", "postgresql")):
             warn(french("cli.rectorat.sqlite_workers"))
         # Create or migrate the schema once, before the workers start.
@@ -210,10 +224,25 @@ def _serve_api(args: argparse.Namespace, url: str) -> int:
             "kiosk.rectorat.api:app_from_environment", factory=True, workers=args.workers, **common
         )
         return 0
+    clock = Clock.from_setting(os.environ.get("KIOSK_NOW"))
+    mail = mail_from_config(_config(args), clock)
     store = open_store(url, pool=True)
-    app = make_app(store, Clock.from_setting(os.environ.get("KIOSK_NOW")), close_store=True)
+    app = make_app(store, clock, close_store=True, mail=mail)
     uvicorn.run(app, **common)
     return 0
+
+
+def _config(args: argparse.Namespace) -> Config:
+    """The kiosks' configuration, for what the rectorat shares with them: its mail."""
+    from kiosk.runtime.config import load_config
+
+    return load_config(
+        getattr(args, "config", None),
+        overrides={
+            "data_dir": getattr(args, "rectorat_data_dir", None) or getattr(args, "data_dir", None),
+            "session": getattr(args, "session", None),
+        },
+    )
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -10,10 +10,11 @@ delay that kiosk only, for that address (:class:`~kiosk.rectorat.limits.LoginFai
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
+
+import orjson
 
 from kiosk.accounts import email_key as normalise_email_key
 from kiosk.clock import Clock, instant_text
@@ -21,7 +22,7 @@ from kiosk.passwords import Hasher
 from kiosk.rectorat.items import EMAIL_MAX
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.limits import LoginFailures
-from kiosk.rectorat.store import Account, AddressChange, RectoratStore, Registration
+from kiosk.rectorat.store import RectoratStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ PASSWORD_MAX = 4096
 class _ChangeRow(NamedTuple):
     seq: int
     entity: str
-    entity_id: uuid.UUID
+    entity_id: str
 
 
 class LoginRefused(Exception):
@@ -62,15 +63,21 @@ class Feed:
         # seq). Those it borrowed (few): one range of (account_id, seq) each. Either way
         # the cost follows the page and the borrowed accounts, never the feed's history.
         if store.postgresql:
+            # The kiosk's own range is read from the index on (origin_kiosk_id, seq), as
+            # ordered: its origin is bounded on both sides rather than equal, so that no other
+            # index gives that order (an equality would let the planner walk the index on seq
+            # alone, filtering the whole history, when it deems the kiosk's rows common).
+            # Typed parameters: the plan does not depend on how the driver sends a number.
             self._page_sql = (
                 "SELECT seq, entity, entity_id FROM ((SELECT seq, entity, entity_id"
-                f" FROM rc_change WHERE origin_kiosk_id = {p} AND seq > {p} AND seq <= {p}"
-                f" ORDER BY seq LIMIT {p})"
+                " FROM rc_change WHERE origin_kiosk_id >= %s::integer"
+                " AND origin_kiosk_id <= %s::integer AND seq > %s::bigint AND seq <= %s::bigint"
+                " ORDER BY origin_kiosk_id, seq LIMIT %s::integer)"
                 " UNION (SELECT c.seq, c.entity, c.entity_id FROM rc_interest CROSS JOIN LATERAL"
                 " (SELECT seq, entity, entity_id FROM rc_change"
-                f" WHERE rc_change.account_id = rc_interest.account_id AND seq > {p}"
-                f" AND seq <= {p} ORDER BY seq LIMIT {p}) AS c"
-                f" WHERE rc_interest.kiosk_id = {p})) AS page ORDER BY seq LIMIT {p}"
+                " WHERE rc_change.account_id = rc_interest.account_id AND seq > %s::bigint"
+                " AND seq <= %s::bigint ORDER BY seq LIMIT %s::integer) AS c"
+                " WHERE rc_interest.kiosk_id = %s::integer)) AS page ORDER BY seq LIMIT %s::integer"
             )
         else:
             self._page_sql = (
@@ -84,6 +91,17 @@ class Feed:
                 f" AND seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p})"
                 f" ORDER BY seq LIMIT {p}"
             )
+        # A page's records, read as the store keeps them: ids and instants are the wire's
+        # texts already, so a page of 1,000 costs no model, no datetime, no UUID.
+        self._records_sql = {
+            entity: (
+                f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s::text[])"
+                if store.postgresql
+                else f"SELECT {', '.join(columns)} FROM {table} WHERE id IN (SELECT value FROM"
+                f" json_each({p}))"
+            )
+            for entity, (table, columns) in _RECORD_COLUMNS.items()
+        }
         self._hold_sql = (
             f"INSERT INTO rc_interest (kiosk_id, account_id, created_at) VALUES ({p}, {p}, {p})"
             " ON CONFLICT DO NOTHING"
@@ -102,21 +120,21 @@ class Feed:
         """
         limit = max(1, min(int(limit), MAX_LIMIT))
         after = min(max(0, int(after)), MAX_CURSOR)
-        # Number what waits, unless another round is at it: pulls never queue on its lock.
-        self.store.sequence(wait=False)
         # Read the top first: every number up to it is committed, so the page below,
-        # bounded by it, is complete.
-        top = self.store.last_seq()
+        # bounded by it, is complete. Number what waits, unless another round is at it:
+        # pulls never queue on its lock.
+        top, waiting = self.store.head()
+        if waiting:  # numbered now, or by the round that holds the lock: the top again
+            self.store.sequence(wait=False)
+            top = self.store.last_seq()
         if top <= after:  # nothing new in the whole feed: no need to look at holdings
             return {"changes": [], "last": after}
+        params: tuple[int, ...]
         if self.store.postgresql:
-            params = (kiosk.id, after, top, limit, after, top, limit, kiosk.id, limit)
+            params = (kiosk.id, kiosk.id, after, top, limit, after, top, limit, kiosk.id, limit)
         else:
             params = (kiosk.id, after, top, limit, kiosk.id, after, top, limit, limit)
-        rows = [
-            _ChangeRow(seq, entity, uuid.UUID(entity_id))
-            for seq, entity, entity_id in self.db.execute_sql(self._page_sql, params)
-        ]
+        rows = [_ChangeRow(*row) for row in self.db.execute_sql(self._page_sql, params).fetchall()]
         records = self._records(rows)
         changes = []
         for row in rows:
@@ -126,22 +144,18 @@ class Feed:
         last = rows[-1].seq if len(rows) == limit else max(after, top)
         return {"changes": changes, "last": last}
 
-    def _records(self, rows: Iterable[_ChangeRow]) -> dict[tuple[str, uuid.UUID], dict]:
+    def _records(self, rows: Iterable[_ChangeRow]) -> dict[tuple[str, str], dict]:
         """The feed item of each change's record that still exists, by (entity, id)."""
-        m = self.store
-        wanted: dict[str, set[uuid.UUID]] = {}
+        wanted: dict[str, set[str]] = {}
         for row in rows:
             wanted.setdefault(row.entity, set()).add(row.entity_id)
-        found: dict[tuple[str, uuid.UUID], dict] = {}
-        models: dict[str, type[Account] | type[Registration] | type[AddressChange]] = {
-            "account": m.Account,
-            "registration": m.Registration,
-            "address_change": m.AddressChange,
-        }
+        found: dict[tuple[str, str], dict] = {}
         for entity, ids in wanted.items():
-            model = models[entity]
-            for record in model.select().where(model.id.in_(list(ids))):
-                found[(entity, record.id)] = record_item(entity, record)
+            # Ids as one text[] literal (canonical UUIDs need no quoting) or one JSON array.
+            listed = "{" + ",".join(ids) + "}" if self.store.postgresql else orjson.dumps(list(ids))
+            make = _ITEM_MAKERS[entity]
+            for values in self.db.execute_sql(self._records_sql[entity], (listed,)).fetchall():
+                found[(entity, values[0])] = make(values)
         return found
 
     # -- login elsewhere ------------------------------------------------------------------
@@ -186,14 +200,22 @@ class Feed:
             m.Account.update(failed_logins=0, locked_until=None).where(
                 m.Account.id == account.id
             ).execute()
-            self._hold(kiosk, account.id, now)
-            account = m.Account.get_by_id(account.id)
+            lent = self.lend(kiosk, account.id, now)
+        log.info("kiosk %s borrowed account %s for a login", kiosk.name, account.id)
+        return lent
+
+    def lend(self, kiosk: KioskIdentity, account_id: object, now: datetime) -> dict:
+        """The account and its registrations, for a kiosk that holds it from now on (its
+        candidate proved it theirs there: a password, an activation code)."""
+        m = self.store
+        with self.store.write():
+            self._hold(kiosk, account_id, now)
+            account = m.Account.get_by_id(account_id)
             registrations = list(
                 m.Registration.select()
                 .where(m.Registration.account_id == account.id)
                 .order_by(m.Registration.created_at)
             )
-        log.info("kiosk %s borrowed account %s for a login", kiosk.name, account.id)
         return {
             "account": flat_record("account", account),
             "registrations": [flat_record("registration", r) for r in registrations],
@@ -205,6 +227,64 @@ class Feed:
 
 
 # -- what the feed and the login send -----------------------------------------------------
+
+_RECORD_COLUMNS = {
+    "account": ("rc_account", (
+        "id", "version", "created_at", "updated_at", "email", "email_key", "family_name",
+        "given_names", "password_hash", "status", "activated_at", "language",
+    )),
+    "registration": ("rc_registration", (
+        "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers",
+        "status", "saved_at", "withdrawn_at", "number", "paper_status", "missing_pieces",
+    )),
+    "address_change": ("rc_address_change", (
+        "id", "version", "created_at", "updated_at", "registration_id", "address",
+    )),
+}  # fmt: skip
+
+
+def _json(text: str | None) -> object:
+    return None if text is None else orjson.loads(text)
+
+
+def _account_item(values: tuple) -> dict:
+    """:func:`record_item` of an account read as ``_RECORD_COLUMNS`` lists its columns."""
+    (key, version, created, updated, email, email_key, family, given, password_hash, status,
+     activated, language) = values  # fmt: skip
+    data = {
+        "created_at": created, "updated_at": updated, "email": email, "email_key": email_key,
+        "family_name": family, "given_names": given, "password_hash": password_hash,
+        "status": status, "activated_at": activated, "language": language, "version": version,
+    }  # fmt: skip
+    return {"entity": "account", "id": key, "version": version, "data": data}
+
+
+def _registration_item(values: tuple) -> dict:
+    (key, version, created, updated, account_id, session_id, answers, status, saved, withdrawn,
+     number, paper_status, missing) = values  # fmt: skip
+    data = {
+        "created_at": created, "updated_at": updated, "account_id": account_id,
+        "session_id": session_id, "answers": _json(answers), "status": status,
+        "saved_at": saved, "withdrawn_at": withdrawn, "number": number,
+        "paper_status": paper_status, "missing_pieces": _json(missing), "version": version,
+    }  # fmt: skip
+    return {"entity": "registration", "id": key, "version": version, "data": data}
+
+
+def _address_change_item(values: tuple) -> dict:
+    key, version, created, updated, registration_id, address = values
+    data = {
+        "created_at": created, "updated_at": updated, "registration_id": registration_id,
+        "address": _json(address), "version": version,
+    }  # fmt: skip
+    return {"entity": "address_change", "id": key, "version": version, "data": data}
+
+
+_ITEM_MAKERS = {
+    "account": _account_item,
+    "registration": _registration_item,
+    "address_change": _address_change_item,
+}
 
 
 def record_item(entity: str, record: Any) -> dict:
@@ -221,6 +301,7 @@ def record_item(entity: str, record: Any) -> dict:
             "password_hash": record.password_hash,
             "status": record.status,
             "activated_at": instant_text(record.activated_at),
+            "language": record.language,
         }
     elif entity == "registration":
         data = {

@@ -20,15 +20,16 @@ what it can: an account's ``email_key`` is made from its ``email`` (a kiosk's
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from kiosk.accounts import email_key as normalise_email_key
+from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from kiosk.rectorat.store import json_text
 
-ENTITIES = ("account", "registration", "address_change", "account_deletion")
+ENTITIES = ("account", "registration", "address_change", "account_deletion", "code")
 TEXT_MAX = 1000
 """The longest free text a field may hold (names, password hash, status…)."""
 EMAIL_MAX = 320
@@ -95,12 +96,24 @@ def check_depth(value: object, limit: int = MAX_DEPTH) -> None:
     (``value`` itself counts one). Only containers are walked: flat answers cost a loop."""
     if limit < 1:
         raise Invalid(f"data is nested more than {MAX_DEPTH} deep")
-    children = (
-        value.values() if isinstance(value, Mapping) else value if type(value) is list else ()
-    )
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        children: Iterable[object] = cast(Mapping, value).values()
+    elif kind is list:
+        children = cast(list, value)
+    else:
+        return
     for child in children:
-        if isinstance(child, Mapping) or type(child) is list:
+        # Decoded JSON holds only these: their types are compared, never walked through
+        # the Mapping ABC (a batch checks about 50,000 values).
+        kind = type(child)
+        if kind in _FLAT:
+            continue
+        if kind is dict or kind is list or isinstance(child, Mapping):
             check_depth(child, limit - 1)
+
+
+_FLAT = frozenset({str, int, float, bool, type(None)})
 
 
 # -- one field ----------------------------------------------------------------------------
@@ -193,10 +206,20 @@ def account_fields(data: Mapping[str, Any], instant: Callable[..., Any] = read_i
         "password_hash": read_text(data, "password_hash"),
         "status": read_text(data, "status"),
         "activated_at": instant(data, "activated_at", null=True),
+        "language": read_language(data),
     }
     if fields["status"] not in ACCOUNT_STATUSES:
         raise Invalid("status is pending or active")
     return fields
+
+
+def read_language(data: Mapping[str, Any]) -> str:
+    """The language of the account's mails; French when a kiosk of an earlier version
+    does not send it."""
+    language = data.get("language", DEFAULT_LANGUAGE)
+    if language not in LANGUAGES:
+        raise Invalid(f"language is one of {', '.join(LANGUAGES)}")
+    return str(language)
 
 
 def registration_fields(

@@ -26,7 +26,7 @@ def academie_code(academie: str) -> str:
 
 
 def number_prefix(session: ExamSession) -> str:
-    return f"{session.year}-{academie_code(session.academie)}"
+    return f"{session.year}-{academie_code(session.academie_place)}"
 
 
 def _number(prefix: str, n: int) -> str:

@@ -29,12 +29,14 @@ from peewee import DataError, IntegrityError
 
 from kiosk.clock import Clock, instant_text
 from kiosk.exam_sessions import ExamSession, SessionError
+from kiosk.rectorat.codes import push_code
 from kiosk.rectorat.identity import identity_key
 from kiosk.rectorat.items import (
     Invalid,
     account_fields,
     address_change_fields,
     read_envelope,
+    read_uuid,
     registration_fields,
 )
 from kiosk.rectorat.kiosks import KioskIdentity
@@ -116,6 +118,7 @@ class PushRules:
             "registration": self._push_registration,
             "address_change": self._push_address_change,
             "account_deletion": self._push_account_deletion,
+            "code": self._push_code,
         }
         p = self.db.param
         self._sql = {
@@ -457,6 +460,21 @@ class PushRules:
         ).on_conflict_ignore().execute()
         return {"result": "applied"}
 
+    def _push_code(
+        self,
+        kiosk: KioskIdentity,
+        record_id: uuid.UUID,
+        version: int,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> dict:
+        try:
+            account_key = str(read_uuid(data.get("account_id"), "account_id"))
+        except Invalid:
+            account_key = None  # push_code says why
+        holds = account_key is not None and self._holds(kiosk, account_key)
+        return push_code(self.store, holds, record_id, version, data)
+
     # -- what every rule writes -----------------------------------------------------------
 
     def changed(self, entity: str, entity_id: object, account_id: object, now: datetime) -> None:
@@ -470,6 +488,19 @@ class PushRules:
         conflict.save()
 
     # -- what the rules look at -----------------------------------------------------------
+
+    def lock_address(self, email_key: str) -> None:
+        """Hold the address until the transaction ends: its sign-ups, one at a time.
+        (SQLite has one writer at a time already.)"""
+        if self.store.postgresql:
+            self.db.execute_sql(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (email_key,)
+            )
+
+    def email_owner(self, email_key: str) -> str | None:
+        """The id of the account that has this address, if one has."""
+        owner = self._one("email_owner", email_key)
+        return None if owner is None else str(owner[0])
 
     def _one(self, name: str, *params: Any) -> tuple | None:
         return self.db.execute_sql(self._sql[name], params).fetchone()
@@ -546,7 +577,7 @@ class PushRules:
             conflict.id,
             kind,
         )
-        return {"result": "conflict", "conflict": str(conflict.id)}
+        return {"result": "conflict", "conflict": str(conflict.id), "kind": kind}
 
     def _supersede(self, conflicts: list[ConflictRow], now: datetime) -> None:
         """A newer version applied: the conflicts that held an older one are over."""

@@ -15,6 +15,7 @@ It composes the parts, each in its module:
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -24,13 +25,18 @@ from kiosk.clock import Clock
 from kiosk.exam_sessions import ExamSession, load_session
 from kiosk.passwords import Hasher
 from kiosk.rectorat.bulk import BatchPath
+from kiosk.rectorat.codes import Codes
 from kiosk.rectorat.exam_office import ExamOffice
 from kiosk.rectorat.feed import DEFAULT_LIMIT, Feed
+from kiosk.rectorat.items import Invalid, derived_email_key, read_envelope
 from kiosk.rectorat.kiosks import Credentials, KioskIdentity
+from kiosk.rectorat.mail import RectoratMail
 from kiosk.rectorat.rules import PushRules
 from kiosk.rectorat.store import Conflict, RectoratStore
 
 __all__ = ["MAX_BATCH", "RectoratService"]
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000
 PER_ITEM_RUNS = 20
@@ -47,6 +53,7 @@ class RectoratService:
         clock: Clock,
         hasher: Hasher | None = None,
         session_loader: Callable[[str, Clock], ExamSession] = load_session,
+        mail: RectoratMail | None = None,
     ) -> None:
         self.store = store
         self.db = store.db
@@ -56,6 +63,9 @@ class RectoratService:
         self.rules = PushRules(store, clock, session_loader)
         self.feed = Feed(store, clock, self.hasher)
         self.exam_office = ExamOffice(store, clock, self.rules)
+        self.codes = Codes(store, clock, self.hasher, self.feed.failures, self.rules.changed)
+        # The reset codes asked for at a kiosk that does not hold the account go from here.
+        self.mail = mail
         self._batch = BatchPath(self.rules)
 
     # -- credentials ----------------------------------------------------------------------
@@ -115,6 +125,33 @@ class RectoratService:
                     i += 1
         return cast("list[dict]", results)  # every item has its result now
 
+    def sign_up(self, kiosk: KioskIdentity, item: object, now: datetime | None = None) -> dict:
+        """An account a kiosk is making now, its address checked across the network first.
+
+        ``taken`` when another account has the address: nothing is kept, no conflict is
+        recorded, since the kiosk makes no account then. Else the push's own answer
+        (``applied``: the account is the rectorat's from now on). Sign-ups of one
+        address are taken one at a time, whichever process of the service serves them.
+        """
+        now = now or self.clock.now()
+        shown_id, read = read_envelope(item)
+        if isinstance(read, dict):
+            return {"id": shown_id, **read}
+        if read.entity != "account" or read.version != 1:
+            return {"id": shown_id, "result": "refused", "reason": "invalid",
+                    "detail": "a sign-up is a new account, version 1"}  # fmt: skip
+        try:
+            key = derived_email_key(str(read.data.get("email", "")))
+        except Invalid as problem:
+            return {"id": shown_id, "result": "refused", "reason": "invalid",
+                    "detail": str(problem)}  # fmt: skip
+        with self.store.write():
+            self.rules.lock_address(key)
+            owner = self.rules.email_owner(key)
+            if owner is not None and owner != shown_id:
+                return {"id": shown_id, "result": "taken"}
+            return self.rules.push_item(kiosk, cast("Mapping[str, Any]", item), now)
+
     # -- pull and login elsewhere ---------------------------------------------------------
 
     def sequence(self) -> int:
@@ -130,6 +167,51 @@ class RectoratService:
         """The account and its registrations, for a candidate whose account was made at
         another kiosk; records the kiosk's interest. Raises ``LoginRefused``."""
         return self.feed.login(kiosk, email_key, password, now)
+
+    def activate(self, kiosk: KioskIdentity, email_key: object, code: object) -> dict:
+        """Activate, with the code of its mail typed at ``kiosk``, an account made at
+        another kiosk: the account and its registrations, which ``kiosk`` holds from
+        then on. Raises :class:`~kiosk.rectorat.codes.CodeRefused`."""
+        account_id = self.codes.activate_by_code(kiosk, email_key, code)
+        return self.feed.lend(kiosk, account_id, self.clock.now())
+
+    def request_reset(self, kiosk: KioskIdentity, email_key: object) -> None:
+        """Mail a reset code to the owner of the active account of this address, if there
+        is one; the asking kiosk is told nothing either way."""
+        issued = self.codes.issue_reset(email_key)
+        if issued is None:
+            return
+        if self.mail is None:
+            log.error("no mail configured: the reset code asked for at %s is not sent", kiosk.name)
+            return
+        session = self._latest_session(issued.account_id)
+        self.mail.reset_code(
+            issued.email, issued.name, issued.code, issued.until, self.clock.now(), session
+        )
+        log.info("kiosk %s asked for a reset code, mailed by the rectorat", kiosk.name)
+
+    def reset(
+        self, kiosk: KioskIdentity, email_key: object, code: object, password: object
+    ) -> dict:
+        """A new password, with the reset code of its mail, for an account ``kiosk`` does
+        not hold: the account and its registrations, which ``kiosk`` holds from then on.
+        Raises :class:`~kiosk.rectorat.codes.CodeRefused` or ``PasswordRefused``."""
+        account_id = self.codes.reset(kiosk, email_key, code, password)
+        return self.feed.lend(kiosk, account_id, self.clock.now())
+
+    def _latest_session(self, account_id: object) -> ExamSession | None:
+        m = self.store
+        latest = (
+            m.Registration.select(m.Registration.session_id)
+            .where(m.Registration.account_id == account_id)
+            .order_by(m.Registration.created_at.desc())
+            .first()
+        )
+        return None if latest is None else self.rules.session(latest.session_id)
+
+    def activate_by_link(self, token: str) -> bool:
+        """Activate the account whose mail holds this link; whether it did."""
+        return self.codes.activate_by_link(token)
 
     # -- the exam office ------------------------------------------------------------------
 

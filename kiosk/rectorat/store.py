@@ -39,7 +39,7 @@ from peewee import (
 from kiosk.errors import StoreError
 from kiosk.store.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 7
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -117,8 +117,13 @@ class Account(_Template):
     locked_until = InstantField(null=True)
     received_at = InstantField()
     # The kiosk that pushed it first, which holds it without an rc_interest row (schema 3;
-    # NULL for an account received before, whose holders are all in rc_interest).
-    origin_kiosk_id = IntegerField(null=True, constraints=_references("rc_kiosk", "SET NULL"))
+    # NULL for an account received before, whose holders are all in rc_interest). Not a
+    # foreign key since schema 5: the service writes it from the authenticated kiosk only,
+    # and a kiosk is revoked, never deleted; the check cost every pushed account a lookup
+    # and a lock on its kiosk's row.
+    origin_kiosk_id = IntegerField(null=True)
+    # The language of the account's mails, as its candidate chose at sign-up (schema 6).
+    language = CharField(max_length=8, default="fr")
 
     class Meta:
         table_name = "rc_account"
@@ -187,6 +192,26 @@ class Conflict(_Template):
 
     class Meta:
         table_name = "rc_conflict"
+
+
+class Code(_Template):
+    """A one-time code a kiosk mailed (schema 7): its hashes, so that it works at every
+    kiosk, and its link too (kiosk.rectorat.codes)."""
+
+    id = UUIDTextField(primary_key=True)
+    version = BigIntegerField()
+    account_id = UUIDTextField(constraints=_references("rc_account"), index=True)
+    purpose = CharField(max_length=16)  # activation | reset
+    code_hash = TextField()
+    link_hash = CharField(max_length=64, null=True, unique=True)
+    expires_at = InstantField()
+    tries_left = IntegerField()
+    spent_at = InstantField(null=True)
+    created_at = InstantField()
+    updated_at = InstantField()
+
+    class Meta:
+        table_name = "rc_code"
 
 
 class Interest(_Template):
@@ -300,6 +325,7 @@ TEMPLATES: tuple[type[Model], ...] = (
     Counter,
     Staff,
     Audit,
+    Code,
 )
 """In creation order: a table comes after those it references."""
 
@@ -368,10 +394,11 @@ class RectoratStore:
         self.Counter = _bound(Counter, db)
         self.Staff = _bound(Staff, db)
         self.Audit = _bound(Audit, db)
+        self.Code = _bound(Code, db)
         self.models: tuple[type[Model], ...] = (
             self.SchemaRow, self.Kiosk, self.Account, self.Registration, self.AddressChange,
             self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter, self.Staff,
-            self.Audit,
+            self.Audit, self.Code,
         )  # fmt: skip
 
     @property
@@ -442,6 +469,9 @@ class RectoratStore:
             schema.Migration(2, "staff and audit", staff_and_audit),
             schema.Migration(3, "origin kiosk, numbered feed", self._migrate_to_3),
             schema.Migration(4, "64-bit versions", self._migrate_to_4),
+            schema.Migration(5, "origin kiosk without a foreign key", self._migrate_to_5),
+            schema.Migration(6, "the language of an account's mails", self._migrate_to_6),
+            schema.Migration(7, "one-time codes", lambda: self.Code.create_table(safe=True)),
         ]
         return schema.migrate(
             versioning,
@@ -482,6 +512,23 @@ class RectoratStore:
             " WHERE rc_account.id = rc_change.account_id AND rc_change.seq IS NOT NULL"
         )
         self.db.execute_sql(_FEED_ORIGIN_INDEX)
+
+    def _migrate_to_6(self) -> None:
+        """Schema 6: ``rc_account.language``; the accounts received before were all
+        mailed in French."""
+        if "language" not in [column.name for column in self.db.get_columns("rc_account")]:
+            self.db.execute_sql(
+                "ALTER TABLE rc_account ADD COLUMN language VARCHAR(8) NOT NULL DEFAULT 'fr'"
+            )
+
+    def _migrate_to_5(self) -> None:
+        """Schema 5: ``rc_account.origin_kiosk_id`` is no longer checked against rc_kiosk
+        (see :class:`Account`). PostgreSQL drops the constraint; SQLite keeps it (dropping
+        it means rebuilding the table, and there the check is one lookup in a small table)."""
+        if self.postgresql:
+            self.db.execute_sql(
+                "ALTER TABLE rc_account DROP CONSTRAINT IF EXISTS rc_account_origin_kiosk_id_fkey"
+            )
 
     # -- the sequencer -------------------------------------------------------------------
 
@@ -578,6 +625,14 @@ class RectoratStore:
                 if count < batch:
                     break
         return pruned
+
+    def head(self) -> tuple[int, bool]:
+        """:meth:`last_seq`, and :meth:`unnumbered`, in one statement: what a pull asks first."""
+        top, waiting = self.db.execute_sql(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM rc_change WHERE seq IS NOT NULL),"
+            " EXISTS (SELECT 1 FROM rc_change WHERE seq IS NULL)"
+        ).fetchone()
+        return top, bool(waiting)
 
     def last_seq(self) -> int:
         # The condition lets SQLite read the maximum from the partial index on seq.

@@ -39,6 +39,7 @@ from kiosk.runtime.config import Config, ConfigError, default_data_dir, load_con
 from kiosk.runtime.launcher import launched
 
 if TYPE_CHECKING:
+    from kiosk.runtime.launcher import Prestarted
     from kiosk.runtime.services import Services
     from kiosk.staff import StaffService
 
@@ -164,8 +165,10 @@ def _run(args: argparse.Namespace) -> int:
     # Started ahead by the launcher: the code first (Textual reads its variables when it
     # is imported), then, once the launcher has checked the session and the store, the rest.
     _neutralise_textual_environment()
+    from kiosk.runtime.launcher import wait_for_go, without_postgresql
+
+    without_postgresql()
     import screens.app
-    from kiosk.runtime.launcher import wait_for_go
 
     wait_for_go()
     config = _config(args)
@@ -209,7 +212,7 @@ def _launch(args: argparse.Namespace) -> int:
     from kiosk.runtime.launcher import Prestarted, ignore_terminal_signals, supervise
 
     ignore_terminal_signals()
-    first = Prestarted(args.argv)
+    first = args.first or Prestarted(args.argv)  # started already by launcher.main, if it could
     if sys.stdout.isatty():  # on the kiosk's own screen: see _kiosk_trouble
         return supervise(args.argv, check=lambda: _kiosk_trouble(args), first=first)
     try:
@@ -319,6 +322,10 @@ def _sync(args: argparse.Namespace) -> int:
         print(french("cli.sync_failed", error=synced.error, **counts))
     else:
         print(french("cli.synced", **counts))
+    for reason, count in sorted(synced.refused.items()):
+        known = french.has(f"sync.reason.{reason}")
+        why = french(f"sync.reason.{reason}") if known else reason
+        print(french("cli.sync_refused", count=count, reason=why))
     return 0 if synced.online else 1
 
 
@@ -461,10 +468,12 @@ def parser() -> Parser:
     return built
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, first: Prestarted | None = None) -> int:
+    """The command; ``first``: the kiosk that ``kiosk.runtime.launcher.main`` started ahead."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(arguments)
     args.argv = arguments  # ``run`` hands them on to the kiosk's child process
+    args.first = first
     from kiosk.private import private_umask
 
     # What any command writes (store, log, mail, documents, exports) is the kiosk's alone,

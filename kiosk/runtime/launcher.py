@@ -13,11 +13,13 @@ A kiosk is started ahead (:class:`Prestarted`): its process loads its code (Text
 screens) while the launcher checks the session and the store, and it goes on only
 when the launcher says so; it reads nothing of its configuration, store or terminal
 before. On trouble the launcher ends it instead: no kiosk runs on a damaged store.
+
+The ``kiosk`` command starts the first kiosk from ``kiosk.runtime.entry``, before it
+imports the rest of the command: this module imports nothing heavy for that.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -33,7 +35,21 @@ QUICK_DEATHS = 5
 QUICK_WINDOW = 60.0
 SLOW_RESTART = 30.0
 
-log = logging.getLogger(__name__)
+
+def _log():
+    # Imported when there is something to log: not on the way to the first kiosk.
+    import logging
+
+    return logging.getLogger(__name__)
+
+
+def without_postgresql() -> None:
+    """The kiosk and its launcher never reach a PostgreSQL server (only the staff console
+    and the rectorat's service do, in processes of their own); peewee imports a PostgreSQL
+    driver it finds installed all the same, which took longer than the rest of the
+    launcher's checks together. Spared here, in a process that has not imported it."""
+    for driver in ("psycopg", "psycopg2"):
+        sys.modules.setdefault(driver, None)  # type: ignore[arg-type]  # import: ImportError
 
 
 def launched() -> bool:
@@ -77,6 +93,7 @@ class Prestarted:
     reads its configuration, its store or its terminal (:func:`wait_for_go`)."""
 
     def __init__(self, argv: list[str]) -> None:
+        self.settled = False  # let go, or abandoned
         ready, self._go = os.pipe()
         try:
             self.process = subprocess.Popen(
@@ -93,6 +110,7 @@ class Prestarted:
 
     def go(self) -> int:
         """Let the kiosk run; its exit code once it has ended."""
+        self.settled = True
         try:
             os.write(self._go, b"1")
         except BrokenPipeError:  # it has ended already: its code says why
@@ -103,6 +121,7 @@ class Prestarted:
 
     def abandon(self) -> None:
         """End the kiosk before it has read or shown anything."""
+        self.settled = True
         os.close(self._go)
         self.process.terminate()
         self.process.wait()
@@ -156,7 +175,7 @@ def supervise(
             sleep(SLOW_RESTART)
             continue
         if reported:
-            log.warning("the kiosk's store can be used again: starting the kiosk")
+            _log().warning("the kiosk's store can be used again: starting the kiosk")
             reported = None
         started = time.monotonic()
         if run is not None:
@@ -165,7 +184,7 @@ def supervise(
             code = (ahead or Prestarted(argv)).go()
         if code == STAFF_EXIT:
             return code
-        log.error(
+        _log().error(
             "the kiosk stopped with code %s after %.0f s; starting it again",
             code,
             time.monotonic() - started,
@@ -181,7 +200,7 @@ def _out_of_service(trouble: str) -> None:
     from kiosk.i18n import french
 
     message = french("fault.out_of_service", problem=trouble, seconds=f"{SLOW_RESTART:g}")
-    log.error("%s", message)
+    _log().error("%s", message)
     if sys.stderr.isatty():  # the kiosk's own screen, cleared: the public reads only that
         message = "\x1b[H\x1b[2J" + french("fault.out_of_service_screen")
     print(message, file=sys.stderr, flush=True)

@@ -59,15 +59,22 @@ def _accounts(services: Services) -> AccountService:
         services.store,
         services.clock,
         services.session,
-        elsewhere=sync.borrow if sync.configured else None,
+        elsewhere=sync if sync.configured else None,
     )
 
 
 def _sync(services: Services) -> SyncService:
+    from datetime import timedelta
+
     from kiosk.sync.client import SyncClient, SyncService
 
     config = services.config.sync
-    return SyncService(services.store, services.clock, SyncClient(config) if config.url else None)
+    return SyncService(
+        services.store,
+        services.clock,
+        SyncClient(config) if config.url else None,
+        interval=timedelta(seconds=config.interval),
+    )
 
 
 def _registrations(services: Services) -> RegistrationService:

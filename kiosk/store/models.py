@@ -85,6 +85,10 @@ class Account(Record):
     locked_until = InstantField(null=True)
     # « kiosk »: made here; « rectorat »: borrowed from the rectorat for a login.
     origin = CharField(default="kiosk")
+    # The language of every mail to the account (kiosk.i18n.LANGUAGES), chosen at sign-up.
+    language = CharField(default="fr")
+    # Signed up here offline, its address found taken at the rectorat by another account.
+    taken_elsewhere_at = InstantField(null=True)
 
     class Meta:
         table_name = "account"
@@ -104,6 +108,7 @@ class OneTimeCode(Record):
     expires_at = InstantField()
     tries_left = IntegerField()
     spent_at = InstantField(null=True)
+    link_hash = TextField(null=True)  # SHA-256 of the activation link's token, once mailed
 
     class Meta:
         table_name = "one_time_code"

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from kiosk import formatting
 from kiosk.clock import Clock, instant_from_text, instant_text
-from kiosk.errors import Refused
+from kiosk.errors import Problem, Refused, Unreachable
+from kiosk.i18n import LANGUAGES
 from kiosk.runtime.config import SyncConfig
-from kiosk.store.models import Account, AddressChange, Registration
+from kiosk.store.models import Account, AddressChange, OneTimeCode, Registration
 
 if TYPE_CHECKING:
     from kiosk.store.database import KioskStore
@@ -32,13 +33,23 @@ BATCH = 2000  # items a push: the rectorat's maximum (MAX_BATCH)
 FIRST_BATCH = 250
 ACK_CHUNK = 500  # outbox rows marked delivered by one statement
 PULL_LIMIT = 500
+# A candidate waits on the sign-up screen: past this, the kiosk signs up on its own.
+SIGN_UP_TIMEOUT = 3.0
 FIRST_BACKOFF = timedelta(seconds=5)
 LONGEST_BACKOFF = timedelta(minutes=5)
-DELIVERED = ("applied", "stale", "conflict", "refused")
+DELIVERED = ("applied", "stale", "conflict")
 
 
 class SyncUnavailable(Exception):
-    """The rectorat cannot be reached or will not answer now; try again later."""
+    """The rectorat cannot be reached or will not answer now; try again later.
+
+    ``status``: the HTTP status when the rectorat answered; ``retry_after``: the seconds
+    it asked the kiosk to wait (a ``429``'s ``Retry-After``)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class SyncRefused(SyncUnavailable):
@@ -54,6 +65,7 @@ def account_data(account: Account) -> dict[str, Any]:
         "updated_at": instant_text(account.updated_at),
         **{name: getattr(account, name) for name in ACCOUNT_FIELDS},
         "activated_at": instant_text(account.activated_at),
+        "language": account.language,
     }
 
 
@@ -71,11 +83,22 @@ def registration_data(registration: Registration) -> dict[str, Any]:
 
 
 _JSON = {"Content-Type": "application/json"}
+# Where a refusal is the candidate's answer (wrong password or code, not activated,
+# wait), not the kiosk's.
+CANDIDATE_ANSWERS = ("/v1/accounts/login", "/v1/accounts/activate", "/v1/accounts/reset")
 
 
 def encode_push(items: list[str]) -> bytes:
     """The body of a push of items already encoded as JSON texts."""
     return ('{"items":[' + ",".join(items) + "]}").encode("utf-8")
+
+
+def _seconds(header: str | None) -> int:
+    """A ``Retry-After`` in whole seconds (0 when absent or not a number of seconds)."""
+    try:
+        return max(0, min(int(header or 0), int(LONGEST_BACKOFF.total_seconds())))
+    except ValueError:
+        return 0
 
 
 class SyncClient:
@@ -102,7 +125,7 @@ class SyncClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise SyncUnavailable(f"{type(error).__name__}: {error}") from error
-        if path == "/v1/accounts/login" and response.status_code in (401, 403, 429):
+        if path in CANDIDATE_ANSWERS and response.status_code in (401, 403, 422, 429):
             # The candidate's answer (wrong password, not activated, wait), not the kiosk's.
             body = (
                 response.json()
@@ -111,11 +134,15 @@ class SyncClient:
             )
             if response.status_code == 401 and body.get("error") == "unauthorised":
                 raise SyncRefused("the rectorat refuses this kiosk's credential")
-            return {"error": body.get("error", "login"), "retry_after": body.get("retry_after")}
+            return {"error": body.get("error", "login"), **body}
         if response.status_code == 401:
             raise SyncRefused("the rectorat refuses this kiosk's credential")
         if response.status_code >= 400:
-            raise SyncUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise SyncUnavailable(
+                f"HTTP {response.status_code}: {response.text[:200]}",
+                status=response.status_code,
+                retry_after=_seconds(response.headers.get("retry-after")),
+            )
         try:
             # The standard library: a page of changes takes a few ms, orjson saves 2.
             return json.loads(response.content)
@@ -141,6 +168,31 @@ class SyncClient:
             "POST", "/v1/accounts/login", json={"email_key": email_key, "password": password}
         )
 
+    def activate(self, email_key: str, code: str) -> dict[str, Any]:
+        """The account, activated, and its registrations, or ``{"error": code | locked, …}``."""
+        return self._call(
+            "POST", "/v1/accounts/activate", json={"email_key": email_key, "code": code}
+        )
+
+    def request_reset(self, email_key: str) -> None:
+        """Ask the rectorat to mail a reset code to the owner of this address's account."""
+        self._call("POST", "/v1/accounts/reset-request", json={"email_key": email_key})
+
+    def reset(self, email_key: str, code: str, password: str) -> dict[str, Any]:
+        """The account with its new password, and its registrations; or ``{"error": code |
+        locked | password, …}``."""
+        return self._call(
+            "POST",
+            "/v1/accounts/reset",
+            json={"email_key": email_key, "code": code, "password": password},
+        )
+
+    def sign_up(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The rectorat's answer to a new account: ``{"result": "applied" | "taken" | …}``."""
+        return self._call(
+            "POST", "/v1/accounts/signup", json={"item": item}, timeout=SIGN_UP_TIMEOUT
+        )
+
     def close(self) -> None:
         self._http.close()
 
@@ -154,9 +206,20 @@ class SyncReport:
     pending: int
     online: bool
     error: str = ""
+    # Items the rectorat will never take, by reason (``session``, ``closed``…), all rounds.
+    refused: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def refused_count(self) -> int:
+        return sum(self.refused.values())
 
 
-_MODELS = {"account": Account, "registration": Registration, "address_change": AddressChange}
+_MODELS = {
+    "account": Account,
+    "registration": Registration,
+    "address_change": AddressChange,
+    "code": OneTimeCode,
+}
 
 # What each waiting sync row stands for, oldest first: the record's latest state as the
 # item to send, built by SQLite as JSON text (the instants are stored as the protocol
@@ -174,7 +237,7 @@ SELECT o.rowid, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.
       'created_at', a.created_at, 'updated_at', a.updated_at, 'email', a.email,
       'email_key', a.email_key, 'family_name', a.family_name, 'given_names', a.given_names,
       'password_hash', a.password_hash,
-      'status', a.status, 'activated_at', a.activated_at))
+      'status', a.status, 'activated_at', a.activated_at, 'language', a.language))
     FROM account a WHERE a.id = json_extract(o.payload, '$.id'))
   WHEN 'registration' THEN (
     SELECT json_object('entity', 'registration', 'id', r.id, 'version', r.version,
@@ -189,6 +252,13 @@ SELECT o.rowid, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.
       'data', json_object(
       'created_at', c.created_at, 'registration_id', c.registration_id, 'address', json(c.address)))
     FROM address_change c WHERE c.id = json_extract(o.payload, '$.id'))
+  WHEN 'code' THEN (
+    SELECT json_object('entity', 'code', 'id', t.id, 'version', t.version,
+      'data', json_object(
+      'created_at', t.created_at, 'updated_at', t.updated_at, 'account_id', t.account_id,
+      'purpose', t.purpose, 'code_hash', t.code_hash, 'link_hash', t.link_hash,
+      'expires_at', t.expires_at, 'tries_left', t.tries_left, 'spent_at', t.spent_at))
+    FROM one_time_code t WHERE t.id = json_extract(o.payload, '$.id'))
   END
 FROM outbox o
 WHERE o.kind = 'sync' AND o.delivered_at IS NULL AND o.failed_at IS NULL AND o.rowid > ?
@@ -251,15 +321,45 @@ class WaitingBatch:
     gone: list[int] = field(default_factory=list)
 
 
+@dataclass
+class Settled:
+    """Outbox rows a push settled: ``delivered`` (rowids), and ``refused`` for good
+    (rowid, the rectorat's reason as JSON); the accounts whose address the rectorat
+    found taken by another account (``taken``: ids)."""
+
+    delivered: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
+
+
+def refusal_reason(last_error: str | None) -> str:
+    """The rectorat's reason kept in an outbox row's ``last_error``."""
+    try:
+        return str(json.loads(last_error or "{}").get("reason") or "unknown")
+    except (ValueError, AttributeError):
+        return "unknown"
+
+
 class SyncService:
     """Push the outbox's sync rows, pull the rectorat's changes, borrow accounts for a login."""
 
-    def __init__(self, store: KioskStore, clock: Clock, client: SyncClient | None) -> None:
+    def __init__(
+        self,
+        store: KioskStore,
+        clock: Clock,
+        client: SyncClient | None,
+        interval: timedelta = LONGEST_BACKOFF,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.client = client
+        # Rounds come every ``interval``: a back-off longer than that would leave the
+        # status saying « Hors ligne » for rounds after the rectorat is back.
+        self.longest_backoff = min(interval, LONGEST_BACKOFF)
         self._failures = 0
         self._next_try: datetime | None = None
+        # Whether the last call to the rectorat (a round, a login elsewhere) was answered.
+        self.reachable = True
 
     @property
     def configured(self) -> bool:
@@ -296,6 +396,17 @@ class SyncService:
             .count()
         )
 
+    def refused(self) -> dict[str, int]:
+        """The items the rectorat refused for good, by reason: they wait for staff."""
+        rows = self.store.OutboxRow
+        counts: dict[str, int] = {}
+        for row in rows.select(rows.last_error).where(
+            rows.kind == "sync", rows.failed_at.is_null(False)
+        ):
+            reason = refusal_reason(row.last_error)
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
+
     # -- one round ----------------------------------------------------------------------
 
     def sync_once(self, *, force: bool = False) -> SyncReport:
@@ -304,20 +415,28 @@ class SyncService:
         if self.client is None:
             return SyncReport(0, 0, self.pending(), online=False, error="not configured")
         if not force and self._next_try is not None and now < self._next_try:
-            return SyncReport(0, 0, self.pending(), online=False, error="waiting")
+            return SyncReport(
+                0, 0, self.pending(), online=False, error="waiting", refused=self.refused()
+            )
         try:
             pushed = self.push_waiting()
             pulled = self.pull()
         except SyncUnavailable as error:
+            self.reachable = False
             self._failures += 1
-            delay = min(FIRST_BACKOFF * 2 ** min(self._failures - 1, 10), LONGEST_BACKOFF)
+            delay = min(FIRST_BACKOFF * 2 ** min(self._failures - 1, 10), self.longest_backoff)
+            # A rectorat that says how long to wait is heard: it is busy, not away.
+            delay = max(delay, timedelta(seconds=error.retry_after))
             self._next_try = now + delay
             log.warning("sync: %s (next try in %s)", error, delay)
-            return SyncReport(0, 0, self.pending(), online=False, error=str(error))
+            return SyncReport(
+                0, 0, self.pending(), online=False, error=str(error), refused=self.refused()
+            )
+        self.reachable = True
         self._failures = 0
         self._next_try = None
         self._set_state("last_contact", now.isoformat())
-        return SyncReport(pushed, pulled, self.pending(), online=True)
+        return SyncReport(pushed, pulled, self.pending(), online=True, refused=self.refused())
 
     def push_waiting(self) -> int:
         """Push every row waiting now, batch after batch, oldest first; returns how many rows.
@@ -332,25 +451,26 @@ class SyncService:
         pushed = 0
         limit = FIRST_BATCH
         batch = self.waiting(limit)
-        done: list[int] = []
+        done = Settled()
         with ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http:
             while batch.rows:
                 answer = http.submit(client.push_body, batch.body) if batch.items else None
                 self._acknowledge(done)
-                done = []
+                done = Settled()
                 following = (
                     self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
                 )
                 limit = BATCH
-                done = self._delivered(batch, answer.result() if answer else [])
+                done = self._settled(batch, answer.result() if answer else [])
                 pushed += batch.rows
                 batch = following
             self._acknowledge(done)
         return pushed
 
-    def _delivered(self, batch: WaitingBatch, results: list[dict[str, Any]]) -> list[int]:
-        """The outbox rows of a batch that the rectorat's answer settles."""
-        delivered = list(batch.gone)
+    def _settled(self, batch: WaitingBatch, results: list[dict[str, Any]]) -> Settled:
+        """The outbox rows of a batch that the rectorat's answer settles: delivered, or
+        refused for good (kept, with the reason, for staff to see)."""
+        settled = Settled(delivered=list(batch.gone))
         for key, result in zip(batch.keys, results, strict=False):
             if result.get("id") != key[1]:
                 raise SyncUnavailable("the rectorat's answer does not match the batch")
@@ -359,11 +479,20 @@ class SyncService:
                 # once the rectorat's clock has caught up, so it waits for a later round.
                 log.warning("sync: %s %s dated in the rectorat's future; kept to send again", *key)
                 continue
-            if result.get("result") in DELIVERED:
-                delivered.extend(batch.rows_of[key])
-                if result["result"] in ("conflict", "refused"):
-                    log.warning("sync: %s %s %s: %s", key[0], key[1], result["result"], result)
-        return delivered
+            if result.get("result") == "refused":
+                log.warning("sync: %s %s refused: %s", key[0], key[1], result)
+                why = json.dumps(
+                    {"reason": result.get("reason", ""), "detail": result.get("detail", "")},
+                    ensure_ascii=False,
+                )
+                settled.refused.extend((rowid, why) for rowid in batch.rows_of[key])
+            elif result.get("result") in DELIVERED:
+                settled.delivered.extend(batch.rows_of[key])
+                if result["result"] == "conflict":
+                    log.warning("sync: %s %s conflict: %s", key[0], key[1], result)
+                    if key[0] == "account" and result.get("kind") == "email_key":
+                        settled.taken.append(key[1])
+        return settled
 
     def waiting(self, limit: int = BATCH, after: int = 0) -> WaitingBatch:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
@@ -397,13 +526,27 @@ class SyncService:
         batch.body = encode_push(batch.items)
         return batch
 
-    def _acknowledge(self, rowids: list[int]) -> None:
-        """Mark these outbox rows (rowids: no lookup through the id's index) delivered:
-        one statement a few hundred rows, one transaction."""
-        if not rowids:
+    def _acknowledge(self, settled: Settled) -> None:
+        """Mark the settled outbox rows (rowids: no lookup through the id's index)
+        delivered, or failed with the rectorat's reason: one statement a few hundred
+        rows, one transaction."""
+        rowids = settled.delivered
+        if not rowids and not settled.refused and not settled.taken:
             return
         stamp = self.store.OutboxRow.delivered_at.db_value(self.clock.now())
         with self.store.atomic():
+            accounts = self.store.Account
+            for account_id in settled.taken:
+                # Its candidate learns it at the next login here (AccountService.log_in).
+                accounts.update(taken_elsewhere_at=self.clock.now()).where(
+                    accounts.id == account_id
+                ).execute()
+            for rowid, why in settled.refused:
+                self.store.db.execute_sql(
+                    "UPDATE outbox SET failed_at = ?, updated_at = ?, last_error = ?,"
+                    " attempts = attempts + 1 WHERE rowid = ?",
+                    (stamp, stamp, why, rowid),
+                )
             for at in range(0, len(rowids), ACK_CHUNK):
                 chunk = rowids[at : at + ACK_CHUNK]
                 self.store.db.execute_sql(
@@ -418,9 +561,13 @@ class SyncService:
         """Apply what the rectorat changed since the cursor; returns how many changes."""
         client = self._connected()
         total = 0
+        first = True
         while True:
             after = int(self._state("cursor", "0"))
             answer = client.changes(after)
+            if first:
+                self._keep_public_url(answer.get("public_url"))
+                first = False
             changes = answer.get("changes", [])
             if not changes:
                 if int(answer.get("last", after)) > after:
@@ -432,6 +579,12 @@ class SyncService:
             total += len(changes)
             if len(changes) < PULL_LIMIT:
                 return total
+
+    def _keep_public_url(self, url: object) -> None:
+        """The rectorat's public address, for the activation links of the mails to come."""
+        url = url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+        if url != self._state("public_url"):
+            self._set_state("public_url", url)
 
     def _guarded(self, apply) -> None:
         """Run ``apply`` so that the store's triggers do not send its writes back."""
@@ -469,6 +622,8 @@ class SyncService:
             activated_at=instant_from_text(data.get("activated_at")),
             updated_at=instant_from_text(data["updated_at"]),
         )
+        if data.get("language") in LANGUAGES:  # a rectorat of an earlier version sends none
+            fields["language"] = data["language"]
         accounts = self.store.Account
         if account is None:
             known.accounts[key] = accounts.create(
@@ -547,17 +702,54 @@ class SyncService:
             for name, value in changes.items():
                 setattr(registration, name, value)
 
-    # -- login elsewhere ----------------------------------------------------------------
+    # -- sign-up and login elsewhere ----------------------------------------------------
+
+    def address_taken(self, account: Account) -> bool:
+        """Whether another account has this new account's address, network-wide. When it
+        has not, the rectorat keeps this one: the address is the candidate's from now on.
+        Raises :class:`Unreachable` when the rectorat cannot say now."""
+        client = self._connected_or_unreachable()
+        item = {
+            "entity": "account",
+            "id": str(account.id),
+            "version": account.version,
+            "data": account_data(account),
+        }
+        try:
+            answer = client.sign_up(item)
+        except SyncUnavailable as error:
+            log.info("sync: sign-up checked here only: %s", error)
+            # It answered (busy, or of an earlier version without sign-up): it is there.
+            self.reachable = error.status is not None
+            raise Unreachable(str(error)) from error
+        self.reachable = True
+        if answer.get("result") == "taken":
+            return True
+        if answer.get("result") != "applied":
+            # Refused (say, a bound): the kiosk's own rules decide, the push says the rest.
+            log.warning("sync: sign-up of %s answered %s", account.id, answer)
+        return False
+
+    def _connected_or_unreachable(self) -> SyncClient:
+        if self.client is None:
+            raise Unreachable("not configured")
+        return self.client
 
     def borrow(self, email_key: str, password: str) -> Account | None:
-        """The account of a candidate made at another kiosk, fetched for this login, or None."""
+        """The account of a candidate made at another kiosk, fetched for this login, or
+        None; :class:`Unreachable` when the rectorat cannot say now."""
         if self.client is None:
             return None
         try:
             answer = self.client.login(email_key, password)
+        except SyncRefused as error:
+            log.error("sync: no login elsewhere: %s", error)
+            raise Unreachable(str(error)) from error
         except SyncUnavailable as error:
             log.info("sync: no login elsewhere now: %s", error)
-            return None
+            self.reachable = False
+            raise Unreachable(str(error)) from error
+        self.reachable = True
         if answer.get("error") == "pending":
             raise Refused.one("", "login.pending_elsewhere")
         if answer.get("error") == "locked":
@@ -565,6 +757,63 @@ class SyncService:
             raise Refused.one("", "login.locked", wait=formatting.duration(wait))
         if answer.get("error"):
             return None
+        return self._borrowed(answer)
+
+    def activate(self, email_key: str, code: str) -> Account | None:
+        """Activate, at the rectorat, an account made at another kiosk, with the code of
+        its mail; the account, kept here as for a login, or None for a wrong code.
+        :class:`Unreachable` when the rectorat cannot say now."""
+        client = self._connected_or_unreachable()
+        try:
+            answer = client.activate(email_key, code)
+        except SyncUnavailable as error:
+            log.info("sync: no activation elsewhere now: %s", error)
+            self.reachable = False
+            raise Unreachable(str(error)) from error
+        self.reachable = True
+        if answer.get("error") == "locked":
+            wait = timedelta(seconds=float(answer.get("retry_after") or 60))
+            raise Refused.one("code", "code.wait", wait=formatting.duration(wait))
+        if answer.get("error"):
+            return None
+        return self._borrowed(answer)
+
+    def request_reset(self, email_key: str) -> None:
+        """Ask the rectorat to mail a reset code for an account made at another kiosk.
+        :class:`Unreachable` when it cannot be asked now."""
+        client = self._connected_or_unreachable()
+        try:
+            client.request_reset(email_key)
+        except SyncUnavailable as error:
+            log.info("sync: no reset code from the rectorat now: %s", error)
+            self.reachable = error.status is not None and error.status != 429
+            raise Unreachable(str(error)) from error
+        self.reachable = True
+
+    def reset(self, email_key: str, code: str, password: str) -> Account | None:
+        """A new password, set at the rectorat with the code of its mail, for an account
+        made at another kiosk: the account, kept here as for a login, or None for a wrong
+        code. :class:`Unreachable` when the rectorat cannot say now."""
+        client = self._connected_or_unreachable()
+        try:
+            answer = client.reset(email_key, code, password)
+        except SyncUnavailable as error:
+            log.info("sync: no reset elsewhere now: %s", error)
+            self.reachable = False
+            raise Unreachable(str(error)) from error
+        self.reachable = True
+        if answer.get("error") == "locked":
+            wait = timedelta(seconds=float(answer.get("retry_after") or 60))
+            raise Refused.one("code", "code.wait", wait=formatting.duration(wait))
+        if answer.get("error") == "password":
+            params = answer.get("params")
+            params = params if isinstance(params, dict) else {}
+            raise Refused({"password": Problem(str(answer.get("key")), params)})
+        if answer.get("error"):
+            return None
+        return self._borrowed(answer)
+
+    def _borrowed(self, answer: dict[str, Any]) -> Account | None:
         with self.store.atomic():
             self._guarded(lambda: self._keep_borrowed(answer))
         accounts = self.store.Account
@@ -572,6 +821,7 @@ class SyncService:
 
     def _keep_borrowed(self, answer: dict[str, Any]) -> None:
         account, registrations = answer["account"], answer.get("registrations", [])
+        kept = self._retire_taken(account)
         known = _Known(
             self.store,
             [{"entity": "account", "id": account["id"]}]
@@ -580,6 +830,53 @@ class SyncService:
         self._apply_account(account["id"], account, known)
         for registration in registrations:
             self._apply_registration(registration["id"], registration, known)
+        self._carry_over(account["id"], kept)
+
+    def _retire_taken(self, borrowed: dict[str, Any]) -> list[tuple[str, dict]]:
+        """Delete the account made here offline with the address of ``borrowed``, found
+        taken at the rectorat; what its candidate saved or typed here, by session, to
+        become the borrowed account's drafts. (The rectorat keeps what was pushed of it,
+        for the exam office.)"""
+        s = self.store
+        taken = s.Account.get_or_none(
+            s.Account.email_key == borrowed.get("email_key"),
+            s.Account.id != borrowed["id"],
+            s.Account.taken_elsewhere_at.is_null(False),
+        )
+        if taken is None:
+            return []
+        kept = [
+            (r.session_id, dict(r.answers))
+            for r in s.Registration.select().where(s.Registration.account == taken.id)
+        ]
+        kept += [
+            (d.session_id, dict(d.values))
+            for d in s.Draft.select().where(s.Draft.account == taken.id)
+        ]
+        s.Account.delete().where(s.Account.id == taken.id).execute()
+        log.info("sync: account %s, taken elsewhere, gave way to %s", taken.id, borrowed["id"])
+        return kept
+
+    def _carry_over(self, account_id: str, kept: list[tuple[str, dict]]) -> None:
+        """What the candidate saved under the account that gave way, as drafts of the one
+        that stays, for each session it has neither registered nor drafted for."""
+        s = self.store
+        now = self.clock.now()
+        for session_id, values in kept:
+            registered = s.Registration.select().where(
+                s.Registration.account == account_id, s.Registration.session_id == session_id
+            )
+            drafted = s.Draft.select().where(
+                s.Draft.account == account_id, s.Draft.session_id == session_id
+            )
+            if not registered.exists() and not drafted.exists():
+                s.Draft.create(
+                    account=account_id,
+                    session_id=session_id,
+                    values=values,
+                    created_at=now,
+                    updated_at=now,
+                )
 
     def forget_borrowed(self, account_id: str, folder=None) -> bool:
         """Delete a borrowed account's records once nothing of theirs waits to be sent."""

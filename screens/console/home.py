@@ -16,6 +16,9 @@ from screens.fields import FormField
 from screens.widgets import Body, Plain, Problem
 
 # Which task each key and button opens, and the right it needs.
+# Enough to act on; the count above says how many there are in all.
+REFUSED_SHOWN = 5
+
 TASKS = {
     "paper": "receive_paper",
     "conflicts": "resolve_conflict",
@@ -68,6 +71,7 @@ class ConsoleHomeScreen(ConsoleForm):
             )
             yield Plain(self.t("console.glance.title"), classes="section")
             yield Plain("", id="glance-counts")
+            yield Plain("", id="glance-refused")
             yield Plain("", id="chart-days", classes="chart")
             yield Plain("", id="chart-specialties", classes="chart")
             with Grid(classes="actions"):
@@ -150,6 +154,9 @@ class ConsoleHomeScreen(ConsoleForm):
                 conflicts=conflicts,
             )
         )
+        refused = self.query_one("#glance-refused", Plain)
+        refused.display = bool(glance.refused)
+        refused.show("\n".join(self._refused_lines(glance)))
         days = [(formatting.short_day(day, self.app.messages), n) for day, n in glance.per_day]
         day_lines = bars(days, width=40)
         specialty_lines = bars([(label[:34], n) for label, n in glance.per_specialty], width=30)
@@ -160,6 +167,24 @@ class ConsoleHomeScreen(ConsoleForm):
         self.query_one("#chart-specialties", Plain).show(
             "\n".join([self.t("console.glance.per_specialty"), *(specialty_lines or [empty])])
         )
+
+    def _refused_lines(self, glance: Glance) -> list[str]:
+        """The kiosk's items the rectorat will never take: staff must see to them."""
+        if not glance.refused:
+            return []
+        lines = [self.t("console.glance.refused", count=len(glance.refused))]
+        for item in glance.refused[:REFUSED_SHOWN]:
+            reason = f"sync.reason.{item.reason}"
+            lines.append(
+                self.t(
+                    "console.glance.refused_item",
+                    entity=self.t(f"console.entity.{item.entity}"),
+                    id=item.record_id[:8],
+                    reason=self.t(reason) if self.app.messages.has(reason) else item.reason,
+                    at=formatting.instant(item.at, self.service.session.zone, self.app.messages),
+                )
+            )
+        return lines
 
     # -- tasks ----------------------------------------------------------------------------
 

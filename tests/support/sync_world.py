@@ -10,6 +10,7 @@ test module; a module's own fixture of the same name takes precedence.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,9 +18,12 @@ from pathlib import Path
 import pytest
 
 from kiosk.accounts import SignUp
+from kiosk.delivery.mail_transport import MailboxEntry, MaildirTransport, read_maildir
+from kiosk.exam_sessions import load_session
+from kiosk.rectorat.mail import RectoratMail
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store
-from kiosk.runtime.config import Config, SyncConfig
+from kiosk.runtime.config import Config, MailConfig, SyncConfig
 from kiosk.runtime.services import build_services
 from kiosk.store.models import Account, Registration
 from kiosk.sync.client import SyncReport
@@ -37,9 +41,11 @@ class Rectorat:
     served by a real uvicorn in a thread on a port chosen once: stopped, it refuses
     connections on that port; started again, it serves on the same one."""
 
-    def __init__(self, url: str, clock) -> None:
+    def __init__(self, url: str, clock, folder: Path | None = None) -> None:
         self.url = url
         self.clock = clock
+        # What the rectorat mails itself (reset codes) goes to a Maildir here.
+        self.maildir = (folder or Path(tempfile.mkdtemp())) / "Maildir"
         self.port = _free_port()
         self.store = open_store(url)
         self.service = RectoratService(self.store, clock, hasher=HASHER)
@@ -59,10 +65,15 @@ class Rectorat:
         from kiosk.rectorat.api import make_app
 
         served = open_store(self.url, pool=True)
+        mail = RectoratMail(
+            lambda: MaildirTransport(self.maildir),
+            MailConfig().sender,
+            load_session("bacpro-poitiers-2020", self.clock),
+        )
         app = make_app(
             served,
             self.clock,
-            service=RectoratService(served, self.clock, hasher=HASHER),
+            service=RectoratService(served, self.clock, hasher=HASHER, mail=mail),
             sequence_interval=0.2,
             close_store=True,
         )
@@ -76,6 +87,10 @@ class Rectorat:
         while not self._server.started:
             assert self._thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
+
+    def mailbox(self) -> list[MailboxEntry]:
+        """What the rectorat mailed, oldest first."""
+        return read_maildir(self.maildir) if self.maildir.exists() else []
 
     def stop(self) -> None:
         if self._server is not None:
@@ -109,8 +124,8 @@ class Rectorat:
 
 
 @pytest.fixture
-def rectorat(fresh_postgres_url, clock):
-    made = Rectorat(fresh_postgres_url, clock)
+def rectorat(fresh_postgres_url, clock, tmp_path):
+    made = Rectorat(fresh_postgres_url, clock, tmp_path / "rectorat")
     yield made
     made.close()
 

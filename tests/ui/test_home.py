@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime
 
 import pytest
 
@@ -87,17 +88,31 @@ async def test_the_standing_and_what_it_offers(services, situation, standing, bu
         assert offered(pilot) == buttons
 
 
-async def test_a_registered_candidate_is_told_what_to_post_and_when(app, services):
+async def test_a_registered_candidate_is_told_what_to_post(app, services):
     account = candidate(services)
     register(services, account)
     async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        # The shipped session gives no date for the paper file: none is told.
+        assert text_of(pilot, "#todo") == (
+            "À faire : imprimer la confirmation et la liste des pièces (« Mes documents »), "
+            "vérifier, dater, signer, et envoyer le tout au rectorat."
+        )
+        assert str(pilot.app.screen.query_one("#register").label) == "Modifier mon inscription"
+
+
+async def test_a_session_that_gives_a_date_for_the_paper_file_has_it_told(services):
+    # Before the registrations are first used, which read the session then.
+    services.session = replace(services.session, paper_deadline=date(2019, 12, 13))
+    account = candidate(services)
+    register(services, account)
+    async with build_app(services).run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         assert text_of(pilot, "#todo") == (
             "À faire : imprimer la confirmation et la liste des pièces (« Mes documents »), "
             "vérifier, dater, signer, et envoyer le tout au rectorat avant le vendredi "
             "13 décembre 2019."
         )
-        assert str(pilot.app.screen.query_one("#register").label) == "Modifier mon inscription"
 
 
 async def test_without_registration_there_is_nothing_to_post(app, services):

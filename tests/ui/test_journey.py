@@ -162,7 +162,7 @@ async def test_f1_opens_help_and_escape_returns_where_one_was(app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
         assert on(pilot, HelpScreen)
-        assert "dec-bacpro@ac-poitiers.fr" in shown(pilot, "#contact")
+        assert "22 rue Guillaume VII le Troubadour" in shown(pilot, "#contact")
         await pilot.press("escape")
         assert on(pilot, WelcomeScreen)
 

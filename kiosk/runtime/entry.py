@@ -1,0 +1,71 @@
+"""The ``kiosk`` command's entry point: the kiosk started first, then the command.
+
+When the command line plainly asks for the kiosk (``kiosk [run]`` and the common
+options), the first kiosk starts loading before the command's own modules are imported
+and its parser built, since that start is what the public waits for; the command
+(``kiosk.runtime.cli.main``) then goes on as usual with that kiosk. Anything else is
+the command's alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from kiosk.runtime.launcher import (
+    Prestarted,
+    ignore_terminal_signals,
+    launched,
+    without_postgresql,
+)
+
+# The options every command takes, each followed by its value (kiosk.runtime.cli).
+VALUED_OPTIONS = ("--config", "--data-dir", "--session", "--language")
+LANGUAGES = ("fr", "en")  # kiosk.i18n.LANGUAGES, which this module does not import
+PRIVATE_UMASK = 0o077  # kiosk.private.UMASK, likewise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kiosk`` command (``kiosk.runtime.cli.main``), with the kiosk started first when
+    the command line asks for nothing else."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    first = None
+    if not launched() and _plainly_the_kiosk(arguments):
+        ignore_terminal_signals()
+        without_postgresql()
+        # As the command would have started it: under the kiosk's umask (kiosk.private,
+        # whose imports this start does not wait for).
+        previous = os.umask(PRIVATE_UMASK)
+        try:
+            first = Prestarted(arguments)
+        finally:
+            os.umask(previous)
+    try:
+        from kiosk.runtime.cli import main as command
+
+        return command(arguments, first=first)
+    finally:
+        if first is not None and not first.settled:  # the command line was refused after all
+            first.abandon()
+
+
+def _plainly_the_kiosk(arguments: list[str]) -> bool:
+    """Whether ``arguments`` are the kiosk's (``kiosk [run]`` and the common options with
+    their values), which the command's parser would read so; anything else, even a valid
+    command line, is left to the parser."""
+    rest = list(arguments)
+    if rest[-1:] == ["run"]:
+        rest.pop()
+    while rest:
+        option = rest.pop(0)
+        name, equals, value = option.partition("=")
+        if name not in VALUED_OPTIONS:
+            return False
+        if not equals:
+            if not rest or rest[0].startswith("-"):
+                return False
+            value = rest.pop(0)
+        if not value or (name == "--language" and value not in LANGUAGES):
+            return False
+    return True
