@@ -263,24 +263,6 @@ def make_app(
             return JSONResponse({"error": 'expected {"item": {...}}'}, status_code=400)
         return JSONResponse(await call(service.sign_up, kiosk, body["item"], clock.now()))
 
-    async def activate(request: Request) -> JSONResponse:
-        kiosk = await admitted(request, "login")
-        if isinstance(kiosk, JSONResponse):
-            return kiosk
-        try:
-            body = await json_body(request, MAX_LOGIN_BODY)
-        except _BadRequest as bad:
-            return JSONResponse({"error": bad.message}, status_code=bad.status)
-        if not isinstance(body, dict):
-            return JSONResponse(
-                {"error": 'expected {"email_key": "...", "code": "..."}'}, status_code=400
-            )
-        try:
-            lent = await call(service.activate, kiosk, body.get("email_key"), body.get("code"))
-        except CodeRefused as refused:
-            return code_refused(refused)
-        return JSONResponse(lent)
-
     async def candidate_call(
         request: Request, fields: tuple[str, ...]
     ) -> tuple[KioskIdentity, dict] | JSONResponse:
@@ -297,6 +279,17 @@ def make_app(
             expected = ", ".join(f'"{f}": "..."' for f in fields)
             return JSONResponse({"error": f"expected {{{expected}}}"}, status_code=400)
         return kiosk, body
+
+    async def activate(request: Request) -> JSONResponse:
+        called = await candidate_call(request, ("email_key", "code"))
+        if isinstance(called, JSONResponse):
+            return called
+        kiosk, body = called
+        try:
+            lent = await call(service.activate, kiosk, body["email_key"], body["code"])
+        except CodeRefused as refused:
+            return code_refused(refused)
+        return JSONResponse(lent)
 
     async def request_reset(request: Request) -> JSONResponse:
         called = await candidate_call(request, ("email_key",))

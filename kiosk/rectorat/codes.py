@@ -197,19 +197,7 @@ class Codes:
         whether the code is wrong, spent or expired, or the address has no such account;
         after the same argon2 work."""
         now = self.clock.now()
-        key = _readable_key(email_key)
-        if key is None or not isinstance(code, str) or len(code) > TYPED_MAX:
-            raise CodeRefused("code")
-        wait = self.failures.wait(kiosk.id, key, now)
-        if wait:
-            raise CodeRefused("locked", retry_after=wait)
-        m = self.store
-        account = m.Account.get_or_none(m.Account.email_key == key)
-        found = None
-        if account is not None and account.status == "pending":
-            found = self._live_code(account.id, now, "activation")
-        self._check(kiosk, key, found, typed_code(code), now)
-        assert account is not None and found is not None
+        account, found = self._proven(kiosk, email_key, code, "pending", "activation", now)
         self._activate(account.id, found.id, now)
         log.info("kiosk %s activated account %s with its code", kiosk.name, account.id)
         return uuid.UUID(str(account.id))
@@ -261,21 +249,10 @@ class Codes:
         its mail (made at any kiosk, or here); the account's id. Raises
         :class:`CodeRefused` (as :meth:`activate_by_code`), or :class:`PasswordRefused`."""
         now = self.clock.now()
-        key = _readable_key(email_key)
-        if key is None or not isinstance(code, str) or len(code) > TYPED_MAX:
-            raise CodeRefused("code")
         if not isinstance(password, str) or len(password) > PASSWORD_MAX:
             raise CodeRefused("code")
-        wait = self.failures.wait(kiosk.id, key, now)
-        if wait:
-            raise CodeRefused("locked", retry_after=wait)
+        account, found = self._proven(kiosk, email_key, code, "active", "reset", now)
         m = self.store
-        account = m.Account.get_or_none(m.Account.email_key == key)
-        found = None
-        if account is not None and account.status == "active":
-            found = self._live_code(account.id, now, "reset")
-        self._check(kiosk, key, found, typed_code(code), now)
-        assert account is not None and found is not None
         problem = check_password(
             password, names=(account.family_name, account.given_names), email=account.email
         )
@@ -294,20 +271,41 @@ class Codes:
                 version=m.Account.version + 1,
             ).where(m.Account.id == account.id).execute()
             self.changed("account", account.id, account.id, now)
-        self.failures.forget(key)  # a new password lifts the delays, at every kiosk
+        self.failures.forget(account.email_key)  # a new password lifts the delays, at every kiosk
         log.info("kiosk %s reset the password of account %s", kiosk.name, account.id)
         return uuid.UUID(str(account.id))
 
-    def _check(self, kiosk: KioskIdentity, key: str, found: Any, typed: str, now: datetime) -> None:
-        """Raise :class:`CodeRefused` unless ``typed`` is the code ``found``; a wrong try
-        costs one of the code's tries, and counts for this kiosk and address."""
+    def _proven(
+        self,
+        kiosk: KioskIdentity,
+        email_key: object,
+        code: object,
+        status: str,
+        purpose: str,
+        now: datetime,
+    ) -> tuple[Any, Any]:
+        """The account of this address in ``status`` and its live code for ``purpose``,
+        when ``code`` is it; else :class:`CodeRefused`, the same for every reason, after
+        one argon2 check (a decoy's when there is no such code). A wrong try costs one of
+        the code's tries, and counts for this kiosk and address."""
+        key = _readable_key(email_key)
+        if key is None or not isinstance(code, str) or len(code) > TYPED_MAX:
+            raise CodeRefused("code")
+        wait = self.failures.wait(kiosk.id, key, now)
+        if wait:
+            raise CodeRefused("locked", retry_after=wait)
+        m = self.store
+        account = m.Account.get_or_none(m.Account.email_key == key)
+        found = None
+        if account is not None and account.status == status:
+            found = self._live_code(account.id, now, purpose)
+        typed = typed_code(code)
         if found is None:
             self.hasher.waste_time(typed)
             self.failures.failed(kiosk.id, key, now)
             raise CodeRefused("code")
         if not self.hasher.verify(found.code_hash, typed):
             self.failures.failed(kiosk.id, key, now)
-            m = self.store
             with self.store.write():
                 left = max(found.tries_left - 1, 0)
                 m.Code.update(tries_left=left, spent_at=now if left == 0 else None).where(
@@ -315,6 +313,7 @@ class Codes:
                 ).execute()
             raise CodeRefused("code")
         self.failures.succeeded(kiosk.id, key)
+        return account, found
 
     def activate_by_link(self, token: str) -> bool:
         """Activate the account whose activation mail holds the link of ``token``;

@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk import formatting
 from kiosk.clock import Clock, instant_from_text, instant_text
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from kiosk.store.database import KioskStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH = 2000  # items a push: the rectorat's maximum (MAX_BATCH)
 # The first push of a round is small: the rectorat starts on it at once, and the kiosk
@@ -330,6 +332,13 @@ class Settled:
     delivered: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
     taken: list[str] = field(default_factory=list)
+
+
+def _refuse_wait(answer: dict[str, Any], field_name: str, key: str) -> None:
+    """The rectorat's delay for this kiosk and address, said by the field concerned."""
+    if answer.get("error") == "locked":
+        wait = timedelta(seconds=float(answer.get("retry_after") or 60))
+        raise Refused.one(field_name, key, wait=formatting.duration(wait))
 
 
 def refusal_reason(last_error: str | None) -> str:
@@ -740,21 +749,10 @@ class SyncService:
         None; :class:`Unreachable` when the rectorat cannot say now."""
         if self.client is None:
             return None
-        try:
-            answer = self.client.login(email_key, password)
-        except SyncRefused as error:
-            log.error("sync: no login elsewhere: %s", error)
-            raise Unreachable(str(error)) from error
-        except SyncUnavailable as error:
-            log.info("sync: no login elsewhere now: %s", error)
-            self.reachable = False
-            raise Unreachable(str(error)) from error
-        self.reachable = True
+        answer = self._ask("login elsewhere", lambda client: client.login(email_key, password))
         if answer.get("error") == "pending":
             raise Refused.one("", "login.pending_elsewhere")
-        if answer.get("error") == "locked":
-            wait = timedelta(seconds=float(answer.get("retry_after") or 60))
-            raise Refused.one("", "login.locked", wait=formatting.duration(wait))
+        _refuse_wait(answer, "", "login.locked")
         if answer.get("error"):
             return None
         return self._borrowed(answer)
@@ -763,17 +761,8 @@ class SyncService:
         """Activate, at the rectorat, an account made at another kiosk, with the code of
         its mail; the account, kept here as for a login, or None for a wrong code.
         :class:`Unreachable` when the rectorat cannot say now."""
-        client = self._connected_or_unreachable()
-        try:
-            answer = client.activate(email_key, code)
-        except SyncUnavailable as error:
-            log.info("sync: no activation elsewhere now: %s", error)
-            self.reachable = False
-            raise Unreachable(str(error)) from error
-        self.reachable = True
-        if answer.get("error") == "locked":
-            wait = timedelta(seconds=float(answer.get("retry_after") or 60))
-            raise Refused.one("code", "code.wait", wait=formatting.duration(wait))
+        answer = self._ask("activation elsewhere", lambda client: client.activate(email_key, code))
+        _refuse_wait(answer, "code", "code.wait")
         if answer.get("error"):
             return None
         return self._borrowed(answer)
@@ -781,30 +770,16 @@ class SyncService:
     def request_reset(self, email_key: str) -> None:
         """Ask the rectorat to mail a reset code for an account made at another kiosk.
         :class:`Unreachable` when it cannot be asked now."""
-        client = self._connected_or_unreachable()
-        try:
-            client.request_reset(email_key)
-        except SyncUnavailable as error:
-            log.info("sync: no reset code from the rectorat now: %s", error)
-            self.reachable = error.status is not None and error.status != 429
-            raise Unreachable(str(error)) from error
-        self.reachable = True
+        self._ask("reset code from the rectorat", lambda client: client.request_reset(email_key))
 
     def reset(self, email_key: str, code: str, password: str) -> Account | None:
         """A new password, set at the rectorat with the code of its mail, for an account
         made at another kiosk: the account, kept here as for a login, or None for a wrong
         code. :class:`Unreachable` when the rectorat cannot say now."""
-        client = self._connected_or_unreachable()
-        try:
-            answer = client.reset(email_key, code, password)
-        except SyncUnavailable as error:
-            log.info("sync: no reset elsewhere now: %s", error)
-            self.reachable = False
-            raise Unreachable(str(error)) from error
-        self.reachable = True
-        if answer.get("error") == "locked":
-            wait = timedelta(seconds=float(answer.get("retry_after") or 60))
-            raise Refused.one("code", "code.wait", wait=formatting.duration(wait))
+        answer = self._ask(
+            "reset elsewhere", lambda client: client.reset(email_key, code, password)
+        )
+        _refuse_wait(answer, "code", "code.wait")
         if answer.get("error") == "password":
             params = answer.get("params")
             params = params if isinstance(params, dict) else {}
@@ -812,6 +787,19 @@ class SyncService:
         if answer.get("error"):
             return None
         return self._borrowed(answer)
+
+    def _ask(self, what: str, call: Callable[[SyncClient], T]) -> T:
+        """A call made for a candidate at this kiosk; :class:`Unreachable` when the
+        rectorat cannot answer now, which the kiosk's answers then say."""
+        client = self._connected_or_unreachable()
+        try:
+            answer = call(client)
+        except SyncUnavailable as error:
+            log.info("sync: no %s now: %s", what, error)
+            self.reachable = False
+            raise Unreachable(str(error)) from error
+        self.reachable = True
+        return answer
 
     def _borrowed(self, answer: dict[str, Any]) -> Account | None:
         with self.store.atomic():
