@@ -68,6 +68,7 @@ class _RawTables:
     ACCOUNT = (
         "id", "version", "created_at", "updated_at", "email", "email_key", "family_name",
         "given_names", "password_hash", "status", "activated_at", "failed_logins", "received_at",
+        "language",
     )  # fmt: skip
     REGISTRATION = (
         "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers",
@@ -126,7 +127,7 @@ class _RawTables:
                     accounts.append((
                         item["id"], item["version"], d["created_at"], d["updated_at"], d["email"],
                         d["email_key"], d["family_name"], d["given_names"], d["password_hash"],
-                        d["status"], d["activated_at"], 0, now_iso,
+                        d["status"], d["activated_at"], 0, now_iso, d.get("language", "fr"),
                     ))  # fmt: skip
                 else:
                     self.numbered += 1
