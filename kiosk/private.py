@@ -52,6 +52,31 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def write_durably(folder: Path, name: str, data: bytes) -> Path:
+    """``folder / name`` written whole or not at all, 0600: a power cut leaves no half
+    file under the final name, and the name itself survives it (the store will list it)."""
+    private_folder(folder)
+    final = folder / name
+    partial = final.with_suffix(".part")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with open(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+    except OSError:
+        # A full or failing disk: nothing half-written is left, under either name.
+        partial.unlink(missing_ok=True)
+        raise
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return final
+
+
 def tighten(folder: Path) -> None:
     """Make ``folder`` 0700 and everything in it readable by its owner alone: folders
     0700, files 0600 at most. Links are not followed; what cannot be changed is logged."""

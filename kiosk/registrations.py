@@ -237,17 +237,26 @@ class RegistrationService:
             self._mail(account, registration, "withdrawn", now)
         return registration
 
-    def report_address_change(self, account: Account, values: Mapping[str, Any]) -> AddressChange:
-        """« Signaler un changement d'adresse »: recorded, and sent to the rectorat, even after
-        closing."""
+    def report_address_change(
+        self, account: Account, values: Mapping[str, Any]
+    ) -> Registration | AddressChange:
+        """« Changement d'adresse ». Where the candidate may change the registration (the
+        window open, the file not validated), a change of it: a new version, its
+        confirmation and its mail. Elsewhen a notice for the exam office, which applies it
+        (kiosk.rectorat.exam_office): recorded, synced, and mailed to the rectorat."""
+        now = self.clock.now()
         registration = self.registration(account)
-        self._require(Action.ADDRESS, account, registration, self.clock.now())
+        self._require(Action.ADDRESS, account, registration, now)
         assert registration is not None  # the table offers no address change without one
         merged = {**registration.answers, **{name: values.get(name, "") for name in ADDRESS_FIELDS}}
         checked = check(merged, self.session)
         problems = {name: p for name, p in checked.problems.items() if name in ADDRESS_FIELDS}
         if problems:
             raise Refused(problems)
+        state = candidate_actions.state_of(registration.status, registration.paper_status)
+        cell = candidate_actions.cell(state, self.session.window_state(now))
+        if Action.CHANGE in cell.actions:
+            return self.save(account, merged)
         address = {name: checked.answers.get(name, "") for name in ADDRESS_FIELDS}
         now = self.clock.now()
         with self.store.atomic():

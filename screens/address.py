@@ -1,5 +1,5 @@
-"""« Signaler un changement d'adresse »: the new address goes to the rectorat, even after
-closing."""
+"""« Signaler un changement d'adresse »: a new version of the registration while it may
+change, else a notice the exam office applies, copied to the candidate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from textual.widgets import Button
 
 from kiosk.registration_form import FIELDS_BY_NAME
 from kiosk.registrations import ADDRESS_FIELDS
+from kiosk.store.models import Account, AddressChange, Registration
 from screens.fields import FormField
 from screens.form import FormScreen
 
@@ -41,14 +42,24 @@ class AddressScreen(FormScreen):
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         address = {name: self.value(name) for name in ADDRESS_FIELDS}
-        self.call(
-            "report", self.services.registrations.report_address_change, self.app.candidate, address
-        )
+        self.call("report", self._report, self.app.candidate, address)
+
+    def _report(self, candidate: Account, address: dict[str, str]) -> Registration | AddressChange:
+        """The change, then, for a notice, its PDF and the candidate's copy by mail."""
+        registrations = self.services.registrations
+        before = dict(self.values)
+        outcome = registrations.report_address_change(candidate, address)
+        if isinstance(outcome, AddressChange):
+            self.services.documents.address_notice(candidate, outcome, before)
+        return outcome
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:
         self.action_back()
 
-    def on_done_report(self, _) -> None:
+    def on_done_report(self, outcome: Registration | AddressChange) -> None:
         self.app.deliver_mail()
-        self.app.back_home(self.t("address.done"))
+        if isinstance(outcome, AddressChange):
+            self.app.back_home(self.t("address.noticed"))
+        else:
+            self.app.back_home(self.t("address.changed", version=outcome.version))

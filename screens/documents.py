@@ -1,4 +1,5 @@
-"""« Mes documents »: the confirmation and the pièces list, to print or to receive by e-mail."""
+"""« Mes documents »: the confirmation and the pièces list, the notices of address changes
+and the documents the exam office published, each to print or to receive by e-mail."""
 
 from __future__ import annotations
 
@@ -15,8 +16,24 @@ from screens.base import KioskScreen
 from screens.widgets import Body, Plain, Problem
 
 
+class DocumentLine(Plain, can_focus=True):
+    """One document that can be printed or mailed: focused or clicked, it is the one the
+    buttons act on."""
+
+    def __init__(self, text: str, document: DocumentView, *, classes: str) -> None:
+        super().__init__(text, classes=classes)
+        self.document = document
+
+    def on_focus(self) -> None:
+        self.screen.choose(self)  # type: ignore[attr-defined]
+
+    def on_click(self) -> None:
+        self.focus()
+
+
 class DocumentsScreen(KioskScreen):
-    """The current document first, with what can be done with it; superseded ones below."""
+    """The current confirmation first, then the other documents, each one chosen by the
+    arrows or a click, with what can be done with it; superseded versions below."""
 
     BINDINGS = [
         Binding("f5", "print", "keys.print"),
@@ -46,7 +63,14 @@ class DocumentsScreen(KioskScreen):
     def on_mount(self) -> None:
         self.query_one("#notice", Plain).display = False
         self._offer(False)
-        self.call("load", self.services.documents.documents, self.app.candidate)
+        self.call("load", self._shelf, self.app.candidate)
+
+    def _shelf(self, candidate) -> tuple[list[DocumentView], str | None]:
+        """The documents, and the state of a registration whose confirmation is void."""
+        registration = self.services.registrations.registration(candidate)
+        return self.services.documents.documents(candidate), (
+            registration.status if registration is not None else None
+        )
 
     def _offer(self, available: bool) -> None:
         for name in ("#print", "#email"):
@@ -58,34 +82,52 @@ class DocumentsScreen(KioskScreen):
             return self.current is not None
         return True
 
-    def on_done_load(self, documents: list[DocumentView]) -> None:
-        session = self.services.session
-        messages = self.app.messages
-        current = next((d for d in documents if not d.superseded), None)
-        self.current = current
-        lines = []
+    def on_done_load(self, shelf: tuple[list[DocumentView], str | None]) -> None:
+        documents, status = shelf
+        lines: list[Plain] = []
         for document in documents:
-            key = "documents.superseded" if document.superseded else "documents.current"
-            lines.append(
-                Plain(
-                    self.t(
-                        key,
-                        reference=document.reference,
-                        version=document.registration_version,
-                        created_at=formatting.instant(document.created_at, session.zone, messages),
-                    ),
-                    classes="superseded" if document.superseded else "current",
-                )
-            )
+            text = self._line(document)
+            if document.superseded:
+                lines.append(Plain(text, classes="superseded"))
+            else:
+                kind = "current" if document.kind == "confirmation" else "other"
+                lines.append(DocumentLine(text, document, classes=kind))
         self.query_one("#list", Vertical).mount_all(lines)
-        if current is None:
-            self.query_one("#status", Plain).show(
-                self.t("documents.withdrawn" if documents else "documents.none")
-            )
+        chosen = next((line for line in lines if isinstance(line, DocumentLine)), None)
+        if chosen is not None:
+            self.choose(chosen)
+        if not any(d.kind == "confirmation" and not d.superseded for d in documents):
+            if not documents:
+                key = "documents.none"
+            else:
+                key = "documents.set_aside" if status == "set_aside" else "documents.withdrawn"
+            self.query_one("#status", Plain).show(self.t(key))
         else:
             self.query_one("#status", Plain).display = False
-        self._offer(current is not None)
-        self.query_one("#print" if current else "#back").focus()
+        self._offer(chosen is not None)
+        self.query_one("#print" if chosen else "#back").focus()
+
+    def _line(self, document: DocumentView) -> str:
+        when = formatting.instant(
+            document.created_at, self.services.session.zone, self.app.messages
+        )
+        if document.kind == "published":
+            return self.t("documents.published", title=document.title, created_at=when)
+        if document.kind == "address_notice":
+            return self.t("documents.notice", created_at=when)
+        key = "documents.superseded" if document.superseded else "documents.current"
+        return self.t(
+            key,
+            reference=document.reference,
+            version=document.registration_version,
+            created_at=when,
+        )
+
+    def choose(self, line: DocumentLine) -> None:
+        """The document the buttons and F5, F6 act on."""
+        self.current = line.document
+        for other in self.query(DocumentLine):
+            other.set_class(other is line, "chosen")
 
     @on(Button.Pressed, "#print")
     def action_print(self) -> None:

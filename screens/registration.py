@@ -160,7 +160,8 @@ class RegistrationScreen(KioskScreen):
     @on(Button.Pressed, ".next")
     def action_next(self) -> None:
         """Move on once this tab's answers are acceptable; say what is not."""
-        checked = check(self.values(), self.services.session)
+        values = self.values()
+        checked = check(values, self.services.session, kept=self._kept(values))
         here = {
             name: p for name, p in checked.problems.items() if name in self._fields_of(self.tab)
         }
@@ -175,6 +176,10 @@ class RegistrationScreen(KioskScreen):
     @on(Button.Pressed, ".previous")
     def action_previous(self) -> None:
         self._go(-1)
+
+    def _kept(self, values: dict) -> dict:
+        """The locked fields as stored: one that breaks a rule is the exam office's to fix."""
+        return {name: values.get(name, "") for name in self.locked}
 
     def _fields_of(self, tab: str) -> set[str]:
         return {f.name for f in FIELDS if f.tab == tab}
@@ -199,7 +204,7 @@ class RegistrationScreen(KioskScreen):
         """The récapitulatif: every applicable answer as text, then the pièces it calls for."""
         values = self.values()
         session = self.services.session
-        checked = check(values, session)
+        checked = check(values, session, kept=self._kept(values))
         lines: list[tuple[str, bool]] = []  # each line, and whether it is a heading
         for heading, answers in summary(values, session, self.app.messages):
             lines.append((heading, True))

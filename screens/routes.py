@@ -46,6 +46,8 @@ CONSOLE: Mapping[str, str] = MappingProxyType(
         "missing_pieces": "screens.console.missing:MissingPiecesScreen",
         "paper": "screens.console.paper:PaperDeskScreen",
         "conflicts": "screens.console.conflicts:ConflictsScreen",
+        "address_changes": "screens.console.addresses:AddressChangesScreen",
+        "publish": "screens.console.publish:PublishScreen",
         "audit": "screens.console.audit:AuditScreen",
     }
 )

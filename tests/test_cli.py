@@ -67,7 +67,7 @@ def test_the_table_has_every_command():
         ("staff",), ("staff-account",), ("staff-account", "add"), ("staff-account", "list"),
         ("rectorat",), ("rectorat", "serve"), ("rectorat", "kiosk"),
         ("rectorat", "kiosk", "add"), ("rectorat", "kiosk", "revoke"),
-        ("rectorat", "kiosk", "list"),
+        ("rectorat", "kiosk", "list"), ("rectorat", "publish"),
     }  # fmt: skip
 
 

@@ -69,7 +69,7 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     again = open_store(store_url)
     try:
         assert again.schema_version() == SCHEMA_VERSION
@@ -153,7 +153,7 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
 
     store = open_store(store_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 7
+        assert store.schema_version() == SCHEMA_VERSION == 8
         service = RectoratService(store, clock, hasher=fast_hasher())
         assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [
             (None,)

@@ -152,15 +152,16 @@ def test_a_push_sends_each_records_latest_state_once(
     registrations = RegistrationService(kiosk_store, clock, session)
     registrations.save(account, valid_values(session))
     registration = registrations.save(account, valid_values(session, phone="05 49 00 00 00"))
+    other = accounts.sign_up(SignUp(
+        email="autre@exemple.fr", family_name="Autre", given_names="Zoé",
+        password=CANDIDATE.password, password_again=CANDIDATE.password,
+    ))  # fmt: skip
+    clock.set(session.closes)  # after the close, a new address is a notice: a record of its own
     change = registrations.report_address_change(
         account, {**valid_values(session), "town": "Niort"}
     )
     # A registration the exam office set aside is sent as registered: the status is the rectorat's.
     Registration.update(status="set_aside").where(Registration.id == registration.id).execute()
-    other = accounts.sign_up(SignUp(
-        email="autre@exemple.fr", family_name="Autre", given_names="Zoé",
-        password=CANDIDATE.password, password_again=CANDIDATE.password,
-    ))  # fmt: skip
     clock.advance(ACTIVATION_DEADLINE)
     accounts.purge_unactivated()
 

@@ -19,10 +19,17 @@ def open_console(services: Services, store: str | None = None) -> ConsoleService
     (``open_store`` refuses a URL it cannot use)."""
     if store:
         from kiosk.console.on_rectorat import RectoratConsole
+        from kiosk.rectorat.mail import mail_from_config
         from kiosk.rectorat.store import open_store
 
+        # What the exam office publishes is told to its candidate by the rectorat's mail.
+        mail = mail_from_config(services.config, services.clock)
         return RectoratConsole(
-            open_store(store), services.clock, services.session, services.config.exports_dir
+            open_store(store),
+            services.clock,
+            services.session,
+            services.config.exports_dir,
+            mail=mail,
         )
     from kiosk.console.on_kiosk import KioskConsole
 

@@ -22,12 +22,14 @@ from typing import Any
 from kiosk.clock import Clock
 from kiosk.console import rights
 from kiosk.console.views import (
+    AddressChangeView,
     AuditLine,
     Candidate,
     CandidateFile,
     ConflictView,
     Glance,
     Officer,
+    Published,
     RefusedItem,
 )
 from kiosk.errors import Refused
@@ -141,6 +143,9 @@ class ConsoleService:
             paper_incomplete=incomplete,
             conflicts=self._open_conflicts(),
             refused=self._refused_items(),
+            address_changes=self._pending_address_changes()
+            if self.can(officer, "apply_address_change")
+            else None,
         )
 
     def audit_trail(
@@ -273,6 +278,38 @@ class ConsoleService:
         self._resolve(conflict_id, resolution, officer)
         with self._write():
             self._record(officer, "resolve_conflict", conflict_id, resolution)
+
+    def address_changes(self, officer: Officer) -> list[AddressChangeView]:
+        """The address changes reported after the close and not yet on their files, oldest
+        first."""
+        self._allow(officer, "apply_address_change")
+        found = self._address_changes()
+        with self._write():
+            self._record(officer, "view_address_changes", detail=f"{len(found)}")
+        return found
+
+    def apply_address_change(self, officer: Officer, change_id: str) -> CandidateFile:
+        """Report this address change on the candidate's file: a new version of the
+        registration, which the kiosks pull."""
+        self._allow(officer, "apply_address_change")
+        with self._write():
+            account_id = self._apply_address_change(change_id, officer)
+            self._record(officer, "apply_address_change", account_id, change_id)
+            return self._file(account_id)
+
+    def publish(self, officer: Officer, code: str, title: str, path: str) -> Published:
+        """Put the PDF at ``path`` (on this host) at the disposal of the candidate whose file
+        has this reference or number; the candidate is told by mail."""
+        self._allow(officer, "publish")
+        published, account_id, file_name = self._publish(code, title, path, officer)
+        with self._write():
+            self._record(
+                officer,
+                "publish",
+                account_id,
+                f"« {published.title} » · {file_name} · {published.size} octet(s)",
+            )
+        return published
 
     def export_csv(self, officer: Officer) -> Path:
         """The session's registrations as a CSV file (UTF-8, « ; »), readable by the exam office
@@ -437,6 +474,22 @@ class ConsoleService:
         raise NotImplementedError
 
     def _resolve(self, conflict_id: str, resolution: str, officer: Officer) -> None:
+        raise NotImplementedError
+
+    def _pending_address_changes(self) -> int | None:
+        return None
+
+    def _address_changes(self) -> list[AddressChangeView]:
+        raise NotImplementedError
+
+    def _apply_address_change(self, change_id: str, officer: Officer) -> str:
+        """Apply it; the account id of its candidate."""
+        raise NotImplementedError
+
+    def _publish(
+        self, code: str, title: str, path: str, officer: Officer
+    ) -> tuple[Published, str, str]:
+        """Publish it; what was published, for which account id, from which file name."""
         raise NotImplementedError
 
 

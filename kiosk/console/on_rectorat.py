@@ -2,34 +2,55 @@
 
 Activation codes and printers belong to the kiosks, so resending a code and reprinting
 are done on a kiosk's store; everything else is done here, by URL (PostgreSQL in
-production, a SQLite file for a test).
+production, a SQLite file for a test). Here only: the address changes reported after
+the close are reported on their files, and documents are published for candidates.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import IntegrityError, fn
 
 from kiosk.clock import Clock
 from kiosk.console.base import SEARCH_LIMIT, ConsoleService
-from kiosk.console.views import AuditLine, Candidate, CandidateFile, ConflictView, Officer
-from kiosk.errors import Refused
+from kiosk.console.views import (
+    AddressChangeView,
+    AuditLine,
+    Candidate,
+    CandidateFile,
+    ConflictView,
+    Officer,
+    Published,
+)
+from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.rectorat.exam_office import ConflictNotApplied
+from kiosk.pdf_check import MAX_PDF_BYTES, pdf_problem
+from kiosk.rectorat.exam_office import ConflictNotApplied, NotPublished
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import RectoratStore
 from kiosk.registration_form import plain
+from kiosk.registrations import ADDRESS_FIELDS
 from kiosk.staff import StaffService
-from kiosk.store.models import id_bits, id_prefix, reference_bits
+
+if TYPE_CHECKING:
+    from kiosk.rectorat.mail import RectoratMail
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z@.]+")
+# The field of the publishing form that each refusal of the exam office is about.
+_PUBLISH_FIELDS = {
+    "empty": "path", "too_large": "path", "not_pdf": "path", "no_title": "document_title",
+    "unknown_file": "code",
+}  # fmt: skip
+_MAX_MB = MAX_PDF_BYTES // (1024 * 1024)
 
 
 class RectoratConsole(ConsoleService):
@@ -40,17 +61,24 @@ class RectoratConsole(ConsoleService):
         {
             "find", "view", "lift_delay", "glance", "correct_identity", "receive_paper",
             "mark_paper", "set_aside", "resolve_conflict", "export", "audit",
+            "apply_address_change", "publish",
         }
     )  # fmt: skip
 
     def __init__(
-        self, store: RectoratStore, clock: Clock, session: ExamSession, exports_dir: Path
+        self,
+        store: RectoratStore,
+        clock: Clock,
+        session: ExamSession,
+        exports_dir: Path,
+        mail: RectoratMail | None = None,
     ) -> None:
         # The rectorat's staff table has the columns of the kiosk's: the same service works on it.
         staff = StaffService(store.db, clock, model=store.Staff)  # type: ignore[arg-type]
         super().__init__(store.db, clock, session, staff, exports_dir)
         self.store = store
-        self.service = RectoratService(store, clock)
+        # ``mail`` tells a candidate that a document waits for them; without it, nobody is told.
+        self.service = RectoratService(store, clock, mail=mail)
 
     def close(self) -> None:
         self.store.close()
@@ -119,19 +147,10 @@ class RectoratConsole(ConsoleService):
 
     def _by_code(self, code: str) -> Candidate | None:
         """The candidate whose registration has this number, or this reference."""
-        m = self.store
-        code = code.strip()
-        registration = m.Registration.get_or_none(m.Registration.number == code.upper())
-        bits = reference_bits(code) if registration is None else None
-        if bits is not None:
-            # The column holds UUID text: its first 13 characters are the reference's top 48 bits.
-            near = m.Registration.select().where(
-                fn.SUBSTR(m.Registration.id, 1, 13) == id_prefix(bits)
-            )
-            registration = next((r for r in near if id_bits(r.id) == bits), None)
+        registration = self.service.exam_office.registration_by_code(code)
         if registration is None:
             return None
-        account = m.Account.get_by_id(registration.account_id)
+        account = self.store.Account.get_by_id(registration.account_id)
         return self.candidate(account, registration)
 
     def _file(self, account_id: str) -> CandidateFile:
@@ -247,3 +266,157 @@ class RectoratConsole(ConsoleService):
             raise Refused.one("", "console.conflict_not_yet") from None
         except (LookupError, ValueError):
             raise Refused.one("", "console.conflict_gone") from None
+
+    # -- address changes reported after the close ---------------------------------------
+
+    def _pending_address_changes(self) -> int:
+        a = self.store.AddressChange
+        return a.select().where(a.applied_at.is_null()).count()
+
+    def _address_changes(self) -> list[AddressChangeView]:
+        m = self.store
+        changes = self.service.address_changes()
+        if not changes:
+            return []
+        registrations = {
+            r.id: r
+            for r in m.Registration.select().where(
+                m.Registration.id.in_({c.registration_id for c in changes})
+            )
+        }
+        accounts = {
+            a.id: a
+            for a in m.Account.select().where(
+                m.Account.id.in_({r.account_id for r in registrations.values()})
+            )
+        }
+        views = []
+        for change in changes:
+            registration = registrations[change.registration_id]  # a foreign key: it is there
+            candidate = self.candidate(accounts[registration.account_id], registration)
+            views.append(
+                AddressChangeView(
+                    id=str(change.id),
+                    account_id=candidate.account_id,
+                    family_name=candidate.family_name,
+                    given_names=candidate.given_names,
+                    reference=candidate.reference or "",
+                    number=candidate.number,
+                    reported_at=change.created_at,
+                    old=_address(registration.answers),
+                    new=_address(change.address or {}),
+                )
+            )
+        return views
+
+    def _apply_address_change(self, change_id: str, officer: Officer) -> str:
+        try:
+            registration = self.service.apply_address_change(change_id, by=officer.name)
+        except LookupError:
+            raise Refused.one("", "console.address_gone") from None
+        except ValueError:  # applied already, or an id that names none (Invalid)
+            change = self._address_change(change_id)
+            if change is None or change.applied_at is None:
+                raise Refused.one("", "console.address_gone") from None
+            raise Refused.one("", "console.address_applied", by=change.applied_by or "?") from None
+        return str(registration.account_id)
+
+    def _address_change(self, change_id: str):
+        a = self.store.AddressChange
+        try:
+            key = uuid.UUID(str(change_id))
+        except ValueError:
+            return None
+        return a.get_or_none(a.id == key)
+
+    # -- documents for candidates -------------------------------------------------------
+
+    def _publish(
+        self, code: str, title: str, path: str, officer: Officer
+    ) -> tuple[Published, str, str]:
+        # Every field is checked before anything is published, so that each problem is
+        # said at once; the exam office's own checks decide (the file may change meanwhile).
+        problems: dict[str, Problem] = {}
+        if not title.split():
+            problems["document_title"] = Problem("console.publish_refused.no_title")
+        if not code.strip():
+            problems["code"] = Problem("console.publish_refused.no_code")
+        elif self._by_code(code) is None:
+            problems["code"] = Problem("console.publish_refused.unknown_file")
+        content = b""
+        try:
+            content = _read_pdf(path)
+        except Refused as refused:
+            problems.update(refused.problems)
+        else:
+            reason = pdf_problem(content)
+            if reason is not None:
+                problems["path"] = _not_published(reason).problems["path"]
+        if problems:
+            raise Refused(problems)
+        try:
+            document = self.service.publish(code, content, title, by=officer.name)
+        except NotPublished as refused:
+            raise _not_published(refused.reason) from None
+        registration = self.store.Registration.get_by_id(document.registration_id)
+        candidate = self.candidate(
+            self.store.Account.get_by_id(registration.account_id), registration
+        )
+        published = Published(
+            title=document.title,
+            size=document.size,
+            family_name=candidate.family_name,
+            given_names=candidate.given_names,
+            reference=candidate.reference or "",
+            number=candidate.number,
+            mailed=self.service.mail is not None,
+        )
+        return published, candidate.account_id, Path(path.strip()).name
+
+
+def _address(values: Mapping[str, Any]) -> dict[str, str]:
+    return {name: str(values.get(name) or "") for name in ADDRESS_FIELDS}
+
+
+def _not_published(reason: str) -> Refused:
+    """A refusal of the exam office's, said at its field of the publishing form."""
+    field = _PUBLISH_FIELDS.get(reason, "")
+    return Refused.one(field, f"console.publish_refused.{reason}", maximum=_MAX_MB)
+
+
+def _read_pdf(typed: str) -> bytes:
+    """The bytes of the file at this path on the rectorat's host, if it is a file that can
+    be read and no larger than a document may be; else refused at the path's field."""
+    typed = typed.strip()
+    if not typed:
+        raise Refused.one("path", "console.publish_refused.no_path")
+    path = os.path.abspath(os.path.expanduser(typed))
+    try:
+        # Not blocking: a named pipe or a device is refused below, not waited for.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except (FileNotFoundError, NotADirectoryError):
+        raise Refused.one("path", "console.publish_refused.no_file", path=path) from None
+    except PermissionError:
+        raise Refused.one("path", "console.publish_refused.not_allowed", path=path) from None
+    except OSError as error:
+        raise Refused.one(
+            "path", "console.publish_refused.unreadable", path=path, error=error.strerror or error
+        ) from None
+    kind = os.fstat(descriptor)
+    if not stat.S_ISREG(kind.st_mode):
+        os.close(descriptor)
+        folder = stat.S_ISDIR(kind.st_mode)
+        key = "console.publish_refused.folder" if folder else "console.publish_refused.not_a_file"
+        raise Refused.one("path", key, path=path)
+    with open(descriptor, "rb") as handle:
+        if kind.st_size > MAX_PDF_BYTES:
+            raise _not_published("too_large")
+        try:
+            return handle.read(MAX_PDF_BYTES + 1)
+        except OSError as error:
+            raise Refused.one(
+                "path",
+                "console.publish_refused.unreadable",
+                path=path,
+                error=error.strerror or error,
+            ) from None

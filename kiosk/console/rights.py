@@ -8,7 +8,7 @@ from kiosk.errors import Refused
 RECEPTION = frozenset({"find", "view", "resend_code", "lift_delay", "reprint", "glance"})
 EXAM_OFFICE = RECEPTION | {
     "correct_identity", "receive_paper", "mark_paper", "set_aside", "resolve_conflict", "export",
-    "audit",
+    "audit", "apply_address_change", "publish",
 }  # fmt: skip
 RIGHTS: dict[str, frozenset[str]] = {"reception": RECEPTION, "exam_office": EXAM_OFFICE}
 

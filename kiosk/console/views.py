@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -61,6 +62,9 @@ class Glance:
     paper_incomplete: int
     conflicts: int | None  # None: this store has none (a kiosk's)
     refused: tuple[RefusedItem, ...] = ()  # a kiosk's items the rectorat will never take
+    # Address changes reported after the close, to report on their files; None: not this
+    # officer's work, or not this store's (a kiosk's).
+    address_changes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,35 @@ class ConflictView:
 
 
 @dataclass(frozen=True)
+class AddressChangeView:
+    """An address a candidate reported after the close, which the exam office reports on
+    the file: the address the file has now (``old``), and the reported one (``new``)."""
+
+    id: str
+    account_id: str
+    family_name: str
+    given_names: str
+    reference: str
+    number: str | None
+    reported_at: datetime
+    old: dict[str, str]
+    new: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A document put at a candidate's disposal from the console."""
+
+    title: str
+    size: int
+    family_name: str
+    given_names: str
+    reference: str
+    number: str | None
+    mailed: bool  # the candidate is told by mail (the rectorat's mail is configured)
+
+
+@dataclass(frozen=True)
 class AuditLine:
     """One line of the trail, as the exam office reads it."""
 
@@ -110,3 +143,15 @@ def bars(pairs: list[tuple[str, int]], width: int) -> list[str]:
         bar = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
         lines.append(f"{label.ljust(label_width)} {bar} {count}")
     return lines
+
+
+def address_lines(address: Mapping[str, Any]) -> list[str]:
+    """A postal address as it is written on an envelope, its empty lines left out."""
+    town = f"{address.get('postal_code') or ''} {address.get('town') or ''}".strip()
+    lines = (
+        address.get("address_line1"),
+        address.get("address_line2"),
+        town,
+        address.get("country"),
+    )
+    return [str(line) for line in lines if line]

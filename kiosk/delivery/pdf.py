@@ -1,4 +1,5 @@
-"""« Mes documents »: the confirmation of registration and the list of pièces, as one PDF.
+"""« Mes documents »: the confirmation of registration and the list of pièces, as one PDF;
+the notice of an address change reported after the close, as another.
 
 ``render_confirmation`` lays out, on A4 pages:
 
@@ -11,15 +12,22 @@
 2. on a new page, the pièces justificatives this candidate must post, each with a box
    to tick.
 
+``render_address_notice`` lays out, on one A4 page, the « Avis de changement d'adresse »
+for the exam office: the same heading and barcode, the candidate, reference (and number),
+e-mail and when the change was reported; the old and the new address side by side; that
+the exam office reports the change on the file and the candidate keeps the notice (or
+dates, signs and posts it); the exam office's address and a box for the signature.
+
 Every fact about the rectorat (its address, e-mail, telephone, the date by which the
 paper file must arrive) comes from the exam session; one the session does not give is
 left out, sentence and label included.
 
 Every page says « Page X/Y ». The same inputs give the same bytes: the creation date
-is ``now`` and nothing else varies (fpdf2 derives the file /ID from the content).
+is ``now`` (the notice's, ``reported_at``) and nothing else varies (fpdf2 derives the
+file /ID from the content).
 
 fpdf2 (with fontTools and Pillow) takes a few tenths of a second to import, so it is
-imported inside ``render_confirmation`` only: importing this module loads nothing but
+imported when a document is rendered only: importing this module loads nothing but
 the standard library and the kiosk's own modules.
 
 Text and fonts
@@ -54,7 +62,7 @@ import importlib
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -315,7 +323,7 @@ def render_confirmation(
     ]
     contact = session.contact
     deadline = formatting.day(session.paper_deadline, m) if session.paper_deadline else ""
-    name = " ".join(str(answers.get(key) or "") for key in ("given_names", "family_name")).strip()
+    name = _candidate_name(answers)
     header_rows = [(m("document.reference"), reference)]
     if registration.number:
         header_rows.append((m("document.number"), str(registration.number)))
@@ -351,75 +359,23 @@ def render_confirmation(
         *contact_reach,
     ]
 
-    pdf = _document_class()(orientation="P", unit="mm", format="A4")
-    _add_font(pdf, _FAMILY, "", REGULAR_FONT)
-    _add_font(pdf, _FAMILY, "B", BOLD_FONT)
-    loaded = [pdf.fonts[key] for key in pdf.fonts]
-
-    def has_glyph(char: str) -> bool:
-        return any(ord(char) in font.cmap for font in loaded)
-
-    chars = {c for text in every_text for c in unicodedata.normalize("NFC", str(text))}
-    fallback_names = [_FAMILY]
-    lacking = [c for c in chars if not has_glyph(c) and unicodedata.category(c)[0] not in "CZ"]
-    # The fallback font is embedded only if it draws one of them (not for an emoji alone).
-    if lacking and any(
-        ord(c) in _parsed_font(FALLBACK_FONT, _FALLBACK_FAMILY, "").cmap for c in lacking
-    ):
-        _add_font(pdf, _FALLBACK_FAMILY, "", FALLBACK_FONT)
-        loaded = [pdf.fonts[key] for key in pdf.fonts]
-        fallback_names.append(_FALLBACK_FAMILY)
-    # Bold DejaVu lacks a few glyphs of the regular one: those come from the regular face.
-    pdf.set_fallback_fonts(fallback_names, exact_match=False)
-
-    def text(value: Any) -> str:
-        return printable(value, has_glyph)
-
-    pdf.set_title(text(m("document.pdf_title", title=session.title)))
-    pdf.set_author(text(contact.name))
-    pdf.set_subject(
-        text(m("document.pdf_subject", reference=reference, version=registration.version))
+    pdf, text = _new_document(every_text)
+    _describe(
+        pdf,
+        text,
+        session,
+        m,
+        title=m("document.pdf_title", title=session.title),
+        subject=m("document.pdf_subject", reference=reference, version=registration.version),
+        reference=reference,
+        moment=now,
+        footer=m("document.footer", reference=reference, version=registration.version),
     )
-    pdf.set_creator(text(m("document.creator")))
-    pdf.set_keywords(reference)
-    pdf.set_lang("fr-FR")
-    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
-    pdf.set_creation_date(moment.astimezone(session.zone))
-    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
-    pdf.set_auto_page_break(True, margin=18)
-    pdf.footer_left = text(m("document.footer", reference=reference, version=registration.version))
-    pdf.footer_right = text(m("document.page", page="{page}", pages="{nb}"))
     width = pdf.w - 2 * _MARGIN
 
     # -- the confirmation ---------------------------------------------------------------
     pdf.add_page()
-    barcode_width = _barcode_width(reference)
-    barcode_x = pdf.w - _MARGIN - barcode_width
-    title_width = barcode_x - _MARGIN - 6
-    pdf.set_font(_FAMILY, "", 9)
-    pdf.multi_cell(
-        title_width,
-        4.5,
-        text(session.academie_heading),
-        new_x="LMARGIN",
-        new_y="NEXT",
-        align="L",
-    )
-    pdf.set_font(_FAMILY, "B", 11)
-    pdf.multi_cell(title_width, 5.5, text(session.title), new_x="LMARGIN", new_y="NEXT", align="L")
-    pdf.ln(1.5)
-    pdf.set_font(_FAMILY, "B", 17)
-    pdf.multi_cell(
-        title_width, 8, text(m("document.title")), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    below_title = pdf.get_y()
-
-    pdf.set_fill_color(0)
-    pdf.code39(f"*{reference}*", barcode_x, _MARGIN, w=_BARCODE_WIDE, h=_BARCODE_HEIGHT)
-    pdf.set_xy(barcode_x, _MARGIN + _BARCODE_HEIGHT + 0.5)
-    pdf.set_font(_FAMILY, "B", 11)
-    pdf.cell(barcode_width, 5.5, reference, align="C")
-    pdf.set_y(max(below_title, _MARGIN + _BARCODE_HEIGHT + 6) + 3)
+    _header(pdf, text, session, m("document.title"), reference)
 
     _pairs(pdf, [(text(k), text(v)) for k, v in header_rows], width, size=10, bold_values=True)
     pdf.ln(3)
@@ -451,12 +407,11 @@ def render_confirmation(
 
     # What to do, where to send it, and the signature: kept together on one page.
     steps = [text(step) for step in steps]
-    half = (width - 6) / 2
     pdf.set_font(_FAMILY, "", 9.5)
     steps_height = sum(
         pdf.multi_cell(width - 7, 5, step, dry_run=True, output="HEIGHT") + 0.8 for step in steps
     )
-    contact_height = 5 + 4.6 * len(contact_lines + contact_reach)
+    contact_height = _contact_height(contact_lines + contact_reach)
     if (
         pdf.get_y() + 8 + steps_height + 2 + max(contact_height, _SIGNATURE_HEIGHT)
         > pdf.page_break_trigger
@@ -470,32 +425,15 @@ def render_confirmation(
         pdf.ln(0.8)
     pdf.ln(2)
 
-    top = pdf.get_y()
-    pdf.set_font(_FAMILY, "B", 9.5)
-    pdf.cell(half, 5, text(m("document.contact_heading")), new_x="LMARGIN", new_y="NEXT")
-    for index, line in enumerate(contact_lines + contact_reach):
-        pdf.set_font(_FAMILY, "B" if index == 0 else "", 9.5)
-        pdf.multi_cell(half, 4.6, text(line), new_x="LMARGIN", new_y="NEXT", align="L")
-    contact_bottom = pdf.get_y()
-
-    box_x = _MARGIN + half + 6
-    box_height = max(contact_bottom - top, _SIGNATURE_HEIGHT)
-    pdf.set_draw_color(0)
-    pdf.set_line_width(0.4)
-    pdf.rect(box_x, top, half, box_height)
-    pdf.set_xy(box_x + 2, top + 1.5)
-    pdf.set_font(_FAMILY, "B", 9.5)
-    pdf.multi_cell(
-        half - 4, 5, text(m("document.signature")), new_x="LEFT", new_y="NEXT", align="L"
+    _contact_and_signature(
+        pdf,
+        text,
+        m("document.contact_heading"),
+        contact_lines + contact_reach,
+        m("document.signature"),
+        m("document.signature_hint"),
+        width,
     )
-    pdf.set_font(_FAMILY, "", 8.5)
-    pdf.set_text_color(*_GREY)
-    pdf.multi_cell(
-        half - 4, 4.5, text(m("document.signature_hint")), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-    pdf.set_text_color(0)
-    pdf.set_line_width(0.2)
-    pdf.set_y(top + box_height + 2)
 
     # -- the pièces justificatives -------------------------------------------------------
     pdf.add_page()
@@ -547,6 +485,301 @@ def render_confirmation(
         width, 4.6, text(", ".join(contact_lines)), new_x="LMARGIN", new_y="NEXT", align="L"
     )
     return bytes(pdf.output())
+
+
+def render_address_notice(
+    registration: Registration,
+    email: str,
+    old: Mapping[str, str],
+    new: Mapping[str, str],
+    session: ExamSession,
+    reported_at: datetime,
+    messages: Messages = french,
+) -> bytes:
+    """The « Avis de changement d'adresse » of a change reported after the close, as the
+    bytes of one PDF: for the exam office, which reports the change on the file; the
+    candidate keeps it, or dates, signs and posts it.
+
+    ``old`` and ``new`` are the addresses before and after, by the names of
+    ``kiosk.registrations.ADDRESS_FIELDS``; ``reported_at`` is shown in the session's zone.
+    """
+    m = messages
+    answers = registration.answers or {}
+    reference = registration.reference
+    moment = reported_at if reported_at.tzinfo else reported_at.replace(tzinfo=UTC)
+    name = _candidate_name(answers)
+    rows = [(m("notice.candidate"), name), (m("document.reference"), reference)]
+    if registration.number:
+        rows.append((m("document.number"), str(registration.number)))
+    rows += [
+        (m("document.email"), email),
+        (m("notice.reported_at"), formatting.instant(moment, session.zone, m)),
+    ]
+    contact = session.contact
+    contact_lines = [*contact.postal_lines(), *contact.reach_lines(m)]
+    # « At the address below » only when the session gives one.
+    follow_up = m("notice.follow_up_post") if contact.address else m("notice.follow_up")
+    headings = (m("notice.old_address"), m("notice.new_address"))
+    wordings = [
+        m("notice.title"),
+        m("notice.recipient"),
+        m("notice.intro"),
+        follow_up,
+        *headings,
+        m("notice.labelled", label=m("form.phone.label"), value=""),
+        m("notice.signature"),
+        m("notice.signed_at"),
+        m("notice.contact_heading"),
+    ]
+    every_text: Iterable[str] = [
+        session.title,
+        session.academie_heading,
+        *(value for row in rows for value in row),
+        *(str(value or "") for address in (old, new) for value in address.values()),
+        *wordings,
+        *contact_lines,
+    ]
+
+    pdf, text = _new_document(every_text)
+    _describe(
+        pdf,
+        text,
+        session,
+        m,
+        title=m("notice.pdf_title", title=session.title),
+        subject=m("notice.pdf_subject", reference=reference),
+        reference=reference,
+        moment=moment,
+        footer=m("notice.footer", reference=reference),
+        lang="en-GB" if m.language == "en" else "fr-FR",
+    )
+    width = pdf.w - 2 * _MARGIN
+    half = (width - 6) / 2
+
+    pdf.add_page()
+    _header(pdf, text, session, m("notice.title"), reference)
+    pdf.set_font(_FAMILY, "B", 10)
+    pdf.multi_cell(width, 5, text(m("notice.recipient")), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.ln(2)
+    _pairs(pdf, [(text(k), text(v)) for k, v in rows], width, size=10, bold_values=True)
+    pdf.ln(3)
+    pdf.set_font(_FAMILY, "", 9.5)
+    pdf.multi_cell(width, 5, text(m("notice.intro")), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.ln(3)
+
+    # The two addresses side by side, the old one on the left; kept together on one page.
+    blocks = [
+        (text(heading), _address_lines(address, text, m), style)
+        for heading, address, style in zip(headings, (old, new), ("", "B"), strict=True)
+    ]
+    needed = 0.0
+    for _, lines, style in blocks:
+        pdf.set_font(_FAMILY, style, 10)
+        needed = max(needed, 8 + sum(_column_height(pdf, line, half, 5) for line in lines))
+    if pdf.get_y() + needed > pdf.page_break_trigger:
+        pdf.add_page()
+    top = pdf.get_y()
+    bottom = top
+    for index, (heading, lines, style) in enumerate(blocks):
+        x = _MARGIN + index * (half + 6)
+        pdf.set_xy(x, top)
+        pdf.set_font(_FAMILY, "B", 10.5)
+        pdf.set_fill_color(*_SHADE)
+        pdf.multi_cell(
+            half, 7, heading, fill=True, padding=(0, 2), new_x="LEFT", new_y="NEXT", align="L"
+        )
+        pdf.set_xy(x, pdf.get_y() + 1)
+        pdf.set_font(_FAMILY, style, 10)
+        for line in lines:
+            with _shaped(pdf, line):
+                pdf.multi_cell(half, 5, line, new_x="LEFT", new_y="NEXT", align="L")
+        bottom = max(bottom, pdf.get_y())
+    pdf.set_xy(_MARGIN, bottom + 4)
+
+    pdf.set_font(_FAMILY, "", 9.5)
+    pdf.multi_cell(width, 5, text(follow_up), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.ln(4)
+    if (
+        pdf.get_y() + max(_contact_height(contact_lines), _SIGNATURE_HEIGHT)
+        > pdf.page_break_trigger
+    ):
+        pdf.add_page()
+    _contact_and_signature(
+        pdf,
+        text,
+        m("notice.contact_heading"),
+        contact_lines,
+        m("notice.signature"),
+        m("notice.signed_at"),
+        width,
+    )
+    return bytes(pdf.output())
+
+
+def _candidate_name(answers: Mapping[str, Any]) -> str:
+    """« Prénoms Nom », as the form's answers give them."""
+    return " ".join(str(answers.get(key) or "") for key in ("given_names", "family_name")).strip()
+
+
+def _address_lines(
+    address: Mapping[str, str], text: Callable[[Any], str], messages: Messages
+) -> list[str]:
+    """An address as a letter writes it, printable, without its empty lines; the
+    telephone labelled. « — » for an address with nothing in it."""
+
+    # The fields of kiosk.registrations.ADDRESS_FIELDS (not imported: it loads the store).
+    def value(field: str) -> str:
+        return text(address.get(field))
+
+    lines = [
+        value("address_line1"),
+        value("address_line2"),
+        " ".join(part for part in (value("postal_code"), value("town")) if part),
+        value("country"),
+    ]
+    if phone := value("phone"):
+        label = messages("form.phone.label")
+        lines.append(text(messages("notice.labelled", label=label, value=phone)))
+    return [line for line in lines if line] or ["—"]
+
+
+def _column_height(pdf: Any, line: str, width: float, height: float) -> float:
+    with _shaped(pdf, line):
+        return float(pdf.multi_cell(width, height, line, dry_run=True, output="HEIGHT"))
+
+
+def _new_document(every_text: Iterable[str]) -> tuple[Any, Callable[[Any], str]]:
+    """An A4 document with its fonts, and the function that makes a text printable in it.
+
+    DejaVu Sans, regular and bold; the fallback font too when one of the characters of
+    ``every_text`` (every text the document will draw) needs it.
+    """
+    pdf = _document_class()(orientation="P", unit="mm", format="A4")
+    _add_font(pdf, _FAMILY, "", REGULAR_FONT)
+    _add_font(pdf, _FAMILY, "B", BOLD_FONT)
+    loaded = [pdf.fonts[key] for key in pdf.fonts]
+
+    def has_glyph(char: str) -> bool:
+        return any(ord(char) in font.cmap for font in loaded)
+
+    chars = {c for text in every_text for c in unicodedata.normalize("NFC", str(text))}
+    fallback_names = [_FAMILY]
+    lacking = [c for c in chars if not has_glyph(c) and unicodedata.category(c)[0] not in "CZ"]
+    # The fallback font is embedded only if it draws one of them (not for an emoji alone).
+    if lacking and any(
+        ord(c) in _parsed_font(FALLBACK_FONT, _FALLBACK_FAMILY, "").cmap for c in lacking
+    ):
+        _add_font(pdf, _FALLBACK_FAMILY, "", FALLBACK_FONT)
+        loaded = [pdf.fonts[key] for key in pdf.fonts]
+        fallback_names.append(_FALLBACK_FAMILY)
+    # Bold DejaVu lacks a few glyphs of the regular one: those come from the regular face.
+    pdf.set_fallback_fonts(fallback_names, exact_match=False)
+
+    def text(value: Any) -> str:
+        return printable(value, has_glyph)
+
+    return pdf, text
+
+
+def _describe(
+    pdf: Any,
+    text: Callable[[Any], str],
+    session: ExamSession,
+    messages: Messages,
+    *,
+    title: str,
+    subject: str,
+    reference: str,
+    moment: datetime,
+    footer: str,
+    lang: str = "fr-FR",
+) -> None:
+    """The document's metadata (the rectorat as its author), margins and footer."""
+    pdf.set_title(text(title))
+    pdf.set_author(text(session.contact.name))
+    pdf.set_subject(text(subject))
+    pdf.set_creator(text(messages("document.creator")))
+    pdf.set_keywords(reference)
+    pdf.set_lang(lang)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    pdf.set_creation_date(moment.astimezone(session.zone))
+    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.footer_left = text(footer)
+    pdf.footer_right = text(messages("document.page", page="{page}", pages="{nb}"))
+
+
+def _header(
+    pdf: Any, text: Callable[[Any], str], session: ExamSession, title: str, reference: str
+) -> None:
+    """The top of a first page: académie, session and title on the left, the reference's
+    barcode on the right, the reference under it."""
+    barcode_width = _barcode_width(reference)
+    barcode_x = pdf.w - _MARGIN - barcode_width
+    title_width = barcode_x - _MARGIN - 6
+    pdf.set_font(_FAMILY, "", 9)
+    pdf.multi_cell(
+        title_width,
+        4.5,
+        text(session.academie_heading),
+        new_x="LMARGIN",
+        new_y="NEXT",
+        align="L",
+    )
+    pdf.set_font(_FAMILY, "B", 11)
+    pdf.multi_cell(title_width, 5.5, text(session.title), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.ln(1.5)
+    pdf.set_font(_FAMILY, "B", 17)
+    pdf.multi_cell(title_width, 8, text(title), new_x="LMARGIN", new_y="NEXT", align="L")
+    below_title = pdf.get_y()
+
+    pdf.set_fill_color(0)
+    pdf.code39(f"*{reference}*", barcode_x, _MARGIN, w=_BARCODE_WIDE, h=_BARCODE_HEIGHT)
+    pdf.set_xy(barcode_x, _MARGIN + _BARCODE_HEIGHT + 0.5)
+    pdf.set_font(_FAMILY, "B", 11)
+    pdf.cell(barcode_width, 5.5, reference, align="C")
+    pdf.set_y(max(below_title, _MARGIN + _BARCODE_HEIGHT + 6) + 3)
+
+
+def _contact_height(lines: list[str]) -> float:
+    """About the height of :func:`_contact_and_signature`'s contact column."""
+    return 5 + 4.6 * len(lines)
+
+
+def _contact_and_signature(
+    pdf: Any,
+    text: Callable[[Any], str],
+    heading: str,
+    lines: list[str],
+    signature: str,
+    hint: str,
+    width: float,
+) -> None:
+    """Where to post the paper (its first line, the rectorat, in bold) on the left; on the
+    right, a box for the candidate's signature. The caller keeps it on one page."""
+    half = (width - 6) / 2
+    top = pdf.get_y()
+    pdf.set_font(_FAMILY, "B", 9.5)
+    pdf.cell(half, 5, text(heading), new_x="LMARGIN", new_y="NEXT")
+    for index, line in enumerate(lines):
+        pdf.set_font(_FAMILY, "B" if index == 0 else "", 9.5)
+        pdf.multi_cell(half, 4.6, text(line), new_x="LMARGIN", new_y="NEXT", align="L")
+    contact_bottom = pdf.get_y()
+
+    box_x = _MARGIN + half + 6
+    box_height = max(contact_bottom - top, _SIGNATURE_HEIGHT)
+    pdf.set_draw_color(0)
+    pdf.set_line_width(0.4)
+    pdf.rect(box_x, top, half, box_height)
+    pdf.set_xy(box_x + 2, top + 1.5)
+    pdf.set_font(_FAMILY, "B", 9.5)
+    pdf.multi_cell(half - 4, 5, text(signature), new_x="LEFT", new_y="NEXT", align="L")
+    pdf.set_font(_FAMILY, "", 8.5)
+    pdf.set_text_color(*_GREY)
+    pdf.multi_cell(half - 4, 4.5, text(hint), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.set_text_color(0)
+    pdf.set_line_width(0.2)
+    pdf.set_y(top + box_height + 2)
 
 
 def _barcode_width(reference: str) -> float:

@@ -26,7 +26,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.routing import Route
 
@@ -327,6 +327,19 @@ def make_app(
             )
         return JSONResponse({"error": "code"}, status_code=401)
 
+    async def document(request: Request) -> Response:
+        # A document is fetched once per kiosk, after the feed has described it: the pull's rate.
+        kiosk = await admitted(request, "pull")
+        if isinstance(kiosk, JSONResponse):
+            return kiosk
+        sha256 = request.path_params["sha256"]
+        content = None
+        if len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256):
+            content = await call(service.document_content, kiosk, sha256)
+        if content is None:  # unknown, or not for a candidate this kiosk holds: the same
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        return Response(content, media_type="application/pdf")
+
     def activation_page(request: Request) -> HTMLResponse:
         # Nothing is changed by opening the link: a mail scanner may open it first.
         return HTMLResponse(confirm_page(request.url.path), headers=PAGE_HEADERS)
@@ -380,6 +393,7 @@ def make_app(
             Route("/v1/accounts/activate", activate, methods=["POST"]),
             Route("/v1/accounts/reset-request", request_reset, methods=["POST"]),
             Route("/v1/accounts/reset", reset, methods=["POST"]),
+            Route("/v1/documents/{sha256}", document, methods=["GET"]),
             Route("/activation/{token}", activation_page, methods=["GET"]),
             Route("/activation/{token}", activation, methods=["POST"]),
         ],

@@ -1,4 +1,5 @@
-"""``kiosk rectorat …``: serve the sync API, and issue or revoke kiosk credentials.
+"""``kiosk rectorat …``: serve the sync API, issue or revoke kiosk credentials, and
+publish documents for candidates.
 
 The store is ``--db URL`` (or ``KIOSK_RECTORAT_DB``), by default the SQLite file
 ``rectorat.sqlite3`` in ``--data-dir`` (or ``KIOSK_DATA_DIR``, or the kiosk's default
@@ -175,6 +176,68 @@ def _kiosk_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish_arguments(parser: argparse.ArgumentParser) -> None:
+    store_options(parser)
+    parser.add_argument(
+        "--title", required=True, metavar=french("cli.metavar.title"),
+        help=french("cli.option.publish_title"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--file", dest="reference", metavar=french("cli.metavar.reference"),
+        help=french("cli.option.publish_file"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--config", type=Path, metavar=french("cli.metavar.file"), default=argparse.SUPPRESS,
+        help=french("cli.option.config"),
+    )  # fmt: skip
+    parser.add_argument(
+        "path",
+        type=Path,
+        metavar=french("cli.metavar.path"),
+        help=french("cli.option.publish_path"),
+    )
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """One PDF (its file reference from ``--file`` or its name), or each PDF of a folder,
+    named by its file reference: published for its candidate, who is mailed."""
+    import getpass
+
+    from kiosk.rectorat.exam_office import NotPublished
+    from kiosk.rectorat.mail import mail_from_config
+
+    path: Path = args.path
+    if path.is_dir():
+        if args.reference:
+            return refuse(french("cli.rectorat.publish_file_folder"))
+        files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() == ".pdf")
+        if not files:
+            return refuse(french("cli.rectorat.publish_none", folder=str(path)))
+    else:
+        files = [path]
+    by = os.environ.get("SUDO_USER") or getpass.getuser()
+    refused = 0
+    with _service(args) as service:
+        service.mail = mail_from_config(_config(args), service.clock)
+        for file in files:
+            reference = args.reference or file.stem
+            try:
+                document = service.publish(reference, file.read_bytes(), args.title, by)
+            except NotPublished as problem:
+                refused += 1
+                warn(french(f"cli.rectorat.publish_{problem.reason}", file=str(file)))
+                continue
+            except OSError as error:
+                refused += 1
+                warn(
+                    french("cli.rectorat.publish_unreadable", file=str(file), error=error.strerror)
+                )
+                continue
+            print(french("cli.rectorat.published", file=str(file), reference=reference,
+                         title=document.title, size=document.size))  # fmt: skip
+    return 1 if refused else 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     require_service()
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -257,6 +320,7 @@ COMMANDS: tuple[Command, ...] = (
             Command("list", "cli.command.rectorat_kiosk_list", _kiosk_list, store_options),
         ),
     ),
+    Command("publish", "cli.command.rectorat_publish", _publish, _publish_arguments),
 )
 RECTORAT = Command(
     "rectorat", "cli.command.rectorat", arguments=store_options, subcommands=COMMANDS

@@ -1,7 +1,8 @@
 """The exam office's work on the rectorat's records: what no kiosk may change.
 
 It sets a registration's paper status, sets a registration aside, corrects a locked
-identity, lifts an account's login delay, and settles the conflicts the push kept
+identity, applies an address change reported after the close, publishes a document for
+a candidate, lifts an account's login delay, and settles the conflicts the push kept
 aside. Each change is a row of the change feed, so the kiosks that hold the account
 pull it.
 """
@@ -12,12 +13,17 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
+from peewee import fn
+
 from kiosk.clock import Clock
+from kiosk.pdf_check import pdf_problem, sha256_of
 from kiosk.rectorat.identity import identity_key
 from kiosk.rectorat.items import read_uuid
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.rules import PushRules
-from kiosk.rectorat.store import Conflict, RectoratStore
+from kiosk.rectorat.store import AddressChange, Conflict, Document, RectoratStore, Registration
+from kiosk.registrations import ADDRESS_FIELDS
+from kiosk.store.models import id_bits, id_prefix, reference_bits
 
 PAPER_STATUSES = ("received", "complete", "incomplete", "validated")
 RESOLUTIONS = ("keep_existing", "apply_incoming")
@@ -26,6 +32,18 @@ RESOLUTIONS = ("keep_existing", "apply_incoming")
 class ConflictNotApplied(ValueError):
     """``apply_incoming`` on a conflict whose item is still blocked (its e-mail is another
     account's, its account is missing…): nothing was changed."""
+
+
+class NotPublished(ValueError):
+    """A document refused for publication; ``reason``: ``empty``, ``too_large``,
+    ``not_pdf`` (see :func:`kiosk.pdf_check.pdf_problem`), ``no_title`` or ``unknown_file``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+TITLE_MAX = 120
 
 
 class ExamOffice:
@@ -101,6 +119,120 @@ class ExamOffice:
             ).where(m.Account.id == registration.account_id).execute()
             self.rules.changed("registration", key, registration.account_id, now)
             self.rules.changed("account", registration.account_id, registration.account_id, now)
+
+    def registration_by_code(self, code: str) -> Registration | None:
+        """The registration with this number, or this reference (as typed or scanned)."""
+        m = self.store
+        code = code.strip()
+        registration = m.Registration.get_or_none(m.Registration.number == code.upper())
+        bits = reference_bits(code) if registration is None else None
+        if bits is not None:
+            # The column holds UUID text: its first 13 characters are the reference's top 48 bits.
+            near = m.Registration.select().where(
+                fn.SUBSTR(m.Registration.id, 1, 13) == id_prefix(bits)
+            )
+            registration = next((r for r in near if id_bits(r.id) == bits), None)
+        return registration
+
+    # -- address changes ------------------------------------------------------------------
+
+    def address_changes(self, *, pending_only: bool = True) -> list[AddressChange]:
+        """The address changes reported after the close, oldest first: the exam office's
+        task list (those reported while the window was open changed the registration)."""
+        m = self.store
+        query = m.AddressChange.select().order_by(m.AddressChange.created_at)
+        if pending_only:
+            query = query.where(m.AddressChange.applied_at.is_null())
+        return list(query)
+
+    def apply_address_change(
+        self, change_id: uuid.UUID | str, by: str, now: datetime | None = None
+    ) -> Registration:
+        """The registration takes the reported address: a new version, which the kiosks
+        that hold the account pull, as they pull the change marked applied."""
+        m = self.store
+        now = now or self.clock.now()
+        key = read_uuid(change_id, "address_change")
+        with self.store.write():
+            change = m.AddressChange.get_or_none(m.AddressChange.id == key)
+            if change is None:
+                raise LookupError(f"no address change {key}")
+            if change.applied_at is not None:
+                raise ValueError(f"address change {key} was applied already")
+            registration = m.Registration.get_by_id(change.registration_id)
+            # The address fields only, whatever else a kiosk's item carried.
+            address = change.address if isinstance(change.address, dict) else {}
+            answers = {
+                **registration.answers,
+                **{name: str(address.get(name) or "") for name in ADDRESS_FIELDS},
+            }
+            m.Registration.update(
+                answers=answers, version=registration.version + 1, updated_at=now
+            ).where(m.Registration.id == registration.id).execute()
+            m.AddressChange.update(
+                applied_at=now, applied_by=by, version=change.version + 1, updated_at=now
+            ).where(m.AddressChange.id == key).execute()
+            self.rules.changed("registration", registration.id, registration.account_id, now)
+            self.rules.changed("address_change", key, registration.account_id, now)
+            return m.Registration.get_by_id(registration.id)
+
+    # -- documents for candidates ---------------------------------------------------------
+
+    def publish(
+        self, code: str, content: bytes, title: str, by: str, now: datetime | None = None
+    ) -> Document:
+        """Put a PDF at the disposal of the candidate whose file has this reference (or
+        number); the kiosks that hold the account pull it. Raises :class:`NotPublished`."""
+        m = self.store
+        title = " ".join(title.split())[:TITLE_MAX]
+        if not title:
+            raise NotPublished("no_title")
+        problem = pdf_problem(content)
+        if problem is not None:
+            raise NotPublished(problem)
+        registration = self.registration_by_code(code)
+        if registration is None:
+            raise NotPublished("unknown_file")
+        now = now or self.clock.now()
+        digest = sha256_of(content)
+        with self.store.write():
+            m.DocumentContent.insert(sha256=digest, content=content).on_conflict_ignore().execute()
+            document = m.Document.create(
+                created_at=now,
+                updated_at=now,
+                account_id=registration.account_id,
+                registration_id=registration.id,
+                title=title,
+                sha256=digest,
+                size=len(content),
+                published_by=by,
+            )
+            self.rules.changed("document", document.id, registration.account_id, now)
+        return document
+
+    def document_content(self, kiosk: KioskIdentity, sha256: str) -> bytes | None:
+        """A published PDF's bytes, for a kiosk that holds one of the accounts it was
+        published for (pushed first there, or borrowed); ``None`` otherwise."""
+        m = self.store
+        holders = (
+            m.Document.select(m.Document.id)
+            .join(m.Account, on=(m.Account.id == m.Document.account_id))
+            .where(
+                (m.Document.sha256 == sha256)
+                & (
+                    (m.Account.origin_kiosk_id == kiosk.id)
+                    | m.Account.id.in_(
+                        m.Interest.select(m.Interest.account_id).where(
+                            m.Interest.kiosk_id == kiosk.id
+                        )
+                    )
+                )
+            )
+        )
+        if not holders.exists():
+            return None
+        row = m.DocumentContent.get_or_none(m.DocumentContent.sha256 == sha256)
+        return None if row is None else bytes(row.content)
 
     # -- accounts -------------------------------------------------------------------------
 

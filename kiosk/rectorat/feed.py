@@ -216,9 +216,15 @@ class Feed:
                 .where(m.Registration.account_id == account.id)
                 .order_by(m.Registration.created_at)
             )
+            documents = list(
+                m.Document.select()
+                .where(m.Document.account_id == account.id)
+                .order_by(m.Document.created_at)
+            )
         return {
             "account": flat_record("account", account),
             "registrations": [flat_record("registration", r) for r in registrations],
+            "documents": [flat_record("document", d) for d in documents],
         }
 
     def _hold(self, kiosk: KioskIdentity, account_id: object, now: datetime) -> None:
@@ -238,7 +244,11 @@ _RECORD_COLUMNS = {
         "status", "saved_at", "withdrawn_at", "number", "paper_status", "missing_pieces",
     )),
     "address_change": ("rc_address_change", (
-        "id", "version", "created_at", "updated_at", "registration_id", "address",
+        "id", "version", "created_at", "updated_at", "registration_id", "address", "applied_at",
+    )),
+    "document": ("rc_document", (
+        "id", "version", "created_at", "updated_at", "account_id", "registration_id", "title",
+        "sha256", "size",
     )),
 }  # fmt: skip
 
@@ -272,18 +282,30 @@ def _registration_item(values: tuple) -> dict:
 
 
 def _address_change_item(values: tuple) -> dict:
-    key, version, created, updated, registration_id, address = values
+    key, version, created, updated, registration_id, address, applied = values
     data = {
         "created_at": created, "updated_at": updated, "registration_id": registration_id,
-        "address": _json(address), "version": version,
+        "address": _json(address), "applied_at": applied, "version": version,
     }  # fmt: skip
     return {"entity": "address_change", "id": key, "version": version, "data": data}
+
+
+def _document_item(values: tuple) -> dict:
+    """A published document's description; its bytes are fetched by ``sha256``."""
+    key, version, created, updated, account_id, registration_id, title, sha256, size = values
+    data = {
+        "created_at": created, "updated_at": updated, "account_id": account_id,
+        "registration_id": registration_id, "title": title, "sha256": sha256, "size": size,
+        "version": version,
+    }  # fmt: skip
+    return {"entity": "document", "id": key, "version": version, "data": data}
 
 
 _ITEM_MAKERS = {
     "account": _account_item,
     "registration": _registration_item,
     "address_change": _address_change_item,
+    "document": _document_item,
 }
 
 
@@ -317,12 +339,23 @@ def record_item(entity: str, record: Any) -> dict:
             "paper_status": record.paper_status,
             "missing_pieces": record.missing_pieces,
         }
+    elif entity == "document":
+        data = {
+            "created_at": instant_text(record.created_at),
+            "updated_at": instant_text(record.updated_at),
+            "account_id": str(record.account_id),
+            "registration_id": str(record.registration_id),
+            "title": record.title,
+            "sha256": record.sha256,
+            "size": record.size,
+        }
     else:
         data = {
             "created_at": instant_text(record.created_at),
             "updated_at": instant_text(record.updated_at),
             "registration_id": str(record.registration_id),
             "address": record.address,
+            "applied_at": instant_text(record.applied_at),
         }
     data["version"] = record.version
     return {"entity": entity, "id": str(record.id), "version": record.version, "data": data}

@@ -1,5 +1,6 @@
 """The mail the rectorat sends itself: a password-reset code asked for at a kiosk that
-does not hold the account, mailed to its owner.
+does not hold the account, mailed to its owner; the notice that the exam office put a
+document at a candidate's disposal.
 
 The rectorat tells the asking kiosk nothing about the address (a kiosk's credential may
 be in hostile hands): only the owner's mailbox learns that the account exists. The
@@ -20,9 +21,10 @@ from kiosk import formatting
 from kiosk.clock import Clock
 from kiosk.delivery.mail_queue import MailTransport, compose
 from kiosk.exam_sessions import ExamSession, load_session
-from kiosk.i18n import french
+from kiosk.i18n import Messages, french
 
 if TYPE_CHECKING:
+    from kiosk.rectorat.store import Account
     from kiosk.runtime.config import Config
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ class RectoratMail:
         now: datetime,
         session: ExamSession | None = None,
     ) -> bool:
-        from kiosk.delivery.mail_transport import DeliveryError
 
         session = session or self.session
         params = {
@@ -57,11 +58,33 @@ class RectoratMail:
             "exam": session.title,
             "signature": session.contact.signature(french),
         }
+        subject, body = french("mail.reset.subject", **params), french("mail.reset.body", **params)
+        return self._send(to, subject, body, now, "the reset code")
+
+    def document_published(
+        self, account: Account, title: str, now: datetime, session: ExamSession | None = None
+    ) -> bool:
+        """Tell the candidate, in their language, that a document waits for them."""
+        session = session or self.session
+        messages = Messages(account.language)
+        params = {
+            "name": f"{account.given_names} {account.family_name}".strip(),
+            "title": title,
+            "exam": session.title,
+            "signature": session.contact.signature(messages),
+        }
+        subject = messages("mail.published.subject", **params)
+        body = messages("mail.published.body", **params)
+        return self._send(account.email, subject, body, now, "the notice")
+
+    def _send(self, to: str, subject: str, body: str, now: datetime, what: str) -> bool:
+        from kiosk.delivery.mail_transport import DeliveryError
+
         domain = to.rpartition("@")[2].encode("idna").decode("ascii") if to.isascii() else ""
         payload = {
             "to": to,
-            "subject": french("mail.reset.subject", **params),
-            "body": french("mail.reset.body", **params),
+            "subject": subject,
+            "body": body,
             "message_id": make_msgid(domain=domain or "rectorat.local"),
             "date": now.isoformat(),
         }
@@ -69,7 +92,7 @@ class RectoratMail:
             message = compose(payload, self.sender)
             self._transport().send(message, uuid.uuid4().hex)
         except DeliveryError as error:
-            log.error("mail: the reset code for %s could not be sent: %s", to, error)
+            log.error("mail: %s for %s could not be sent: %s", what, to, error)
             return False
         return True
 

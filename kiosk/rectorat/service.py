@@ -32,7 +32,7 @@ from kiosk.rectorat.items import Invalid, derived_email_key, read_envelope
 from kiosk.rectorat.kiosks import Credentials, KioskIdentity
 from kiosk.rectorat.mail import RectoratMail
 from kiosk.rectorat.rules import PushRules
-from kiosk.rectorat.store import Conflict, RectoratStore
+from kiosk.rectorat.store import AddressChange, Conflict, Document, RectoratStore, Registration
 
 __all__ = ["MAX_BATCH", "RectoratService"]
 
@@ -237,6 +237,36 @@ class RectoratService:
     ) -> None:
         """Correct a registration's locked identity (see :class:`ExamOffice`)."""
         self.exam_office.correct_identity(registration_id, identity, now)
+
+    def address_changes(self, *, pending_only: bool = True) -> list[AddressChange]:
+        """The address changes reported after the close, to apply (see :class:`ExamOffice`)."""
+        return self.exam_office.address_changes(pending_only=pending_only)
+
+    def apply_address_change(
+        self, change_id: uuid.UUID | str, by: str, now: datetime | None = None
+    ) -> Registration:
+        """The registration takes the reported address: a new version, synced back."""
+        return self.exam_office.apply_address_change(change_id, by, now)
+
+    def publish(
+        self, code: str, content: bytes, title: str, by: str, now: datetime | None = None
+    ) -> Document:
+        """Put a PDF at a candidate's disposal (raises
+        :class:`~kiosk.rectorat.exam_office.NotPublished`), then tell them by mail, in
+        their language, that it waits in « Mes documents » at any kiosk."""
+        document = self.exam_office.publish(code, content, title, by, now)
+        m = self.store
+        account = m.Account.get_by_id(document.account_id)
+        if self.mail is None:
+            log.error("no mail configured: %s is not told of document %s", account.id, document.id)
+        else:
+            session = self._latest_session(account.id)
+            self.mail.document_published(account, document.title, self.clock.now(), session)
+        return document
+
+    def document_content(self, kiosk: KioskIdentity, sha256: str) -> bytes | None:
+        """A published PDF, for a kiosk that holds an account it was published for."""
+        return self.exam_office.document_content(kiosk, sha256)
 
     def lift_login_delay(self, account_id: uuid.UUID | str) -> bool:
         """Forget an account's failed logins elsewhere, at every kiosk (in this process);

@@ -27,6 +27,7 @@ from peewee import (
     AutoField,
     BigAutoField,
     BigIntegerField,
+    BlobField,
     CharField,
     CompositeKey,
     Database,
@@ -39,7 +40,7 @@ from peewee import (
 from kiosk.errors import StoreError
 from kiosk.store.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -167,9 +168,42 @@ class AddressChange(_Template):
     registration_id = UUIDTextField(constraints=_references("rc_registration"), index=True)
     address = JSONText()
     received_at = InstantField()
+    # The exam office applied it to the registration (schema 8): who, and when.
+    applied_at = InstantField(null=True)
+    applied_by = TextField(null=True)
 
     class Meta:
         table_name = "rc_address_change"
+
+
+class Document(_Template):
+    """A PDF the exam office put at a candidate's disposal (schema 8): a convocation, a
+    relevé de notes… The kiosks that hold the account pull it; its bytes are kept once
+    per content, in :class:`DocumentContent`."""
+
+    id = UUIDTextField(primary_key=True, default=uuid.uuid4)
+    version = BigIntegerField(default=1)
+    created_at = InstantField()
+    updated_at = InstantField()
+    account_id = UUIDTextField(constraints=_references("rc_account"), index=True)
+    registration_id = UUIDTextField(constraints=_references("rc_registration"), index=True)
+    title = TextField()
+    sha256 = CharField(max_length=64)
+    size = IntegerField()
+    published_by = TextField()
+
+    class Meta:
+        table_name = "rc_document"
+
+
+class DocumentContent(_Template):
+    """A published PDF's bytes, by their SHA-256: the same file published twice is kept once."""
+
+    sha256 = CharField(max_length=64, primary_key=True)
+    content = BlobField()
+
+    class Meta:
+        table_name = "rc_document_content"
 
 
 class Conflict(_Template):
@@ -326,6 +360,8 @@ TEMPLATES: tuple[type[Model], ...] = (
     Staff,
     Audit,
     Code,
+    Document,
+    DocumentContent,
 )
 """In creation order: a table comes after those it references."""
 
@@ -395,10 +431,12 @@ class RectoratStore:
         self.Staff = _bound(Staff, db)
         self.Audit = _bound(Audit, db)
         self.Code = _bound(Code, db)
+        self.Document = _bound(Document, db)
+        self.DocumentContent = _bound(DocumentContent, db)
         self.models: tuple[type[Model], ...] = (
             self.SchemaRow, self.Kiosk, self.Account, self.Registration, self.AddressChange,
             self.Conflict, self.Interest, self.Change, self.Tombstone, self.Counter, self.Staff,
-            self.Audit, self.Code,
+            self.Audit, self.Code, self.Document, self.DocumentContent,
         )  # fmt: skip
 
     @property
@@ -472,6 +510,7 @@ class RectoratStore:
             schema.Migration(5, "origin kiosk without a foreign key", self._migrate_to_5),
             schema.Migration(6, "the language of an account's mails", self._migrate_to_6),
             schema.Migration(7, "one-time codes", lambda: self.Code.create_table(safe=True)),
+            schema.Migration(8, "address changes applied, published documents", self._migrate_to_8),
         ]
         return schema.migrate(
             versioning,
@@ -520,6 +559,16 @@ class RectoratStore:
             self.db.execute_sql(
                 "ALTER TABLE rc_account ADD COLUMN language VARCHAR(8) NOT NULL DEFAULT 'fr'"
             )
+
+    def _migrate_to_8(self) -> None:
+        """Schema 8: an address change records when the exam office applied it; the
+        documents published for candidates, and their contents."""
+        columns = [column.name for column in self.db.get_columns("rc_address_change")]
+        for name, kind in (("applied_at", "TEXT"), ("applied_by", "TEXT")):
+            if name not in columns:
+                self.db.execute_sql(f"ALTER TABLE rc_address_change ADD COLUMN {name} {kind}")
+        self.Document.create_table(safe=True)
+        self.DocumentContent.create_table(safe=True)
 
     def _migrate_to_5(self) -> None:
         """Schema 5: ``rc_account.origin_kiosk_id`` is no longer checked against rc_kiosk

@@ -74,6 +74,7 @@ def _sync(services: Services) -> SyncService:
         services.clock,
         SyncClient(config) if config.url else None,
         interval=timedelta(seconds=config.interval),
+        documents=services.config.data_dir / "documents",
     )
 
 

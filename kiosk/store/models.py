@@ -218,26 +218,34 @@ class AddressChange(Record):
     registration = ForeignKeyField(Registration, backref="address_changes", on_delete="CASCADE")
     registration_id: uuid.UUID
     address = JSONField()
+    # When the exam office applied it (a change reported after the close), as pulled.
+    applied_at = InstantField(null=True)
 
     class Meta:
         table_name = "address_change"
 
 
 class Document(Record):
-    """The PDF made for one version of a registration; a newer version supersedes it."""
+    """A PDF of « Mes documents »: the confirmation made for one version of a registration
+    (a newer version supersedes it), the notice of an address change reported after the
+    close, or a document the exam office published (listed once ``stored_at``)."""
 
     registration = ForeignKeyField(Registration, backref="documents", on_delete="CASCADE")
     registration_id: uuid.UUID
     registration_version = IntegerField()
-    kind = CharField(default="confirmation")
+    kind = CharField(default="confirmation")  # confirmation | address_notice | published
+    # The address change a notice is of, the rectorat's id of a published document.
+    source_id = TextField(default="")
+    title = TextField(default="")  # a published document's, as the exam office gave it
     file_name = TextField()
     sha256 = TextField()
     size = IntegerField()
     superseded_at = InstantField(null=True)
+    stored_at = InstantField(null=True)
 
     class Meta:
         table_name = "document"
-        indexes = ((("registration", "registration_version", "kind"), True),)
+        indexes = ((("registration", "registration_version", "kind", "source_id"), True),)
 
 
 class StaffAccount(Record):

@@ -14,12 +14,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk import formatting
 from kiosk.clock import Clock, instant_from_text, instant_text
 from kiosk.errors import Problem, Refused, Unreachable
 from kiosk.i18n import LANGUAGES
+from kiosk.pdf_check import MAX_PDF_BYTES, pdf_problem, sha256_of
+from kiosk.private import write_durably
 from kiosk.runtime.config import SyncConfig
 from kiosk.store.models import Account, AddressChange, OneTimeCode, Registration
 
@@ -127,6 +130,9 @@ class SyncClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise SyncUnavailable(f"{type(error).__name__}: {error}") from error
+        return self._answer(path, response)
+
+    def _answer(self, path: str, response: Any) -> dict[str, Any]:
         if path in CANDIDATE_ANSWERS and response.status_code in (401, 403, 422, 429):
             # The candidate's answer (wrong password, not activated, wait), not the kiosk's.
             body = (
@@ -194,6 +200,29 @@ class SyncClient:
         return self._call(
             "POST", "/v1/accounts/signup", json={"item": item}, timeout=SIGN_UP_TIMEOUT
         )
+
+    def document(self, sha256: str, limit: int = MAX_PDF_BYTES) -> bytes | None:
+        """A published document's bytes; ``None`` when the rectorat has none for this kiosk,
+        or sends more than ``limit`` bytes (read no further)."""
+        import httpx
+
+        try:
+            with self._http.stream("GET", f"/v1/documents/{sha256}") as response:
+                if response.status_code == 404:
+                    return None
+                if response.status_code != 200:
+                    response.read()
+                    self._answer("/v1/documents", response)  # raises, as for any call
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        log.error("sync: document %s is larger than %d bytes", sha256, limit)
+                        return None
+                    chunks.append(chunk)
+        except httpx.HTTPError as error:
+            raise SyncUnavailable(f"{type(error).__name__}: {error}") from error
+        return b"".join(chunks)
 
     def close(self) -> None:
         self._http.close()
@@ -358,10 +387,13 @@ class SyncService:
         clock: Clock,
         client: SyncClient | None,
         interval: timedelta = LONGEST_BACKOFF,
+        documents: Path | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.client = client
+        # Where the documents published for this kiosk's candidates are kept, by SHA-256.
+        self.documents = documents
         # Rounds come every ``interval``: a back-off longer than that would leave the
         # status saying « Hors ligne » for rounds after the rectorat is back.
         self.longest_backoff = min(interval, LONGEST_BACKOFF)
@@ -587,7 +619,41 @@ class SyncService:
                 self._set_state("cursor", str(answer.get("last", changes[-1]["seq"])))
             total += len(changes)
             if len(changes) < PULL_LIMIT:
+                self.fetch_documents()
                 return total
+
+    def fetch_documents(self) -> int:
+        """Fetch the published documents described by the feed and not here yet: each
+        checked (its size, a real PDF, its SHA-256), stored under its hash, then listed in
+        « Mes documents ». Returns how many arrived; one refused is logged and tried again
+        at the next round."""
+        s = self.store
+        waiting = list(
+            s.Document.select().where(
+                s.Document.kind == "published", s.Document.stored_at.is_null()
+            )
+        )
+        if not waiting or self.documents is None:
+            return 0
+        client = self._connected()
+        stored = 0
+        for document in waiting:
+            path = self.documents / document.file_name
+            if not (path.exists() and sha256_of(path.read_bytes()) == document.sha256):
+                data = client.document(document.sha256)
+                problem = "missing" if data is None else pdf_problem(data)
+                if problem is None and sha256_of(data or b"") != document.sha256:
+                    problem = "sha256"
+                if problem is not None:
+                    log.error("sync: published document %s refused: %s", document.id, problem)
+                    continue
+                write_durably(self.documents, document.file_name, data or b"")
+            now = self.clock.now()
+            s.Document.update(stored_at=now, updated_at=now).where(
+                s.Document.id == document.id
+            ).execute()
+            stored += 1
+        return stored
 
     def _keep_public_url(self, url: object) -> None:
         """The rectorat's public address, for the activation links of the mails to come."""
@@ -614,6 +680,10 @@ class SyncService:
         entity, data = change["entity"], change.get("data") or {}
         if entity == "registration":
             self._apply_registration(change["id"], data, known)
+        elif entity == "address_change":
+            self._apply_address_change(change["id"], data)
+        elif entity == "document":
+            self._apply_document(change["id"], data)
         elif entity == "account" and known.account(change["id"]) is not None:
             # Only an account still here: one borrowed for a login and forgotten since
             # does not come back with the feed.
@@ -710,6 +780,70 @@ class SyncService:
             registrations.update(**changes).where(registrations.id == key).execute()
             for name, value in changes.items():
                 setattr(registration, name, value)
+
+    def _apply_address_change(self, key: str, data: dict[str, Any]) -> None:
+        """An address change of a registration here, as the rectorat has it: made at
+        another kiosk, or applied by the exam office."""
+        changes, registrations = self.store.AddressChange, self.store.Registration
+        version = int(data.get("version", 1))
+        applied_at = instant_from_text(data.get("applied_at"))
+        existing = changes.get_or_none(changes.id == key)
+        if existing is None:
+            registration_id = data.get("registration_id")
+            if not registrations.select().where(registrations.id == registration_id).exists():
+                return
+            changes.create(
+                id=key,
+                version=version,
+                registration=registration_id,
+                address=data.get("address") or {},
+                applied_at=applied_at,
+                created_at=instant_from_text(data["created_at"]),
+                updated_at=instant_from_text(data["updated_at"]),
+            )
+        elif version > existing.version:
+            changes.update(
+                version=version,
+                applied_at=applied_at,
+                updated_at=instant_from_text(data["updated_at"]),
+            ).where(changes.id == key).execute()
+
+    def _apply_document(self, key: str, data: dict[str, Any]) -> None:
+        """A document published for a registration here: listed once its bytes are here."""
+        documents, registrations = self.store.Document, self.store.Registration
+        sha256, size = str(data.get("sha256", "")), data.get("size")
+        well_formed = (
+            len(sha256) == 64
+            and all(c in "0123456789abcdef" for c in sha256)
+            and isinstance(size, int)
+            and 0 < size <= MAX_PDF_BYTES
+        )
+        if not well_formed:
+            log.error("sync: published document %s is not described as expected", key)
+            return
+        registration = registrations.get_or_none(registrations.id == data.get("registration_id"))
+        if registration is None:
+            return
+        if (
+            documents.select()
+            .where(documents.kind == "published", documents.source_id == key)
+            .exists()
+        ):
+            return
+        published_at = instant_from_text(data["created_at"])
+        documents.create(
+            registration=registration.id,
+            registration_version=registration.version,
+            kind="published",
+            source_id=key,
+            title=" ".join(str(data.get("title", "")).split())[:120],
+            # Stored by its hash: the same file published twice is kept once.
+            file_name=f"{sha256}.pdf",
+            sha256=sha256,
+            size=size,
+            created_at=published_at,
+            updated_at=published_at,
+        )
 
     # -- sign-up and login elsewhere ----------------------------------------------------
 
@@ -818,6 +952,8 @@ class SyncService:
         self._apply_account(account["id"], account, known)
         for registration in registrations:
             self._apply_registration(registration["id"], registration, known)
+        for document in answer.get("documents", []):
+            self._apply_document(document["id"], document)
         self._carry_over(account["id"], kept)
 
     def _retire_taken(self, borrowed: dict[str, Any]) -> list[tuple[str, dict]]:
@@ -905,7 +1041,9 @@ class SyncService:
             self._guarded(account.delete_instance)
         if folder is not None:
             for name in files:
-                (folder / name).unlink(missing_ok=True)
+                # A published file is kept by its hash: another candidate's may be the same.
+                if not s.Document.select().where(s.Document.file_name == name).exists():
+                    (folder / name).unlink(missing_ok=True)
         return True
 
 

@@ -22,6 +22,8 @@ REFUSED_SHOWN = 5
 TASKS = {
     "paper": "receive_paper",
     "conflicts": "resolve_conflict",
+    "addresses": "apply_address_change",
+    "publish": "publish",
     "export": "export",
     "audit": "audit",
 }
@@ -39,6 +41,8 @@ class ConsoleHomeScreen(ConsoleForm):
         Binding("f4", "conflicts", "console.keys.conflicts"),
         Binding("f5", "export", "console.keys.export"),
         Binding("f6", "audit", "console.keys.audit"),
+        Binding("f7", "addresses", "console.keys.addresses"),
+        Binding("f8", "publish", "console.keys.publish"),
         Binding("f10", "app.log_out", "console.keys.log_out"),
     ]
     DEFAULT_CSS = """
@@ -71,6 +75,7 @@ class ConsoleHomeScreen(ConsoleForm):
             )
             yield Plain(self.t("console.glance.title"), classes="section")
             yield Plain("", id="glance-counts")
+            yield Plain("", id="glance-addresses")
             yield Plain("", id="glance-refused")
             yield Plain("", id="chart-days", classes="chart")
             yield Plain("", id="chart-specialties", classes="chart")
@@ -85,6 +90,7 @@ class ConsoleHomeScreen(ConsoleForm):
         self.query_one("#notice", Plain).display = False
         self.query_one("#results").display = False
         self.query_one("#results-count").display = False
+        self.query_one("#glance-addresses").display = False
         self.query_one("#query").focus()
         self.call("glance", self.service.glance, self.officer)
 
@@ -154,6 +160,10 @@ class ConsoleHomeScreen(ConsoleForm):
                 conflicts=conflicts,
             )
         )
+        addresses = self.query_one("#glance-addresses", Plain)
+        addresses.display = glance.address_changes is not None
+        if glance.address_changes is not None:
+            addresses.show(self.t("console.glance.address_changes", count=glance.address_changes))
         refused = self.query_one("#glance-refused", Plain)
         refused.display = bool(glance.refused)
         refused.show("\n".join(self._refused_lines(glance)))
@@ -195,6 +205,14 @@ class ConsoleHomeScreen(ConsoleForm):
     @on(Button.Pressed, "#conflicts")
     def action_conflicts(self) -> None:
         self.app.open("conflicts")
+
+    @on(Button.Pressed, "#addresses")
+    def action_addresses(self) -> None:
+        self.app.open("address_changes")
+
+    @on(Button.Pressed, "#publish")
+    def action_publish(self) -> None:
+        self.app.open("publish")
 
     @on(Button.Pressed, "#audit")
     def action_audit(self) -> None:

@@ -3,8 +3,6 @@ of the form is shown, kept as it is, and left to the exam office."""
 
 from __future__ import annotations
 
-import pytest
-
 from screens.home import HomeScreen
 from screens.registration import RegistrationScreen
 from tests.support.pilot import SIZE, candidate, log_in, register, settle
@@ -62,14 +60,6 @@ async def test_a_change_saves_from_the_recapitulatif_beside_bad_locked_fields(ap
     assert (stored.answers["family_name"], stored.answers["birth_town"]) == (LONG_NAME, ODD_TOWN)
 
 
-# -- known bug in screens/registration.py: XPASS once fixed; then drop the marker -------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="« Suivant » checks the tab without the locked values: screens/registration.py "
-    "must call check(values, session, kept={name: values[name] for name in self.locked})",
-)
 async def test_suivant_walks_past_bad_locked_fields(app, services):
     account = candidate(services)
     registration = stored_badly(services, account)

@@ -416,13 +416,27 @@ async def test_after_closing_only_the_address_change_is_offered(services):
         await settle(pilot)
 
         assert on(pilot, HomeScreen)
-        assert text_of(pilot, "#notice") == "Votre nouvelle adresse a été transmise au rectorat."
+        assert text_of(pilot, "#notice") == (
+            "Votre changement d'adresse est transmis au bureau des examens, qui le reportera"
+            " sur votre dossier. Vous en recevez une copie par e-mail ; l'avis est aussi dans"
+            " « Mes documents »."
+        )
         # The shipped session gives no e-mail for the rectorat: the change is recorded, and
         # reaches the rectorat with the next sync.
         changes = services.store.AddressChange
         with services.store.connection_context():
             [change] = changes.select()
+            [notice] = services.store.Document.select().where(
+                services.store.Document.kind == "address_notice"
+            )
+            copies = [
+                row.payload
+                for row in services.store.OutboxRow.select()
+                if row.kind == "mail" and row.payload["to"] == account.email
+            ]
         assert change.address["address_line1"] == "3 place du Marché"
+        assert notice.source_id == str(change.id)
+        assert copies[-1]["attachments"][0]["filename"] == notice.file_name
 
 
 # -- withdrawal -----------------------------------------------------------------------------
