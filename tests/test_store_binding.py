@@ -4,6 +4,7 @@ through the models bound to it (``store.Account``…), and nothing is ever rebou
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from peewee import SQL
@@ -128,6 +129,7 @@ def test_foreign_keys_are_navigated_within_the_store_both_ways(two, clock, sessi
     registration = a.registrations.save(account, valid_values(session))
     address = {"address_line1": "3 rue des Lilas", "address_line2": "", "postal_code": "79000",
                "town": "Niort", "country": "France", "phone": "05 49 00 00 00"}  # fmt: skip
+    clock.set(session.closes)  # after the close, a new address is a record of its own
     change = a.registrations.report_address_change(account, address)
     now = clock.now()
     document = a.store.Document.create(
@@ -153,7 +155,8 @@ def test_foreign_keys_are_navigated_within_the_store_both_ways(two, clock, sessi
     )
     assert [d.id for d in joined] == [document.id]
 
-    # The other store's rows navigate within it.
+    # The other store's rows navigate within it (saved while the window is open).
+    clock.set(session.closes - timedelta(days=1))
     theirs = b.active_candidate()
     b_registration = b.registrations.save(theirs, valid_values(session, phone="07 11 22 33 44"))
     assert b.store.Registration.get_by_id(b_registration.id).account.id == theirs.id

@@ -63,7 +63,7 @@ from kiosk.errors import Refused
 from kiosk.passwords import Hasher
 from kiosk.runtime.config import load_config
 from kiosk.runtime.services import build_services
-from kiosk.store.models import Registration
+from kiosk.store.models import AddressChange, Registration
 from tests.test_registration_form import valid_values
 
 PASSWORD = "cheval agrafe lumière 42"
@@ -221,10 +221,13 @@ class Kiosk:
             "postal_code": "79000", "town": "Niort", "country": "France", "phone": "05 49 00 00 00",
         }  # fmt: skip
         try:
-            change = self.services.registrations.report_address_change(account, address)
+            outcome = self.services.registrations.report_address_change(account, address)
         except Refused:
-            return  # withdrawn: nothing to change
-        self.journal(f"address_change {change.id}")
+            return  # withdrawn, or the same address: nothing to change
+        if isinstance(outcome, AddressChange):  # a notice (after the close)
+            self.journal(f"address_change {outcome.id}")
+        else:  # while the window is open: a new version of the registration
+            self._saved(outcome)
 
     def documents(self, account) -> None:
         documents = self.services.documents
