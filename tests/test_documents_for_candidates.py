@@ -296,3 +296,23 @@ def test_the_notice_pdf_names_both_addresses(world, clock):
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert before["address_line1"] in text and "12 rue des Lilas" in text
     assert hashlib.sha256(pdf).hexdigest() == notice.sha256
+
+
+def test_a_document_not_fetched_yet_is_fetched_at_a_round_with_nothing_new(rectorat, world):
+    kiosk, account, registration = world
+    published = rectorat.service.publish(registration.reference, a_pdf(), "Convocation", "x")
+    assert kiosk.sync().online
+    documents = kiosk.services.store.Document
+    # As if the fetch had failed last round (the rectorat away just then): listed once here.
+    kept = kiosk.folder / "documents" / f"{published.sha256}.pdf"
+    kept.unlink()
+    documents.update(stored_at=None).where(documents.kind == "published").execute()
+    assert [v.kind for v in kiosk.services.documents.documents(account)] == ["confirmation"]
+
+    report = kiosk.sync()
+    assert report.online and report.pulled == 0
+    assert kept.exists()
+    assert [v.kind for v in kiosk.services.documents.documents(account)] == [
+        "confirmation",
+        "published",
+    ]

@@ -613,6 +613,7 @@ class SyncService:
             if not changes:
                 if int(answer.get("last", after)) > after:
                     self._set_state("cursor", str(answer["last"]))
+                self.fetch_documents()  # those a page or a login described, not here yet
                 return total
             with self.store.atomic():
                 self._guarded(functools.partial(self._apply_page, changes))
