@@ -175,7 +175,7 @@ class DocumentService:
             raise Refused.one("", "documents.not_current")
         return document, registration
 
-    def title(self, document: Document, registration: Registration, messages: Messages) -> str:
+    def title(self, document: Document, messages: Messages) -> str:
         """What a document is called: on the print queue, in a mail."""
         if document.kind == "published":
             return document.title
@@ -195,7 +195,7 @@ class DocumentService:
         from kiosk.delivery.printing import PrintProblem
 
         document, registration = self._own(account, document_id)
-        title = f"{self.title(document, registration, french)} {registration.reference}"
+        title = f"{self.title(document, french)} {registration.reference}"
         try:
             return self._printer().print(self.path(document), title)
         except PrintProblem as problem:
@@ -212,7 +212,7 @@ class DocumentService:
             "exam": self.session.title,
             "reference": registration.reference,
             "version": document.registration_version,
-            "title": self.title(document, registration, messages),
+            "title": self.title(document, messages),
             "signature": self.session.contact.signature(messages),
         }
         if document.kind == "confirmation":
