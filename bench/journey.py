@@ -78,7 +78,7 @@ async def _settle(pilot) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
-        if not busy and not app.screen.has_class("-busy"):
+        if not busy and not getattr(app.screen, "busy", False):
             return
     raise RuntimeError("the kiosk never settled")
 

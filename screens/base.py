@@ -133,12 +133,16 @@ class KioskScreen(Screen, inherit_bindings=False):
         self.set_busy(True)
         self._run(action, function, args)
 
-    @property
-    def busy(self) -> bool:
-        return self.has_class("-busy")
+    busy = False
+    """Whether a call runs: the screen's buttons do nothing until it is done."""
 
     def set_busy(self, busy: bool) -> None:
-        self.set_class(busy, "-busy")
+        # The rows of buttons carry the mark, not the screen: a class on the screen would
+        # restyle every widget of a form, which held the registration form's save for
+        # a tenth of a second.
+        self.busy = busy
+        for row in self.query(".buttons"):
+            row.set_class(busy, "-busy")
         for button in self.query(Button):
             button.disabled = busy
 
@@ -198,10 +202,11 @@ class KioskScreen(Screen, inherit_bindings=False):
     def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
         """Each problem at its field, focus on the first; the rest at the top of the form."""
         first: Widget | None = None
+        # One walk of the screen for all the problems: a form has dozens of fields.
+        fields = {field.field_name: field for field in self.query(_field_class())}
         for name, problem in refused.problems.items():
             text = self.t(problem.key, **problem.params)
-            fields = self.query(f"#field-{name}").results(_field_class()) if name else iter(())
-            field = next(fields, None)
+            field = fields.get(name) if name else None
             if field is None:
                 self.show_form_problem(text)
                 continue

@@ -35,14 +35,19 @@ class Field(Vertical):
         self.field_name = name
         self.label = label
         self.hint = hint
+        self._control: Widget | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Plain(self.label, classes="field-label")
-            yield self.make_control()
+            yield self._made_control()
         if self.hint:
             yield Plain(self.hint, classes="field-hint")
         yield Problem(id=f"problem-{self.field_name}")
+
+    def _made_control(self) -> Widget:
+        self._control = self.make_control()
+        return self._control
 
     def make_control(self) -> Widget:
         raise NotImplementedError
@@ -53,12 +58,30 @@ class Field(Vertical):
 
     @property
     def value(self) -> Any:
+        """What the control holds; before it is on screen (a form's tab mounted later, see
+        screens/registration.py), what it will open with."""
+        if self._control is None or not self._control.is_mounted:
+            return self.opening_value
+        return self.control_value(self._control)
+
+    @property
+    def opening_value(self) -> Any:
+        raise NotImplementedError
+
+    def control_value(self, control: Any) -> Any:
         raise NotImplementedError
 
     def show_problem(self, text: str) -> None:
         self.query_one(Problem).show(text)
-        self.set_class(bool(text), "-invalid")
+        # Marked on the label and the box alone: a class on the field would restyle all
+        # its widgets, and a form shows a dozen refusals at once.
+        for marked in self.query(".field-label, Checkbox"):
+            marked.set_class(bool(text), "-invalid")
+        self.invalid = bool(text)
         self._refusal_shown = False
+
+    invalid = False
+    """Whether a refusal is shown at this field."""
 
     _refusal_shown = False
 
@@ -171,8 +194,11 @@ class FormField(Field):
         return self.query_one(Input)
 
     @property
-    def value(self) -> str:
-        return self.input.value
+    def opening_value(self) -> str:
+        return displayable(self.initial)
+
+    def control_value(self, control: Input) -> str:
+        return control.value
 
 
 class ChoiceField(Field):
@@ -187,19 +213,21 @@ class ChoiceField(Field):
         self.prompt = prompt
 
     def make_control(self) -> Widget:
-        known = {value for _, value in self.options}
         return Select(
             # Text, not Content: the list's type-to-search reads plain labels (never markup).
             [(Text(displayable(text)), value) for text, value in self.options],
             prompt=self.prompt,
-            value=self.initial if self.initial in known else Select.NULL,
+            value=self.opening_value or Select.NULL,
             id=self.field_name,
             compact=True,
         )
 
     @property
-    def value(self) -> str:
-        selected = self.query_one(Select).value
+    def opening_value(self) -> str:
+        return self.initial if any(self.initial == value for _, value in self.options) else ""
+
+    def control_value(self, control: Select) -> str:
+        selected = control.value
         return "" if selected is Select.NULL else str(selected)
 
 
@@ -221,9 +249,12 @@ class FlagField(Field):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield TickBox("", self.initial, id=self.field_name, compact=True)
+            yield self._made_control()
             yield Plain(self.label, classes="flag-label")
         yield Problem(id=f"problem-{self.field_name}")
+
+    def make_control(self) -> Widget:
+        return TickBox("", self.initial, id=self.field_name, compact=True)
 
     def on_click(self, event) -> None:
         # The label is part of the answer: a click on it ticks the box too.
@@ -231,5 +262,8 @@ class FlagField(Field):
             self.query_one(Checkbox).toggle()
 
     @property
-    def value(self) -> bool:
-        return self.query_one(Checkbox).value
+    def opening_value(self) -> bool:
+        return self.initial
+
+    def control_value(self, control: Checkbox) -> bool:
+        return control.value

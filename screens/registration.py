@@ -13,6 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
 from textual.widgets import Button, Checkbox, Input, Select, TabbedContent, TabPane
 
 from kiosk.pieces import required_pieces
@@ -34,6 +35,7 @@ from screens.fields import Field as FieldWidget
 from screens.widgets import Body, Plain, Problem
 
 DRAFT_INTERVAL = 15.0
+SPECS = {spec.name: spec for spec in FIELDS}
 
 
 class RegistrationScreen(KioskScreen):
@@ -58,11 +60,17 @@ class RegistrationScreen(KioskScreen):
     # -- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        self._fields: list[FieldWidget] = []
         yield from self.title_bar(self.t("form.title"))
         with TabbedContent(id="tabs"):
             for tab in TABS:
                 with TabPane(self.t(f"form.tab_labels.{tab}"), id=f"tab-{tab}"):
-                    with Body(classes="tab-body"):
+                    body = Body(classes="tab-body")
+                    # The first tab comes at once; the others are mounted one by one just
+                    # after, so that no single step of the event loop builds the whole form
+                    # (and restyles it when the screen shows). Until its tab is mounted, a
+                    # field answers with the value it will open with.
+                    with body if tab == TABS[0] else Lazy(body):
                         yield Plain(self.t(f"form.tabs.{tab}"), classes="tab-heading")
                         if tab == "modalites":
                             yield Plain(self.t("form.intro"), classes="intro")
@@ -74,7 +82,9 @@ class RegistrationScreen(KioskScreen):
                             yield Vertical(id="summary")
                         for spec in FIELDS:
                             if spec.tab == tab and offered(spec, self.services.session):
-                                yield self._widget(spec)
+                                field = self._widget(spec)
+                                self._fields.append(field)
+                                yield field
                     with Horizontal(classes="buttons"):
                         if tab != TABS[0]:
                             yield Button(self.t("form.previous"), classes="previous")
@@ -120,7 +130,7 @@ class RegistrationScreen(KioskScreen):
 
     def values(self) -> dict[str, Any]:
         """Every value as typed, applicable or not: a draft loses nothing."""
-        return {field.field_name: field.value for field in self.query(FieldWidget)}
+        return {field.field_name: field.value for field in self._fields}
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -131,9 +141,8 @@ class RegistrationScreen(KioskScreen):
     def _show_applicable(self) -> None:
         values = self.values()
         session = self.services.session
-        for field in self.query(FieldWidget):
-            spec = next(f for f in FIELDS if f.name == field.field_name)
-            field.display = applies(spec, values, session)
+        for field in self._fields:
+            field.display = applies(SPECS[field.field_name], values, session)
 
     def session_ending(self) -> None:
         """Keep what was typed before the screen goes (walk-away, logout)."""

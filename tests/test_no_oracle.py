@@ -40,6 +40,7 @@ from kiosk.runtime.services import Services, build_services
 from kiosk.staff import StaffService
 from kiosk.store.database import KioskStore
 from screens.app import build_app
+from screens.fields import Field
 from tests.factories import CANDIDATE, fast_hasher, mailed_code
 from tests.support.pilot import SESSION, SIZE, SUNDAY_MORNING, settle
 from tests.support.pilot import mailed_code as pilot_mailed_code
@@ -480,7 +481,7 @@ def on_screen(pilot, *typed: str) -> tuple:
         if w.display and all(getattr(a, "display", True) for a in w.ancestors)
     ]
     fields = [(f.id, plain(f.value)) for f in screen.query(Input)]
-    invalid = sorted(w.id or "" for w in screen.query(".-invalid"))
+    invalid = sorted(f.id or "" for f in screen.query(Field) if f.invalid)
     focused = pilot.app.focused.id if pilot.app.focused else None
     return type(screen).__name__, texts, fields, invalid, focused
 

@@ -85,7 +85,7 @@ async def test_sign_up_refusal_is_shown_at_its_field_and_nothing_typed_is_lost(a
         assert shown(pilot, "#problem-password") == (
             "Le mot de passe doit compter au moins 12 caractères (il en a 5)."
         )
-        assert pilot.app.screen.query_one("#field-password", FormField).has_class("-invalid")
+        assert pilot.app.screen.query_one("#field-password", FormField).invalid
         assert pilot.app.focused.id == "password"
         shown_problems = [p.id for p in pilot.app.screen.query(".problem") if p.display]
         assert shown_problems == ["problem-password"]
@@ -203,7 +203,7 @@ async def test_buttons_do_nothing_while_a_call_runs(app, services):
             await pilot.press("c")
             await pilot.click("#submit")
             await pilot.pause()
-            assert pilot.app.screen.has_class("-busy")
+            assert pilot.app.screen.busy
             await pilot.click("#back")
             await pilot.pause()
             assert on(pilot, SignUpScreen)

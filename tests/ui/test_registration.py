@@ -18,6 +18,7 @@ from kiosk.runtime.services import build_services
 from screens.address import AddressScreen
 from screens.app import build_app
 from screens.dialogs import Confirm
+from screens.fields import Field
 from screens.home import HomeScreen
 from screens.registration import RegistrationScreen
 from tests.factories import valid_values
@@ -277,7 +278,7 @@ async def test_problems_on_identification_are_shown_at_their_fields_and_nothing_
             "birth_date": "Date attendue au format JJ/MM/AAAA, par exemple 05/03/2002.",
             "postal_code": "Un code postal français compte 5 chiffres.",
         }
-        assert screen.query_one("#field-birth_date").has_class("-invalid")
+        assert screen.query_one("#field-birth_date", Field).invalid
         assert pilot.app.focused.id == "birth_date"
         assert screen.values() == typed
 
