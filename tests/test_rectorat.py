@@ -69,7 +69,7 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == SCHEMA_VERSION == 8
+    assert store.schema_version() == SCHEMA_VERSION == 9
     again = open_store(store_url)
     try:
         assert again.schema_version() == SCHEMA_VERSION
@@ -153,7 +153,7 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
 
     store = open_store(store_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert store.schema_version() == SCHEMA_VERSION == 9
         service = RectoratService(store, clock, hasher=fast_hasher())
         assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [
             (None,)
@@ -453,6 +453,20 @@ def test_what_a_kiosk_may_not_write_is_refused(service, kiosk_a, kiosk_b):
     assert answer[4]["id"] == "not-a-uuid"
     with pytest.raises(ValueError):
         service.push(kiosk_a, [account_item() for _ in range(MAX_BATCH + 1)])
+
+
+def test_a_new_registration_goes_in_only_for_an_account_the_kiosk_holds(
+    service, store, kiosk_a, kiosk_b
+):
+    """The batch path reads, with each account's names, whether the kiosk pushed it: the
+    holder's new registration is applied, another kiosk's refused, in the same batch shape."""
+    account = account_item()
+    assert results(service.push(kiosk_a, [account])) == ["applied"]
+    theirs = registration_item(account["id"])
+    assert results(service.push(kiosk_b, [theirs])) == ["refused"]
+    mine = registration_item(account["id"])
+    assert results(service.push(kiosk_a, [mine])) == ["applied"]
+    assert [r.id for r in store.Registration.select()] == [uuid.UUID(mine["id"])]
 
 
 class _NoBulk:

@@ -13,6 +13,7 @@ from tests.factories import (
     account_item,
     address_item,
     answers,
+    deletion_item,
     fast_hasher,
     new_kiosk,
     registration_item,
@@ -184,5 +185,61 @@ def test_schema_5_drops_the_origin_kiosks_foreign_key(fresh_postgres_url, clock)
         ).fetchall()
         assert constraints == []
         assert store.db.execute_sql("SELECT count(*) FROM rc_account").fetchone() == (1,)
+    finally:
+        store.close()
+
+
+def test_schema_9_drops_the_registrations_foreign_key(fresh_postgres_url, clock):
+    """A store made before schema 9 checked rc_registration.account_id against rc_account
+    on every pushed registration; its migration drops the constraint. A pending account's
+    deletion still takes its registrations, and a registration of an account the store
+    does not hold is still a conflict, never a row without its account."""
+    store = open_store(fresh_postgres_url)
+    try:
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk = new_kiosk(service, "borne-a")[0]
+        account = account_item()
+        assert results(service.push(kiosk, [account, registration_item(account["id"])])) == [
+            "applied",
+            "applied",
+        ]
+        with store.write():
+            store.db.execute_sql(
+                "ALTER TABLE rc_registration ADD CONSTRAINT rc_registration_account_id_fkey"
+                " FOREIGN KEY (account_id) REFERENCES rc_account (id) ON DELETE CASCADE"
+            )
+            store.db.execute_sql("DELETE FROM rc_schema")
+            store.db.execute_sql(
+                "INSERT INTO rc_schema (version, migrated_at) VALUES (8, '2019-11-10T10:00:00')"
+            )
+    finally:
+        store.close()
+
+    store = open_store(fresh_postgres_url)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 9
+        constraints = store.db.execute_sql(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'rc_registration'::regclass"
+            " AND contype = 'f'"
+        ).fetchall()
+        assert constraints == []
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk = new_kiosk(service, "borne-b")[0]
+        stranger = registration_item(uuid.uuid4())
+        answer = service.push(kiosk, [stranger])
+        assert (answer[0]["result"], answer[0]["kind"]) == ("conflict", "account")
+        pending = account_item(email="en.attente@exemple.fr", status="pending")
+        assert results(service.push(kiosk, [pending])) == ["applied"]
+        # A stored pending account's registration goes down the per-item path, which holds
+        # the account's row until it commits: the deletion takes it too.
+        late = registration_item(pending["id"], who=answers("Attente", "Jeanne", "02/01/2002"))
+        assert results(service.push(kiosk, [late])) == ["applied"]
+        assert results(service.push(kiosk, [deletion_item(pending["id"])])) == ["applied"]
+        orphans = store.db.execute_sql(
+            "SELECT count(*) FROM rc_registration r"
+            " WHERE NOT EXISTS (SELECT 1 FROM rc_account a WHERE a.id = r.account_id)"
+        ).fetchone()
+        assert orphans == (0,)
+        assert store.db.execute_sql("SELECT count(*) FROM rc_registration").fetchone() == (1,)
     finally:
         store.close()

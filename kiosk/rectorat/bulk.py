@@ -190,6 +190,8 @@ class Part(Enum):
     """A part of the view, and the tag its rows carry in the one statement that reads it."""
 
     ACCOUNTS = "a"  # id, family_name, given_names
+    HELD_ACCOUNTS = "A"  # the same, of an account the kiosk holds by origin
+    PENDING_ACCOUNTS = "p"  # the same, of a pending account: left to the per-item path
     EMAIL_OWNERS = "e"  # email_key, account id
     REGISTRATIONS = "r"  # id
     TOMBSTONES = "t"  # entity_id
@@ -200,8 +202,9 @@ class Part(Enum):
 
 
 class ViewQuery(NamedTuple):
-    """``SELECT columns FROM table WHERE condition AND column IN values``; ``condition``
-    holds ``{p}`` for each of ``fixed``, or ``{fixed}`` for all of them as one list."""
+    """``SELECT tag, columns FROM table WHERE condition AND column IN values``; ``condition``
+    holds ``{p}`` for each of ``fixed``, or ``{fixed}`` for all of them as one list; ``tag``
+    is the part's tag, or an SQL expression that gives it per row."""
 
     part: Part
     columns: str  # three: NULL for those the part has not
@@ -210,6 +213,7 @@ class ViewQuery(NamedTuple):
     fixed: tuple
     column: str
     values: Collection[str]
+    tag: str = ""
 
 
 @dataclass
@@ -222,6 +226,7 @@ class StoreView:
     tombstones: set[str] = field(default_factory=set)
     conflicted: set[str] = field(default_factory=set)  # items with a conflict, open or not
     holds: set[str] = field(default_factory=set)  # accounts the kiosk holds
+    pending: set[str] = field(default_factory=set)  # stored accounts not activated yet
     taken_accounts: set[tuple[str, str]] = field(default_factory=set)  # (session, account)
     taken_identities: set[tuple[str, str]] = field(default_factory=set)  # (session, identity)
 
@@ -229,6 +234,12 @@ class StoreView:
         """One row of ``part``."""
         if part is Part.ACCOUNTS:
             self.names[first] = (second, third)
+        elif part is Part.HELD_ACCOUNTS:
+            self.names[first] = (second, third)
+            self.holds.add(first)
+        elif part is Part.PENDING_ACCOUNTS:
+            self.names[first] = (second, third)
+            self.pending.add(first)
         elif part is Part.EMAIL_OWNERS:
             self.email_owners[first] = second
         elif part is Part.REGISTRATIONS:
@@ -668,7 +679,7 @@ class BatchPath:
                     refusal = "future"
             if refusal is None:
                 account_names = view.names.get(account_id)
-                if account_names is None:
+                if account_names is None or account_id in view.pending:
                     plan.stop = entry.position
                     break
                 if account_id not in view.holds:
@@ -718,15 +729,22 @@ class BatchPath:
         identities: Collection[str] = (),
     ) -> StoreView:
         """What the store holds of these keys: tombstones and conflicts of the items,
-        ``accounts`` (id, names), owners of ``email_keys``, ``registration_ids``, the
-        kiosk's holds among ``known`` accounts, registrations of ``known`` accounts in
-        these ``sessions``, registrations of these ``identities`` in these sessions."""
+        ``accounts`` (id, names, and whether the kiosk holds them by origin), owners of
+        ``email_keys``, ``registration_ids``, the kiosk's holds by interest among ``known``
+        accounts, registrations of ``known`` accounts in these ``sessions``, registrations
+        of these ``identities`` in these sessions."""
         in_sessions = tuple(sorted(sessions))
         by_kiosk = (kiosk.id,)
+        # The accounts the kiosk holds by origin come with their names: one probe each.
+        held_by_origin = (
+            f"CASE WHEN status = 'pending' THEN '{Part.PENDING_ACCOUNTS.value}'"
+            f" WHEN origin_kiosk_id = {int(kiosk.id)} THEN '{Part.HELD_ACCOUNTS.value}'"
+            f" ELSE '{Part.ACCOUNTS.value}' END"
+        )
         # part, its three columns, table, condition, its fixed values, column, values it may hold
         queries = [
             ViewQuery(Part.ACCOUNTS, "id, family_name, given_names", "rc_account",
-                      "", (), "id", accounts),
+                      "", (), "id", accounts, held_by_origin),
             ViewQuery(Part.EMAIL_OWNERS, "email_key, id, NULL", "rc_account",
                       "", (), "email_key", email_keys),
             ViewQuery(Part.REGISTRATIONS, "id, NULL, NULL", "rc_registration",
@@ -735,8 +753,6 @@ class BatchPath:
                       "", (), "entity_id", item_ids),
             ViewQuery(Part.CONFLICTS, "entity_id, NULL, NULL", "rc_conflict",
                       "", (), "entity_id", item_ids),
-            ViewQuery(Part.HOLDS, "id, NULL, NULL", "rc_account",
-                      "origin_kiosk_id = {p}", by_kiosk, "id", known),
             ViewQuery(Part.HOLDS, "account_id, NULL, NULL", "rc_interest",
                       "kiosk_id = {p}", by_kiosk, "account_id", known),
             ViewQuery(Part.SESSION_ACCOUNTS, "session_id, identity_key, account_id",
@@ -773,7 +789,8 @@ class BatchPath:
                     where = query.condition
                 among = f"{query.column} = ANY({named(query.values)}::text[])"
                 parts.append(
-                    f"SELECT '{query.part.value}', {query.columns} FROM {query.table}"
+                    f"SELECT {query.tag or repr(query.part.value)}, {query.columns}"
+                    f" FROM {query.table}"
                     f" WHERE {where + ' AND ' if where else ''}{among}"
                 )
             # Each part is a few thousand index probes: on a large store the planner would
@@ -792,7 +809,8 @@ class BatchPath:
                     among = f"{query.column} IN ({', '.join([p] * len(chunk))})"
                     condition = f"{where} AND {among}" if where else among
                     sql = (
-                        f"SELECT '{query.part.value}', {query.columns} FROM {query.table}"
+                        f"SELECT {query.tag or repr(query.part.value)}, {query.columns}"
+                        f" FROM {query.table}"
                         f" WHERE {condition}"
                     )
                     rows.extend(self.db.execute_sql(sql, (*query.fixed, *chunk)).fetchall())

@@ -123,7 +123,10 @@ class PushRules:
         p = self.db.param
         self._sql = {
             "account_version": f"SELECT version FROM rc_account WHERE id = {p}",
-            "account_names": f"SELECT family_name, given_names FROM rc_account WHERE id = {p}",
+            # The account's row locked until the registration is written (PostgreSQL), as
+            # the foreign key did before schema 9: a deletion waits, then finds it.
+            "account_names": f"SELECT family_name, given_names FROM rc_account WHERE id = {p}"
+            + (" FOR KEY SHARE" if store.postgresql else ""),
             "email_owner": f"SELECT id FROM rc_account WHERE email_key = {p}",
             "registration_row": "SELECT version, account_id, session_id, status"
             f" FROM rc_registration WHERE id = {p}",
@@ -424,7 +427,12 @@ class PushRules:
     ) -> dict:
         m = self.store
         reason = str(data.get("reason") or "")[:100].replace("\x00", "")
-        account = m.Account.get_or_none(m.Account.id == record_id)
+        found = m.Account.select().where(m.Account.id == record_id)
+        if self.store.postgresql:
+            # Locked before its registrations are listed: a registration pushed meanwhile
+            # (which locks the row FOR KEY SHARE) waits, then finds the account gone.
+            found = found.for_update()
+        account = found.first()
         if account is None:
             # Gone already, or never taken: a conflict held for it is settled by the kiosk.
             for conflict in m.Conflict.select().where(

@@ -40,7 +40,7 @@ from peewee import (
 from kiosk.errors import StoreError
 from kiosk.store.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -135,7 +135,12 @@ class Registration(_Template):
     version = BigIntegerField()
     created_at = InstantField()
     updated_at = InstantField()
-    account_id = UUIDTextField(constraints=_references("rc_account"))
+    # Not a foreign key since schema 9 (PostgreSQL): the check cost every pushed
+    # registration a probe of rc_account's primary key and a lock on the account's row.
+    # Only a pending account is ever deleted, with its registrations: the batch path
+    # leaves a registration of a stored pending account to the per-item path, which
+    # locks the account's row as the key did (bulk.Part.PENDING_ACCOUNTS).
+    account_id = UUIDTextField()
     session_id = TextField()
     answers = JSONText()
     status = CharField(max_length=16)  # registered | withdrawn | set_aside
@@ -511,6 +516,7 @@ class RectoratStore:
             schema.Migration(6, "the language of an account's mails", self._migrate_to_6),
             schema.Migration(7, "one-time codes", lambda: self.Code.create_table(safe=True)),
             schema.Migration(8, "address changes applied, published documents", self._migrate_to_8),
+            schema.Migration(9, "registrations' account without a foreign key", self._migrate_to_9),
         ]
         return schema.migrate(
             versioning,
@@ -577,6 +583,16 @@ class RectoratStore:
         if self.postgresql:
             self.db.execute_sql(
                 "ALTER TABLE rc_account DROP CONSTRAINT IF EXISTS rc_account_origin_kiosk_id_fkey"
+            )
+
+    def _migrate_to_9(self) -> None:
+        """Schema 9: ``rc_registration.account_id`` is no longer checked against rc_account
+        (see :class:`Registration`). PostgreSQL drops the constraint; SQLite keeps it, as
+        for schema 5."""
+        if self.postgresql:
+            self.db.execute_sql(
+                "ALTER TABLE rc_registration"
+                " DROP CONSTRAINT IF EXISTS rc_registration_account_id_fkey"
             )
 
     # -- the sequencer -------------------------------------------------------------------
