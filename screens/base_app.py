@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events
+from textual import events, work
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
@@ -58,6 +58,10 @@ FAILURE_TIMEOUT = 20.0  # seconds: a notice of failure stays long enough to be r
 QUIET_FOR_COLLECTION = 2.0  # seconds without input before a full collection runs
 LONGEST_DEFERRAL = 60.0  # seconds: typing without a pause still gets one, memory stays bounded
 NO_AUTOMATIC_FULL_COLLECTION = 1 << 30
+# Seconds after the start when the screens' modules are imported, in a thread: the first
+# screen is drawn by then, and the first key then opens its screen without importing it
+# (the registration form's widgets alone take a tenth of a second to import).
+READ_AHEAD_AFTER = 0.3
 
 
 class LockedDownApp(App, inherit_bindings=False):
@@ -127,6 +131,12 @@ class LockedDownApp(App, inherit_bindings=False):
         young, middle, _ = self._thresholds
         gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_COLLECTION)
         self.set_interval(IDLE_CHECK, self._collect_in_a_pause)
+        self.set_timer(READ_AHEAD_AFTER, self._read_screens_ahead)
+
+    @work(thread=True, exit_on_error=False, group="read-ahead")
+    def _read_screens_ahead(self) -> None:
+        for target in self.ROUTES.values():
+            routes.load(target)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._thresholds)
