@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
+# How long a mail taken by one delivery is left alone by any other (a timer's and a save's
+# deliveries in the kiosk, ``kiosk deliver`` beside it): a code mail sent twice would
+# carry two codes, and only the second would work. A delivery that dies with the mail in
+# hand leaves it to be sent again once this has passed.
+CLAIM = timedelta(minutes=2)
 
 
 def enqueue(store: KioskStore, kind: str, payload: dict[str, Any], now: datetime) -> OutboxRow:
@@ -164,6 +169,8 @@ class MailDelivery:
             .limit(limit)
         )
         for row in list(due):
+            if not self._claim(row, now):
+                continue  # another delivery has it
             payload = row.payload
             if "code_id" in payload:
                 code = code_for_mail(self.store, self.hasher, payload["code_id"], self.clock.now())
@@ -187,6 +194,21 @@ class MailDelivery:
                 self._record_delivery(row)
                 sent += 1
         return DeliveryReport(sent, retrying, failed)
+
+    def _claim(self, row: OutboxRow, now: datetime) -> bool:
+        """Take ``row`` for this delivery alone; ``False`` if another took it first."""
+        rows = self.store.OutboxRow
+        taken = (
+            rows.update(next_attempt_at=now + CLAIM, version=rows.version + 1)
+            .where(
+                rows.id == row.id,
+                rows.delivered_at.is_null(),
+                rows.failed_at.is_null(),
+                rows.next_attempt_at == row.next_attempt_at,
+            )
+            .execute()
+        )
+        return taken == 1
 
     def _record_delivery(self, row: OutboxRow) -> None:
         now = self.clock.now()
