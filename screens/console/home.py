@@ -37,12 +37,14 @@ class ConsoleHomeScreen(ConsoleForm):
     BINDINGS = [
         Binding("escape", "noop", show=False),
         Binding("f2", "find", "console.keys.search"),
-        Binding("f3", "paper", "console.keys.paper"),
-        Binding("f4", "conflicts", "console.keys.conflicts"),
-        Binding("f5", "export", "console.keys.export"),
-        Binding("f6", "audit", "console.keys.audit"),
-        Binding("f7", "addresses", "console.keys.addresses"),
-        Binding("f8", "publish", "console.keys.publish"),
+        # Each task's key is said on its button: the footer keeps to the search and the
+        # log-out, and fits a staff terminal 80 columns wide.
+        Binding("f3", "paper", "console.keys.paper", show=False),
+        Binding("f4", "conflicts", "console.keys.conflicts", show=False),
+        Binding("f5", "export", "console.keys.export", show=False),
+        Binding("f6", "audit", "console.keys.audit", show=False),
+        Binding("f7", "addresses", "console.keys.addresses", show=False),
+        Binding("f8", "publish", "console.keys.publish", show=False),
         Binding("f10", "app.log_out", "console.keys.log_out"),
     ]
     DEFAULT_CSS = """
@@ -79,11 +81,14 @@ class ConsoleHomeScreen(ConsoleForm):
             yield Plain("", id="glance-refused")
             yield Plain("", id="chart-days", classes="chart")
             yield Plain("", id="chart-specialties", classes="chart")
+            keys = {b.action: b.key.upper() for b in self.BINDINGS if isinstance(b, Binding)}
             with Grid(classes="actions"):
                 for name, task in TASKS.items():
                     if self.can(task):
-                        yield Button(self.t(f"console.{name}"), id=name)
-                yield Button(self.t("console.log_out"), id="log-out")
+                        yield Button(f"{keys[name]} {self.t(f'console.keys.{name}')}", id=name)
+                yield Button(
+                    f"{keys['app.log_out']} {self.t('console.keys.log_out')}", id="log-out"
+                )
         yield from self.footer()
 
     def on_mount(self) -> None:

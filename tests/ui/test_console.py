@@ -385,3 +385,23 @@ def test_snapshot_desk_of_the_reception(services, kiosk_console, registered, sna
         await steady(pilot)
 
     assert snap_compare(build_console(kiosk_console), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_the_exam_offices_desk_says_every_key_at_80_columns(rectorat_console):
+    """Each task's button says its key, and the footer's keys fit, « Déconnexion » whole."""
+    app = build_console(rectorat_console)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        await steady(pilot)
+        labels = [str(b.label) for b in app.screen.query(".actions Button")]
+        assert labels == [
+            "F3 Dossiers papier", "F4 Conflits", "F7 Adresses", "F8 Publier", "F5 Exporter",
+            "F6 Journal", "F10 Déconnexion",
+        ]  # fmt: skip
+        for button in app.screen.query(".actions Button"):  # whole on its one line
+            assert button.content_region.width >= len(str(button.label)), button.label
+        keys = {key.key: key for key in app.screen.query("FooterKey")}
+        assert set(keys) == {"f2", "f10"}
+        for key in keys.values():
+            assert key.region.width > 0 and key.region.right <= SIZE[0], key.key
+        assert "Déconnexion" in str(keys["f10"].render())
