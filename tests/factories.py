@@ -172,7 +172,7 @@ def address_item(registration_id, change_id=None, version=1) -> dict:
     data = {
         "created_at": iso(EARLIER),
         "registration_id": str(registration_id),
-        "address": {"line1": "3 rue des Lilas", "postcode": "79000", "town": "Niort"},
+        "address": {"address_line1": "3 rue des Lilas", "postal_code": "79000", "town": "Niort"},
     }
     return {
         "entity": "address_change",
