@@ -163,6 +163,14 @@ def test_the_pending_address_changes_are_listed_oldest_first_with_both_addresses
     assert trail(console) == [("view_address_changes", None, "2")]
 
 
+def test_a_desk_on_another_session_neither_lists_nor_counts_these_changes(
+    store, clock, tmp_path, reported
+):
+    other = RectoratConsole(store, clock, load_session("demo", clock), tmp_path / "exports")
+    assert other.address_changes(EXAM_OFFICE) == []
+    assert other.glance(EXAM_OFFICE).address_changes == 0
+
+
 def test_reporting_a_change_gives_the_file_the_new_address_as_a_new_version(
     store, service, console, pushed, reported
 ):

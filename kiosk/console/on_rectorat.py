@@ -270,10 +270,16 @@ class RectoratConsole(ConsoleService):
     # -- address changes reported after the close ---------------------------------------
 
     def _pending_address_changes(self) -> int:
-        a = self.store.AddressChange
-        return a.select().where(a.applied_at.is_null()).count()
+        a, r = self.store.AddressChange, self.store.Registration
+        return (
+            a.select()
+            .join(r, on=(a.registration_id == r.id))
+            .where(a.applied_at.is_null(), r.session_id == self.session.id)
+            .count()
+        )
 
     def _address_changes(self) -> list[AddressChangeView]:
+        """This session's, as the console's other lists: a desk works on one session."""
         m = self.store
         changes = self.service.address_changes()
         if not changes:
@@ -281,9 +287,11 @@ class RectoratConsole(ConsoleService):
         registrations = {
             r.id: r
             for r in m.Registration.select().where(
-                m.Registration.id.in_({c.registration_id for c in changes})
+                m.Registration.id.in_({c.registration_id for c in changes}),
+                m.Registration.session_id == self.session.id,
             )
         }
+        changes = [c for c in changes if c.registration_id in registrations]
         accounts = {
             a.id: a
             for a in m.Account.select().where(
