@@ -19,6 +19,7 @@ from textual.widgets import Button, Checkbox, Input, Select, TabbedContent, TabP
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import (
     FIELDS,
+    FIELDS_BY_NAME,
     TABS,
     Field,
     applies,
@@ -35,7 +36,6 @@ from screens.fields import Field as FieldWidget
 from screens.widgets import Body, Plain, Problem
 
 DRAFT_INTERVAL = 15.0
-SPECS = {spec.name: spec for spec in FIELDS}
 
 
 class RegistrationScreen(KioskScreen):
@@ -56,11 +56,12 @@ class RegistrationScreen(KioskScreen):
         self.locked = locked
         self.registered = registered
         self._saved_draft = dict(values)
+        self._fields: list[FieldWidget] = []  # every field, its tab mounted or not yet
 
     # -- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        self._fields: list[FieldWidget] = []
+        self._fields = []
         yield from self.title_bar(self.t("form.title"))
         with TabbedContent(id="tabs"):
             for tab in TABS:
@@ -142,7 +143,7 @@ class RegistrationScreen(KioskScreen):
         values = self.values()
         session = self.services.session
         for field in self._fields:
-            field.display = applies(SPECS[field.field_name], values, session)
+            field.display = applies(FIELDS_BY_NAME[field.field_name], values, session)
 
     def session_ending(self) -> None:
         """Keep what was typed before the screen goes (walk-away, logout)."""
