@@ -155,6 +155,18 @@ def test_ids_and_keys_with_quotes_and_backslashes_are_looked_up_as_they_are(
         store.close()
 
 
+def as_before(store, version: int, constraint: str) -> None:
+    """``store`` as a store at schema ``version`` left it: with ``constraint``, which a
+    later migration drops, and that version recorded."""
+    with store.write():
+        store.db.execute_sql(constraint)
+        store.db.execute_sql("DELETE FROM rc_schema")
+        store.db.execute_sql(
+            "INSERT INTO rc_schema (version, migrated_at) VALUES (%s, '2019-11-10T10:00:00')",
+            (version,),
+        )
+
+
 def test_schema_5_drops_the_origin_kiosks_foreign_key(fresh_postgres_url, clock):
     """A store made before schema 5 checked rc_account.origin_kiosk_id against rc_kiosk on
     every pushed account; its migration drops the constraint, and the accounts stay."""
@@ -163,15 +175,12 @@ def test_schema_5_drops_the_origin_kiosks_foreign_key(fresh_postgres_url, clock)
         service = RectoratService(store, clock, hasher=fast_hasher())
         kiosk = new_kiosk(service, "borne-a")[0]
         assert results(service.push(kiosk, [account_item()])) == ["applied"]
-        with store.write():
-            store.db.execute_sql(
-                "ALTER TABLE rc_account ADD CONSTRAINT rc_account_origin_kiosk_id_fkey"
-                " FOREIGN KEY (origin_kiosk_id) REFERENCES rc_kiosk (id) ON DELETE SET NULL"
-            )
-            store.db.execute_sql("DELETE FROM rc_schema")
-            store.db.execute_sql(
-                "INSERT INTO rc_schema (version, migrated_at) VALUES (4, '2019-11-10T10:00:00')"
-            )
+        as_before(
+            store,
+            4,
+            "ALTER TABLE rc_account ADD CONSTRAINT rc_account_origin_kiosk_id_fkey"
+            " FOREIGN KEY (origin_kiosk_id) REFERENCES rc_kiosk (id) ON DELETE SET NULL",
+        )
     finally:
         store.close()
 
@@ -203,15 +212,12 @@ def test_schema_9_drops_the_registrations_foreign_key(fresh_postgres_url, clock)
             "applied",
             "applied",
         ]
-        with store.write():
-            store.db.execute_sql(
-                "ALTER TABLE rc_registration ADD CONSTRAINT rc_registration_account_id_fkey"
-                " FOREIGN KEY (account_id) REFERENCES rc_account (id) ON DELETE CASCADE"
-            )
-            store.db.execute_sql("DELETE FROM rc_schema")
-            store.db.execute_sql(
-                "INSERT INTO rc_schema (version, migrated_at) VALUES (8, '2019-11-10T10:00:00')"
-            )
+        as_before(
+            store,
+            8,
+            "ALTER TABLE rc_registration ADD CONSTRAINT rc_registration_account_id_fkey"
+            " FOREIGN KEY (account_id) REFERENCES rc_account (id) ON DELETE CASCADE",
+        )
     finally:
         store.close()
 
