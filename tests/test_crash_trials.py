@@ -295,7 +295,9 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
     )  # the kills did land between a delivery and its note, which must not double it
     for activity in ("save", "print", "deliver", "sync"):
         assert cut_short[activity] >= LEAST_INTERRUPTIONS, (activity, dict(cut_short))
-    assert counts["registrations"] > 20 and counts["documents"] > 3
+    # The kiosks did real work between kills; a slow machine does less of it per trial
+    # (a CI run made 20 registrations and 8 documents in 120 trials).
+    assert counts["registrations"] >= 10 and counts["documents"] >= 3
 
     db = sqlite3.connect(f"file:{data_dir / 'kiosk.sqlite3'}?mode=ro", uri=True)
     try:
