@@ -784,6 +784,46 @@ def test_two_kiosks_pushing_one_email_at_once_give_one_account_and_one_conflict(
         store.close()
 
 
+def test_a_change_carries_its_accounts_origin_from_the_push_or_from_the_sequencer(
+    service, store, kiosk_a, kiosk_b
+):
+    """The origin kiosk's batch writes its changes' origin itself; a registration pushed
+    by a kiosk that borrowed the account leaves it to the sequencer, which finds kiosk A."""
+
+    def changes(where: str) -> list[tuple]:
+        return store.db.execute_sql(
+            f"SELECT entity, origin_kiosk_id FROM rc_change WHERE {where} ORDER BY id"
+        ).fetchall()
+
+    account = account_item()
+    registration = registration_item(account["id"])
+    lent = account_item(email="prete@exemple.fr", family="Prete")
+    pushed = service.push(kiosk_a, [account, registration, lent])
+    assert results(pushed) == ["applied"] * 3
+    assert changes("seq IS NULL") == [
+        ("account", kiosk_a.id), ("registration", kiosk_a.id), ("account", kiosk_a.id),
+    ]  # fmt: skip
+    store.sequence()
+
+    service.login(kiosk_b, "prete@exemple.fr", PASSWORD)
+    own = account_item(email="autre@exemple.fr", family="Autre")
+    borrowed = registration_item(lent["id"], who=answers("Prete"))
+    assert results(service.push(kiosk_b, [own, borrowed])) == ["applied", "applied"]
+    assert changes("seq IS NULL") == [("account", kiosk_b.id), ("registration", None)]
+    store.sequence()
+    assert changes("seq IS NOT NULL") == [
+        ("account", kiosk_a.id), ("registration", kiosk_a.id), ("account", kiosk_a.id),
+        ("account", kiosk_b.id), ("registration", kiosk_a.id),
+    ]  # fmt: skip
+    # A pulls its candidate's registration made at B; B pulls it too, as a borrower.
+    assert [c["id"] for c in service.changes(kiosk_a, 0)["changes"]] == [
+        account["id"], registration["id"], lent["id"], borrowed["id"],
+    ]  # fmt: skip
+    assert [c["id"] for c in service.changes(kiosk_b, 0)["changes"]] == [
+        lent["id"], own["id"], borrowed["id"],
+    ]  # fmt: skip
+
+
 # -- login elsewhere -------------------------------------------------------------------
 
 

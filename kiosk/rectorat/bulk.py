@@ -71,7 +71,7 @@ REGISTRATION_COLUMNS = (
     "saved_at", "withdrawn_at", "identity_key", "number", "paper_status", "missing_pieces",
     "received_at",
 )  # fmt: skip
-CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "created_at")
+CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "origin_kiosk_id", "created_at")
 # A run's write that fails with these is decided again by the per-item path, item by item.
 _PER_ITEM_AGAIN: tuple[type[Exception], ...] = (IntegrityError, *CANNOT_HOLD)
 
@@ -147,11 +147,14 @@ class Taken(NamedTuple):
 
 
 class FeedRow(NamedTuple):
-    """A row of the change feed, without its instant."""
+    """A row of the change feed, without its instant. ``by_origin``: the pushing kiosk
+    holds the account by origin, so the row carries its origin and the sequencer need not
+    look the account up."""
 
     entity: str
     entity_id: str
     account_id: str
+    by_origin: bool
 
 
 class LateIdentity(NamedTuple):
@@ -226,6 +229,7 @@ class StoreView:
     tombstones: set[str] = field(default_factory=set)
     conflicted: set[str] = field(default_factory=set)  # items with a conflict, open or not
     holds: set[str] = field(default_factory=set)  # accounts the kiosk holds
+    origins: set[str] = field(default_factory=set)  # those it holds by origin
     pending: set[str] = field(default_factory=set)  # stored accounts not activated yet
     taken_accounts: set[tuple[str, str]] = field(default_factory=set)  # (session, account)
     taken_identities: set[tuple[str, str]] = field(default_factory=set)  # (session, identity)
@@ -237,6 +241,7 @@ class StoreView:
         elif part is Part.HELD_ACCOUNTS:
             self.names[first] = (second, third)
             self.holds.add(first)
+            self.origins.add(first)
         elif part is Part.PENDING_ACCOUNTS:
             self.names[first] = (second, third)
             self.pending.add(first)
@@ -658,8 +663,9 @@ class BatchPath:
                 view.names[key] = (fields["family_name"], fields["given_names"])
                 view.email_owners[fields["email_key"]] = key
                 view.holds.add(key)
+                view.origins.add(key)
                 plan.accounts.append(entry)
-                plan.feed.append(FeedRow("account", key, key))
+                plan.feed.append(FeedRow("account", key, key, True))
                 plan.decisions.append(Decision(entry.position, {"id": key, "result": "applied"}))
                 continue
             if key in view.registrations:
@@ -710,7 +716,9 @@ class BatchPath:
             if identity is not None:
                 view.taken_identities.add((session_id, identity))
             plan.registrations.append(Taken(entry.position, key, entry.version, fields, session))
-            plan.feed.append(FeedRow("registration", key, account_id))
+            plan.feed.append(
+                FeedRow("registration", key, account_id, account_id in view.origins)
+            )
             plan.decisions.append(Decision(entry.position, {"id": key, "result": "applied"}))
         return plan
 
@@ -855,8 +863,12 @@ class BatchPath:
                 for taken, number in zip(plan.registrations, numbers, strict=True)
             ]
 
-        def feed() -> list[tuple]:
-            return [(*row, stamp) for row in plan.feed]
+        def feed() -> list[tuple]:  # CHANGE_COLUMNS'
+            return [
+                (row.entity, row.entity_id, row.account_id, origin if row.by_origin else null,
+                 stamp)
+                for row in plan.feed
+            ]  # fmt: skip
 
         self._insert(
             [

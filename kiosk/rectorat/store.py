@@ -281,8 +281,8 @@ class Change(_Template):
     account_id = UUIDTextField()  # whose record: the feed is filtered by interests
     created_at = InstantField()
     # The kiosk that holds the account by origin (rc_account.origin_kiosk_id), written by
-    # the sequencer with the number (schema 4): a kiosk's feed reads its range of one
-    # index, plus the few accounts it borrowed.
+    # the batch push of that kiosk, or else by the sequencer with the number (schema 4): a
+    # kiosk's feed reads its range of one index, plus the few accounts it borrowed.
     origin_kiosk_id = IntegerField(null=True)
 
     class Meta:
@@ -628,8 +628,9 @@ class RectoratStore:
                 top = self.last_seq()
                 cursor = self.db.execute_sql(
                     "UPDATE rc_change SET seq = numbered.rn + " + p + ","
-                    " origin_kiosk_id = (SELECT origin_kiosk_id FROM rc_account"
-                    " WHERE rc_account.id = rc_change.account_id) FROM ("
+                    " origin_kiosk_id = COALESCE(rc_change.origin_kiosk_id,"
+                    " (SELECT origin_kiosk_id FROM rc_account"
+                    " WHERE rc_account.id = rc_change.account_id)) FROM ("
                     " SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM rc_change"
                     " WHERE seq IS NULL ORDER BY id LIMIT " + p + ") AS numbered"
                     " WHERE rc_change.id = numbered.id",
