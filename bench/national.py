@@ -30,6 +30,7 @@ from contextlib import contextmanager
 
 from bench import Figure
 from bench._rectorat import percentiles, rectorat_server
+from kiosk.ids import new_id
 
 ORDER = 95
 ON_REQUEST = True
@@ -43,7 +44,7 @@ PULLERS = 20  # seeded kiosks whose pulls are timed
 BORROWED = 10  # accounts of other kiosks each of them borrows for a login
 DECISIONS = 20  # the exam office's decisions on each timed kiosk's candidates
 NEW_KIOSKS = 200
-PUSH_ROUNDS = 5
+PUSH_ROUNDS = 9  # rounds in turn: a sequencer round or a checkpoint lands in a few of them
 PUSH_PAIRS = 2_000
 NOW = "2019-11-10T10:00:00"  # inside the window of bacpro-poitiers-2020 (Paris time)
 SESSION = "bacpro-poitiers-2020"
@@ -66,7 +67,7 @@ GOAL_PUSH_RATIO = 0.8
 
 def _pair(prefix: str, n: int, password_hash: str) -> tuple[dict, dict]:
     """A candidate's account and registration, as a kiosk pushes them: a distinct person."""
-    account_id, registration_id = str(uuid.uuid4()), str(uuid.uuid4())
+    account_id, registration_id = str(new_id()), str(uuid.uuid4())  # as Account, Registration
     name = f"{prefix}{n:07d}"
     email = f"{name.lower()}@exemple.fr"
     account = {"entity": "account", "id": account_id, "version": 1, "data": {

@@ -23,6 +23,7 @@ from peewee import (
 )
 
 from kiosk.clock import instant_from_text, instant_text
+from kiosk.ids import new_id
 
 
 class InstantField(Field):
@@ -74,6 +75,10 @@ class Record(Model):
 class Account(Record):
     """A candidate's account: an e-mail address, a password, and whether it is active."""
 
+    # Time-ordered (kiosk/ids.py): the rectorat's indexes by account take a push's
+    # accounts side by side. A registration's id stays random: its reference, printed and
+    # typed, is spelled from the id's first bits (reference_of).
+    id = UUIDTextField(primary_key=True, default=new_id)
     email = TextField()
     email_key = TextField(unique=True)
     family_name = TextField()
