@@ -716,9 +716,7 @@ class BatchPath:
             if identity is not None:
                 view.taken_identities.add((session_id, identity))
             plan.registrations.append(Taken(entry.position, key, entry.version, fields, session))
-            plan.feed.append(
-                FeedRow("registration", key, account_id, account_id in view.origins)
-            )
+            plan.feed.append(FeedRow("registration", key, account_id, account_id in view.origins))
             plan.decisions.append(Decision(entry.position, {"id": key, "result": "applied"}))
         return plan
 
