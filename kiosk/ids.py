@@ -9,7 +9,7 @@ random bits) put the records of a push side by side, at the indexes' right edge.
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 import uuid
 
@@ -25,7 +25,7 @@ def new_id() -> uuid.UUID:
     says nothing a candidate or the rectorat reads as a date (``created_at`` does).
     """
     milliseconds = time.time_ns() // 1_000_000 & (1 << 48) - 1
-    chance = int.from_bytes(os.urandom(10), "big") & (1 << _RANDOM_BITS) - 1
+    chance = secrets.randbits(_RANDOM_BITS)
     # Random bits: 12 after the version, 62 after the variant.
     low = chance & (1 << 62) - 1
     high = chance >> 62
