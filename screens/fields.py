@@ -8,8 +8,9 @@ from typing import Any
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Select
@@ -19,15 +20,42 @@ from screens.keyboard import PASTE_KEEP
 from screens.widgets import Plain, Problem
 
 
-class Field(Vertical):
+class FieldNote(Plain):
+    """A line under a field's label and control, as wide as the field: its hint.
+
+    Textual's grid sizes an auto row by measuring each cell at the width of each column it
+    spans, so a note spanning the narrow label column would count as many lines as it
+    takes there. A note is measured at the field's width, the width it is shown at.
+    """
+
+    DEFAULT_CLASSES = "field-note"
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return super().get_content_height(
+            container, viewport, max(width, container.width - self.styles.gutter.width)
+        )
+
+
+class FieldProblem(Problem, FieldNote):
+    """A field's refusal, under it and as wide as it (see :class:`FieldNote`)."""
+
+    DEFAULT_CLASSES = "problem field-note"
+
+
+class Field(Widget):
     """A labelled control, and the place where a refusal of its value is shown.
 
-    Its id is ``field-<name>``, so that a service's problem for ``<name>`` finds it.
+    Its id is ``field-<name>``, so that a service's problem for ``<name>`` finds it. One
+    grid, label then control, and the notes under both: a form shows dozens of fields, and
+    a row container in each would double the widgets a tab lays out and draws.
     """
 
     DEFAULT_CSS = """
-    Field { height: auto; margin-bottom: 1; }
-    Field > Horizontal { height: auto; }
+    Field {
+        height: auto; margin-bottom: 1;
+        layout: grid; grid-size: 2; grid-columns: 24 1fr; grid-rows: auto;
+    }
+    Field > .field-note { column-span: 2; }
     """
 
     def __init__(self, name: str, label: str, *, hint: str = "") -> None:
@@ -38,12 +66,11 @@ class Field(Vertical):
         self._control: Widget | None = None
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Plain(self.label, classes="field-label")
-            yield self._made_control()
+        yield Plain(self.label, classes="field-label")
+        yield self._made_control()
         if self.hint:
-            yield Plain(self.hint, classes="field-hint")
-        yield Problem(id=f"problem-{self.field_name}")
+            yield FieldNote(self.hint, classes="field-note field-hint")
+        yield FieldProblem(id=f"problem-{self.field_name}")
 
     def _made_control(self) -> Widget:
         self._control = self.make_control()
@@ -242,6 +269,11 @@ class TickBox(Checkbox):
 
 class FlagField(Field):
     """A yes/no answer: a box to tick, and its label beside it, wrapped as long as it needs."""
+
+    DEFAULT_CSS = """
+    FlagField { layout: vertical; }
+    FlagField > Horizontal { height: auto; }
+    """
 
     def __init__(self, name: str, label: str, *, value: bool = False) -> None:
         super().__init__(name, label)
