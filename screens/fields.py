@@ -8,7 +8,6 @@ from typing import Any
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal
 from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
@@ -271,8 +270,7 @@ class FlagField(Field):
     """A yes/no answer: a box to tick, and its label beside it, wrapped as long as it needs."""
 
     DEFAULT_CSS = """
-    FlagField { layout: vertical; }
-    FlagField > Horizontal { height: auto; }
+    FlagField { grid-columns: auto 1fr; grid-gutter: 0 1; }
     """
 
     def __init__(self, name: str, label: str, *, value: bool = False) -> None:
@@ -280,10 +278,9 @@ class FlagField(Field):
         self.initial = value
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield self._made_control()
-            yield Plain(self.label, classes="flag-label")
-        yield Problem(id=f"problem-{self.field_name}")
+        yield self._made_control()
+        yield Plain(self.label, classes="flag-label")
+        yield FieldProblem(id=f"problem-{self.field_name}")
 
     def make_control(self) -> Widget:
         return TickBox("", self.initial, id=self.field_name, compact=True)
