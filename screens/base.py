@@ -26,10 +26,11 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer
+from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
 from kiosk.errors import Refused
+from screens.key_bar import KeyBar
 from screens.widgets import Plain, Problem
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class KioskScreen(Screen, inherit_bindings=False):
         yield Plain(title, id="title")
 
     def footer(self) -> ComposeResult:
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def say(self, text: str) -> None:
         """Show a notice at the top of the screen (what just happened, what to do next)."""
