@@ -20,9 +20,11 @@ $(DATA)/.staff: | $(BIN)/kiosk
 	touch $@
 
 # The kiosk's own modules compiled ahead, as an installed package's are (an editable
-# install is not, and PYTHONDONTWRITEBYTECODE would leave every start compiling them).
+# install is not, and PYTHONDONTWRITEBYTECODE would leave every start compiling them);
+# its message catalogues too (kiosk/i18n.py).
 compiled: $(BIN)/kiosk
 	$(BIN)/python -m compileall -q kiosk screens
+	$(BIN)/python -m kiosk.i18n > /dev/null
 
 run: $(BIN)/kiosk $(DATA)/.staff compiled
 	$(BIN)/kiosk --data-dir $(DATA) --session demo

@@ -14,7 +14,7 @@ import pytest
 
 from kiosk import formatting
 from kiosk.exam_sessions import WindowState
-from kiosk.i18n import LANGUAGES, Messages, catalogue
+from kiosk.i18n import LANGUAGES, Messages, catalogue, compile_catalogues, read_catalogue
 from kiosk.pieces import load_rules
 from kiosk.registration_form import FIELDS, TABS, choice_label
 
@@ -349,3 +349,47 @@ def test_every_message_is_shown_in_that_language(language):
     messages = Messages(language)
     for key, text in CATALOGUES[language].items():
         assert messages(key, **dummy(text)) == text.format(**dummy(text))
+
+
+# -- compiled catalogues ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def locales(tmp_path: Path) -> Path:
+    """A copy of the catalogues' sources, without anything compiled."""
+    for language in LANGUAGES:
+        (tmp_path / f"{language}.toml").write_bytes((LOCALES / f"{language}.toml").read_bytes())
+    return tmp_path
+
+
+def test_a_compiled_catalogue_is_read_without_its_source_being_parsed(locales, monkeypatch):
+    compile_catalogues(locales)
+    assert sorted(p.name for p in locales.glob("*.compiled")) == ["en.compiled", "fr.compiled"]
+
+    def no_parsing(*_args, **_kwargs):
+        raise AssertionError("the TOML source was parsed")
+
+    monkeypatch.setattr(tomllib, "loads", no_parsing)
+    assert read_catalogue(locales, "fr") == FR
+    assert read_catalogue(locales, "en") == EN
+
+
+def test_a_source_changed_since_its_compilation_is_read_itself(locales):
+    compile_catalogues(locales)
+    source = locales / "fr.toml"
+    source.write_text(
+        source.read_text(encoding="utf-8").replace('"', '"Modifié : ', 1), encoding="utf-8"
+    )
+    changed = read_catalogue(locales, "fr")
+    assert changed != FR
+    assert sum(value.startswith("Modifié : ") for value in changed.values()) == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00not marshal", b"\xe9\x03\x00\x00\x00"])
+def test_a_damaged_compiled_catalogue_is_left_for_its_source(locales, content):
+    (locales / "fr.compiled").write_bytes(content)
+    assert read_catalogue(locales, "fr") == FR
+
+
+def test_no_compiled_catalogue_means_the_source(locales):
+    assert read_catalogue(locales, "en") == EN
