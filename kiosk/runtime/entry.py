@@ -1,10 +1,10 @@
 """The ``kiosk`` command's entry point: the kiosk started first, then the command.
 
 When the command line plainly asks for the kiosk (``kiosk [run]`` and the common
-options), the first kiosk starts loading before the command's own modules are imported
-and its parser built, since that start is what the public waits for; the command
-(``kiosk.runtime.cli.main``) then goes on as usual with that kiosk. Anything else is
-the command's alone.
+options), the first kiosk is forked from this process before the command's own modules
+are imported and its parser built, since that start is what the public waits for; the
+command (``kiosk.runtime.cli.main``) then goes on as usual in both: the launcher with
+that kiosk, the kiosk as itself. Anything else is the command's alone.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from kiosk.runtime.launcher import (
-    Prestarted,
+    Forked,
     ignore_terminal_signals,
     launched,
     without_postgresql,
@@ -38,9 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # whose imports this start does not wait for).
         previous = os.umask(PRIVATE_UMASK)
         try:
-            first = Prestarted(arguments)
+            first = Forked()
         finally:
             os.umask(previous)
+        if first.in_kiosk:  # this process is that kiosk now: the command runs it
+            first = None
     try:
         from kiosk.runtime.cli import main as command
 

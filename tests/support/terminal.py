@@ -200,17 +200,17 @@ class Pane:
         return self.tmux("display-message", "-p", "-t", "kiosk", "#{pane_dead}").strip() == "1"
 
     def kiosk_pid(self) -> int | None:
-        """The kiosk itself: the launcher's child, the process with KIOSK_LAUNCHED=1."""
+        """The kiosk itself: the launcher's child (the first is forked from it, the next
+        ones started afresh; there is one at a time)."""
         launcher = self.pane_pid()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                environment = (entry / "environ").read_bytes().split(b"\0")
             except (OSError, IndexError, ValueError):
                 continue
-            if parent == launcher and b"KIOSK_LAUNCHED=1" in environment:
+            if parent == launcher:
                 return int(entry.name)
         return None
 
