@@ -79,6 +79,10 @@ class LockedDownApp(App, inherit_bindings=False):
 
     def __init__(self, language: str, clock: Clock) -> None:
         super().__init__()
+        # Nothing on the screen moves: a tab's underline jumps to it and a scroll goes
+        # straight to its place. Motion is no help at a public terminal, and drawing it
+        # took twenty frames of each change of tab.
+        self.animation_level = "none"
         self.messages = Messages(language)
         self.clock = clock
         self.last_input = clock.now()
