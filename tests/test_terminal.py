@@ -212,6 +212,31 @@ def test_a_killed_kiosk_is_started_again_by_the_launcher(kiosk):
     kiosk.answers()
 
 
+def _ends(pid: int, timeout: float = 8.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while state(pid) not in ("gone", "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return state(pid) in ("gone", "Z")
+
+
+def test_the_first_kiosk_never_outlives_its_launcher(kiosk):
+    """The first kiosk is forked from the launcher: killed (nothing it can catch), the
+    launcher takes it along all the same."""
+    pid, launcher = kiosk.kiosk_pid(), kiosk.pane_pid()
+    os.kill(launcher, signal.SIGKILL)
+    assert _ends(pid), f"the kiosk is {state(pid)} after its launcher was killed"
+
+
+def test_a_restarted_kiosk_never_outlives_its_launcher(kiosk):
+    """The next kiosks are started afresh: the same holds for them."""
+    first = kiosk.kiosk_pid()
+    os.kill(first, signal.SIGKILL)
+    new = kiosk.wait_for_kiosk(other_than=first, timeout=8)
+    kiosk.wait_for_welcome(timeout=8)
+    os.kill(kiosk.pane_pid(), signal.SIGKILL)
+    assert _ends(new), f"the kiosk is {state(new)} after its launcher was killed"
+
+
 def test_textual_variables_in_the_environment_change_nothing(pane):
     pane.start({"TEXTUAL_ALLOW_SIGNALS": "1", "TEXTUAL": "devtools,debug", "TEXTUAL_DRIVER": "x"})
     pane.wait_for_welcome()
