@@ -585,7 +585,7 @@ async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typ
     from screens.app import build_app
     from screens.home import HomeScreen
     from screens.registration import RegistrationScreen
-    from tests.support.pilot import SIZE, log_in, settle, text_of
+    from tests.support.pilot import SIZE, click, log_in, settle, text_of
 
     services = kiosk(small_disk.path / "borne", clock)
     try:
@@ -598,12 +598,12 @@ async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typ
             await settle(pilot)
             screen = pilot.app.screen
             assert isinstance(screen, RegistrationScreen)
-            await pilot.click("#--content-tab-tab-recapitulatif")
+            await click(pilot, "#--content-tab-tab-recapitulatif")
             await settle(pilot)
             typed = screen.values()
             _full(services, small_disk)
 
-            await pilot.click("#save")
+            await click(pilot, "#save")
             await settle(pilot)
             assert pilot.app.screen is screen
             assert text_of(pilot, "#form-problem") == french("fault.disk_full")
@@ -611,7 +611,7 @@ async def test_a_candidate_saving_on_a_full_disk_is_told_and_keeps_what_they_typ
             assert services.store.Registration.select().count() == 0
 
             small_disk.free()
-            await pilot.click("#save")
+            await click(pilot, "#save")
             await settle(pilot)
             assert isinstance(pilot.app.screen, HomeScreen)
             assert services.store.Registration.get().answers["family_name"] == account.family_name

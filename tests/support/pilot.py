@@ -51,6 +51,17 @@ async def settle(pilot: Pilot) -> None:
     raise AssertionError("the app never settled")
 
 
+async def click(pilot: Pilot, selector: str) -> None:
+    """Click a widget where the screen now draws it.
+
+    ``Pilot.pause`` guesses idleness from the CPU; on a loaded machine the screen may not
+    yet be laid out again after a change, and a click aimed from the old layout lands
+    beside a button that has just moved. Waiting for the next refresh aims it right.
+    """
+    await pilot.app.screen.wait_for_refresh()
+    assert await pilot.click(selector), f"the click missed {selector}"
+
+
 async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     """Focus an input and type ``text`` in it, one key press per character."""
     pilot.app.screen.query_one(selector, Input).focus()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from screens.home import HomeScreen
 from screens.registration import RegistrationScreen
-from tests.support.pilot import SIZE, candidate, log_in, register, settle
+from tests.support.pilot import SIZE, candidate, click, log_in, register, settle
 
 # Longer than the field's 100 characters, and with a control character: as an older kiosk
 # or a correction at the rectorat may have stored them.
@@ -48,11 +48,11 @@ async def test_a_change_saves_from_the_recapitulatif_beside_bad_locked_fields(ap
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         screen = await change_the_phone(pilot)
-        await pilot.click("#--content-tab-tab-recapitulatif")
+        await click(pilot, "#--content-tab-tab-recapitulatif")
         await settle(pilot)
         lines = [str(line.render()) for line in screen.query("#summary Plain")]
         assert f"Nom de naissance : {LONG_NAME}" in lines  # shown as it is stored
-        await pilot.click("#save")
+        await click(pilot, "#save")
         await settle(pilot)
         assert type(pilot.app.screen) is HomeScreen
     stored = saved(services, registration)

@@ -27,6 +27,7 @@ from tests.support.pilot import (
     FAMILY,
     SIZE,
     candidate,
+    click,
     create_account,
     queued_mails,
     register,
@@ -115,7 +116,7 @@ async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(
         assert isinstance(app.screen, CandidateScreen)
         assert FAMILY in text_of(pilot, "#details")
         assert "correct_identity" not in shown_buttons(pilot) and "reprint" in shown_buttons(pilot)
-        await pilot.click("#reprint")
+        await click(pilot, "#reprint")
         await settle(pilot)
         assert "imprimante" in text_of(pilot, "#notice")
         assert list(services.config.print_dir.glob("*.pdf"))
@@ -137,7 +138,7 @@ async def test_the_reception_lifts_a_login_delay(services, kiosk_console, regist
         app.push_screen(CandidateScreen(str(account.id)))
         await settle(pilot)
         assert "bloquée jusqu'au" in text_of(pilot, "#details")
-        await pilot.click("#lift_delay")
+        await click(pilot, "#lift_delay")
         await settle(pilot)
         assert "levé" in text_of(pilot, "#notice")
         assert "aucun échec récent" in text_of(pilot, "#details")
@@ -154,14 +155,14 @@ async def test_the_reception_resends_an_activation_code(services, kiosk_console)
         await settle(pilot)
         assert "en attente d'activation" in text_of(pilot, "#details")
         assert "resend_code" in shown_buttons(pilot) and "reprint" not in shown_buttons(pilot)
-        await pilot.click("#resend_code")
+        await click(pilot, "#resend_code")
         await settle(pilot)
         assert "nouveau code" in text_of(pilot, "#notice")
         # At once again (once the button no longer shows pressed: Textual ignores a click
         # then): the kiosk's limits hold for staff too.
         while app.screen.query_one("#resend_code").has_class("-active"):
             await pilot.pause(0.05)
-        await pilot.click("#resend_code")
+        await click(pilot, "#resend_code")
         await settle(pilot)
         assert text_of(pilot, "#form-problem")
     assert len([s for s in queued_mails(services, EMAIL) if s.startswith("Activez")]) == 2
@@ -174,7 +175,7 @@ async def test_the_exam_office_marks_a_paper_file_complete(rectorat_console):
         await log_in(pilot, "dec")
         app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
         await settle(pilot)
-        await pilot.click("#mark_complete")
+        await click(pilot, "#mark_complete")
         await settle(pilot)
         assert "complet" in text_of(pilot, "#notice")
         assert "Dossier papier : complet" in text_of(pilot, "#details")
@@ -202,18 +203,18 @@ async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_it
         await log_in(pilot, "dec")
         app.push_screen(CandidateScreen(str(account.id)))
         await settle(pilot)
-        await pilot.click("#correct_identity")
+        await click(pilot, "#correct_identity")
         await settle(pilot)
         birth = app.screen.query_one("#birth_date")
         birth.value = ""
         await type_into(pilot, "#birth_date", "31/02/2002")
-        await pilot.click("#submit")
+        await click(pilot, "#submit")
         await settle(pilot)
         assert text_of(pilot, "#problem-birth_date")
         assert value_of(pilot, "#birth_date") == "31/02/2002"
         birth.value = ""
         await type_into(pilot, "#birth_date", "01/03/2002")
-        await pilot.click("#submit")
+        await click(pilot, "#submit")
         await settle(pilot)
         assert isinstance(app.screen, CandidateScreen)
         assert "Identité corrigée" in text_of(pilot, "#notice")
@@ -277,13 +278,13 @@ async def test_the_exam_office_receives_paper_files_by_scan_then_marks_one_incom
         await settle(pilot)
         app.push_screen(CandidateScreen(str(row.account_id)))
         await settle(pilot)
-        await pilot.click("#mark_incomplete")
+        await click(pilot, "#mark_incomplete")
         await settle(pilot)
-        await pilot.click("#submit")
+        await click(pilot, "#submit")
         await settle(pilot)
         assert "Cochez" in text_of(pilot, "#form-problem")
-        await pilot.click("#piece-confirmation")
-        await pilot.click("#submit")
+        await click(pilot, "#piece-confirmation")
+        await click(pilot, "#submit")
         await settle(pilot)
         assert "incomplet" in text_of(pilot, "#notice")
     row = store.Registration.get()
@@ -297,14 +298,14 @@ async def test_the_exam_office_sets_aside_after_confirming(rectorat_console):
         await log_in(pilot, "dec")
         app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
         await settle(pilot)
-        await pilot.click("#set_aside")
+        await click(pilot, "#set_aside")
         await settle(pilot)
         await pilot.press("escape")  # no
         await settle(pilot)
         assert store.Registration.get().status == "registered"
-        await pilot.click("#set_aside")
+        await click(pilot, "#set_aside")
         await settle(pilot)
-        await pilot.click("#yes")
+        await click(pilot, "#yes")
         await settle(pilot)
         assert store.Registration.get().status == "set_aside"
         assert "mise de côté" in text_of(pilot, "#notice")
@@ -327,7 +328,7 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
         assert "conflits en attente : 1" in text_of(pilot, "#glance-counts")
         await pilot.press("f4")
         await settle(pilot)
-        await pilot.click("#keep")
+        await click(pilot, "#keep")
         await settle(pilot)
         assert "existant est gardé" in text_of(pilot, "#notice")
         assert store.Conflict.get().resolution == "keep_existing"

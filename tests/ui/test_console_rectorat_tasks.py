@@ -29,7 +29,7 @@ from tests.factories import (
     registration_item,
     results,
 )
-from tests.support.pilot import SIZE, settle, text_of, type_into, value_of
+from tests.support.pilot import SIZE, click, settle, text_of, type_into, value_of
 
 STAFF_PASSWORD = "guichet du hall nord 2019"
 OLD_ADDRESS = {
@@ -134,14 +134,14 @@ async def test_the_exam_office_reports_an_address_change_on_the_file(rectorat_co
         await pilot.press("up")
         await settle(pilot)
         assert "[b]12 rue des Lilas[/b]" in text_of(pilot, "#new")
-        await pilot.click("#apply")
+        await click(pilot, "#apply")
         await settle(pilot)
         assert "Adresse reportée sur le dossier de [b]Durand[/b] Jean" in text_of(pilot, "#notice")
         assert "version 2" in text_of(pilot, "#notice")
         assert table.row_count == 1
         # The other one is reported from another desk meanwhile: said, and out of the list.
         rectorat_console.service.apply_address_change(second, by="martine")
-        await pilot.click("#apply")
+        await click(pilot, "#apply")
         await settle(pilot)
         assert "déjà été reporté sur le dossier, par martine" in text_of(pilot, "#form-problem")
         assert table.row_count == 0 and not table.display
@@ -187,7 +187,7 @@ async def test_a_wrong_path_is_said_at_its_field_and_what_was_typed_stays(
         # The file put where it was looked for: published, and the next one may be typed.
         (tmp_path / "convocations").mkdir()
         (tmp_path / "convocations" / "absente.pdf").write_bytes(a_pdf())
-        await pilot.click("#submit")
+        await click(pilot, "#submit")
         await settle(pilot)
         notice = text_of(pilot, "#notice")
         assert "Publié : « Convocation » pour [b]Durand[/b] Jean" in notice

@@ -20,6 +20,7 @@ from tests.support.pilot import (
     NEW_PASSWORD,
     PASSWORD,
     SIZE,
+    click,
     create_account,
     mailed_code,
     settle,
@@ -136,7 +137,7 @@ async def test_forgotten_password_from_request_to_login(app, services):
         assert on(pilot, PasswordResetScreen)
         assert value_of(pilot, "#email") == EMAIL
 
-        await pilot.click("#send")
+        await click(pilot, "#send")
         await settle(pilot)
         assert (
             shown(pilot, "#notice")
@@ -201,10 +202,10 @@ async def test_buttons_do_nothing_while_a_call_runs(app, services):
     async with app.run_test(size=SIZE) as pilot:
         try:
             await pilot.press("c")
-            await pilot.click("#submit")
+            await click(pilot, "#submit")
             await pilot.pause()
             assert pilot.app.screen.busy
-            await pilot.click("#back")
+            await click(pilot, "#back")
             await pilot.pause()
             assert on(pilot, SignUpScreen)
         finally:

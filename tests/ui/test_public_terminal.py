@@ -37,6 +37,7 @@ from tests.support.pilot import (
     PASSWORD,
     SIZE,
     candidate,
+    click,
     log_in,
     register,
     settle,
@@ -425,7 +426,7 @@ async def test_the_warning_comes_after_the_idle_time_and_staying_keeps_everythin
         assert int(re.search(r"(\d+) s", countdown).group(1)) >= 20, countdown
         assert app.focused.id == "stay"
 
-        await pilot.click("#stay")
+        await click(pilot, "#stay")
         await settle(pilot)
         assert app.screen is form
         assert app.candidate is not None and app.candidate.id == unregistered.id

@@ -29,6 +29,7 @@ from tests.support.pilot import (
     SIZE,
     SUNDAY_MORNING,
     candidate,
+    click,
     log_in,
     queued_mails,
     register,
@@ -289,7 +290,7 @@ async def test_saving_with_a_problem_on_another_tab_names_that_tab(app, services
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         screen = await open_form(pilot)
-        await pilot.click("#--content-tab-tab-recapitulatif")  # straight to the last tab
+        await click(pilot, "#--content-tab-tab-recapitulatif")  # straight to the last tab
         await settle(pilot)
         fix_first = (
             "Certains renseignements sont à corriger : Identification. "
@@ -297,7 +298,7 @@ async def test_saving_with_a_problem_on_another_tab_names_that_tab(app, services
         )
         assert text_of(pilot, "#form-problem") == fix_first
 
-        await pilot.click("#save")
+        await click(pilot, "#save")
         await settle(pilot)
         assert on(pilot, RegistrationScreen)
         assert services.registrations.registration(account) is None
@@ -413,7 +414,7 @@ async def test_after_closing_only_the_address_change_is_offered(services):
         await retype(pilot, "address_line1", "3 place du Marché")
         await retype(pilot, "postal_code", "79000")
         await retype(pilot, "town", "Niort")
-        await pilot.click("#submit")
+        await click(pilot, "#submit")
         await settle(pilot)
 
         assert on(pilot, HomeScreen)
@@ -448,7 +449,7 @@ async def test_withdrawal_asks_first_and_escape_keeps_the_registration(app, serv
     register(services, account)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
-        await pilot.click("#withdraw")
+        await click(pilot, "#withdraw")
         await pilot.pause()
         assert on(pilot, Confirm)
         assert pilot.app.focused.id == "no"
@@ -456,7 +457,7 @@ async def test_withdrawal_asks_first_and_escape_keeps_the_registration(app, serv
         assert on(pilot, HomeScreen)
         assert services.registrations.registration(account).status == "registered"
 
-        await pilot.click("#withdraw")
+        await click(pilot, "#withdraw")
         await pilot.pause()
         await press(pilot, "tab", "enter")  # « Oui, annuler mon inscription »
         assert on(pilot, HomeScreen)
@@ -568,9 +569,9 @@ async def test_a_refused_save_puts_the_cursor_on_the_field_to_correct(app, servi
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, account)
         await open_form(pilot)
-        await pilot.click("#--content-tab-tab-recapitulatif")
+        await click(pilot, "#--content-tab-tab-recapitulatif")
         await settle(pilot)
-        await pilot.click("#save")
+        await click(pilot, "#save")
         await settle(pilot)
         assert pilot.app.focused.id == "phone"
 
