@@ -97,7 +97,9 @@ class HomeScreen(KioskScreen):
 
     def on_screen_resume(self) -> None:
         self._window_state = self._state_now()
-        self.refresh_standing()
+        # After a dialog's answer, which Textual queues before the dialog goes: a read
+        # started first would make the screen busy, and the confirmed withdrawal be refused.
+        self.call_next(self.refresh_standing)
 
     def draft_kept(self) -> None:
         self.refresh_standing()

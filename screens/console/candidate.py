@@ -61,7 +61,9 @@ class CandidateScreen(ConsoleScreen):
         self.reload()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        # After a dialog's answer, which Textual queues before the dialog goes: a read
+        # started first would make the screen busy, and the confirmed task be refused.
+        self.call_next(self.reload)
 
     def reload(self) -> None:
         self.call("open_file", self.service.open_file, self.officer, self.account_id)

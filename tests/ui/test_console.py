@@ -20,6 +20,7 @@ from screens.console.app import build_console
 from screens.console.candidate import CandidateScreen
 from screens.console.home import ConsoleHomeScreen
 from screens.console.login import ConsoleLoginScreen
+from screens.dialogs import Confirm
 from screens.key_bar import KeyBar
 from tests.factories import account_item, answers, new_kiosk, registration_item, results
 from tests.support.pilot import (
@@ -306,6 +307,26 @@ async def test_the_exam_office_sets_aside_after_confirming(rectorat_console):
         await click(pilot, "#set_aside")
         await settle(pilot)
         await click(pilot, "#yes")
+        await settle(pilot)
+        assert store.Registration.get().status == "set_aside"
+        assert "mise de côté" in text_of(pilot, "#notice")
+
+
+async def test_a_confirmed_task_is_not_lost_to_the_file_read_again_on_resume(rectorat_console):
+    """The dialog's answer and the screen's resume reach the file's screen in either order:
+    « Oui » still sets the file aside, even when the screen, shown again, already reads the
+    file afresh (here the answer is given from outside the app's tasks, so that the resume
+    is queued before the screen runs the answer)."""
+    store = rectorat_console.store
+    app = build_console(rectorat_console)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
+        await settle(pilot)
+        await click(pilot, "#set_aside")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        app.screen.dismiss(True)
         await settle(pilot)
         assert store.Registration.get().status == "set_aside"
         assert "mise de côté" in text_of(pilot, "#notice")

@@ -469,6 +469,24 @@ async def test_withdrawal_asks_first_and_escape_keeps_the_registration(app, serv
         assert queued_mails(services, EMAIL)[-1] == f"Annulation d'inscription : {TITLE}"
 
 
+async def test_a_confirmed_withdrawal_is_not_lost_to_the_home_read_again_on_resume(app, services):
+    """« Oui » withdraws even when the home, shown again, already reads its standing afresh
+    (the answer is given from outside the app's tasks, so that the resume is queued before
+    the home runs the answer)."""
+    account = candidate(services)
+    register(services, account)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        await click(pilot, "#withdraw")
+        await settle(pilot)
+        assert on(pilot, Confirm)
+        pilot.app.screen.dismiss(True)
+        await settle(pilot)
+        assert on(pilot, HomeScreen)
+        assert services.registrations.registration(account).status == "withdrawn"
+        assert text_of(pilot, "#standing").startswith("Vous avez annulé votre inscription")
+
+
 # -- hostile answers ------------------------------------------------------------------------
 
 
