@@ -98,6 +98,8 @@ class Field(Widget):
         raise NotImplementedError
 
     def show_problem(self, text: str) -> None:
+        if not text and not self.invalid:
+            return  # nothing to clear: a form clears all its fields at each step
         self.query_one(Problem).show(text)
         # Marked on the label and the box alone: a class on the field would restyle all
         # its widgets, and a form shows a dozen refusals at once.
