@@ -125,6 +125,15 @@ class KioskScreen(Screen, inherit_bindings=False):
     def draft_kept(self) -> None:
         """The candidate's draft is in the store: what shows their standing may read it."""
 
+    def shown_again(self) -> None:
+        """The screen is on top again: what it shows may have changed meanwhile."""
+
+    def on_screen_resume(self) -> None:
+        # After the answer of a dialog that covered the screen, which Textual queues before
+        # the dialog goes: a read started first would make the screen busy, and the
+        # answer's call (a confirmed withdrawal, a file set aside) be refused.
+        self.call_next(self.shown_again)
+
     # -- service calls ------------------------------------------------------------------
 
     def call(self, action: str, function: Callable[..., Any], *args: Any) -> None:

@@ -95,11 +95,9 @@ class HomeScreen(KioskScreen):
             self._window_state = state
             self.refresh_standing()
 
-    def on_screen_resume(self) -> None:
+    def shown_again(self) -> None:
         self._window_state = self._state_now()
-        # After a dialog's answer, which Textual queues before the dialog goes: a read
-        # started first would make the screen busy, and the confirmed withdrawal be refused.
-        self.call_next(self.refresh_standing)
+        self.refresh_standing()
 
     def draft_kept(self) -> None:
         self.refresh_standing()

@@ -48,7 +48,7 @@ class WelcomeScreen(KioskScreen):
         self._window_state = self._state_now()
         self.set_interval(self.WINDOW_CHECK_SECONDS, self._check_window)
 
-    def on_screen_resume(self) -> None:
+    def shown_again(self) -> None:
         # The window may have opened or closed while another candidate was here.
         if self.is_mounted:
             self._window_state = self._state_now()

@@ -60,10 +60,8 @@ class CandidateScreen(ConsoleScreen):
         self.query_one("#notice", Plain).display = False
         self.reload()
 
-    def on_screen_resume(self) -> None:
-        # After a dialog's answer, which Textual queues before the dialog goes: a read
-        # started first would make the screen busy, and the confirmed task be refused.
-        self.call_next(self.reload)
+    def shown_again(self) -> None:
+        self.reload()
 
     def reload(self) -> None:
         self.call("open_file", self.service.open_file, self.officer, self.account_id)

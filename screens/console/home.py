@@ -99,7 +99,7 @@ class ConsoleHomeScreen(ConsoleForm):
         self.query_one("#query").focus()
         self.call("glance", self.service.glance, self.officer)
 
-    def on_screen_resume(self) -> None:
+    def shown_again(self) -> None:
         self.call("glance", self.service.glance, self.officer)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
