@@ -88,6 +88,13 @@ async def log_in(pilot, name: str) -> None:
     await settle(pilot)
 
 
+async def open_file(pilot, staff: str, account_id) -> None:
+    """Logged in as ``staff``, the candidate's file on the screen, read."""
+    await log_in(pilot, staff)
+    pilot.app.push_screen(CandidateScreen(str(account_id)))
+    await settle(pilot)
+
+
 async def search(pilot, query: str) -> None:
     await type_into(pilot, "#query", query)
     await pilot.press("enter")
@@ -135,9 +142,7 @@ async def test_the_reception_lifts_a_login_delay(services, kiosk_console, regist
             pass
     app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, "accueil")
-        app.push_screen(CandidateScreen(str(account.id)))
-        await settle(pilot)
+        await open_file(pilot, "accueil", account.id)
         assert "bloquée jusqu'au" in text_of(pilot, "#details")
         await click(pilot, "#lift_delay")
         await settle(pilot)
@@ -173,9 +178,7 @@ async def test_the_exam_office_marks_a_paper_file_complete(rectorat_console):
     store = rectorat_console.store
     app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, "dec")
-        app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
-        await settle(pilot)
+        await open_file(pilot, "dec", store.Registration.get().account_id)
         await click(pilot, "#mark_complete")
         await settle(pilot)
         assert "complet" in text_of(pilot, "#notice")
@@ -201,9 +204,7 @@ async def test_the_exam_office_corrects_an_identity_and_a_bad_date_is_said_at_it
     account, registration = registered
     app = build_console(kiosk_console)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, "dec")
-        app.push_screen(CandidateScreen(str(account.id)))
-        await settle(pilot)
+        await open_file(pilot, "dec", account.id)
         await click(pilot, "#correct_identity")
         await settle(pilot)
         birth = app.screen.query_one("#birth_date")
@@ -296,9 +297,7 @@ async def test_the_exam_office_sets_aside_after_confirming(rectorat_console):
     store = rectorat_console.store
     app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, "dec")
-        app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
-        await settle(pilot)
+        await open_file(pilot, "dec", store.Registration.get().account_id)
         await click(pilot, "#set_aside")
         await settle(pilot)
         await pilot.press("escape")  # no
@@ -320,9 +319,7 @@ async def test_a_confirmed_task_is_not_lost_to_the_file_read_again_on_resume(rec
     store = rectorat_console.store
     app = build_console(rectorat_console)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, "dec")
-        app.push_screen(CandidateScreen(str(store.Registration.get().account_id)))
-        await settle(pilot)
+        await open_file(pilot, "dec", store.Registration.get().account_id)
         await click(pilot, "#set_aside")
         await settle(pilot)
         assert isinstance(app.screen, Confirm)
