@@ -46,6 +46,9 @@ from tests.support.rectorat_process import ROOT, RectoratProcess, environment
 
 TRIALS = 120
 LONGEST_DELAY = 0.35  # seconds a kiosk may work before it is killed
+# Every so often a kiosk works longer: on a slow machine a print seldom ends within
+# LONGEST_DELAY, and the documents left on disk must be there to be checked whole.
+LONG_TRIAL_EVERY, LONG_TRIAL = 10, 1.5
 START = parse_instant("2019-11-10T10:00:00")  # inside the Poitiers window
 THREADS = {"desk": ("save", "print"), "mail": ("deliver",), "sync": ("sync",)}
 LEAST_INTERRUPTIONS = 10  # each activity was cut short at least this often
@@ -257,7 +260,8 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
             # The kiosk's clock runs on from one kiosk to the next, as the wall clock does.
             now = (START + timedelta(seconds=time.monotonic() - began)).isoformat()
             pid = kiosks.start("run", data_dir, now, chance.randrange(1 << 30))
-            time.sleep(chance.uniform(0.0, LONGEST_DELAY))
+            long = trial % LONG_TRIAL_EVERY == LONG_TRIAL_EVERY - 1
+            time.sleep(LONG_TRIAL if long else chance.uniform(0.0, LONGEST_DELAY))
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -296,7 +300,8 @@ def test_kiosks_killed_at_random_lose_nothing_and_deliver_everything_once(tmp_pa
     for activity in ("save", "print", "deliver", "sync"):
         assert cut_short[activity] >= LEAST_INTERRUPTIONS, (activity, dict(cut_short))
     # The kiosks did real work between kills; a slow machine does less of it per trial
-    # (a CI run made 20 registrations and 8 documents in 120 trials).
+    # (120 short trials made 20 registrations and 8 documents in a CI run, 10 and 1 on a
+    # loaded machine: hence the long trials; with them, 118–120 and 43–47).
     assert counts["registrations"] >= 10 and counts["documents"] >= 3
 
     db = sqlite3.connect(f"file:{data_dir / 'kiosk.sqlite3'}?mode=ro", uri=True)
