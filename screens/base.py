@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button
@@ -60,6 +61,12 @@ def translate_keys(node: DOMNode, t: Callable[..., str]) -> None:
 
 class KioskScreen(Screen, inherit_bindings=False):
     """A full screen of the kiosk, with the keys it declares and nothing else."""
+
+    # Textual repaints the whole screen when its focus moves, though the move restyles
+    # only the widgets left and reached (and their :focus-within ancestors), which redraw
+    # themselves. On the registration form that repaint took up to 20 ms at every Tab, and
+    # came on top of the layout when a tab change moves the focus.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
     # Priority: the focus moves as soon as the key arrives, so that what is typed right
     # after lands in the next field (a password never shows in the e-mail field).

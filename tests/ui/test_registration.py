@@ -594,6 +594,31 @@ async def test_a_refused_save_puts_the_cursor_on_the_field_to_correct(app, servi
         assert pilot.app.focused.id == "phone"
 
 
+async def test_moving_to_the_next_field_does_not_repaint_the_whole_form(app, services):
+    """Textual repaints a whole screen when its focus moves; a kiosk screen leaves that to
+    the widgets the move restyles. On a form of dozens of fields, a whole repaint would
+    hold the keyboard for tens of milliseconds at every Tab."""
+    account = candidate(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        await open_form(pilot)
+        await accept_the_rules(pilot)
+        screen = form(pilot)
+        left = screen.focused
+        repaints: list[tuple] = []
+        refresh = screen.refresh
+
+        def counted(*regions, repaint=True, **kwargs):
+            if repaint and not regions:
+                repaints.append(kwargs)
+            return refresh(*regions, repaint=repaint, **kwargs)
+
+        screen.refresh = counted  # type: ignore[method-assign]
+        await press(pilot, "tab")
+        assert screen.focused not in (None, left)
+        assert repaints == []
+
+
 async def test_leaving_an_untouched_form_keeps_no_draft(demo_services):
     account = candidate(demo_services)
     app = build_app(demo_services)
