@@ -165,7 +165,19 @@ class RegistrationScreen(KioskScreen):
         position = TABS.index(self.tab) + step
         if 0 <= position < len(TABS):
             self._keep_draft()
-            self.query_one(TabbedContent).active = f"tab-{TABS[position]}"
+            # Laid out in one frame and drawn in the next: showing a tab's dozens of fields
+            # in one step of the event loop held the keys for up to 85 ms.
+            pane = self.query_one(f"#tab-{TABS[position]}", TabPane)
+            pane.visible = False
+            # Until then no field has the focus: Textual would hand it from the hidden tab's
+            # field to its neighbour there, and so bring that tab back.
+            self.set_focus(None)
+            self.query_one(TabbedContent).active = pane.id or ""
+            self.call_after_refresh(self._reveal, pane)
+
+    def _reveal(self, pane: TabPane) -> None:
+        pane.visible = True
+        self._focus_in(pane)
 
     @on(Button.Pressed, ".next")
     def action_next(self) -> None:
@@ -198,17 +210,24 @@ class RegistrationScreen(KioskScreen):
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-recapitulatif":
             self._summarise()
+        self._focus_in(event.pane)
+
+    def _focus_in(self, pane: TabPane) -> None:
+        if not pane.visible or pane.id != f"tab-{self.tab}":
+            # Not drawn yet (see _go), or already left by a key pressed in between: the
+            # focus would bring the tab back.
+            return
         focused = self.focused
-        if focused is not None and event.pane in focused.ancestors:
+        if focused is not None and pane in focused.ancestors:
             return  # a problem's field took the focus and brought its tab
-        if event.pane.id == "tab-modalites":
+        if pane.id == "tab-modalites":
             # The rules come first: the candidate reads them before ticking.
-            event.pane.query_one(Body).focus()
+            pane.query_one(Body).focus()
             return
         first = next(
-            (f.control for f in event.pane.query(FieldWidget) if f.display and not f.disabled), None
+            (f.control for f in pane.query(FieldWidget) if f.display and not f.disabled), None
         )
-        (first or event.pane.query(Button).last()).focus()
+        (first or pane.query(Button).last()).focus()
 
     def _summarise(self) -> None:
         """The récapitulatif: every applicable answer as text, then the pièces it calls for."""

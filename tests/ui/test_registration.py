@@ -187,6 +187,26 @@ async def test_a_whole_registration_with_keys(app, services):
         assert services.registrations.draft(account) is None
 
 
+async def test_tabs_walked_faster_than_drawn_end_on_the_last_with_the_cursor_in_it(app, services):
+    """A tab is laid out in one frame and drawn in the next (screens/registration.py): a
+    key pressed in between must not bring the cursor, nor the screen, back to the tab
+    left."""
+    account = candidate(services)
+    services.registrations.save_draft(account, valid_values(services.session))
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        screen = await open_form(pilot)
+        await click(pilot, "#--content-tab-tab-recapitulatif")
+        await settle(pilot)
+        await press(pilot, "f7", "f7")
+        assert screen.tab == "identification"
+        assert pilot.app.focused.id == "family_name"
+        assert all(pane.visible for pane in screen.query("TabPane"))
+        await press(pilot, "f8", "f8", "f8")
+        assert screen.tab == "recapitulatif"
+        assert pilot.app.focused.id == "save"
+
+
 # -- what shows when ----------------------------------------------------------------------
 
 
