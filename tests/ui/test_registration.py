@@ -135,6 +135,9 @@ async def test_a_whole_registration_with_keys(app, services):
         screen = await open_form(pilot)
         assert screen.tab == "modalites"
         assert str(screen.query_one("#tabs").get_tab("tab-modalites").label) == "1 Modalités"
+        # Drawn once the screen is, with the cursor on the rules, to be read first.
+        assert screen.query_one("#tabs").visible
+        assert pilot.app.focused is screen.query_one("#tab-modalites .tab-body")
 
         await press(pilot, "f8")  # nothing ticked
         assert screen.tab == "modalites"
