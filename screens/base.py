@@ -107,6 +107,60 @@ class KioskScreen(Screen, inherit_bindings=False):
     def services(self):
         return self.app.services
 
+    # -- the first frame -----------------------------------------------------------------
+
+    _drawn = True
+    _focus_when_drawn: Widget | None = None
+
+    def on_mount(self) -> None:
+        # A screen opened over another shows its title and keys in its first frame and
+        # its body in the next: laying out, styling and drawing a whole screen in one step
+        # of the event loop held the keys for 40-70 ms. The app's first screen is drawn at
+        # once, for the kiosk's start-up is timed to its first frame.
+        if self.app.screen_stack[:1] == [self]:
+            return
+        self._drawn = False
+        for child in self._body():
+            child.visible = False
+        self.call_after_refresh(self._draw_body)
+
+    def _body(self) -> list[Widget]:
+        return [
+            child
+            for child in self.query_children(Widget)
+            if not isinstance(child, KeyBar) and child.id not in ("banner-row", "title")
+        ]
+
+    def _draw_body(self) -> None:
+        for child in self._body():
+            child.visible = True
+        self._drawn = True
+        self.drawn()
+
+    def drawn(self) -> None:
+        """The body is drawn: the cursor goes where the screen asked for it meanwhile (a
+        hidden widget cannot take it), else to the first widget that can take it."""
+        wanted = self._focus_when_drawn
+        self._focus_when_drawn = None
+        if wanted is not None and wanted.is_attached:
+            self.set_focus(wanted)
+            return
+        auto_focus = self.app.AUTO_FOCUS if self.AUTO_FOCUS is None else self.AUTO_FOCUS
+        if auto_focus and self.focused is None:
+            first = next((w for w in self.query(auto_focus) if w.focusable), None)
+            if first is not None:
+                self.set_focus(first)
+
+    def set_focus(
+        self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
+    ) -> None:
+        if widget is not None and not self._drawn:
+            self._focus_when_drawn = widget  # see drawn()
+            return
+        super().set_focus(widget, scroll_visible, from_app_focus)
+
+    # -- what every screen shows --------------------------------------------------------
+
     def title_bar(self, title: str) -> ComposeResult:
         with Horizontal(id="banner-row"):
             yield Plain(

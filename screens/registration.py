@@ -63,11 +63,7 @@ class RegistrationScreen(KioskScreen):
     def compose(self) -> ComposeResult:
         self._fields = []
         yield from self.title_bar(self.t("form.title"))
-        with TabbedContent(id="tabs") as tabs:
-            # Drawn in the frame after the screen's first, as a tab is when the candidate
-            # moves to it (see _go): the whole form in the screen's first frame held the
-            # keys for 50-70 ms.
-            tabs.visible = False
+        with TabbedContent(id="tabs"):
             for tab in TABS:
                 with TabPane(self.t(f"form.tab_labels.{tab}"), id=f"tab-{tab}"):
                     body = Body(classes="tab-body")
@@ -130,13 +126,12 @@ class RegistrationScreen(KioskScreen):
         self._saved_draft = self.values()
         self._show_applicable()
         self.set_interval(DRAFT_INTERVAL, self._keep_draft)
-        self.call_after_refresh(self._reveal_tabs)
 
-    def _reveal_tabs(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.visible = True
-        if tabs.active_pane is not None:
-            self._focus_in(tabs.active_pane)
+    def drawn(self) -> None:
+        """The cursor goes into the tab shown, as when the candidate moves to a tab."""
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            self._focus_in(pane)
 
     # -- values -------------------------------------------------------------------------
 

@@ -68,6 +68,37 @@ async def test_a_screen_opens_by_its_name_with_its_arguments(app):
         assert value_of(pilot, "#email") == EMAIL
 
 
+# -- the first frame ---------------------------------------------------------------------------
+
+
+def drawn_parts(screen) -> tuple[list[str], list[str]]:
+    """The ids of the screen's parts shown, and of those not yet."""
+    parts = [(child.id or type(child).__name__, child.visible) for child in screen.children]
+    return [p for p, shown in parts if shown], [p for p, shown in parts if not shown]
+
+
+async def test_the_first_screen_is_drawn_whole_in_its_first_frame(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await app.screen.wait_for_refresh()
+        assert drawn_parts(app.screen)[1] == []
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "sign-up"
+
+
+async def test_a_screen_opened_over_another_draws_its_body_in_the_next_frame(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await app.open("login", email=EMAIL)
+        shown, hidden = drawn_parts(app.screen)
+        assert shown == ["banner-row", "title", "KeyBar"]
+        assert hidden and "KeyBar" not in hidden
+        await settle(pilot)
+        assert drawn_parts(app.screen)[1] == []
+        # The cursor asked for while the body was hidden: the password, the e-mail being
+        # known (screens/form.py).
+        assert app.focused is not None and app.focused.id == "password"
+
+
 # -- failed workers ----------------------------------------------------------------------------
 
 
