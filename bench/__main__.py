@@ -104,13 +104,21 @@ def _format_value(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
+def _shown(figure: Figure) -> str:
+    """The value as the table shows it: a digit more where it would read as its goal."""
+    text = _format_value(figure.value)
+    if figure.goal is not None and float(text) == figure.goal != figure.value:
+        return f"{figure.value:.4g}"
+    return text
+
+
 def _ok(figure: Figure) -> str:
     return "-" if figure.ok is None else ("yes" if figure.ok else "NO")
 
 
 def _table(figures: list[Figure]) -> str:
     headers = ("name", "value", "unit", "goal", "ok?")
-    rows = [(f.name, _format_value(f.value), f.unit, f.goal_text, _ok(f)) for f in figures]
+    rows = [(f.name, _shown(f), f.unit, f.goal_text, _ok(f)) for f in figures]
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
@@ -139,7 +147,7 @@ def _markdown(figures: list[Figure]) -> str:
     for f in _tracked(figures):
         goal = "" if f.goal is None else f.goal_text
         met = "" if f.ok is None else ("yes" if f.ok else "**no**")
-        value = f"{_format_value(f.value)} {f.unit}"
+        value = f"{_shown(f)} {f.unit}"
         out.append(f"| {TRACKED[f.name]} (`{f.name}`) | {value} | {goal} | {met} |")
     return "\n".join(out)
 
