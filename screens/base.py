@@ -110,7 +110,7 @@ class KioskScreen(Screen, inherit_bindings=False):
     # -- the first frame -----------------------------------------------------------------
 
     _drawn = True
-    _focus_when_drawn: Widget | None = None
+    _focus_when_drawn: tuple[Widget, bool] | None = None  # the widget, and whether to scroll to it
 
     def on_mount(self) -> None:
         # A screen opened over another shows its title and keys in its first frame and
@@ -142,8 +142,8 @@ class KioskScreen(Screen, inherit_bindings=False):
         hidden widget cannot take it), else to the first widget that can take it."""
         wanted = self._focus_when_drawn
         self._focus_when_drawn = None
-        if wanted is not None and wanted.is_attached:
-            self.set_focus(wanted)
+        if wanted is not None and wanted[0].is_attached:
+            self.set_focus(*wanted)
             return
         auto_focus = self.app.AUTO_FOCUS if self.AUTO_FOCUS is None else self.AUTO_FOCUS
         if auto_focus and self.focused is None:
@@ -155,7 +155,7 @@ class KioskScreen(Screen, inherit_bindings=False):
         self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
     ) -> None:
         if widget is not None and not self._drawn:
-            self._focus_when_drawn = widget  # see drawn()
+            self._focus_when_drawn = (widget, scroll_visible)  # see drawn()
             return
         super().set_focus(widget, scroll_visible, from_app_focus)
 

@@ -224,5 +224,7 @@ async def test_arrows_move_between_fields_when_the_form_scrolls(app):
 async def test_help_opens_at_its_beginning(app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
-        await pilot.pause()
+        await settle(pilot)
+        # The cursor on « Retour », at the foot of the help, without scrolling down to it.
+        assert pilot.app.focused.id == "back"
         assert pilot.app.screen.query_one("#body").scroll_y == 0
