@@ -107,9 +107,9 @@ class KioskScreen(Screen, inherit_bindings=False):
     def services(self):
         return self.app.services
 
-    # -- the first frame -----------------------------------------------------------------
+    # -- drawn in the next frame ---------------------------------------------------------
 
-    _drawn = True
+    _waiting_to_draw = 0  # calls of draw_next_frame not drawn yet
     _focus_when_drawn: tuple[Widget, bool] | None = None  # the widget, and whether to scroll to it
 
     def on_mount(self) -> None:
@@ -117,12 +117,8 @@ class KioskScreen(Screen, inherit_bindings=False):
         # its body in the next: laying out, styling and drawing a whole screen in one step
         # of the event loop held the keys for 40-70 ms. The app's first screen is drawn at
         # once, for the kiosk's start-up is timed to its first frame.
-        if self.app.screen_stack[:1] == [self]:
-            return
-        self._drawn = False
-        for child in self._body():
-            child.visible = False
-        self.call_after_refresh(self._draw_body)
+        if self.app.screen_stack[:1] != [self]:
+            self.draw_next_frame(*self._body())
 
     def _body(self) -> list[Widget]:
         return [
@@ -131,17 +127,22 @@ class KioskScreen(Screen, inherit_bindings=False):
             if not isinstance(child, KeyBar) and child.id not in ("banner-row", "title")
         ]
 
-    def _draw_body(self) -> None:
-        for child in self._body():
-            child.visible = True
-        self._drawn = True
-        self.drawn()
+    def draw_next_frame(self, *parts: Widget) -> None:
+        """Lay ``parts`` out in the coming frame and draw them in the one after, so that no
+        single step of the event loop does both. Until they are drawn, the focus asked for
+        waits (a hidden widget cannot take it)."""
+        self._waiting_to_draw += 1
+        for part in parts:
+            part.visible = False
+        self.call_after_refresh(self._draw, parts)
 
-    def drawn(self) -> None:
-        """The body is drawn: the cursor goes where the screen asked for it meanwhile (a
-        hidden widget cannot take it), else to the first widget that can take it."""
-        wanted = self._focus_when_drawn
-        self._focus_when_drawn = None
+    def _draw(self, parts: tuple[Widget, ...]) -> None:
+        for part in parts:
+            part.visible = True
+        self._waiting_to_draw -= 1
+        if self._waiting_to_draw:
+            return
+        wanted, self._focus_when_drawn = self._focus_when_drawn, None
         if wanted is not None and wanted[0].is_attached:
             self.set_focus(*wanted)
             return
@@ -154,8 +155,8 @@ class KioskScreen(Screen, inherit_bindings=False):
     def set_focus(
         self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
     ) -> None:
-        if widget is not None and not self._drawn:
-            self._focus_when_drawn = (widget, scroll_visible)  # see drawn()
+        if widget is not None and self._waiting_to_draw:
+            self._focus_when_drawn = (widget, scroll_visible)  # see _draw
             return
         super().set_focus(widget, scroll_visible, from_app_focus)
 

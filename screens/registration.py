@@ -127,12 +127,6 @@ class RegistrationScreen(KioskScreen):
         self._show_applicable()
         self.set_interval(DRAFT_INTERVAL, self._keep_draft)
 
-    def drawn(self) -> None:
-        """The cursor goes into the tab shown, as when the candidate moves to a tab."""
-        pane = self.query_one(TabbedContent).active_pane
-        if pane is not None:
-            self._focus_in(pane)
-
     # -- values -------------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
@@ -171,19 +165,14 @@ class RegistrationScreen(KioskScreen):
         position = TABS.index(self.tab) + step
         if 0 <= position < len(TABS):
             self._keep_draft()
-            # Laid out in one frame and drawn in the next: showing a tab's dozens of fields
-            # in one step of the event loop held the keys for up to 85 ms.
+            # Showing a tab's dozens of fields in one step of the event loop held the keys
+            # for up to 85 ms. Until it is drawn no field has the focus: Textual would hand
+            # it from the hidden tab's field to its neighbour there, and so bring that tab
+            # back.
             pane = self.query_one(f"#tab-{TABS[position]}", TabPane)
-            pane.visible = False
-            # Until then no field has the focus: Textual would hand it from the hidden tab's
-            # field to its neighbour there, and so bring that tab back.
             self.set_focus(None)
+            self.draw_next_frame(pane)
             self.query_one(TabbedContent).active = pane.id or ""
-            self.call_after_refresh(self._reveal, pane)
-
-    def _reveal(self, pane: TabPane) -> None:
-        pane.visible = True
-        self._focus_in(pane)
 
     @on(Button.Pressed, ".next")
     def action_next(self) -> None:
@@ -219,10 +208,8 @@ class RegistrationScreen(KioskScreen):
         self._focus_in(event.pane)
 
     def _focus_in(self, pane: TabPane) -> None:
-        if not pane.visible or pane.id != f"tab-{self.tab}":
-            # Not drawn yet (see _go), or already left by a key pressed in between: the
-            # focus would bring the tab back.
-            return
+        if pane.id != f"tab-{self.tab}":
+            return  # already left by a key pressed in between: the focus would bring it back
         focused = self.focused
         if focused is not None and pane in focused.ancestors:
             return  # a problem's field took the focus and brought its tab
