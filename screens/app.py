@@ -208,7 +208,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         """The draft is in the store: what shows the candidate's standing may read it now."""
 
     def on_kiosk_app_draft_kept(self) -> None:
-        screen = self.screen
+        screen = self.front
         if isinstance(screen, KioskScreen):
             screen.draft_kept()
 
@@ -238,8 +238,10 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         if report.refused_count:
             text = self.t("sync.refused", state=text, count=report.refused_count)
         self.sync_text = text
-        for status in self.screen.query("#sync-status").results(Plain):
-            status.show(text)
+        screen = self.front
+        if screen is not None:
+            for status in screen.query("#sync-status").results(Plain):
+                status.show(text)
 
     @work(thread=True, exit_on_error=False, group="forget")
     def forget_borrowed(self, account_id: str) -> None:

@@ -190,6 +190,15 @@ class LockedDownApp(App, inherit_bindings=False):
         """Replace the current screen with the one named ``route``."""
         return self.switch_screen(self.make_screen(route, *args, **kwargs))
 
+    @property
+    def front(self) -> Screen[object] | None:
+        """The screen in front; none before the first is pushed or after the last is closed.
+
+        A worker's report can arrive at either moment, while the app starts or shuts down.
+        """
+        stack = self.screen_stack
+        return stack[-1] if stack else None
+
     def showing(self, route: str) -> bool:
         """Whether the current screen is the one named ``route`` (imports nothing)."""
         screen_class = routes.loaded(self.ROUTES[route])

@@ -99,6 +99,17 @@ async def test_a_screen_opened_over_another_draws_its_body_in_the_next_frame(app
         assert app.focused is not None and app.focused.id == "password"
 
 
+async def test_a_report_that_comes_back_once_the_screens_are_closed_is_let_go(app, services):
+    # A sync round or a kept draft can report while the app shuts down, after Textual has
+    # closed every screen: there is no one left to tell, and nothing to raise.
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+    assert app.screen_stack == []
+    app.on_kiosk_app_sync_reported(app.SyncReported(services.sync.sync_once()))
+    app.on_kiosk_app_draft_kept()
+    assert app.sync_text == french("sync.alone")
+
+
 # -- failed workers ----------------------------------------------------------------------------
 
 
