@@ -202,7 +202,7 @@ class LockedDownApp(App, inherit_bindings=False):
     def showing(self, route: str) -> bool:
         """Whether the current screen is the one named ``route`` (imports nothing)."""
         screen_class = routes.loaded(self.ROUTES[route])
-        return screen_class is not None and isinstance(self.screen, screen_class)
+        return screen_class is not None and isinstance(self.front, screen_class)
 
     # -- failed workers -------------------------------------------------------------------
 
