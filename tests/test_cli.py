@@ -4,6 +4,7 @@ no traceback for any input, only a French message and exit code 2."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -448,3 +449,62 @@ def test_on_its_screen_a_misconfigured_kiosk_is_out_of_service_and_waits(
     text = log.read_text(encoding="utf-8")
     assert f"Borne hors service. {says}" in text or (says in text and "hors service" in text)
     assert text.count("Borne hors service") == 1
+
+
+# The kiosk's own process, as the launcher starts it, run headless to its first frame.
+KIOSK_START = r"""
+import argparse, gc, json, sys
+
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
+from textual.app import App
+
+from kiosk.runtime import cli
+
+seen = {}
+run = App.run
+
+
+def headless(app, **_):
+    seen["collections_before_run"] = collections[:]
+
+    async def first_frame(pilot):
+        def drawn():
+            seen["collecting"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+            pilot.app.exit(0)
+
+        pilot.app.screen.call_after_refresh(drawn)
+
+    return run(app, headless=True, size=(80, 24), auto_pilot=first_frame)
+
+
+parse_args = argparse.ArgumentParser.parse_args
+
+
+def command_line_read(parser, *args, **kwargs):
+    namespace = parse_args(parser, *args, **kwargs)
+    collections.clear()  # the kiosk's start begins: its command line is read
+    return namespace
+
+
+App.run = headless
+argparse.ArgumentParser.parse_args = command_line_read
+seen["status"] = cli.main(sys.argv[1:])
+print(json.dumps(seen))
+"""
+
+
+def test_the_kiosk_starts_without_the_collector_and_collects_once_built(tmp_path):
+    """What the kiosk makes before its app is built lives as long as it: no collection
+    walks it during the start; it is frozen, and the collector is on at the first frame."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    environment["KIOSK_LAUNCHED"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", KIOSK_START, "--data-dir", str(tmp_path), "--session", "demo"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["status"] == 0
+    assert seen["collections_before_run"] == []
+    assert seen["collecting"] and seen["frozen"] > 10_000
