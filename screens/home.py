@@ -91,7 +91,7 @@ class HomeScreen(KioskScreen):
     def _check_window(self) -> None:
         state = self._state_now()
         # Under another screen the home is brought up to date when it comes back.
-        if state is not self._window_state and self.app.screen is self:
+        if state is not self._window_state and self.is_active:
             self._window_state = state
             self.refresh_standing()
 
