@@ -163,9 +163,9 @@ def _run(args: argparse.Namespace) -> int:
     if not launched():
         return _launch(args)
     # What the kiosk makes until its app is built (its code, Textual's, its services) lives
-    # as long as the program: the collector would walk it again and again for nothing
-    # (about 15 ms of the public's wait). It is off until then, and that is frozen out of
-    # its walks from then on (a fifth of the time to the first screen).
+    # as long as the program: the collector would walk it again and again for nothing.
+    # It is off until then (about 15 ms of the public's wait), and what exists then is
+    # frozen out of its walks for good (a fifth of the time to the first screen).
     gc.disable()
     try:
         # Started ahead by the launcher: the code first (Textual reads its variables when
