@@ -127,18 +127,22 @@ class KioskScreen(Screen, inherit_bindings=False):
             if not isinstance(child, KeyBar) and child.id not in ("banner-row", "title")
         ]
 
-    def draw_next_frame(self, *parts: Widget) -> None:
-        """Lay ``parts`` out in the coming frame and draw them in the one after, so that no
-        single step of the event loop does both. Until they are drawn, the focus asked for
-        waits (a hidden widget cannot take it)."""
+    def draw_next_frame(self, *parts: Widget, at_most: int = 0) -> None:
+        """Lay ``parts`` out in the coming frame and draw them in the ones after, in order,
+        ``at_most`` a frame (0: all in the next), so that no single step of the event loop
+        both lays out and draws, or draws too much. Until the last is drawn, the focus
+        asked for waits (a hidden widget cannot take it)."""
         self._waiting_to_draw += 1
         for part in parts:
             part.visible = False
-        self.call_after_refresh(self._draw, parts)
+        self.call_after_refresh(self._draw, parts, at_most or len(parts))
 
-    def _draw(self, parts: tuple[Widget, ...]) -> None:
-        for part in parts:
+    def _draw(self, parts: tuple[Widget, ...], at_most: int) -> None:
+        for part in parts[:at_most]:
             part.visible = True
+        if len(parts) > at_most:
+            self.call_after_refresh(self._draw, parts[at_most:], at_most)
+            return
         self._waiting_to_draw -= 1
         if self._waiting_to_draw:
             return

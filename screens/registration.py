@@ -36,6 +36,9 @@ from screens.fields import Field as FieldWidget
 from screens.widgets import Body, Plain, Problem
 
 DRAFT_INTERVAL = 15.0
+# A tab's rows (its heading, its fields, its buttons) drawn in each frame once it is laid
+# out: a whole tab drawn in one frame held the keys for up to 50 ms.
+ROWS_A_FRAME = 8
 
 
 class RegistrationScreen(KioskScreen):
@@ -166,12 +169,13 @@ class RegistrationScreen(KioskScreen):
         if 0 <= position < len(TABS):
             self._keep_draft()
             # Showing a tab's dozens of fields in one step of the event loop held the keys
-            # for up to 85 ms. Until it is drawn no field has the focus: Textual would hand
-            # it from the hidden tab's field to its neighbour there, and so bring that tab
-            # back.
+            # for up to 85 ms: it is laid out in one frame, then drawn a few rows a frame.
+            # Until it is drawn no field has the focus: Textual would hand it from the
+            # hidden tab's field to its neighbour there, and so bring that tab back.
             pane = self.query_one(f"#tab-{TABS[position]}", TabPane)
+            rows = [*pane.query_one(".tab-body").children, *pane.query(".buttons")]
             self.set_focus(None)
-            self.draw_next_frame(pane)
+            self.draw_next_frame(pane, *rows, at_most=ROWS_A_FRAME)
             self.query_one(TabbedContent).active = pane.id or ""
 
     @on(Button.Pressed, ".next")

@@ -20,7 +20,7 @@ from screens.app import build_app
 from screens.dialogs import Confirm
 from screens.fields import Field
 from screens.home import HomeScreen
-from screens.registration import RegistrationScreen
+from screens.registration import ROWS_A_FRAME, RegistrationScreen
 from tests.factories import valid_values
 from tests.support.pilot import (
     EMAIL,
@@ -191,9 +191,9 @@ async def test_a_whole_registration_with_keys(app, services):
 
 
 async def test_tabs_walked_faster_than_drawn_end_on_the_last_with_the_cursor_in_it(app, services):
-    """A tab is laid out in one frame and drawn in the next (screens/registration.py): a
-    key pressed in between must not bring the cursor, nor the screen, back to the tab
-    left."""
+    """A tab is laid out in one frame and drawn in the next ones (screens/registration.py):
+    a key pressed in between must not bring the cursor, nor the screen, back to the tab
+    left, nor leave a row of any tab undrawn."""
     account = candidate(services)
     services.registrations.save_draft(account, valid_values(services.session))
     async with app.run_test(size=SIZE) as pilot:
@@ -208,6 +208,43 @@ async def test_tabs_walked_faster_than_drawn_end_on_the_last_with_the_cursor_in_
         await press(pilot, "f8", "f8", "f8")
         assert screen.tab == "recapitulatif"
         assert pilot.app.focused.id == "save"
+        assert all(widget.visible for widget in screen.query("TabPane *"))
+
+
+async def test_a_tab_is_drawn_a_few_rows_a_frame_and_the_cursor_goes_in_once_all_are(app, services):
+    """Drawing a tab's dozens of fields in one step of the event loop held the keys for
+    up to 50 ms: once laid out, a tab is drawn ROWS_A_FRAME rows a frame, in order, and
+    the cursor goes in once the last is drawn."""
+    account = candidate(services)
+    services.registrations.save_draft(account, valid_values(services.session))
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        screen = await open_form(pilot)
+        pane = screen.query_one("#tab-identification")
+        rows = [pane, *pane.query_one(".tab-body").children, *pane.query(".buttons")]
+        frames: list[tuple[int, bool]] = []  # rows drawn, and whether a field has the cursor
+
+        def drawn_now() -> None:
+            frames.append((sum(row.visible for row in rows), screen.focused is not None))
+
+        def after_each_frame() -> None:
+            drawn_now()
+            if frames[-1][0] < len(rows) and len(frames) < 100:
+                screen.call_after_refresh(after_each_frame)
+
+        screen.action_next()  # what F8 does
+        drawn_now()
+        screen.call_after_refresh(after_each_frame)
+        for _ in range(200):
+            if frames[-1][0] == len(rows):
+                break
+            await pilot.pause(0.01)
+        drawn = [count for count, _ in frames]
+        steps = [after - before for before, after in zip(drawn, drawn[1:], strict=False)]
+        assert len(rows) > 2 * ROWS_A_FRAME and drawn[0] == 0
+        assert drawn[-1] == len(rows) and all(0 <= step <= ROWS_A_FRAME for step in steps)
+        assert not any(focused for _, focused in frames[:-1])
+        assert pilot.app.focused.id == "family_name"
 
 
 # -- what shows when ----------------------------------------------------------------------
