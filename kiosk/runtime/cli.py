@@ -165,30 +165,27 @@ def _run(args: argparse.Namespace) -> int:
     # What the kiosk makes until its app is built (its code, Textual's, its services) lives
     # as long as the program: the collector would walk it again and again for nothing.
     # It is off until then (about 15 ms of the public's wait), and what exists then is
-    # frozen out of its walks for good (a fifth of the time to the first screen).
+    # frozen out of its walks for good (a fifth of the time to the first screen). A start
+    # that fails ends the process: nothing is left to collect.
     gc.disable()
-    try:
-        # Started ahead by the launcher: the code first (Textual reads its variables when
-        # it is imported), then, once the launcher has checked the session and the store,
-        # the rest.
-        _neutralise_textual_environment()
-        from kiosk.runtime.launcher import wait_for_go, without_postgresql
+    # Started ahead by the launcher: the code first (Textual reads its variables when it
+    # is imported), then, once the launcher has checked the session and the store, the rest.
+    _neutralise_textual_environment()
+    from kiosk.runtime.launcher import wait_for_go, without_postgresql
 
-        without_postgresql()
-        import screens.app
+    without_postgresql()
+    import screens.app
 
-        wait_for_go()
-        config = _config(args)
-        _log_to_file(config)
-        with _services(config) as services:
-            app = screens.app.build_app(services, terminal=True)
-            gc.freeze()
-            gc.enable()
-            _warm_up_documents()
-            app.run()
-            return app.return_code if app.return_code is not None else 1
-    finally:
+    wait_for_go()
+    config = _config(args)
+    _log_to_file(config)
+    with _services(config) as services:
+        app = screens.app.build_app(services, terminal=True)
+        gc.freeze()
         gc.enable()
+        _warm_up_documents()
+        app.run()
+        return app.return_code if app.return_code is not None else 1
 
 
 # Seconds after the start when the kiosk reads the documents' fonts, in a thread: the
