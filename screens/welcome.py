@@ -20,6 +20,10 @@ class WelcomeScreen(KioskScreen):
     # How often the window's state is read from the clock: a kiosk left on the welcome
     # says « ouvertes » from the minute the window opens, and « closes » from its close.
     WINDOW_CHECK_SECONDS = 1.0
+    # The way in that most candidates take first. Textual gives the screen's first focus
+    # while it starts: once there, the body that it would focus otherwise is not
+    # restyled twice (focused, then left) before the first frame.
+    AUTO_FOCUS = "#sign-up"
 
     BINDINGS = [
         Binding("c", "sign_up", "keys.sign_up"),
@@ -44,7 +48,6 @@ class WelcomeScreen(KioskScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self.query_one("#sign-up").focus()
         self._window_state = self._state_now()
         self.set_interval(self.WINDOW_CHECK_SECONDS, self._check_window)
 

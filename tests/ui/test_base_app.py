@@ -85,6 +85,24 @@ async def test_the_first_screen_is_drawn_whole_in_its_first_frame(app):
         assert app.focused is not None and app.focused.id == "sign-up"
 
 
+async def test_the_first_screen_gives_the_cursor_once_to_its_first_button(app):
+    # Given to the body first and then taken away, the focus restyled the screen twice
+    # before its first frame.
+    focused: list[str] = []
+
+    def hook(message) -> None:  # the widget with the cursor, read at every message
+        front = app.front
+        if front is not None and front.focused is not None:
+            widget = front.focused.id or type(front.focused).__name__
+            if widget not in focused[-1:]:
+                focused.append(widget)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await app.screen.wait_for_refresh()
+        await settle(pilot)
+        assert focused == ["sign-up"]
+
+
 async def test_a_screen_opened_over_another_draws_its_body_in_the_next_frame(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
