@@ -19,7 +19,11 @@ class Plain(Static):
         super().__init__(Content(displayable(text)), markup=False, id=id, classes=classes)
 
     def show(self, text: str) -> None:
-        self.update(Content(displayable(text)))
+        shown = Content(displayable(text))
+        # The same words again (a screen shown again, a sync status that did not move):
+        # a new text would lay the whole screen out again for nothing.
+        if shown != self.content:
+            self.update(shown)
 
 
 class Problem(Plain):
