@@ -68,6 +68,12 @@ class KioskScreen(Screen, inherit_bindings=False):
     # came on top of the layout when a tab change moves the focus.
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
+    # Textual gives a new screen's focus to its first focusable widget, which here was the
+    # body itself: its every widget was restyled as it took the focus, and again as the
+    # screen's own choice took it away (22 ms as the sign-up form opened). The first
+    # widget inside the body is restyled alone.
+    AUTO_FOCUS = "Body *"
+
     # Priority: the focus moves as soon as the key arrives, so that what is typed right
     # after lands in the next field (a password never shows in the e-mail field).
     BINDINGS = [

@@ -50,6 +50,9 @@ class RegistrationScreen(KioskScreen):
         Binding("escape", "back", "keys.back"),
         Binding("f1", "app.help", "keys.help"),
     ]
+    # Each tab says where its cursor goes as it is shown (_focus_in): the rules' text
+    # first, on the first one.
+    AUTO_FOCUS = ""
 
     def __init__(
         self, values: dict[str, Any], locked: tuple[str, ...], registered: bool = False

@@ -4,8 +4,10 @@ a background task that fails is logged with its traceback and told to whoever wa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import peewee
+import pytest
 from argon2 import PasswordHasher
 
 from kiosk.console import open_console
@@ -85,22 +87,43 @@ async def test_the_first_screen_is_drawn_whole_in_its_first_frame(app):
         assert app.focused is not None and app.focused.id == "sign-up"
 
 
-async def test_the_first_screen_gives_the_cursor_once_to_its_first_button(app):
-    # Given to the body first and then taken away, the focus restyled the screen twice
-    # before its first frame.
+def focus_moves(app) -> tuple[list[str], Callable[[object], None]]:
+    """The widgets that had the cursor, in turn, and the message hook that sees them."""
     focused: list[str] = []
 
-    def hook(message) -> None:  # the widget with the cursor, read at every message
+    def hook(message: object) -> None:  # the widget with the cursor, read at every message
         front = app.front
         if front is not None and front.focused is not None:
             widget = front.focused.id or type(front.focused).__name__
             if widget not in focused[-1:]:
                 focused.append(widget)
 
+    return focused, hook
+
+
+async def test_the_first_screen_gives_the_cursor_once_to_its_first_button(app):
+    # Given to the body first and then taken away, the focus restyled the screen twice
+    # before its first frame.
+    focused, hook = focus_moves(app)
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         await app.screen.wait_for_refresh()
         await settle(pilot)
         assert focused == ["sign-up"]
+
+
+@pytest.mark.parametrize(
+    "name, first", [("sign_up", "family_name"), ("login", "email"), ("help", "back")]
+)
+async def test_a_screen_opened_gives_the_cursor_once_to_its_first_field(app, name, first):
+    # Textual's first focus went to the body, whose widgets were all restyled as it took
+    # the focus and again as the screen's own choice took it away.
+    focused, hook = focus_moves(app)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(pilot)
+        del focused[:]
+        await app.open(name)
+        await settle(pilot)
+        assert focused == [first]
 
 
 async def test_a_screen_opened_over_another_draws_its_body_in_the_next_frame(app):
