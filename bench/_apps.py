@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import ROOT
 
 CHILD = Path(__file__).resolve().parent / "_start_child.py"
-RUNS = 7
+RUNS = 11  # cold starts of each app (see bench/terminal_start.py's RUNS)
 TIMEOUT = 60
 
 
