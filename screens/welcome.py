@@ -20,10 +20,6 @@ class WelcomeScreen(KioskScreen):
     # How often the window's state is read from the clock: a kiosk left on the welcome
     # says « ouvertes » from the minute the window opens, and « closes » from its close.
     WINDOW_CHECK_SECONDS = 1.0
-    # The way in that most candidates take first. Textual gives the screen's first focus
-    # while it starts: once there, the body that it would focus otherwise is not
-    # restyled twice (focused, then left) before the first frame.
-    AUTO_FOCUS = "#sign-up"
 
     BINDINGS = [
         Binding("c", "sign_up", "keys.sign_up"),
