@@ -195,3 +195,21 @@ def test_a_push_sends_each_records_latest_state_once(
         3,
     ]
     assert len(batch.gone) == 1
+
+
+def test_the_waiting_rows_are_read_in_order_from_an_index_of_rows_not_yet_delivered(
+    kiosk_store, clock, accounts, signed_up
+):
+    # The outbox keeps every row it has delivered: read through an index of all of them
+    # and sorted, each batch would cost more as the session goes on.
+    statements: list[str] = []
+    connection = kiosk_store.db.connection()
+    connection.set_trace_callback(statements.append)
+    try:
+        assert SyncService(kiosk_store, clock, None).waiting().rows == 2  # the account, its code
+    finally:
+        connection.set_trace_callback(None)
+    (read,) = [statement for statement in statements if "FROM outbox" in statement]
+    plan = [row[3] for row in kiosk_store.db.execute_sql(f"EXPLAIN QUERY PLAN {read}")]
+    assert "SEARCH o USING INDEX outbox_waiting (kind=? AND failed_at=? AND rowid>?)" in plan
+    assert not [step for step in plan if "TEMP B-TREE" in step]
