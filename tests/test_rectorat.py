@@ -484,7 +484,12 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
     people = [("Dupont", "Jean", "04/05/2001"), ("Curie", "Marie", "07/11/2000"),
               ("Martin", "Léa", "01/02/2002"), ("DUPONT ", "jéan", "2001-05-04"),
               ("Nguyen", "Anh", "12/12/2001")]  # fmt: skip
-    emails = [f"p{n}@exemple.fr" for n in range(6)] + ["P0@Exemple.fr"]
+    # Addresses whose key is not the address lowered (IDNA, NFC): the bulk path's glance at
+    # the batch sees another key than its reading.
+    emails = [f"p{n}@exemple.fr" for n in range(6)] + [
+        "P0@Exemple.fr", "jean@BÜCHER.de", "jean@xn--bcher-kva.de",
+        "e\u0301le\u0300ve@exemple.fr", "élève@exemple.fr",
+    ]  # fmt: skip
     pushed: list[dict] = []  # every item sent, to replay or build on
     accounts: list[str] = []
     registrations: list[tuple[str, str]] = []  # (registration, account)
@@ -513,7 +518,9 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
                         [EARLIER, EARLIER, EARLIER, CLOSES, EARLIER + timedelta(days=30)]
                     )
                     session = SESSION if rng.random() < 0.95 else "bacpro-nowhere-2031"
-                    item = registration_item(account, saved_at=saved, who=who, session=session)
+                    # An id in capitals is the same account's, once read.
+                    written = account.upper() if rng.random() < 0.1 else account
+                    item = registration_item(written, saved_at=saved, who=who, session=session)
                     registrations.append((item["id"], account))
                 elif roll < 0.75 and pushed:
                     earlier = rng.choice(pushed)
@@ -662,6 +669,42 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
                 admin.cursor().execute(
                     f"DROP DATABASE IF EXISTS r{os.getpid()}_{seed} WITH (FORCE)"
                 )
+
+
+def test_the_view_asked_before_the_batch_is_read_is_completed_with_what_the_reading_finds(
+    fresh_postgres_url, clock
+):
+    """PostgreSQL reads the store for the keys a batch shows at a glance while the batch
+    is read; the keys the reading finds besides (an address that IDNA writes otherwise, an
+    id in capitals) are read after: the view is the one read at once for every key."""
+    store = open_store(fresh_postgres_url)
+    try:
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk_a, kiosk_b = new_kiosk(service, "borne-a")[0], new_kiosk(service, "borne-b")[0]
+        owner = account_item(email="jean@xn--bcher-kva.de")
+        lent = account_item(email="pretee@exemple.fr", family="Prêtée")
+        registered = registration_item(lent["id"])
+        assert results(service.push(kiosk_a, [owner, lent, registered])) == ["applied"] * 3
+        service.login(kiosk_b, "pretee@exemple.fr", PASSWORD)  # kiosk B holds it now
+        batch = [
+            account_item(email="jean@BÜCHER.de", family="Autre"),  # owner's key, once read
+            registration_item(lent["id"].upper()),
+        ]
+        path = service._batch
+        with store.db.connection_context(), store.write():
+            with path._asked_early(kiosk_b, batch, 0) as early:
+                parsed = path._parse(batch, 0)
+            assert early is not None
+            assembled = path._look_up(kiosk_b, parsed, early)
+            at_once = path._look_up(kiosk_b, parsed)
+        assert early.keys.email_keys == {"jean@bücher.de"}
+        assert early.keys.known == {lent["id"].upper()}
+        assert at_once.email_owners == {"jean@xn--bcher-kva.de": owner["id"]}
+        assert lent["id"] in at_once.holds
+        assert (registered["data"]["session_id"], lent["id"]) in at_once.taken_accounts
+        assert assembled == at_once
+    finally:
+        store.close()
 
 
 @contextlib.contextmanager

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeGuard, cast
 
 import peewee
 from peewee import IntegrityError
@@ -51,6 +52,10 @@ log = logging.getLogger(__name__)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _BULK = ("account", "registration")
 _CHUNK = 500  # SQLite: values bound in one statement, far below its limit
+# Each part of the view is a few thousand index probes: on a large store the planner would
+# run them in parallel workers, whose start costs more than the probes (43 ms against 10
+# on 200,000 accounts). For this push's transaction only.
+_SERIAL_PROBES = "SET LOCAL max_parallel_workers_per_gather = 0"
 # COPY's text format: a backslash, tab, newline or carriage return inside a value is escaped.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
@@ -217,6 +222,27 @@ class ViewQuery(NamedTuple):
     column: str
     values: Collection[str]
     tag: str = ""
+
+
+@dataclass(frozen=True)
+class ViewKeys:
+    """The keys a view is read for. ``known``: the accounts whose holds and registrations
+    matter, those that registrations refer to and the batch did not push before them."""
+
+    item_ids: Set[str] = frozenset()
+    accounts: Set[str] = frozenset()
+    known: Set[str] = frozenset()
+    email_keys: Set[str] = frozenset()
+    registration_ids: Set[str] = frozenset()
+    sessions: Set[str] = frozenset()
+
+
+class EarlyView(NamedTuple):
+    """The view of ``keys``, asked before the items were read: its rows come on ``cursor``
+    (psycopg's)."""
+
+    keys: ViewKeys
+    cursor: Any
 
 
 @dataclass
@@ -436,6 +462,51 @@ def _read_registration(data: Mapping[str, Any], instants: set[str]) -> dict:
     return fields
 
 
+def _keys_at_a_glance(items: Sequence[Any], start: int) -> ViewKeys:
+    """The keys that the items from ``start`` show before they are read, up to the first
+    one that is neither an account nor a registration (where the run ends). The reading may
+    find keys besides (an address written otherwise): those are read after it. A text the
+    store cannot hold (a NUL) is no key: its item is refused."""
+    account_ids: set[str] = set()
+    known: set[str] = set()
+    email_keys: set[str] = set()
+    registration_ids: set[str] = set()
+    sessions: set[str] = set()
+    for index in range(start, len(items)):
+        item = items[index]
+        if type(item) is not dict:
+            continue
+        entity, key, data = item.get("entity"), item.get("id"), item.get("data")
+        if entity not in _BULK:
+            break
+        if not _storable(key) or type(data) is not dict:
+            continue
+        if entity == "account":
+            account_ids.add(key)
+            email = data.get("email")
+            if _storable(email):
+                email_keys.add(email.lower())
+            continue
+        registration_ids.add(key)
+        account_id, session_id = data.get("account_id"), data.get("session_id")
+        if _storable(account_id) and account_id not in account_ids:
+            known.add(account_id)
+        if _storable(session_id):
+            sessions.add(session_id)
+    return ViewKeys(
+        item_ids=account_ids | registration_ids,
+        accounts=account_ids | known,
+        known=known,
+        email_keys=email_keys,
+        registration_ids=registration_ids,
+        sessions=sessions,
+    )
+
+
+def _storable(value: object) -> TypeGuard[str]:
+    return type(value) is str and "\x00" not in value
+
+
 def _per_session(compute: Callable[[ExamSession], str]) -> Callable[[ExamSession], str]:
     """``compute`` once per session of a batch (a batch is mostly one session)."""
     known: dict[int, str] = {}
@@ -489,16 +560,17 @@ class BatchPath:
     ) -> int:
         """Decide and write items from ``start`` while they are simple; returns the index
         of the first item that needs the per-item path (or ``len(items)``)."""
-        parsed = self._parse(items, start)
-        view = self._look_up(kiosk, parsed)
+        with self._asked_early(kiosk, items, start) as early:
+            parsed = self._parse(items, start)
+        view = self._look_up(kiosk, parsed, early)
         plan = self._decide(kiosk, parsed, view, now, stop=start + len(parsed))
         if plan.late:
             # Identities made from the account's names: looked for now, and the run
             # ends before the first one the store already holds.
             clash = self._view(
                 kiosk,
-                sessions={late.session_id for late in plan.late},
-                identities={late.identity for late in plan.late},
+                ViewKeys(sessions={late.session_id for late in plan.late}),
+                {late.identity for late in plan.late},
             ).taken_identities
             bad = [late.position for late in plan.late if (late.session_id, late.identity) in clash]
             if bad:
@@ -575,8 +647,11 @@ class BatchPath:
                 parsed.append(Unreadable(index, plain.key, problem))
         return parsed
 
-    def _look_up(self, kiosk: KioskIdentity, parsed: list[Parsed]) -> StoreView:
-        """The view of the store that the run's items need."""
+    def _look_up(
+        self, kiosk: KioskIdentity, parsed: list[Parsed], early: EarlyView | None = None
+    ) -> StoreView:
+        """The view of the store that the run's items need: what ``early`` asked for
+        already, and the rest."""
         account_ids: set[str] = set()  # the batch's accounts
         # Accounts that registrations refer to and the batch did not push before them:
         # only those can be held, or registered already, at the rectorat.
@@ -596,16 +671,52 @@ class BatchPath:
                 sessions.add(entry.fields["session_id"])
                 if entry.identity:
                     identities.add(entry.identity)
-        return self._view(
-            kiosk,
+        needed = ViewKeys(
             item_ids=account_ids | registration_ids,
             accounts=account_ids | known,
             known=known,
             email_keys=email_keys,
             registration_ids=registration_ids,
             sessions=sessions,
-            identities=identities,
         )
+        if early is None:
+            return self._view(kiosk, needed, identities)
+        # The early statement read the keys seen at a glance; those the items turned out
+        # to have besides (an address written otherwise, a session more) are read now.
+        asked = early.keys
+        rest = ViewKeys(
+            item_ids=needed.item_ids - asked.item_ids,
+            accounts=needed.accounts - asked.accounts,
+            known=needed.known if sessions - asked.sessions else needed.known - asked.known,
+            email_keys=needed.email_keys - asked.email_keys,
+            registration_ids=needed.registration_ids - asked.registration_ids,
+            sessions=sessions,
+        )
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+            rows = early.cursor.fetchall()
+        view = self._view(kiosk, rest, identities)
+        for tag, first, second, third in rows:
+            view.add(Part(tag), first, second, third)
+        return view
+
+    @contextmanager
+    def _asked_early(
+        self, kiosk: KioskIdentity, items: Sequence[Any], start: int
+    ) -> Iterator[EarlyView | None]:
+        """PostgreSQL: the view of the keys the items show at a glance, sent before the
+        block reads them (psycopg's pipeline mode): the server reads the store while the
+        items are read here. Its rows are there once the block is over."""
+        keys = _keys_at_a_glance(items, start) if self.postgresql else None
+        queries = self._queries(kiosk, keys) if keys is not None else []
+        if keys is None or not queries:
+            yield None
+            return
+        connection = self.db.connection()
+        # The driver's errors as peewee's, the pipeline's sync at the end of the block included.
+        with peewee.__exception_wrapper__, connection.pipeline():  # type: ignore[attr-defined]
+            connection.execute(_SERIAL_PROBES)
+            cursor = connection.execute(*self._statement(queries))
+            yield EarlyView(keys, cursor)
 
     def _decide(
         self,
@@ -723,89 +834,20 @@ class BatchPath:
     # -- reading the view ------------------------------------------------------------------
 
     def _view(
-        self,
-        kiosk: KioskIdentity,
-        *,
-        item_ids: Collection[str] = (),
-        accounts: Collection[str] = (),
-        known: Collection[str] = (),
-        email_keys: Collection[str] = (),
-        registration_ids: Collection[str] = (),
-        sessions: Collection[str] = (),
-        identities: Collection[str] = (),
+        self, kiosk: KioskIdentity, keys: ViewKeys, identities: Collection[str] = ()
     ) -> StoreView:
-        """What the store holds of these keys: tombstones and conflicts of the items,
-        ``accounts`` (id, names, and whether the kiosk holds them by origin), owners of
-        ``email_keys``, ``registration_ids``, the kiosk's holds by interest among ``known``
-        accounts, registrations of ``known`` accounts in these ``sessions``, registrations
-        of these ``identities`` in these sessions."""
-        in_sessions = tuple(sorted(sessions))
-        by_kiosk = (kiosk.id,)
-        # The accounts the kiosk holds by origin come with their names: one probe each.
-        held_by_origin = (
-            f"CASE WHEN status = 'pending' THEN '{Part.PENDING_ACCOUNTS.value}'"
-            f" WHEN origin_kiosk_id = {int(kiosk.id)} THEN '{Part.HELD_ACCOUNTS.value}'"
-            f" ELSE '{Part.ACCOUNTS.value}' END"
-        )
-        # part, its three columns, table, condition, its fixed values, column, values it may hold
-        queries = [
-            ViewQuery(Part.ACCOUNTS, "id, family_name, given_names", "rc_account",
-                      "", (), "id", accounts, held_by_origin),
-            ViewQuery(Part.EMAIL_OWNERS, "email_key, id, NULL", "rc_account",
-                      "", (), "email_key", email_keys),
-            ViewQuery(Part.REGISTRATIONS, "id, NULL, NULL", "rc_registration",
-                      "", (), "id", registration_ids),
-            ViewQuery(Part.TOMBSTONES, "entity_id, NULL, NULL", "rc_tombstone",
-                      "", (), "entity_id", item_ids),
-            ViewQuery(Part.CONFLICTS, "entity_id, NULL, NULL", "rc_conflict",
-                      "", (), "entity_id", item_ids),
-            ViewQuery(Part.HOLDS, "account_id, NULL, NULL", "rc_interest",
-                      "kiosk_id = {p}", by_kiosk, "account_id", known),
-            ViewQuery(Part.SESSION_ACCOUNTS, "session_id, identity_key, account_id",
-                      "rc_registration", "session_id {fixed}", in_sessions, "account_id", known),
-            ViewQuery(Part.SESSION_IDENTITIES, "session_id, identity_key, NULL",
-                      "rc_registration", "session_id {fixed}", in_sessions, "identity_key",
-                      identities),
-        ]  # fmt: skip
+        """What the store holds of ``keys`` (:class:`ViewKeys`), and the registrations of
+        these ``identities`` in the keys' sessions."""
         view = StoreView()
-        queries = [q for q in queries if q.values and ("{fixed}" not in q.condition or q.fixed)]
+        queries = self._queries(kiosk, keys, identities)
         if not queries:
             return view
-        p = self.db.param
         if self.postgresql:
-            # One statement, one round trip: each list goes as one array literal, and once
-            # (named parameters: the items' ids serve two parts, the sessions two more).
-            parts, params = [], {}
-            names: dict[int, str] = {}
-
-            def named(value: object) -> str:
-                name = names.get(id(value))
-                if name is None:
-                    name = names[id(value)] = f"v{len(names)}"
-                    listed = isinstance(value, (set, frozenset, tuple, list))
-                    params[name] = _pg_array(cast(Collection[str], value)) if listed else value
-                return f"%({name})s"
-
-            for query in queries:
-                if "{fixed}" in query.condition:
-                    where = query.condition.format(fixed=f"= ANY({named(query.fixed)}::text[])")
-                elif query.fixed:
-                    where = query.condition.format(p=named(query.fixed[0]))
-                else:
-                    where = query.condition
-                among = f"{query.column} = ANY({named(query.values)}::text[])"
-                parts.append(
-                    f"SELECT {query.tag or repr(query.part.value)}, {query.columns}"
-                    f" FROM {query.table}"
-                    f" WHERE {where + ' AND ' if where else ''}{among}"
-                )
-            # Each part is a few thousand index probes: on a large store the planner would
-            # run them in parallel workers, whose start costs more than the probes (43 ms
-            # against 10 on 200,000 accounts). For this push's transaction only.
-            self.db.execute_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-            rows = self.db.execute_sql(" UNION ALL ".join(parts), params).fetchall()
+            self.db.execute_sql(_SERIAL_PROBES)
+            rows = self.db.execute_sql(*self._statement(queries)).fetchall()
         else:
             rows = []
+            p = self.db.param
             for query in queries:
                 values = sorted(query.values)
                 marks = ", ".join([p] * len(query.fixed))
@@ -823,6 +865,76 @@ class BatchPath:
         for tag, first, second, third in rows:
             view.add(Part(tag), first, second, third)
         return view
+
+    def _queries(
+        self, kiosk: KioskIdentity, keys: ViewKeys, identities: Collection[str] = ()
+    ) -> list[ViewQuery]:
+        """The parts of the view that these keys need: tombstones and conflicts of the
+        items, the accounts (id, names, and whether the kiosk holds them by origin), owners
+        of the e-mail keys, the registrations, the kiosk's holds by interest among ``known``
+        accounts, registrations of ``known`` accounts in the sessions, registrations of
+        these ``identities`` in the sessions."""
+        in_sessions = tuple(sorted(keys.sessions))
+        by_kiosk = (kiosk.id,)
+        # The accounts the kiosk holds by origin come with their names: one probe each.
+        held_by_origin = (
+            f"CASE WHEN status = 'pending' THEN '{Part.PENDING_ACCOUNTS.value}'"
+            f" WHEN origin_kiosk_id = {int(kiosk.id)} THEN '{Part.HELD_ACCOUNTS.value}'"
+            f" ELSE '{Part.ACCOUNTS.value}' END"
+        )
+        known = keys.known
+        # part, its three columns, table, condition, its fixed values, column, values it may hold
+        queries = [
+            ViewQuery(Part.ACCOUNTS, "id, family_name, given_names", "rc_account",
+                      "", (), "id", keys.accounts, held_by_origin),
+            ViewQuery(Part.EMAIL_OWNERS, "email_key, id, NULL", "rc_account",
+                      "", (), "email_key", keys.email_keys),
+            ViewQuery(Part.REGISTRATIONS, "id, NULL, NULL", "rc_registration",
+                      "", (), "id", keys.registration_ids),
+            ViewQuery(Part.TOMBSTONES, "entity_id, NULL, NULL", "rc_tombstone",
+                      "", (), "entity_id", keys.item_ids),
+            ViewQuery(Part.CONFLICTS, "entity_id, NULL, NULL", "rc_conflict",
+                      "", (), "entity_id", keys.item_ids),
+            ViewQuery(Part.HOLDS, "account_id, NULL, NULL", "rc_interest",
+                      "kiosk_id = {p}", by_kiosk, "account_id", known),
+            ViewQuery(Part.SESSION_ACCOUNTS, "session_id, identity_key, account_id",
+                      "rc_registration", "session_id {fixed}", in_sessions, "account_id", known),
+            ViewQuery(Part.SESSION_IDENTITIES, "session_id, identity_key, NULL",
+                      "rc_registration", "session_id {fixed}", in_sessions, "identity_key",
+                      identities),
+        ]  # fmt: skip
+        return [q for q in queries if q.values and ("{fixed}" not in q.condition or q.fixed)]
+
+    @staticmethod
+    def _statement(queries: list[ViewQuery]) -> tuple[str, dict[str, object]]:
+        """PostgreSQL: the queries as one statement, one round trip. Each list goes as one
+        array literal, and once (named parameters: the items' ids serve two parts, the
+        sessions two more)."""
+        parts, params = [], {}
+        names: dict[int, str] = {}
+
+        def named(value: object) -> str:
+            name = names.get(id(value))
+            if name is None:
+                name = names[id(value)] = f"v{len(names)}"
+                listed = isinstance(value, (set, frozenset, tuple, list))
+                params[name] = _pg_array(cast(Collection[str], value)) if listed else value
+            return f"%({name})s"
+
+        for query in queries:
+            if "{fixed}" in query.condition:
+                where = query.condition.format(fixed=f"= ANY({named(query.fixed)}::text[])")
+            elif query.fixed:
+                where = query.condition.format(p=named(query.fixed[0]))
+            else:
+                where = query.condition
+            among = f"{query.column} = ANY({named(query.values)}::text[])"
+            parts.append(
+                f"SELECT {query.tag or repr(query.part.value)}, {query.columns}"
+                f" FROM {query.table}"
+                f" WHERE {where + ' AND ' if where else ''}{among}"
+            )
+        return " UNION ALL ".join(parts), params
 
     # -- writing ---------------------------------------------------------------------------
 
