@@ -5,6 +5,7 @@ credentials, the HTTP API (also through a real uvicorn on 127.0.0.1) and the CLI
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -705,6 +706,49 @@ def test_the_view_asked_before_the_batch_is_read_is_completed_with_what_the_read
         assert assembled == at_once
     finally:
         store.close()
+
+
+# A server's process, settled as at its start, then pushed a full batch.
+FULL_BATCH_PUSHED = r"""
+import gc, json, sys
+
+from kiosk.clock import Clock, parse_instant
+from kiosk.rectorat.api import _settle_garbage_collector
+from kiosk.rectorat.service import MAX_BATCH, RectoratService
+from kiosk.rectorat.store import open_store, sqlite_url
+from tests.factories import account_item, answers, fast_hasher, new_kiosk, registration_item
+
+store = open_store(sqlite_url(sys.argv[1]))
+service = RectoratService(store, Clock(parse_instant("2019-11-10T10:00:00"), frozen=True),
+                          hasher=fast_hasher())
+kiosk = new_kiosk(service, "borne-a")[0]
+items = []
+for n in range(MAX_BATCH // 2):
+    account = account_item(email=f"p{n}@exemple.fr", family=f"Nom{n}")
+    who = answers(family=f"Nom{n}", birth=f"{1 + n % 28:02d}/05/2001")
+    items += [account, registration_item(account["id"], who=who)]
+if sys.argv[2] == "settled":
+    _settle_garbage_collector()
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
+results = service.push(kiosk, items)
+print(json.dumps({"collections": len(collections),
+                  "applied": sum(r["result"] == "applied" for r in results)}))
+"""
+
+
+def test_a_settled_server_pushes_a_full_batch_without_a_collection(tmp_path):
+    """The objects of a batch live as long as its push: the collector leaves them alone."""
+
+    def pushed(how: str) -> dict:
+        run = subprocess.run(
+            [sys.executable, "-c", FULL_BATCH_PUSHED, str(tmp_path / f"{how}.sqlite3"), how],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        return json.loads(run.stdout)
+
+    assert pushed("settled") == {"collections": 0, "applied": MAX_BATCH}
+    assert pushed("as started")["collections"] > 10  # what the settling spares
 
 
 @contextlib.contextmanager
