@@ -482,30 +482,32 @@ class SyncService:
     def push_waiting(self) -> int:
         """Push every row waiting now, batch after batch, oldest first; returns how many rows.
 
-        While the rectorat works on a batch, the kiosk marks the one before delivered and
-        reads the next (the rows after the last one sent): its own work is done in the
-        time it waits. The batches still go one at a time, in order: the rectorat has
-        applied an account before it reads the registration that refers to it. A row the
-        rectorat did not take waits for the next round.
+        While the rectorat works on a batch, the kiosk settles the one before (reads the
+        answer, marks its rows delivered) and reads the next (the rows after the last one
+        sent): its own work is done in the time it waits. The batches still go one at a
+        time, in order: the rectorat has applied an account before it reads the
+        registration that refers to it. A row the rectorat did not take waits for the
+        next round, and so does a batch sent when the answer before it turns out wrong.
         """
         client = self._connected()
         pushed = 0
         limit = FIRST_BATCH
         batch = self.waiting(limit)
-        done = Settled()
+        answered: tuple[WaitingBatch, list[dict[str, Any]]] | None = None  # not settled yet
         with ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http:
             while batch.rows:
                 answer = http.submit(client.push_body, batch.body) if batch.items else None
-                self._acknowledge(done)
-                done = Settled()
+                if answered:
+                    self._acknowledge(self._settled(*answered))
                 following = (
                     self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
                 )
                 limit = BATCH
-                done = self._settled(batch, answer.result() if answer else [])
+                answered = batch, answer.result() if answer else []
                 pushed += batch.rows
                 batch = following
-            self._acknowledge(done)
+            if answered:
+                self._acknowledge(self._settled(*answered))
         return pushed
 
     def _settled(self, batch: WaitingBatch, results: list[dict[str, Any]]) -> Settled:
