@@ -732,6 +732,7 @@ class BatchPath:
         seen: set[str] = set()  # the run's records
         latest = _stored(now + FUTURE_TOLERANCE)  # instants here are texts that sort as instants
         closing = _per_session(lambda session: _stored(session.closes))
+        sessions: dict[str, ExamSession | None] = {}  # a batch is mostly one session
         for entry in parsed:
             if isinstance(entry, PerItem):
                 plan.stop = entry.position
@@ -783,7 +784,10 @@ class BatchPath:
                 plan.stop = entry.position
                 break
             account_id, session_id = fields["account_id"], fields["session_id"]
-            session = self.rules.session(session_id)
+            if session_id in sessions:
+                session = sessions[session_id]
+            else:
+                session = sessions[session_id] = self.rules.session(session_id)
             refusal = None
             account_names = None
             if session is None:
