@@ -5,10 +5,11 @@ kiosk holds, are read and checked in Python, decided against a view of the store
 statement; on PostgreSQL it is sent before the items are read, for the keys they show at
 a glance, and a second reads the keys the reading found besides), and written with one
 bulk statement per table: ``COPY`` on PostgreSQL (the rows are parsed once, not as
-thousands of literals), a prepared ``executemany`` on SQLite. The first item that is anything else (an update, a replay, a
-conflict, a deletion, an address change, a duplicate in the batch…) ends the run: the
-service sends it down the per-item path (:mod:`kiosk.rectorat.rules`), which looks at
-the store again, then starts a new run after it. Either way an item gets the same result.
+thousands of literals), a prepared ``executemany`` on SQLite. The first item that is
+anything else (an update, a replay, a conflict, a deletion, an address change, a
+duplicate in the batch…) ends the run: the service sends it down the per-item path
+(:mod:`kiosk.rectorat.rules`), which looks at the store again, then starts a new run
+after it. Either way an item gets the same result.
 """
 
 from __future__ import annotations
