@@ -238,6 +238,37 @@ class ViewKeys:
     registration_ids: Set[str] = frozenset()
     sessions: Set[str] = frozenset()
 
+    @classmethod
+    def of_run(
+        cls,
+        account_ids: Set[str],
+        known: Set[str],
+        email_keys: Set[str],
+        registration_ids: Set[str],
+        sessions: Set[str],
+    ) -> ViewKeys:
+        """The keys of a run's accounts and registrations."""
+        return cls(
+            item_ids=account_ids | registration_ids,
+            accounts=account_ids | known,
+            known=known,
+            email_keys=email_keys,
+            registration_ids=registration_ids,
+            sessions=sessions,
+        )
+
+    def beyond(self, asked: ViewKeys) -> ViewKeys:
+        """These keys but those ``asked`` already, in all these sessions; every known
+        account again when a session is new (its registrations there were not asked)."""
+        return ViewKeys(
+            item_ids=self.item_ids - asked.item_ids,
+            accounts=self.accounts - asked.accounts,
+            known=self.known if self.sessions - asked.sessions else self.known - asked.known,
+            email_keys=self.email_keys - asked.email_keys,
+            registration_ids=self.registration_ids - asked.registration_ids,
+            sessions=self.sessions,
+        )
+
 
 class EarlyView(NamedTuple):
     """The view of ``keys``, asked before the items were read: its rows come on ``cursor``
@@ -495,14 +526,7 @@ def _keys_at_a_glance(items: Sequence[Any], start: int) -> ViewKeys:
             known.add(account_id)
         if _storable(session_id):
             sessions.add(session_id)
-    return ViewKeys(
-        item_ids=account_ids | registration_ids,
-        accounts=account_ids | known,
-        known=known,
-        email_keys=email_keys,
-        registration_ids=registration_ids,
-        sessions=sessions,
-    )
+    return ViewKeys.of_run(account_ids, known, email_keys, registration_ids, sessions)
 
 
 def _storable(value: object) -> TypeGuard[str]:
@@ -673,30 +697,14 @@ class BatchPath:
                 sessions.add(entry.fields["session_id"])
                 if entry.identity:
                     identities.add(entry.identity)
-        needed = ViewKeys(
-            item_ids=account_ids | registration_ids,
-            accounts=account_ids | known,
-            known=known,
-            email_keys=email_keys,
-            registration_ids=registration_ids,
-            sessions=sessions,
-        )
+        needed = ViewKeys.of_run(account_ids, known, email_keys, registration_ids, sessions)
         if early is None:
             return self._view(kiosk, needed, identities)
         # The early statement read the keys seen at a glance; those the items turned out
         # to have besides (an address written otherwise, a session more) are read now.
-        asked = early.keys
-        rest = ViewKeys(
-            item_ids=needed.item_ids - asked.item_ids,
-            accounts=needed.accounts - asked.accounts,
-            known=needed.known if sessions - asked.sessions else needed.known - asked.known,
-            email_keys=needed.email_keys - asked.email_keys,
-            registration_ids=needed.registration_ids - asked.registration_ids,
-            sessions=sessions,
-        )
         with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
             rows = early.cursor.fetchall()
-        view = self._view(kiosk, rest, identities)
+        view = self._view(kiosk, needed.beyond(early.keys), identities)
         for tag, first, second, third in rows:
             view.add(Part(tag), first, second, third)
         return view
@@ -708,9 +716,9 @@ class BatchPath:
         """PostgreSQL: the view of the keys the items show at a glance, sent before the
         block reads them (psycopg's pipeline mode): the server reads the store while the
         items are read here. Its rows are there once the block is over."""
-        keys = _keys_at_a_glance(items, start) if self.postgresql else None
-        queries = self._queries(kiosk, keys) if keys is not None else []
-        if keys is None or not queries:
+        keys = _keys_at_a_glance(items, start) if self.postgresql else ViewKeys()
+        queries = self._queries(kiosk, keys)
+        if not queries:  # SQLite, or nothing to look for
             yield None
             return
         connection = self.db.connection()
