@@ -406,7 +406,7 @@ def _pulled_once_numbered(kiosk: Kiosk) -> int:
 
 
 def test_a_paper_status_committed_late_still_reaches_the_kiosk(rectorat, kiosks):
-    rectorat.start()
+    rectorat.start(sequence_interval=0.2)
     kiosk = kiosks("borne-a")
     _, late = kiosk.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
     _, early = kiosk.candidate("marie.curie@exemple.fr", "Curie", "Marie", "07/11/2001")

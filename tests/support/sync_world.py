@@ -59,7 +59,11 @@ class Rectorat:
     def credential(self, name: str) -> str:
         return f"{name}:{self.service.issue_credential(name)}"
 
-    def start(self, wrap=None) -> None:
+    def start(self, wrap=None, *, sequence_interval: float | None = None) -> None:
+        """Serve the API. Without ``sequence_interval`` there is no background sequencer:
+        a pull numbers whatever waits, so what the rectorat wrote before it is in that
+        pull. With one, a pull can meet the sequencer's round and leave it what it numbers,
+        which the next pull brings, as in production."""
         import uvicorn
 
         from kiosk.rectorat.api import make_app
@@ -74,7 +78,7 @@ class Rectorat:
             served,
             self.clock,
             service=RectoratService(served, self.clock, hasher=HASHER, mail=mail),
-            sequence_interval=0.2,
+            sequence_interval=sequence_interval,
             close_store=True,
         )
         config = uvicorn.Config(
