@@ -708,6 +708,32 @@ def test_the_view_asked_before_the_batch_is_read_is_completed_with_what_the_read
         store.close()
 
 
+def test_each_push_is_planned_for_its_own_keys_however_many_came_before(fresh_postgres_url, clock):
+    """The driver prepares a statement once it has run it five times, and PostgreSQL may
+    then plan it once for any keys. While the store's statistics lag behind its growth,
+    that one plan reads whole tables and compares each row with every key of the batch: a
+    kiosk catching up with 1,000 items, after small pushes, waited 165 ms rather than 29.
+    A push's look-up is planned for its own keys, every time."""
+    store = open_store(fresh_postgres_url)
+    try:
+        service = RectoratService(store, clock, hasher=fast_hasher())
+        kiosk = new_kiosk(service, "borne-a")[0]
+        with store.db.connection_context():  # one session: its prepared statements
+            for n in range(16):
+                account = account_item(email=f"p{n}@exemple.fr", family=f"Nom{n}")
+                who = answers(family=f"Nom{n}", birth=f"{1 + n:02d}/05/2001")
+                pushed = service.push(kiosk, [account, registration_item(account["id"], who=who)])
+                assert results(pushed) == ["applied", "applied"]
+            generic, custom = store.db.execute_sql(
+                "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)"
+                " FROM pg_prepared_statements WHERE statement LIKE '%%= ANY(%%'"
+            ).fetchone()
+        assert custom > 0  # the look-ups were prepared, and planned
+        assert generic == 0
+    finally:
+        store.close()
+
+
 # A server's process, settled as at its start, then pushed a full batch.
 FULL_BATCH_PUSHED = r"""
 import gc, json, sys
