@@ -5,8 +5,10 @@ kiosk holds, are read and checked in Python, decided against a view of the store
 statement; on PostgreSQL it is sent before the items are read, for the keys they show at
 a glance, and a second reads the keys the reading found besides), and written with one
 bulk statement per table: ``COPY`` on PostgreSQL (the rows are parsed once, not as
-thousands of literals), a prepared ``executemany`` on SQLite. The first item that is
-anything else (an update, a replay, a conflict, a deletion, an address change, a
+thousands of literals), a prepared ``executemany`` on SQLite. A record the store has
+already, sent again by the kiosk that holds it at no newer version (a batch whose answer
+was lost), is answered « stale » there too, its versions read by one more statement. The
+first item that is anything else (an update, a conflict, a deletion, an address change, a
 duplicate in the batch…) ends the run: the service sends it down the per-item path
 (:mod:`kiosk.rectorat.rules`), which looks at the store again, then starts a new run
 after it. Either way an item gets the same result.
@@ -216,6 +218,10 @@ class Part(Enum):
     HOLDS = "h"  # account id
     SESSION_ACCOUNTS = "s"  # session_id, identity_key, account_id
     SESSION_IDENTITIES = "i"  # session_id, identity_key
+    # Of the records the batch sends again, asked only when there are some (a replay):
+    STORED_ACCOUNTS = "v"  # id, version
+    STORED_REGISTRATIONS = "V"  # id, version, account id
+    STORED_SESSIONS = "S"  # registration id, session_id
 
 
 class ViewQuery(NamedTuple):
@@ -244,6 +250,8 @@ class ViewKeys:
     email_keys: Set[str] = frozenset()
     registration_ids: Set[str] = frozenset()
     sessions: Set[str] = frozenset()
+    stored_accounts: Set[str] = frozenset()  # accounts of the batch the store holds
+    stored_registrations: Set[str] = frozenset()  # registrations of the batch it holds
 
     @classmethod
     def of_run(
@@ -299,6 +307,12 @@ class StoreView:
     pending: set[str] = field(default_factory=set)  # stored accounts not activated yet
     taken_accounts: set[tuple[str, str]] = field(default_factory=set)  # (session, account)
     taken_identities: set[tuple[str, str]] = field(default_factory=set)  # (session, identity)
+    # Of the records the batch sends again: their stored versions, and the account and
+    # session of each registration.
+    account_versions: dict[str, int] = field(default_factory=dict)
+    registration_versions: dict[str, int] = field(default_factory=dict)
+    account_of: dict[str, str] = field(default_factory=dict)
+    session_of: dict[str, str] = field(default_factory=dict)
 
     def add(self, part: Part, first: Any, second: Any, third: Any) -> None:
         """One row of ``part``."""
@@ -326,6 +340,13 @@ class StoreView:
             self.taken_accounts.add((session_id, account_id))
             if identity is not None:
                 self.taken_identities.add((session_id, identity))
+        elif part is Part.STORED_ACCOUNTS:
+            self.account_versions[first] = int(second)
+        elif part is Part.STORED_REGISTRATIONS:
+            self.registration_versions[first] = int(second)
+            self.account_of[first] = third
+        elif part is Part.STORED_SESSIONS:
+            self.session_of[first] = second
         else:
             self.taken_identities.add((first, second))
 
@@ -706,14 +727,24 @@ class BatchPath:
                     identities.add(entry.identity)
         needed = ViewKeys.of_run(account_ids, known, email_keys, registration_ids, sessions)
         if early is None:
-            return self._view(kiosk, needed, identities)
-        # The early statement read the keys seen at a glance; those the items turned out
-        # to have besides (an address written otherwise, a session more) are read now.
-        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
-            rows = early.cursor.fetchall()
-        view = self._view(kiosk, needed.beyond(early.keys), identities)
-        for tag, first, second, third in rows:
-            view.add(Part(tag), first, second, third)
+            view = self._view(kiosk, needed, identities)
+        else:
+            # The early statement read the keys seen at a glance; those the items turned
+            # out to have besides (an address written otherwise, a session more) are read now.
+            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+                rows = early.cursor.fetchall()
+            view = self._view(kiosk, needed.beyond(early.keys), identities)
+            for tag, first, second, third in rows:
+                view.add(Part(tag), first, second, third)
+        # Records the store holds already: a batch sent again, its answer lost on the way.
+        # Their versions are read (one more statement, for such a batch only), so that
+        # what the store has already is answered here too.
+        again = ViewKeys(
+            stored_accounts=account_ids & view.names.keys(),
+            stored_registrations=registration_ids & view.registrations,
+        )
+        if again.stored_accounts or again.stored_registrations:
+            self._view(kiosk, again, into=view)
         return view
 
     @contextmanager
@@ -785,6 +816,14 @@ class BatchPath:
                 plan.stop = entry.position
                 break
             if isinstance(entry, NewAccount):
+                if key in view.names and key in view.holds:
+                    stored = view.account_versions.get(key)
+                    if stored is not None and entry.version <= stored:
+                        seen.add(key)  # sent again: what the per-item path answers
+                        plan.decisions.append(
+                            Decision(entry.position, {"id": key, "result": "stale"})
+                        )
+                        continue
                 if key in view.names or fields["email_key"] in view.email_owners:
                     plan.stop = entry.position
                     break
@@ -797,10 +836,20 @@ class BatchPath:
                 plan.feed.append(FeedRow("account", key, key, True))
                 plan.decisions.append(Decision(entry.position, {"id": key, "result": "applied"}))
                 continue
+            account_id, session_id = fields["account_id"], fields["session_id"]
             if key in view.registrations:
+                stored = view.registration_versions.get(key)
+                if (
+                    stored is not None and entry.version <= stored
+                    and view.account_of.get(key) == account_id
+                    and account_id in view.holds
+                    and view.session_of.get(key) == session_id
+                ):  # fmt: skip
+                    seen.add(key)  # sent again, to the same account and session: stale
+                    plan.decisions.append(Decision(entry.position, {"id": key, "result": "stale"}))
+                    continue
                 plan.stop = entry.position
                 break
-            account_id, session_id = fields["account_id"], fields["session_id"]
             if session_id in sessions:
                 session = sessions[session_id]
             else:
@@ -855,11 +904,16 @@ class BatchPath:
     # -- reading the view ------------------------------------------------------------------
 
     def _view(
-        self, kiosk: KioskIdentity, keys: ViewKeys, identities: Collection[str] = ()
+        self,
+        kiosk: KioskIdentity,
+        keys: ViewKeys,
+        identities: Collection[str] = (),
+        *,
+        into: StoreView | None = None,
     ) -> StoreView:
         """What the store holds of ``keys`` (:class:`ViewKeys`), and the registrations of
-        these ``identities`` in the keys' sessions."""
-        view = StoreView()
+        these ``identities`` in the keys' sessions: a new view, or added to ``into``."""
+        view = StoreView() if into is None else into
         queries = self._queries(kiosk, keys, identities)
         if not queries:
             return view
@@ -923,6 +977,12 @@ class BatchPath:
             ViewQuery(Part.SESSION_IDENTITIES, "session_id, identity_key, NULL",
                       "rc_registration", "session_id {fixed}", in_sessions, "identity_key",
                       identities),
+            ViewQuery(Part.STORED_ACCOUNTS, "id, CAST(version AS TEXT), NULL", "rc_account",
+                      "", (), "id", keys.stored_accounts),
+            ViewQuery(Part.STORED_REGISTRATIONS, "id, CAST(version AS TEXT), account_id",
+                      "rc_registration", "", (), "id", keys.stored_registrations),
+            ViewQuery(Part.STORED_SESSIONS, "id, session_id, NULL", "rc_registration",
+                      "", (), "id", keys.stored_registrations),
         ]  # fmt: skip
         return [q for q in queries if q.values and ("{fixed}" not in q.condition or q.fixed)]
 
