@@ -249,6 +249,14 @@ def test_a_batch_sent_again_is_answered_as_a_whole(service, kiosk_a, kiosk_b, mo
     assert results(service.push(kiosk_a, [newer, batch[3]])) == ["applied", "stale"]
     assert one_by_one == [batch[0]["id"], batch[1]["id"], newer["id"]]
 
+    # An account sent again, then a new registration of it in the same session: the view
+    # has not read the account's registrations, so that one goes item by item, and only it.
+    one_by_one.clear()
+    twice = registration_item(batch[4]["id"], who=answers(family="Autre", birth="09/09/2002"))
+    answer = service.push(kiosk_a, [batch[4], twice])
+    assert [r["result"] for r in answer] == ["stale", "conflict"]
+    assert answer[1]["kind"] == "account_session" and one_by_one == [twice["id"]]
+
 
 def test_a_batch_is_applied_then_its_replay_is_all_stale(service, store, kiosk_a):
     account = account_item()

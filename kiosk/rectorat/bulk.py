@@ -6,10 +6,11 @@ statement; on PostgreSQL it is sent before the items are read, for the keys they
 a glance, and a second reads the keys the reading found besides), and written with one
 bulk statement per table: ``COPY`` on PostgreSQL (the rows are parsed once, not as
 thousands of literals), a prepared ``executemany`` on SQLite. A record the store has
-already, sent again by the kiosk that holds it at no newer version (a batch whose answer
-was lost), is answered « stale » there too, its versions read by one more statement. The
-first item that is anything else (an update, a conflict, a deletion, an address change, a
-duplicate in the batch…) ends the run: the service sends it down the per-item path
+already, sent again at no newer version by a kiosk that holds its active account (a batch
+whose answer was lost), is answered « stale » there too, its versions read by one more
+statement. The first item that is anything else (an update, any other replay, a conflict,
+a deletion, an address change, a duplicate in the batch…) ends the run: the service sends
+it down the per-item path
 (:mod:`kiosk.rectorat.rules`), which looks at the store again, then starts a new run
 after it. Either way an item gets the same result.
 """
@@ -218,7 +219,7 @@ class Part(Enum):
     HOLDS = "h"  # account id
     SESSION_ACCOUNTS = "s"  # session_id, identity_key, account_id
     SESSION_IDENTITIES = "i"  # session_id, identity_key
-    # Of the records the batch sends again, asked only when there are some (a replay):
+    # Of the records sent again, of accounts the kiosk holds; asked only for such a run:
     STORED_ACCOUNTS = "v"  # id, version
     STORED_REGISTRATIONS = "V"  # id, version, account id
     STORED_SESSIONS = "S"  # registration id, session_id
@@ -712,6 +713,7 @@ class BatchPath:
         known: set[str] = set()
         email_keys: set[str] = set()
         registration_ids: set[str] = set()
+        registration_accounts: dict[str, str] = {}  # registration id: its account
         sessions: set[str] = set()
         identities: set[str] = set()
         for entry in parsed:
@@ -720,6 +722,7 @@ class BatchPath:
                 email_keys.add(entry.fields["email_key"])
             elif isinstance(entry, NewRegistration):
                 registration_ids.add(entry.key)
+                registration_accounts[entry.key] = entry.fields["account_id"]
                 if entry.fields["account_id"] not in account_ids:
                     known.add(entry.fields["account_id"])
                 sessions.add(entry.fields["session_id"])
@@ -736,12 +739,16 @@ class BatchPath:
             view = self._view(kiosk, needed.beyond(early.keys), identities)
             for tag, first, second, third in rows:
                 view.add(Part(tag), first, second, third)
-        # Records the store holds already: a batch sent again, its answer lost on the way.
-        # Their versions are read (one more statement, for such a batch only), so that
-        # what the store has already is answered here too.
+        # Records the store has already, of accounts the kiosk holds: a batch sent again,
+        # its answer lost on the way. Their versions are read (one more statement, for a
+        # run that holds such records only), so that what is no newer is answered here too.
         again = ViewKeys(
-            stored_accounts=account_ids & view.names.keys(),
-            stored_registrations=registration_ids & view.registrations,
+            stored_accounts={key for key in account_ids & view.names.keys() if key in view.holds},
+            stored_registrations={
+                key
+                for key in registration_ids & view.registrations
+                if registration_accounts[key] in view.holds
+            },
         )
         if again.stored_accounts or again.stored_registrations:
             self._view(kiosk, again, into=view)
@@ -781,6 +788,10 @@ class BatchPath:
         latest = _stored(now + FUTURE_TOLERANCE)  # instants here are texts that sort as instants
         closing = _per_session(lambda session: _stored(session.closes))
         sessions: dict[str, ExamSession | None] = {}  # a batch is mostly one session
+        # Accounts sent again in this run: the view has not read their registrations in
+        # the sessions, nor their holds by interest (only ``known`` accounts'), so any other
+        # registration of theirs is left to the per-item path.
+        sent_again: set[str] = set()
         for entry in parsed:
             if isinstance(entry, PerItem):
                 plan.stop = entry.position
@@ -820,6 +831,7 @@ class BatchPath:
                     stored = view.account_versions.get(key)
                     if stored is not None and entry.version <= stored:
                         seen.add(key)  # sent again: what the per-item path answers
+                        sent_again.add(key)
                         plan.decisions.append(
                             Decision(entry.position, {"id": key, "result": "stale"})
                         )
@@ -848,6 +860,9 @@ class BatchPath:
                     seen.add(key)  # sent again, to the same account and session: stale
                     plan.decisions.append(Decision(entry.position, {"id": key, "result": "stale"}))
                     continue
+                plan.stop = entry.position
+                break
+            if account_id in sent_again:
                 plan.stop = entry.position
                 break
             if session_id in sessions:
@@ -990,7 +1005,7 @@ class BatchPath:
     def _statement(queries: list[ViewQuery]) -> tuple[str, dict[str, object]]:
         """PostgreSQL: the queries as one statement, one round trip. Each list goes as one
         array literal, and once (named parameters: the items' ids serve two parts, the
-        sessions two more)."""
+        sessions two more, and so do the ids of registrations sent again)."""
         parts, params = [], {}
         names: dict[int, str] = {}
 

@@ -100,12 +100,12 @@ class RectoratService:
         """Apply a batch in one transaction; one result per item, in order.
 
         Set-based (:mod:`kiosk.rectorat.bulk`): the common items (a new account, a new
-        registration whose account is known and held, a record sent again) are decided in
-        Python against a view of the store read in one statement and written with one
-        bulk statement a table. Anything else (updates, conflicts, deletions, address
-        changes…) ends that run and goes through the per-item path
-        (:mod:`kiosk.rectorat.rules`), which looks at the database again; a new run starts
-        after it.
+        registration whose account is known and held, a record sent again) are decided
+        in Python against a view of the store read in one statement (two for records
+        sent again) and written with one bulk statement a table. Anything else (updates,
+        conflicts, deletions, address changes…) ends that run and goes through the
+        per-item path (:mod:`kiosk.rectorat.rules`), which looks at the database again;
+        a new run starts after it.
         """
         if len(items) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} items a batch")
