@@ -1,18 +1,17 @@
 """The set-based path of a push batch at the rectorat (:meth:`RectoratService.push`).
 
-The common items of a batch, a new account and a new registration of an account the
-kiosk holds, are read and checked in Python, decided against a view of the store (one
-statement; on PostgreSQL it is sent before the items are read, for the keys they show at
-a glance, and a second reads the keys the reading found besides), and written with one
-bulk statement per table: ``COPY`` on PostgreSQL (the rows are parsed once, not as
-thousands of literals), a prepared ``executemany`` on SQLite. A record the store has
-already, sent again at no newer version by a kiosk that holds its active account (a batch
-whose answer was lost), is answered « stale » there too, its versions read by one more
-statement. The first item that is anything else (an update, any other replay, a conflict,
-a deletion, an address change, a duplicate in the batch…) ends the run: the service sends
-it down the per-item path
-(:mod:`kiosk.rectorat.rules`), which looks at the store again, then starts a new run
-after it. Either way an item gets the same result.
+The common items of a batch, a new account and a new registration of an account the kiosk
+holds, are read and checked in Python, decided against a view of the store (one statement;
+on PostgreSQL it is sent before the items are read, for the keys they show at a glance,
+and a second reads the keys the reading found besides), and written with one bulk
+statement per table: ``COPY`` on PostgreSQL (the rows are parsed once, not as thousands of
+literals), a prepared ``executemany`` on SQLite. A record the store has already, sent
+again at no newer version by a kiosk that holds its active account (a batch whose answer
+was lost), is answered « stale » there too, its versions read by one more statement. The
+first item that is anything else (an update, any other replay, a conflict, a deletion, an
+address change, a duplicate in the batch…) ends the run: the service sends it down the
+per-item path (:mod:`kiosk.rectorat.rules`), which looks at the store again, then starts a
+new run after it. Either way an item gets the same result.
 """
 
 from __future__ import annotations
@@ -827,15 +826,13 @@ class BatchPath:
                 plan.stop = entry.position
                 break
             if isinstance(entry, NewAccount):
-                if key in view.names and key in view.holds:
-                    stored = view.account_versions.get(key)
-                    if stored is not None and entry.version <= stored:
-                        seen.add(key)  # sent again: what the per-item path answers
-                        sent_again.add(key)
-                        plan.decisions.append(
-                            Decision(entry.position, {"id": key, "result": "stale"})
-                        )
-                        continue
+                # Versions were read for stored accounts the kiosk holds only (_look_up).
+                stored = view.account_versions.get(key)
+                if stored is not None and entry.version <= stored:
+                    seen.add(key)  # sent again: what the per-item path answers
+                    sent_again.add(key)
+                    plan.decisions.append(Decision(entry.position, {"id": key, "result": "stale"}))
+                    continue
                 if key in view.names or fields["email_key"] in view.email_owners:
                     plan.stop = entry.position
                     break
