@@ -70,7 +70,8 @@ class Callbacks:
 
 
 async def _settle(pilot) -> None:
-    """Until no worker runs and what they posted back has been handled."""
+    """Until no worker runs, what they posted back has been handled, and what the screen
+    was asked to draw is drawn."""
     from textual.worker import WorkerState
 
     app = pilot.app
@@ -78,7 +79,10 @@ async def _settle(pilot) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
-        if not busy and not getattr(app.screen, "busy", False):
+        # A screen still drawing a tab has not given its cursor yet: a key would be lost.
+        screen = app.screen
+        waiting = getattr(screen, "busy", False) or getattr(screen, "drawing", False)
+        if not busy and not waiting:
             return
     raise RuntimeError("the kiosk never settled")
 

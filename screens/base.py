@@ -133,6 +133,12 @@ class KioskScreen(Screen, inherit_bindings=False):
             if not isinstance(child, KeyBar) and child.id not in ("banner-row", "title")
         ]
 
+    @property
+    def drawing(self) -> bool:
+        """Whether parts asked for by :meth:`draw_next_frame` are still to be drawn: the
+        focus they will take is not given yet."""
+        return self._waiting_to_draw > 0
+
     def draw_next_frame(self, *parts: Widget, at_most: int = 0) -> None:
         """Lay ``parts`` out in the coming frame and draw them in the ones after, in order,
         ``at_most`` a frame (0: all in the next), so that no single step of the event loop

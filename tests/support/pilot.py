@@ -36,7 +36,8 @@ _CODE = re.compile(r"\b([A-Z0-9]{4}-[A-Z0-9]{4})\b")
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until no worker runs and what they posted back has been handled.
+    """Wait until no worker runs, what they posted back has been handled, and what the
+    screen was asked to draw is drawn.
 
     A service call runs in a thread worker whose ``Done`` may start another worker
     (mail delivery), hence the loop.
@@ -46,7 +47,10 @@ async def settle(pilot: Pilot) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
-        if not busy and not getattr(app.screen, "busy", False):
+        # A screen still drawing a tab has not given its cursor yet: a key would be lost.
+        screen = app.screen
+        waiting = getattr(screen, "busy", False) or getattr(screen, "drawing", False)
+        if not busy and not waiting:
             return
     raise AssertionError("the app never settled")
 
