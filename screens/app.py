@@ -107,7 +107,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
 
     def action_language(self) -> None:
         """English on request, from the welcome screen; the next candidate starts in French."""
-        if self.candidate is None and len(self.screen_stack) == 1:
+        if self.candidate is None and not self.in_use():
             self._speak("en" if self.messages.language == "fr" else "fr")
 
     def _speak(self, language: str) -> None:
@@ -126,7 +126,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         config = self.services.config
         now = self.services.clock.now()
         idle = self.idle_for(config.idle_timeout)
-        someone_here = self.candidate is not None or len(self.screen_stack) > 1
+        someone_here = self.candidate is not None or self.in_use()
         if not someone_here:
             if idle and (self.messages.language != config.language or self.theme != DEFAULT_THEME):
                 # A choice made on the welcome by someone who left is not the next person's.

@@ -52,16 +52,31 @@ INPUT_EVENTS = (
 )
 FAILURE_TIMEOUT = 20.0  # seconds: a notice of failure stays long enough to be read
 # A full collection of the garbage collector walks every object the app holds (a form's
-# hundreds of widgets): about 100 ms, on whatever key press it happens to fall. While
-# the app runs, full collections wait for a pause in the typing; the young generations
-# are collected as usual.
+# hundreds of widgets and the lines drawn for them): 100 to 400 ms, on whatever key press
+# it happens to fall. The young generations are collected as usual; a full collection
+# waits until no one is at the terminal, or, while someone is, for a pause after minutes.
 QUIET_FOR_COLLECTION = 2.0  # seconds without input before a full collection runs
-LONGEST_DEFERRAL = 60.0  # seconds: typing without a pause still gets one, memory stays bounded
+IN_USE_DEFERRAL = 300.0  # seconds: someone at the terminal meets one at most this often
+LONGEST_DEFERRAL = 900.0  # seconds: typing without a pause still gets one, memory stays bounded
 NO_AUTOMATIC_FULL_COLLECTION = 1 << 30
 # Seconds after the start when the screens' modules are imported, in a thread: the first
 # screen is drawn by then, and the first key then opens its screen without importing it
 # (the registration form's widgets alone take a tenth of a second to import).
 READ_AHEAD_AFTER = 0.3
+
+
+def full_collection_now(due_for: float, quiet_for: float, in_use: bool) -> bool:
+    """Whether a full collection due for ``due_for`` seconds runs now, nothing having been
+    typed for ``quiet_for`` seconds, with someone at the terminal or not (``in_use``).
+
+    Once the last person has gone, the collection finds their screens to free and keeps
+    no one waiting. Someone who stays long meets one in a pause, every
+    :data:`IN_USE_DEFERRAL` seconds at most; someone who never pauses, every
+    :data:`LONGEST_DEFERRAL` seconds.
+    """
+    if due_for >= LONGEST_DEFERRAL:
+        return True
+    return quiet_for >= QUIET_FOR_COLLECTION and (not in_use or due_for >= IN_USE_DEFERRAL)
 
 
 class LockedDownApp(App, inherit_bindings=False):
@@ -146,17 +161,20 @@ class LockedDownApp(App, inherit_bindings=False):
         gc.set_threshold(*self._thresholds)
 
     def _collect_in_a_pause(self) -> None:
-        """The full collection the collector would have made by now, once no one types."""
+        """The full collection the collector would have made by now, once no one waits."""
         if gc.get_count()[2] < self._thresholds[2]:
             self._collection_due = None
             return
         now = time.monotonic()
         if self._collection_due is None:
             self._collection_due = now
-        paused = now - self._touched >= QUIET_FOR_COLLECTION
-        if paused or now - self._collection_due >= LONGEST_DEFERRAL:
+        if full_collection_now(now - self._collection_due, now - self._touched, self.in_use()):
             gc.collect()
             self._collection_due = None
+
+    def in_use(self) -> bool:
+        """Whether someone is at the terminal: a screen is open over the first one."""
+        return len(self.screen_stack) > 1
 
     def idle_for(self, seconds: float) -> bool:
         """Whether no one has touched the keyboard or the mouse for ``seconds``."""

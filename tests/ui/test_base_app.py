@@ -3,8 +3,11 @@ a background task that fails is logged with its traceback and told to whoever wa
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import peewee
 import pytest
@@ -13,6 +16,8 @@ from argon2 import PasswordHasher
 from kiosk.console import open_console
 from kiosk.i18n import french
 from kiosk.passwords import Hasher
+from screens import base_app
+from screens.base_app import full_collection_now
 from screens.console.app import build_console
 from tests.support.pilot import (
     EMAIL,
@@ -149,6 +154,68 @@ async def test_a_report_that_comes_back_once_the_screens_are_closed_is_let_go(ap
     app.on_kiosk_app_sync_reported(app.SyncReported(services.sync.sync_once()))
     app.on_kiosk_app_draft_kept()
     assert app.sync_text == french("sync.alone")
+
+
+# -- the garbage collector's full collections ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "due_for, quiet_for, in_use, now",
+    [
+        (0.0, 2.0, False, True),  # the last person has gone: at the first pause
+        (0.0, 1.99, False, False),
+        (299.9, 60.0, True, False),  # someone is there: minutes later, in a pause
+        (300.0, 2.0, True, True),
+        (300.0, 1.99, True, False),
+        (899.9, 0.0, True, False),  # someone who never pauses meets one all the same
+        (900.0, 0.0, True, True),
+        (900.0, 0.0, False, True),
+    ],
+)
+def test_a_full_collection_waits_for_the_last_person_to_go_or_for_a_pause(
+    due_for, quiet_for, in_use, now
+):
+    assert full_collection_now(due_for, quiet_for, in_use) is now
+
+
+@contextmanager
+def full_collections() -> Iterator[list[float]]:
+    """When the collector started each full collection, while the block runs."""
+    started: list[float] = []
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            started.append(time.monotonic())
+
+    gc.callbacks.append(seen)
+    try:
+        yield started
+    finally:
+        gc.callbacks.remove(seen)
+
+
+def make_full_collection_due(threshold: int) -> None:
+    """As the collector's ``threshold`` collections of the middle generation would: each
+    counts one towards a full collection."""
+    for _ in range(threshold):
+        gc.collect(1)
+
+
+async def test_the_full_collection_runs_once_no_one_is_at_the_kiosk(app, monkeypatch):
+    monkeypatch.setattr(base_app, "QUIET_FOR_COLLECTION", 0.3)
+    threshold = gc.get_threshold()[2]  # the app runs with its own
+    with full_collections() as started:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.open("login", email=EMAIL)
+            await settle(pilot)
+            make_full_collection_due(threshold)
+            await pilot.pause(2.5)  # two looks, in a pause, someone at the kiosk
+            assert started == []
+            await app.pop_screen()  # the welcome again: no one is there
+            gone = time.monotonic()
+            await until(pilot, lambda: started)
+            assert started[0] >= gone
 
 
 # -- failed workers ----------------------------------------------------------------------------
