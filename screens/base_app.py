@@ -29,7 +29,8 @@ from textual.worker import Worker, WorkerState
 from kiosk.assets import asset
 from kiosk.i18n import Messages
 from screens import routes
-from screens.base import translate_keys
+from screens.base import KioskScreen, translate_keys
+from screens.type_ahead import TypeAhead
 
 if TYPE_CHECKING:
     from textual.await_complete import AwaitComplete
@@ -63,6 +64,7 @@ NO_AUTOMATIC_FULL_COLLECTION = 1 << 30
 # screen is drawn by then, and the first key then opens its screen without importing it
 # (the registration form's widgets alone take a tenth of a second to import).
 READ_AHEAD_AFTER = 0.3
+RELEASE_CHECK = 1 / 60  # seconds between two looks at whether held keys can go in again
 
 
 def full_collection_now(due_for: float, quiet_for: float, in_use: bool) -> bool:
@@ -104,6 +106,8 @@ class LockedDownApp(App, inherit_bindings=False):
         self._touched = time.monotonic()
         self._thresholds = gc.get_threshold()
         self._collection_due: float | None = None
+        self._type_ahead: TypeAhead[events.Key, Screen[Any] | None] = TypeAhead()
+        self._release_due = False
         translate_keys(self, self.t)
 
     def t(self, key: str, **params: Any) -> str:
@@ -142,7 +146,51 @@ class LockedDownApp(App, inherit_bindings=False):
             self.last_input = self.clock.now()
             # The kiosk's clock may be frozen (tests) or shifted: a pause is real time.
             self._touched = time.monotonic()
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self._type_ahead.came_in(event, self.front, time.monotonic()):
+                self._look_at_held_keys()
+                return  # behind keys held before it, in the order they came
         await super().on_event(event)
+
+    # -- keys typed ahead of their screen (screens/type_ahead.py) ----------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """A key back from the focus chain, before the bindings: one that no binding answers,
+        sent to a screen now gone or come while the screen's focus waits, is held and sent
+        in again once the screen can take it."""
+        sent_to = self._type_ahead.sent_to(event)
+        screen = self.front
+        if not isinstance(screen, KioskScreen):
+            return
+        moved_on = sent_to is not None and sent_to is not screen
+        if not (moved_on or self.focus_waits()):
+            return
+        bindings = screen.active_bindings
+        if any(key in bindings for key in event.aliases):
+            return  # answered now, by the screen or the app
+        event.prevent_default()
+        self._type_ahead.hold(events.Key(event.key, event.character), time.monotonic())
+        self._look_at_held_keys()
+
+    def focus_waits(self) -> bool:
+        """Whether the screen in front is not drawn yet, the focus it gives not given yet."""
+        screen = self.front
+        return (
+            isinstance(screen, KioskScreen)
+            and screen.focused is None
+            and (screen.drawing or not screen.is_mounted)
+        )
+
+    def _look_at_held_keys(self) -> None:
+        if not self._release_due and self._type_ahead.holding:
+            self._release_due = True
+            self.set_timer(RELEASE_CHECK, self._release_held_keys)
+
+    def _release_held_keys(self) -> None:
+        self._release_due = False
+        for key in self._type_ahead.release(not self.focus_waits(), time.monotonic()):
+            self.post_message(key)
+        self._look_at_held_keys()
 
     def on_mount(self) -> None:
         # Textual calls the on_mount of each class of the app: the subclass's runs too.

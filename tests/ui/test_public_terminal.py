@@ -32,6 +32,7 @@ from screens.registration import RegistrationScreen
 from screens.staff_exit import StaffExitScreen
 from screens.walk_away import WalkAwayWarning
 from screens.welcome import WelcomeScreen
+from tests.factories import valid_values
 from tests.support.pilot import (
     EMAIL,
     PASSWORD,
@@ -346,6 +347,29 @@ async def test_a_password_typed_ahead_goes_to_the_password_field(app, key):
         await storm(pilot, [*EMAIL, key, *PASSWORD], burst=1000)
         assert app.screen.query_one("#email", Input).value == EMAIL
         assert app.screen.query_one("#password", Input).value == PASSWORD
+
+
+async def test_letters_typed_as_a_screen_opens_wait_for_its_first_field(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # « c » opens the sign-up form; its fields are drawn a frame or two later.
+        await storm(pilot, ["c", *"Dupré"], burst=1000)
+        assert app.screen.query_one("#family_name", Input).value == "Dupré"
+
+
+async def test_keys_typed_while_the_form_draws_its_tabs_are_all_answered(app, services):
+    account = candidate(services)
+    names = {"family_name": account.family_name, "given_names": account.given_names}
+    services.registrations.save_draft(account, valid_values(services.session, sex="F", **names))
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        await pilot.press("f2")
+        await settle(pilot)
+        # To the récapitulatif, then « Enregistrer »: each tab is drawn over a few frames,
+        # and « Entrée » comes before the button it presses is there.
+        await storm(pilot, ["f8", "f8", "f8", "enter"], burst=1000)
+        assert isinstance(app.screen, HomeScreen)
+        assert services.registrations.standing(account).state == "registered"
 
 
 # -- 4. walking away ---------------------------------------------------------------------
