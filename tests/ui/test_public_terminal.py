@@ -352,7 +352,7 @@ async def test_a_password_typed_ahead_goes_to_the_password_field(app, key):
 async def test_letters_typed_as_a_screen_opens_wait_for_its_first_field(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        # « c » opens the sign-up form; its fields are drawn a frame or two later.
+        # The letters are handed to the welcome before « c » has opened the sign-up form.
         await storm(pilot, ["c", *"Dupré"], burst=1000)
         assert app.screen.query_one("#family_name", Input).value == "Dupré"
 
