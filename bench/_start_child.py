@@ -6,9 +6,10 @@ Run by path, never imported: ``python bench/_start_child.py kiosk DATA_DIR`` or
 Both apps go through exactly the same steps here, so the only difference between
 them is the app:
 
-* ``kiosk`` calls ``kiosk.runtime.cli.main(["--data-dir", DATA_DIR, "--session", "demo"])``,
-  i.e. load_config, build_services, screens.app.build_app, ``.run()`` -- the code
-  path of the ``kiosk`` command itself;
+* ``kiosk`` calls ``kiosk.runtime.entry.main(["--data-dir", DATA_DIR, "--session", "demo"])``
+  as a kiosk started by the launcher (``KIOSK_LAUNCHED``), i.e. load_config,
+  build_services, screens.app.build_app, ``.run()`` -- the code path of the kiosk that
+  the ``kiosk`` command starts;
 * ``bare`` builds a minimal App (one Static and a Footer) and calls ``.run()``.
 
 ``App.run`` is wrapped (for both) to run headless at a fixed size with an auto-pilot.
@@ -76,7 +77,7 @@ def _run(self, **kwargs):
 App.run = _run
 
 if mode == "kiosk":
-    from kiosk.runtime.cli import main
+    from kiosk.runtime.entry import main
 
     status = main(["--data-dir", sys.argv[2], "--session", "demo"])
 else:

@@ -202,7 +202,7 @@ def run_journeys(rounds: int = ROUNDS) -> tuple[Callbacks, float]:
         services = build_services(config)
         try:
             app = build_app(services)
-            # As the kiosk command does before it runs the app (kiosk/runtime/cli.py).
+            # As the kiosk does before it runs the app (kiosk/runtime/kiosk_process.py).
             gc.freeze()
 
             async def drive() -> None:

@@ -144,7 +144,7 @@ def measure() -> list[Figure]:
     arabic = sample(ARABIC_NAME)
     render_confirmation(arabic[0], "jean.dupont@exemple.fr", arabic[1], arabic[2])  # warm-up
     arabic_ms, arabic_pdf = _warm(*arabic)
-    # What the kiosk does 5 s after its start (kiosk.runtime.cli): fpdf2 and every font.
+    # What the kiosk does 5 s after its start (kiosk.runtime.kiosk_process): fpdf2, the fonts.
     warm_up_ms = _cold_warm_up()
 
     med = statistics.median

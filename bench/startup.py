@@ -45,8 +45,8 @@ def measure() -> list[Figure]:
             "start.kiosk.setup",
             median(s.setup_ms for s in kiosk),
             "ms",
-            note="first statement -> App.run(): textual.app, kiosk.runtime.cli, load_config, "
-            "build_services, build_app",
+            note="first statement -> App.run(): textual.app, kiosk.runtime.kiosk_process, "
+            "load_config, build_services, build_app",
         ),
         Figure(
             "start.bare.setup",

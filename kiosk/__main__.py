@@ -1,5 +1,5 @@
 import sys
 
-from kiosk.runtime.cli import main
+from kiosk.runtime.entry import main
 
 sys.exit(main())

@@ -1,8 +1,9 @@
 """The ``kiosk`` command: the kiosk itself, and the commands that staff run beside it.
 
 This is the composition root: it reads the configuration, builds the services, and
-hands them to the screens. It is the one module that reaches both sides, and it
-imports the screens (and so Textual) only for the commands that show them.
+hands them to the screens. With the kiosk's own process (``kiosk.runtime.kiosk_process``),
+it is the one module that reaches both sides, and it imports the screens (and so
+Textual) only for the commands that show them.
 
 The commands are the table ``COMMANDS`` (see ``kiosk.runtime.commands``); each one
 imports what it needs when it runs, so that starting any of them stays quick.
@@ -11,18 +12,14 @@ imports what it needs when it runs, so that starting any of them stays quick.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
-import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk import __version__
-from kiosk.errors import StoreError
-from kiosk.exam_sessions import SessionError
 from kiosk.i18n import LANGUAGES, french
 from kiosk.runtime.commands import (
     Command,
@@ -30,12 +27,19 @@ from kiosk.runtime.commands import (
     Parser,
     add_commands,
     carry_out,
-    file_problem,
     refuse,
     warn,
     whole_number,
 )
-from kiosk.runtime.config import Config, ConfigError, default_data_dir, load_config
+from kiosk.runtime.config import Config, load_config
+from kiosk.runtime.groundwork import (
+    log_somewhere,
+    log_to_file,
+    logged_problem,
+    neutralise_textual_environment,
+    problem_of,
+    services_for,
+)
 from kiosk.runtime.launcher import launched
 
 if TYPE_CHECKING:
@@ -75,140 +79,29 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-def _log_to_file(config: Config) -> None:
-    """Everything worth logging goes to the data dir: the screen belongs to the candidate.
-
-    The data dir is the kiosk's alone: 0700, every file in it 0600; one left too open is
-    tightened here, by each command (the launcher's kiosk: by the launcher, once)."""
-    from kiosk.private import private_file, private_folder, tighten
-
-    if launched():
-        private_folder(config.data_dir)
-    else:
-        tighten(config.data_dir)
-    logging.basicConfig(
-        filename=private_file(config.data_dir / "kiosk.log"),
-        encoding="utf-8",
-        errors="backslashreplace",  # a path of the command line need not be UTF-8
-        level=logging.INFO,
-        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
-    )
-
-
-def _log_somewhere(args: argparse.Namespace) -> None:
-    """A configuration that cannot be read still has its problem logged: in the data dir
-    of the command line or of ``KIOSK_DATA_DIR``, or in the default one if it is there."""
-    if logging.getLogger().handlers:
-        return
-    named = args.data_dir or os.environ.get("KIOSK_DATA_DIR")
-    folder = Path(named) if named else default_data_dir()
-    if named or folder.is_dir():
-        with suppress(OSError, ValueError):
-            _log_to_file(Config(data_dir=folder))
-
-
-def _check_session(name: str) -> None:
-    """Refuse, in French, a session that is not there: a shipped session is named without
-    a suffix, a session file is a path to a ``.toml`` file (as ``load_session`` reads them)."""
-    from kiosk.exam_sessions import shipped_sessions
-
-    path = Path(name)
-    if path.is_dir() and (path.suffix or os.sep in name):
-        raise CommandError(french("cli.session.folder", path=name))
-    if not path.suffix:
-        shipped = shipped_sessions()
-        if name not in shipped:
-            raise CommandError(french("cli.session.unknown", name=name, shipped=", ".join(shipped)))
-    elif not path.exists():
-        raise CommandError(french("cli.session.missing", path=name))
-
-
-@contextmanager
-def _services(config: Config) -> Iterator[Services]:
-    from kiosk.runtime.services import build_services
-
-    _check_session(config.session)
-    services = build_services(config)
-    try:
-        yield services
-    finally:
-        services.close()
-
-
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[Services]:
     """The kiosk's services, logging to the data dir, closed at the end of the command."""
     config = _config(args)
-    _log_to_file(config)
-    with _services(config) as services:
+    log_to_file(config)
+    with services_for(config) as services:
         yield services
-
-
-def _neutralise_textual_environment() -> None:
-    """Drop the variables that change Textual's behaviour (driver, signals, devtools…).
-
-    Textual reads them when it is imported: a public kiosk runs as shipped, whatever
-    the environment it was started from.
-    """
-    for name in [n for n in os.environ if n.startswith("TEXTUAL")]:
-        del os.environ[name]
 
 
 # -- the commands ------------------------------------------------------------------------------
 
 
 def _run(args: argparse.Namespace) -> int:
-    """``kiosk [run]``: the launcher, which runs the kiosk in a child process (this
-    function again, with ``launched()`` true)."""
+    """``kiosk [run]``: the launcher, which runs the kiosk in a child process; in that
+    process, the kiosk (when the entry point left its command line to the parser)."""
     if not launched():
         return _launch(args)
-    # What the kiosk makes until its app is built (its code, Textual's, its services) lives
-    # as long as the program: the collector would walk it again and again for nothing.
-    # It is off until then (about 15 ms of the public's wait), and what exists then is
-    # frozen out of its walks for good (a fifth of the time to the first screen). A start
-    # that fails ends the process: nothing is left to collect.
-    gc.disable()
-    # Started ahead by the launcher: the code first (Textual reads its variables when it
-    # is imported), then, once the launcher has checked the session and the store, the rest.
-    _neutralise_textual_environment()
-    from kiosk.runtime.launcher import wait_for_go, without_postgresql
+    from kiosk.runtime.kiosk_process import run
 
-    without_postgresql()
-    import screens.app
-
-    wait_for_go()
-    config = _config(args)
-    _log_to_file(config)
-    with _services(config) as services:
-        app = screens.app.build_app(services, terminal=True)
-        gc.freeze()
-        gc.enable()
-        _warm_up_documents()
-        app.run()
-        return app.return_code if app.return_code is not None else 1
-
-
-# Seconds after the start when the kiosk reads the documents' fonts, in a thread: the
-# welcome is on the screen by then, and no one has got as far as a document yet.
-DOCUMENTS_WARM_UP = 5.0
-
-
-def _warm_up_documents() -> None:
-    """The first document of the process as quick as the next, a Chinese name's too: fpdf2
-    and the fonts, the fallback font included, read ahead (~1.5 s of work, ~110 MB)."""
-    import threading
-
-    def warm_up() -> None:
-        from kiosk.delivery.pdf import warm_up
-
-        try:
-            warm_up()
-        except Exception:  # the first document will read them itself, and say why not
-            logging.getLogger(__name__).exception("the documents' fonts could not be read ahead")
-
-    timer = threading.Timer(DOCUMENTS_WARM_UP, warm_up)
-    timer.daemon = True
-    timer.start()
+    return run(
+        {"config": args.config, "data_dir": args.data_dir, "session": args.session,
+         "language": args.language}
+    )  # fmt: skip
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -222,8 +115,8 @@ def _launch(args: argparse.Namespace) -> int:
         return supervise(args.argv, check=lambda: _kiosk_trouble(args), first=first)
     try:
         config = _config(args)
-        _log_to_file(config)
-        with _services(config):
+        log_to_file(config)
+        with services_for(config):
             pass  # a session that cannot be read is refused now, not at each start
         from kiosk.store.database import store_trouble
     except BaseException:
@@ -248,12 +141,12 @@ def _kiosk_trouble(args: argparse.Namespace) -> str | None:
 
     try:
         config = _config(args)
-        _log_to_file(config)
-        with _services(config):
+        log_to_file(config)
+        with services_for(config):
             pass
     except Exception as error:
-        _log_somewhere(args)  # where the launcher's « Borne hors service » is written
-        problem = _problem(error)
+        log_somewhere(args.data_dir)  # where the launcher's « Borne hors service » is written
+        problem = problem_of(error)
         if problem is None:  # out of service too: its traceback is in the log
             logging.getLogger(__name__).error("unexpected error", exc_info=error)
             problem = french("cli.unexpected", error=type(error).__name__)
@@ -350,7 +243,7 @@ def _console(args: argparse.Namespace) -> int:
             return 2
         console = open_console(services, args.store)
         try:
-            _neutralise_textual_environment()
+            neutralise_textual_environment()
             from screens.console.app import build_console
 
             app = build_console(console, services.config.language)
@@ -493,36 +386,11 @@ def _carry_out(args: argparse.Namespace) -> int:
     try:
         return carry_out(args)
     except Exception as error:
-        problem = _problem(error)
-        if problem is None:
-            return _unexpected(args, error)
-        _log_somewhere(args)
-        logging.getLogger(__name__).error("%s", problem)
-        if launched():  # the public screen: the launcher says « Borne hors service » there
-            return 2
+        problem = logged_problem(error, args.data_dir)
+        if problem is None:  # its traceback is in the log
+            warn(french("cli.unexpected", error=type(error).__name__))
+            return 1
         return refuse(problem)
-
-
-def _problem(error: Exception) -> str | None:
-    """What a configuration, session, store or file error says to staff, in French; None
-    for an error that is none of these."""
-    if isinstance(error, ConfigError):
-        if isinstance(error.__cause__, OSError):  # the configuration file itself
-            return file_problem(error.__cause__)
-        return french("cli.config.problem", problem=str(error))
-    if isinstance(error, (SessionError, StoreError, CommandError)):
-        return str(error)
-    if isinstance(error, OSError) and error.filename is not None:
-        return file_problem(error)
-    return None
-
-
-def _unexpected(args: argparse.Namespace, error: Exception) -> int:
-    """An error no one foresaw: its traceback in the log, a sentence on stderr."""
-    _log_somewhere(args)
-    logging.getLogger(__name__).error("unexpected error", exc_info=error)
-    warn(french("cli.unexpected", error=type(error).__name__))
-    return 1
 
 
 if __name__ == "__main__":

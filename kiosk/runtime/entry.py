@@ -2,9 +2,10 @@
 
 When the command line plainly asks for the kiosk (``kiosk [run]`` and the common
 options), the first kiosk is forked from this process before the command's own modules
-are imported and its parser built, since that start is what the public waits for; the
-command (``kiosk.runtime.cli.main``) then goes on as usual in both: the launcher with
-that kiosk, the kiosk as itself. Anything else is the command's alone.
+are imported and its parser built, since that start is what the public waits for. The
+launcher goes on with the command (``kiosk.runtime.cli.main``) and that kiosk; the kiosk
+runs with the options read here (``kiosk.runtime.kiosk_process``), as does each kiosk the
+launcher starts afterwards. Anything else is the command's alone.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from kiosk.runtime.launcher import (
     without_postgresql,
 )
 
-# The options every command takes, each followed by its value (kiosk.runtime.cli).
-VALUED_OPTIONS = ("--config", "--data-dir", "--session", "--language")
+# The options every command takes, each followed by its value (kiosk.runtime.cli), and
+# the setting each one gives (kiosk.runtime.config.Config).
+VALUED_OPTIONS = {
+    "--config": "config",
+    "--data-dir": "data_dir",
+    "--session": "session",
+    "--language": "language",
+}
 LANGUAGES = ("fr", "en")  # kiosk.i18n.LANGUAGES, which this module does not import
 PRIVATE_UMASK = 0o077  # kiosk.private.UMASK, likewise
 
@@ -30,8 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``kiosk`` command (``kiosk.runtime.cli.main``), with the kiosk started first when
     the command line asks for nothing else."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    options = kiosk_options(arguments)
     first = None
-    if not launched() and _plainly_the_kiosk(arguments):
+    if options is not None:
+        if launched():  # a kiosk the launcher started
+            return _kiosk(options)
         ignore_terminal_signals()
         without_postgresql()
         # As the command would have started it: under the kiosk's umask (kiosk.private,
@@ -41,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             first = Forked()
         finally:
             os.umask(previous)
-        if first.in_kiosk:  # this process is that kiosk now: the command runs it
-            first = None
+        if first.in_kiosk:  # this process is that kiosk now
+            return _kiosk(options)
     try:
         from kiosk.runtime.cli import main as command
 
@@ -52,22 +62,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             first.abandon()
 
 
-def _plainly_the_kiosk(arguments: list[str]) -> bool:
-    """Whether ``arguments`` are the kiosk's (``kiosk [run]`` and the common options with
-    their values), which the command's parser would read so; anything else, even a valid
-    command line, is left to the parser."""
+def _kiosk(options: dict[str, str]) -> int:
+    from kiosk.runtime.kiosk_process import run
+
+    return run(options)
+
+
+def kiosk_options(arguments: list[str]) -> dict[str, str] | None:
+    """The settings ``arguments`` give when they are the kiosk's (``kiosk [run]`` and the
+    common options with their values), read as the command's parser would read them:
+    ``{"data_dir": "…", …}``. None for anything else, even a valid command line, which is
+    left to the parser."""
     rest = list(arguments)
     if rest[-1:] == ["run"]:
         rest.pop()
+    options: dict[str, str] = {}
     while rest:
         option = rest.pop(0)
         name, equals, value = option.partition("=")
         if name not in VALUED_OPTIONS:
-            return False
+            return None
         if not equals:
             if not rest or rest[0].startswith("-"):
-                return False
+                return None
             value = rest.pop(0)
         if not value or (name == "--language" and value not in LANGUAGES):
-            return False
-    return True
+            return None
+        options[VALUED_OPTIONS[name]] = value  # the last one given counts, as for the parser
+    return options
