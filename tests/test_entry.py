@@ -42,6 +42,8 @@ LEFT_TO_THE_PARSER = [
     ["--data-dir="],
     ["--data-dir", ""],
     ["--config", "-"],
+    ["--config=--"],  # argparse reads no value there, not a file named « -- »
+    ["--session=--", "--data-dir", "d"],
 ]
 
 
@@ -87,3 +89,12 @@ def test_a_launched_kiosk_that_cannot_run_says_why_in_the_log_only(tmp_path):
     imported = {line.rpartition("|")[2].strip() for line in ran.stderr.splitlines()}
     assert "kiosk.runtime.kiosk_process" in imported
     assert "kiosk.runtime.cli" not in imported
+
+
+def test_a_launched_kiosk_whose_data_dir_cannot_be_used_says_nothing_on_its_screen(tmp_path):
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    data_dir = tmp_path / "a-file" / "data"  # no log can be opened there either
+    ran = _launched_kiosk(tmp_path, "--data-dir", str(data_dir), "--session", "demo")
+    assert ran.returncode == 2
+    said = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
+    assert said == []  # the launcher, which checks the data dir too, says why for staff

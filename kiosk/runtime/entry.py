@@ -22,7 +22,7 @@ from kiosk.runtime.launcher import (
 )
 
 # The options every command takes, each followed by its value (kiosk.runtime.cli), and
-# the setting each one gives (kiosk.runtime.config.Config).
+# the name kiosk.runtime.kiosk_process.run reads it under.
 VALUED_OPTIONS = {
     "--config": "config",
     "--data-dir": "data_dir",
@@ -35,7 +35,8 @@ PRIVATE_UMASK = 0o077  # kiosk.private.UMASK, likewise
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kiosk`` command (``kiosk.runtime.cli.main``), with the kiosk started first when
-    the command line asks for nothing else."""
+    the command line asks for nothing else; in a kiosk the launcher started
+    (``python -m kiosk``), that kiosk."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     options = kiosk_options(arguments)
     first = None
@@ -86,7 +87,8 @@ def kiosk_options(arguments: list[str]) -> dict[str, str] | None:
             if not rest or rest[0].startswith("-"):
                 return None
             value = rest.pop(0)
-        if not value or (name == "--language" and value not in LANGUAGES):
+        # ``--opt=--`` is read by argparse as no value at all: left to it.
+        if not value or value == "--" or (name == "--language" and value not in LANGUAGES):
             return None
         options[VALUED_OPTIONS[name]] = value  # the last one given counts, as for the parser
     return options

@@ -2,8 +2,9 @@
 opened in the data dir, its services built; and what keeps it from running, in French.
 
 Shared by the command line (``kiosk.runtime.cli``) and by the kiosk's own process
-(``kiosk.runtime.kiosk_process``), which does not build the command's parser. Nothing
-here imports argparse: the refusals' module is read only when something is refused.
+(``kiosk.runtime.kiosk_process``), which the entry point starts without the command's
+parser. Nothing here imports argparse: the refusals' module is read only when something
+is refused.
 """
 
 from __future__ import annotations
@@ -114,11 +115,13 @@ def neutralise_textual_environment() -> None:
 
 def logged_problem(error: Exception, data_dir: Path | None) -> str | None:
     """``error``'s problem (see ``problem_of``), logged; None for an error no one foresaw,
-    whose traceback is logged instead."""
+    whose traceback is logged instead. Where no log can be opened, nothing is logged: what
+    logging writes then goes to stderr, the kiosk's screen."""
     said = problem_of(error)
     log_somewhere(data_dir)
-    if said is None:
-        logging.getLogger(__name__).error("unexpected error", exc_info=error)
-    else:
-        logging.getLogger(__name__).error("%s", said)
+    if logging.getLogger().handlers:
+        if said is None:
+            logging.getLogger(__name__).error("unexpected error", exc_info=error)
+        else:
+            logging.getLogger(__name__).error("%s", said)
     return said

@@ -33,8 +33,9 @@ DOCUMENTS_WARM_UP = 5.0
 def run(options: Mapping[str, Any]) -> int:
     """The kiosk, with the command line's ``options`` (``config``: its file; the others
     override the configuration's settings of the same names; None: not given). Its exit
-    code; what keeps it from running is in the data dir's log, for staff, and the
-    launcher says « Borne hors service » on the screen."""
+    code; what keeps it from running is in the data dir's log, for staff (exit code 2), and
+    the launcher says « Borne hors service » on the screen. An error no one foresaw has its
+    traceback in the log and one sentence on stderr (exit code 1), as for any command."""
     from kiosk.private import private_umask
 
     overrides = {name: value for name, value in options.items() if name != "config"}
