@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk.errors import StoreError
-from kiosk.exam_sessions import SessionError
+from kiosk.exam_sessions import SessionError, shipped_sessions
 from kiosk.i18n import french
 from kiosk.runtime.config import Config, ConfigError, default_data_dir
 from kiosk.runtime.launcher import launched
@@ -61,8 +61,6 @@ def log_somewhere(data_dir: Path | None) -> None:
 def _check_session(name: str) -> None:
     """Refuse, in French, a session that is not there: a shipped session is named without
     a suffix, a session file is a path to a ``.toml`` file (as ``load_session`` reads them)."""
-    from kiosk.exam_sessions import shipped_sessions
-
     path = Path(name)
     if path.is_dir() and (path.suffix or os.sep in name):
         raise SessionError(french("cli.session.folder", path=name))

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kiosk.i18n import french
 from kiosk.runtime.config import load_config
 from kiosk.runtime.groundwork import (
     log_to_file,
@@ -45,8 +46,7 @@ def run(options: Mapping[str, Any]) -> int:
         except Exception as error:
             if logged_problem(error, overrides.get("data_dir")) is not None:
                 return 2
-            from kiosk.i18n import french
-            from kiosk.runtime.commands import warn
+            from kiosk.runtime.commands import warn  # argparse: only on this path
 
             warn(french("cli.unexpected", error=type(error).__name__))
             return 1
