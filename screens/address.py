@@ -7,13 +7,13 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Button
 
 from kiosk.registration_form import FIELDS_BY_NAME
 from kiosk.registrations import ADDRESS_FIELDS
 from kiosk.store.models import Account, AddressChange, Registration
 from screens.fields import FormField
 from screens.form import FormScreen
+from screens.widgets import Button
 
 
 class AddressScreen(FormScreen):

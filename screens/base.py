@@ -27,12 +27,11 @@ from textual.message import Message
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
 from kiosk.errors import Refused
 from screens.key_bar import KeyBar
-from screens.widgets import Plain, Problem
+from screens.widgets import Button, Plain, Problem
 
 if TYPE_CHECKING:
     from screens.app import KioskApp

@@ -7,9 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button
 
-from screens.widgets import Plain
+from screens.widgets import Button, Plain
 
 
 class Confirm(ModalScreen[bool], inherit_bindings=False):

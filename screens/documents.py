@@ -7,13 +7,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.documents import DocumentView
 from kiosk.errors import Refused
 from screens.base import KioskScreen
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 
 class DocumentLine(Plain, can_focus=True):

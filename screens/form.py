@@ -7,11 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, Input
+from textual.widgets import Input
 
 from screens.base import KioskScreen
 from screens.fields import Field
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 
 class FormScreen(KioskScreen):

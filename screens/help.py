@@ -6,10 +6,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button
 
 from screens.base import KioskScreen
-from screens.widgets import Body, Plain
+from screens.widgets import Body, Button, Plain
 
 
 class HelpScreen(KioskScreen):

@@ -6,7 +6,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.candidate_actions import Action
@@ -14,7 +13,7 @@ from kiosk.exam_sessions import WindowState
 from kiosk.registrations import Standing
 from screens.base import KioskScreen
 from screens.dialogs import Confirm
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 # Each button, and the key action of the same name, stands for these actions of
 # kiosk.candidate_actions.TABLE: the home shows what the candidate's cell offers.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button
 
 from kiosk.errors import Refused
 from kiosk.passwords import MAX_LENGTH
 from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
+from screens.widgets import Button
 
 
 class LoginScreen(FormScreen):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Button
 
 from kiosk.codes import CODE_LENGTH
 from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
 from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
+from screens.widgets import Button
 
 
 class PasswordResetScreen(FormScreen):

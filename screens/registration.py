@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.lazy import Lazy
-from textual.widgets import Button, Checkbox, Input, Select, TabbedContent, TabPane
+from textual.widgets import Checkbox, Input, Select, TabbedContent, TabPane
 
 from kiosk.pieces import required_pieces
 from kiosk.registration_form import (
@@ -33,7 +33,7 @@ from kiosk.registration_form import (
 from screens.base import KioskScreen
 from screens.fields import ChoiceField, FlagField, FormField
 from screens.fields import Field as FieldWidget
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 DRAFT_INTERVAL = 15.0
 # A tab's rows (its heading, its fields, its buttons) drawn in each frame once it is laid

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.accounts import NAME_MAX, SignUp
@@ -12,6 +11,7 @@ from kiosk.passwords import MAX_LENGTH, MIN_LENGTH
 from kiosk.store.models import Account
 from screens.fields import FormField
 from screens.form import FormScreen
+from screens.widgets import Button
 
 
 class SignUpScreen(FormScreen):

@@ -7,12 +7,12 @@ import logging
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button
 
 from kiosk.passwords import MAX_LENGTH
 from kiosk.runtime.launcher import STAFF_EXIT
 from screens.fields import FormField
 from screens.form import FormScreen
+from screens.widgets import Button
 
 
 class StaffExitScreen(FormScreen):

@@ -10,9 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button
 
-from screens.widgets import Plain
+from screens.widgets import Button, Plain
 
 if TYPE_CHECKING:
     from screens.base_app import LockedDownApp

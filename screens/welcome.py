@@ -6,12 +6,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.exam_sessions import WindowState
 from screens.base import KioskScreen
-from screens.widgets import Body, Plain
+from screens.widgets import Body, Button, Plain
 
 
 class WelcomeScreen(KioskScreen):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import widgets
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -46,3 +47,69 @@ class Body(VerticalScroll, inherit_bindings=False):
         Binding("pageup", "page_up", show=False),
         Binding("pagedown", "page_down", show=False),
     ]
+
+
+class Button(widgets.Button, inherit_css=False):
+    """Textual's button as the kiosk draws every button: one line (at 80×24 every screen's
+    buttons fit without scrolling), no border, bold, the focused one in reverse video;
+    each variant in its colour of the theme, as Textual's.
+
+    Its style is its own, not inherited: Textual's button style sheet (7 KB, mostly the
+    borders the kiosk never draws) was parsed at every start, before the welcome showed.
+    Screens use this button only (tests/test_layers.py).
+    """
+
+    DEFAULT_CSS = """
+    Button {
+        width: auto;
+        min-width: 10;
+        height: 1;
+        padding: 0 1;
+        line-pad: 1;
+        text-align: center;
+        content-align: center middle;
+        pointer: pointer;
+        text-style: bold;
+        color: $button-foreground;
+        background: $surface;
+        &:focus {
+            text-style: bold reverse;
+            background-tint: $foreground 5%;
+        }
+        &:hover {
+            background: $surface-darken-1;
+        }
+        &.-active {
+            background: $surface;
+            tint: $background 30%;
+        }
+        &:disabled {
+            text-opacity: 0.6;
+            pointer: not-allowed;
+        }
+        &.-primary {
+            color: $button-color-foreground;
+            background: $primary;
+            &:hover { background: $primary-darken-2; }
+            &.-active { background: $primary; }
+        }
+        &.-success {
+            color: $button-color-foreground;
+            background: $success;
+            &:hover { background: $success-darken-2; }
+            &.-active { background: $success; }
+        }
+        &.-warning {
+            color: $button-color-foreground;
+            background: $warning;
+            &:hover { background: $warning-darken-2; }
+            &.-active { background: $warning; }
+        }
+        &.-error {
+            color: $button-color-foreground;
+            background: $error;
+            &:hover { background: $error-darken-1; }
+            &.-active { background: $error; }
+        }
+    }
+    """

@@ -6,14 +6,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable
+from textual.widgets import DataTable
 
 from kiosk import formatting
 from kiosk.console.views import AddressChangeView, CandidateFile, address_lines
 from kiosk.errors import Refused
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 # Refusals that say the selected change is no longer to be reported: its row goes.
 STALE = frozenset({"console.address_gone", "console.address_applied"})

@@ -7,12 +7,11 @@ from datetime import UTC
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button
 
 from kiosk.console.views import AuditLine
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 
 class AuditScreen(ConsoleScreen):

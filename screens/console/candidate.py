@@ -6,13 +6,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.console.views import CandidateFile
 from screens.console.base import ConsoleScreen
 from screens.dialogs import Confirm
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 # Button id → the console's task; the order in which they are offered.
 ACTIONS = {

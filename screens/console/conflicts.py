@@ -6,13 +6,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.console.views import ConflictView
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 
 class ConflictsScreen(ConsoleScreen):

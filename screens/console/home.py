@@ -6,14 +6,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.widgets import Button, DataTable
+from textual.widgets import DataTable
 
 from kiosk import formatting
 from kiosk.console.views import Candidate, Glance, bars
 from screens.console.base import ConsoleForm
 from screens.console.tables import PlainTable
 from screens.fields import FormField
-from screens.widgets import Body, Plain, Problem
+from screens.widgets import Body, Button, Plain, Problem
 
 # Which task each key and button opens, and the right it needs.
 # Enough to act on; the count above says how many there are in all.

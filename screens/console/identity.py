@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button
 
 from kiosk import formatting
 from kiosk.console.views import CandidateFile
 from kiosk.registration_form import LOCKED_FIELDS
 from screens.console.base import ConsoleForm
 from screens.fields import FormField
+from screens.widgets import Button
 
 
 class IdentityScreen(ConsoleForm):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button, Input
+from textual.widgets import Input
 
 from kiosk.console.views import Officer
 from kiosk.passwords import MAX_LENGTH
 from screens.console.base import ConsoleForm
 from screens.fields import FormField
+from screens.widgets import Button
 
 
 class ConsoleLoginScreen(ConsoleForm):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button
 
 from kiosk.console.views import CandidateFile
 from screens.console.base import ConsoleForm
 from screens.fields import FlagField
-from screens.widgets import Plain
+from screens.widgets import Button, Plain
 
 
 class MissingPiecesScreen(ConsoleForm):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button, Input
+from textual.widgets import Input
 
 from kiosk.console.views import Candidate
 from screens.console.base import ConsoleForm
 from screens.console.tables import PlainTable, cell
 from screens.fields import FormField
+from screens.widgets import Button
 
 
 class PaperDeskScreen(ConsoleForm):

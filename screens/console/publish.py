@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Button, Input
+from textual.widgets import Input
 
 from kiosk.console.views import Published
 from screens.console.base import ConsoleForm
 from screens.fields import FormField
+from screens.widgets import Button
 
 CODE_MAX = 40
 TITLE_MAX = 120  # kiosk.rectorat.exam_office.TITLE_MAX: a longer title is cut there

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import peewee
 import pytest
@@ -90,6 +91,16 @@ async def test_the_first_screen_is_drawn_whole_in_its_first_frame(app):
         assert drawn_parts(app.screen)[1] == []
         await settle(pilot)
         assert app.focused is not None and app.focused.id == "sign-up"
+
+
+async def test_the_first_screen_reads_the_kiosks_button_style_and_not_textuals(app):
+    # Textual's (7 KB, mostly borders the kiosk never draws) was parsed before the welcome.
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        read = {(Path(path).name, name) for path, name in app.stylesheet.source}
+        assert ("widgets.py", "Button.DEFAULT_CSS") in read
+        assert ("_button.py", "Button.DEFAULT_CSS") not in read
+        assert app.screen.query_one("#sign-up").size.height == 1
 
 
 def focus_moves(app) -> tuple[list[str], Callable[[object], None]]:
