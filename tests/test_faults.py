@@ -40,7 +40,8 @@ from kiosk.rectorat.store import open_store as open_rectorat
 from kiosk.runtime.config import Config, MailConfig, PrintConfig, SyncConfig
 from kiosk.runtime.launcher import SLOW_RESTART, STAFF_EXIT, supervise
 from kiosk.runtime.services import Services, build_services
-from kiosk.store.database import StoreDamaged, open_store, storage_problem, store_trouble
+from kiosk.store.check import StoreDamaged, store_trouble
+from kiosk.store.database import open_store, storage_problem
 from kiosk.store.models import Account, OutboxRow, Registration
 from tests.factories import fast_hasher, mailed_code, valid_values
 from tests.support.pg_server import need_postgres, running_postgres
@@ -671,6 +672,24 @@ def test_a_damaged_store_is_refused_with_a_message_for_staff_and_left_as_it_is(d
     assert log.count("La base de données de la borne est endommagée") == 2
     # No silent reset: the file is the one staff will look at, byte for byte.
     assert sha256(damaged) == before and damaged.stat().st_mtime_ns == mtime
+
+
+LOOK_WITHOUT_PEEWEE = """
+import sys
+sys.modules["peewee"] = None  # importing it now fails
+from kiosk.store.check import store_trouble
+print(store_trouble(sys.argv[1]))
+"""
+
+
+def test_the_launchers_look_at_a_damaged_store_needs_no_peewee(damaged):
+    # The launcher looks at the store while the first kiosk loads its code beside it.
+    looked = subprocess.run(
+        [sys.executable, "-c", LOOK_WITHOUT_PEEWEE, str(damaged)], cwd=ROOT,
+        env=environment(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert looked.returncode == 0, looked.stderr
+    assert looked.stdout.startswith("La base de données de la borne est endommagée")
 
 
 def _children(pid: int) -> list[str]:

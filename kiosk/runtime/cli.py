@@ -118,7 +118,7 @@ def _launch(args: argparse.Namespace) -> int:
         log_to_file(config)
         with services_for(config):
             pass  # a session that cannot be read is refused now, not at each start
-        from kiosk.store.database import store_trouble
+        from kiosk.store.check import store_trouble
     except BaseException:
         first.abandon()
         raise
@@ -137,7 +137,7 @@ def _kiosk_trouble(args: argparse.Namespace) -> str | None:
     every ``SLOW_RESTART`` seconds, as for a damaged store. Started otherwise (a shell's
     pipe, a service manager), the launcher refuses such a configuration at once, in French
     and in the log, exit code 2, as any command does."""
-    from kiosk.store.database import store_trouble
+    from kiosk.store.check import store_trouble
 
     try:
         config = _config(args)

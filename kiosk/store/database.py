@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 from peewee import Database, Model, SqliteDatabase
 
-from kiosk.errors import StoreError
 from kiosk.store import schema
 from kiosk.store.binding import bound
+from kiosk.store.check import check_store
 from kiosk.store.models import (
     MODELS,
     Account,
@@ -43,10 +43,6 @@ PRAGMAS = {
     "synchronous": "full",
     "busy_timeout": 10_000,
 }
-
-
-class StoreDamaged(StoreError):
-    """The store's file is damaged (or is not a store): staff must restore or set it aside."""
 
 
 class KioskDatabase(SqliteDatabase):
@@ -142,54 +138,6 @@ class KioskStore:
         return self.db.close()
 
 
-def check_store(path: Path | str) -> None:
-    """Raise :class:`StoreDamaged` when the store at ``path`` is damaged, :class:`StoreError`
-    when it cannot be read; a missing or empty file is a new store.
-
-    The file is read through a read-only connection, before any pragma or migration
-    could write to it: a damaged store is left exactly as it was found, for staff.
-    """
-    from kiosk.i18n import french
-
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            return
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise StoreError(
-            french("fault.store_unreadable", path=path, detail=error.strerror or error)
-        ) from error
-    try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as error:
-        raise StoreError(french("fault.store_unreadable", path=path, detail=error)) from error
-    try:
-        findings = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
-    except sqlite3.DatabaseError as error:
-        if getattr(error, "sqlite_errorcode", None) in (
-            sqlite3.SQLITE_CORRUPT,
-            sqlite3.SQLITE_NOTADB,
-        ):
-            raise StoreDamaged(french("fault.store_damaged", path=path, detail=error)) from error
-        raise StoreError(french("fault.store_unreadable", path=path, detail=error)) from error
-    finally:
-        connection.close()
-    if findings != ["ok"]:
-        detail = "; ".join(" ".join(finding.split()) for finding in findings)
-        raise StoreDamaged(french("fault.store_damaged", path=path, detail=detail[:300]))
-
-
-def store_trouble(path: Path | str) -> str | None:
-    """What keeps the store at ``path`` from being used, for staff; None when it is sound."""
-    try:
-        check_store(path)
-    except StoreError as error:
-        return str(error)
-    return None
-
-
 # SQLite's result codes for a write the disk refused, and the catalogue message each gets.
 _STORAGE_CODES = {
     sqlite3.SQLITE_FULL: "fault.disk_full",
@@ -246,7 +194,8 @@ def _private(path: Path) -> None:
 def open_store(path: Path | str) -> KioskStore:
     """Check, open (creating it if needed) and migrate the store; its models bound to it.
 
-    Raises :class:`StoreDamaged` for a damaged store, which is left untouched.
+    Raises :class:`~kiosk.store.check.StoreDamaged` for a damaged store, which is left
+    untouched.
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
