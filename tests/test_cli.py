@@ -18,6 +18,7 @@ from kiosk.i18n import LANGUAGES, catalogue, french
 from kiosk.rectorat import cli as rectorat_cli
 from kiosk.runtime import cli
 from kiosk.runtime.commands import ARGPARSE_TEXTS, Command, argparse_text, walk
+from kiosk.runtime.groundwork import THREAD_SWITCH_INTERVAL
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = list(walk(cli.commands()))
@@ -471,6 +472,7 @@ def headless(app, **_):
     async def first_frame(pilot):
         def drawn():
             seen["collecting"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+            seen["switch_interval"] = sys.getswitchinterval()
             pilot.app.exit(0)
 
         pilot.app.screen.call_after_refresh(drawn)
@@ -496,7 +498,8 @@ print(json.dumps(seen))
 
 def test_the_kiosk_starts_without_the_collector_and_collects_once_built(tmp_path):
     """What the kiosk makes before its app is built lives as long as it: no collection
-    walks it during the start; it is frozen, and the collector is on at the first frame."""
+    walks it during the start; it is frozen, and the collector is on at the first frame.
+    Its threads take the interpreter's lock in turn every millisecond."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
     environment["KIOSK_LAUNCHED"] = "1"
     done = subprocess.run(
@@ -508,3 +511,5 @@ def test_the_kiosk_starts_without_the_collector_and_collects_once_built(tmp_path
     assert seen["status"] == 0
     assert seen["collections_before_run"] == []
     assert seen["collecting"] and seen["frozen"] > 10_000
+    # Its frames reach the terminal without waiting 5 ms for the interpreter's lock.
+    assert seen["switch_interval"] == pytest.approx(THREAD_SWITCH_INTERVAL)

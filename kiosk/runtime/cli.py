@@ -39,6 +39,7 @@ from kiosk.runtime.groundwork import (
     neutralise_textual_environment,
     problem_of,
     services_for,
+    switch_threads_promptly,
 )
 from kiosk.runtime.launcher import launched
 
@@ -244,6 +245,7 @@ def _console(args: argparse.Namespace) -> int:
         console = open_console(services, args.store)
         try:
             neutralise_textual_environment()
+            switch_threads_promptly()
             from screens.console.app import build_console
 
             app = build_console(console, services.config.language)

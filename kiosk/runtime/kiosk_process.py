@@ -24,6 +24,7 @@ from kiosk.runtime.groundwork import (
     logged_problem,
     neutralise_textual_environment,
     services_for,
+    switch_threads_promptly,
 )
 
 # Seconds after the start when the kiosk reads the documents' fonts, in a thread: the
@@ -62,6 +63,7 @@ def _run(config_file: str | Path | None, overrides: Mapping[str, Any]) -> int:
     # Started ahead by the launcher: the code first (Textual reads its variables when it
     # is imported), then, once the launcher has checked the session and the store, the rest.
     neutralise_textual_environment()
+    switch_threads_promptly()
     from kiosk.runtime.launcher import wait_for_go, without_postgresql
 
     without_postgresql()
