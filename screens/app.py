@@ -17,7 +17,7 @@ from kiosk.runtime.services import Services
 from screens import routes
 from screens.base import KioskScreen, translate_keys
 from screens.base_app import LockedDownApp
-from screens.widgets import Plain
+from screens.masthead import Masthead
 
 if TYPE_CHECKING:
     from textual.worker import Worker
@@ -240,8 +240,8 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         self.sync_text = text
         screen = self.front
         if screen is not None:
-            for status in screen.query("#sync-status").results(Plain):
-                status.show(text)
+            for masthead in screen.query(Masthead):
+                masthead.show_status(text)
 
     @work(thread=True, exit_on_error=False, group="forget")
     def forget_borrowed(self, account_id: str) -> None:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import Reactive
@@ -31,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from kiosk.errors import Refused
 from screens.key_bar import KeyBar
+from screens.masthead import Masthead
 from screens.widgets import Button, Plain, Problem
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class KioskScreen(Screen, inherit_bindings=False):
         return [
             child
             for child in self.query_children(Widget)
-            if not isinstance(child, KeyBar) and child.id not in ("banner-row", "title")
+            if not isinstance(child, (KeyBar, Masthead))
         ]
 
     @property
@@ -178,12 +178,8 @@ class KioskScreen(Screen, inherit_bindings=False):
     # -- what every screen shows --------------------------------------------------------
 
     def title_bar(self, title: str) -> ComposeResult:
-        with Horizontal(id="banner-row"):
-            yield Plain(
-                self.t("app.banner", academie=self.services.session.academie_heading), id="banner"
-            )
-            yield Plain(self.app.sync_text, id="sync-status")
-        yield Plain(title, id="title")
+        heading = self.t("app.banner", academie=self.services.session.academie_heading)
+        yield Masthead(heading, self.app.sync_text, title)
 
     def footer(self) -> ComposeResult:
         yield KeyBar()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal
 
 from screens.base import KioskScreen
 from screens.form import FormScreen
-from screens.widgets import Plain
+from screens.masthead import Masthead
 
 if TYPE_CHECKING:
     from kiosk.console.base import ConsoleService
@@ -31,10 +30,7 @@ def banner(screen: ConsoleScreen, title: str) -> ComposeResult:
         if officer
         else where
     )
-    with Horizontal(id="banner-row"):
-        yield Plain(app.t("console.title"), id="banner")
-        yield Plain(who, id="sync-status")
-    yield Plain(title, id="title")
+    yield Masthead(app.t("console.title"), who, title)
 
 
 class ConsoleScreen(KioskScreen):

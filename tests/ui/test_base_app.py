@@ -147,7 +147,7 @@ async def test_a_screen_opened_over_another_draws_its_body_in_the_next_frame(app
         await settle(pilot)
         await app.open("login", email=EMAIL)
         shown, hidden = drawn_parts(app.screen)
-        assert shown == ["banner-row", "title", "KeyBar"]
+        assert shown == ["Masthead", "KeyBar"]
         assert hidden and "KeyBar" not in hidden
         await settle(pilot)
         assert drawn_parts(app.screen)[1] == []

@@ -22,6 +22,7 @@ from screens.console.home import ConsoleHomeScreen
 from screens.console.login import ConsoleLoginScreen
 from screens.dialogs import Confirm
 from screens.key_bar import KeyBar
+from screens.masthead import Masthead
 from tests.factories import account_item, answers, new_kiosk, registration_item, results
 from tests.support.pilot import (
     EMAIL,
@@ -114,7 +115,7 @@ async def test_the_reception_finds_a_candidate_and_reprints_the_confirmation(
         assert isinstance(app.screen, ConsoleLoginScreen)
         await log_in(pilot, "accueil")
         assert isinstance(app.screen, ConsoleHomeScreen)
-        assert "accueil" in text_of(pilot, "#sync-status")
+        assert "accueil" in pilot.app.screen.query_one(Masthead).status
         assert not {"export", "audit", "paper", "conflicts"} & shown_buttons(pilot)
         assert "1 inscription(s)" in text_of(pilot, "#glance-counts")
         await search(pilot, "dupre")
