@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from peewee import IntegrityError
 
-from kiosk.store.database import StoreError, migrations, open_store, schema_version
+from kiosk.errors import StoreError
+from kiosk.store.database import migrations, open_store, schema_version
 from kiosk.store.models import MODELS, Account, Record
 
 
