@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -11,6 +12,7 @@ import statistics
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import ROOT, Figure
@@ -18,8 +20,9 @@ from bench._apps import data_dir, spread
 
 ORDER = 11  # beside the in-process start-up (bench/startup.py, ORDER 10)
 # Starts of each app, interleaved: on this shared 2-core machine the ratio of medians of 7
-# moved between 1.18 and 1.45 from one run to the next.
-RUNS = 11
+# moved between 1.18 and 1.45 from one run to the next, and of 11 between 1.14 and 1.45
+# within an afternoon (one start's own noise: 115 to 181 ms to import Textual).
+RUNS = 21
 RATIO_GOAL = 1.3
 SIZE = (40, 120)  # rows, columns
 TIMEOUT = 60.0
@@ -54,9 +57,27 @@ def _environment() -> dict[str, str]:
     return env
 
 
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+@contextlib.contextmanager
+def _adopting_orphans() -> Iterator[None]:
+    """Make this process the parent of what a program leaves behind: a kiosk whose
+    launcher was ended is reparented here, not to init, and can be waited for."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
 def _end(pid: int) -> None:
     """End the program started on the terminal (its process group: the launcher and
-    the kiosk), then reap it."""
+    the kiosk) and wait until every process of it is gone: a kiosk still ending beside
+    the next start would slow it down."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
@@ -64,14 +85,14 @@ def _end(pid: int) -> None:
             break
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
+            try:
+                os.waitpid(-pid, os.WNOHANG)  # any process of the group, adopted ones too
+            except ChildProcessError:  # none is left
                 return
-            time.sleep(0.02)
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+            time.sleep(0.005)
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.waitpid(-pid, 0)
 
 
 def start_once(mode: str) -> float:
@@ -119,12 +140,13 @@ def start_once(mode: str) -> float:
 def starts(runs: int = RUNS) -> dict[str, list[float]]:
     """One discarded start of each (bytecode caches, the kiosk's store), then ``runs``
     pairs, the order alternating so that drift hits both alike."""
-    start_once("kiosk")
-    start_once("bare")
     samples: dict[str, list[float]] = {"kiosk": [], "bare": []}
-    for i in range(runs):
-        for mode in ("kiosk", "bare") if i % 2 == 0 else ("bare", "kiosk"):
-            samples[mode].append(start_once(mode))
+    with _adopting_orphans():
+        start_once("kiosk")
+        start_once("bare")
+        for i in range(runs):
+            for mode in ("kiosk", "bare") if i % 2 == 0 else ("bare", "kiosk"):
+                samples[mode].append(start_once(mode))
     return samples
 
 
