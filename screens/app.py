@@ -75,8 +75,8 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         self.services = services
         self.candidate: Account | None = None
         self.title = self.t("app.title")
-        # Known before the first round: alone, or offline until the rectorat answers.
-        self.sync_text = self.t("sync.offline" if services.config.sync.url else "sync.alone")
+        self._sync_report: SyncReport | None = None  # the last round's, once there is one
+        self.sync_text = self._sync_status()
         self.register_theme(HIGH_CONTRAST)
         self.theme = DEFAULT_THEME
 
@@ -113,6 +113,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
     def _speak(self, language: str) -> None:
         self.messages = Messages(language)
         self.title = self.t("app.title")
+        self.sync_text = self._sync_status()
         translate_keys(self, self.t)
         welcome = self.screen_stack[0]
         translate_keys(welcome, self.t)
@@ -226,7 +227,19 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         self.post_message(self.SyncReported(report))
 
     def on_kiosk_app_sync_reported(self, message: SyncReported) -> None:
-        report = message.report
+        self._sync_report = message.report
+        self.sync_text = text = self._sync_status()
+        screen = self.front
+        if screen is not None:
+            for masthead in screen.query(Masthead):
+                masthead.show_status(text)
+
+    def _sync_status(self) -> str:
+        """What the kiosk says of its sync, in the language of the moment, from the last
+        round's report; before the first: alone, or offline until the rectorat answers."""
+        report = self._sync_report
+        if report is None:
+            return self.t("sync.offline" if self.services.config.sync.url else "sync.alone")
         if report.error == "not configured":
             text = self.t("sync.alone")
         elif report.online:
@@ -237,11 +250,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
             text = self.t("sync.pending", state=text, count=report.pending)
         if report.refused_count:
             text = self.t("sync.refused", state=text, count=report.refused_count)
-        self.sync_text = text
-        screen = self.front
-        if screen is not None:
-            for masthead in screen.query(Masthead):
-                masthead.show_status(text)
+        return text
 
     @work(thread=True, exit_on_error=False, group="forget")
     def forget_borrowed(self, account_id: str) -> None:

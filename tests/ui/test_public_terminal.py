@@ -790,12 +790,15 @@ async def test_f11_speaks_english_on_the_welcome_and_a_session_end_brings_french
         await pilot.press("f11")
         await settle(pilot)
         assert str(app.screen.query_one("#sign-up", Button).label) == english
+        # The top of the screen too, the kiosk's sync status included.
+        assert app.screen.query_one(Masthead).status == Messages("en")("sync.alone")
 
         await log_in(pilot, registered)
         await pilot.press("f10")
         await settle(pilot)
         assert app.messages.language == "fr"
         assert str(app.screen.query_one("#sign-up", Button).label) == "Créer mon compte"
+        assert app.screen.query_one(Masthead).status == Messages("fr")("sync.alone")
 
         await pilot.press("f11")
         await settle(pilot)
