@@ -16,7 +16,7 @@ class Masthead(Widget, can_focus=False):
     They were a row of two texts and a title, four widgets to lay out and style as each
     screen opens (about 5 ms of the kiosk's first frame). A text too long for its line
     ends in « … ». Text is shown as it is: never read as markup, and no control character
-    reaches the terminal.
+    reaches the terminal; a line break is a space.
     """
 
     COMPONENT_CLASSES = {"masthead--title"}
@@ -37,9 +37,9 @@ class Masthead(Widget, can_focus=False):
 
     def __init__(self, banner: str, status: str, title: str) -> None:
         super().__init__()
-        self._banner = displayable(banner)
-        self._status = displayable(status)
-        self._title = displayable(title)
+        self._banner = _one_line(banner)
+        self._status = _one_line(status)
+        self._title = _one_line(title)
 
     @property
     def status(self) -> str:
@@ -50,7 +50,7 @@ class Masthead(Widget, can_focus=False):
         return self._title
 
     def show_status(self, text: str) -> None:
-        shown = displayable(text)
+        shown = _one_line(text)
         if shown != self._status:  # the same words again: nothing to draw
             self._status = shown
             self.refresh()
@@ -65,3 +65,8 @@ class Masthead(Widget, can_focus=False):
         title = Content(self._title).truncate(max(width - 2, 0), ellipsis=True, pad=True)
         second = Content.assemble(" ", title, " ").stylize(self.get_visual_style("masthead--title"))
         return Content("\n").join([first, second])
+
+
+def _one_line(text: str) -> str:
+    # A session file's heading may break its line: each of the two lines is one line.
+    return " ".join(displayable(text).split())

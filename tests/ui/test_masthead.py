@@ -57,3 +57,9 @@ async def test_the_status_changes_in_place():
         await pilot.pause()
         assert masthead.status == "● En ligne"
         assert lines(app)[0].endswith("  ● En ligne ")
+
+
+async def test_a_line_break_in_a_text_is_a_space_and_the_title_stays_on_its_line():
+    first, second = await shown("Académie\nde Poitiers", "山田太郎 · réception\n", "Recherche", 60)
+    assert first.startswith(" Académie de Poitiers ") and first.endswith("山田太郎 · réception ")
+    assert second == " Recherche".ljust(60)
