@@ -126,11 +126,8 @@ class KioskScreen(Screen, inherit_bindings=False):
             self.draw_next_frame(*self._body())
 
     def _body(self) -> list[Widget]:
-        return [
-            child
-            for child in self.query_children(Widget)
-            if not isinstance(child, (KeyBar, Masthead))
-        ]
+        # The children themselves, not a query: the kiosk's buttons are no Widget to CSS.
+        return [child for child in self.children if not isinstance(child, (KeyBar, Masthead))]
 
     @property
     def drawing(self) -> bool:

@@ -56,7 +56,9 @@ class Button(widgets.Button, inherit_css=False):
 
     Its style is its own, not inherited: Textual's button style sheet (7 KB, mostly the
     borders the kiosk never draws) was parsed at every start, before the welcome showed.
-    Screens use this button only (tests/test_layers.py).
+    So, to CSS and to queries, it is a ``Button`` and nothing more: ``Widget`` rules
+    (scrollbars, links: a button has neither) do not reach it, and ``query(Widget)`` does
+    not find it. Screens use this button only (tests/test_layers.py).
     """
 
     DEFAULT_CSS = """
