@@ -126,8 +126,14 @@ class KioskScreen(Screen, inherit_bindings=False):
             self.draw_next_frame(*self._body())
 
     def _body(self) -> list[Widget]:
-        # The children themselves, not a query: the kiosk's buttons are no Widget to CSS.
-        return [child for child in self.children if not isinstance(child, (KeyBar, Masthead))]
+        # A Widget query: Textual's own parts of a screen on a terminal (its tooltip, its
+        # notifications) are no Widget to CSS and stay out of the body. Nor are the kiosk's
+        # buttons: no screen puts one directly under itself.
+        return [
+            child
+            for child in self.query_children(Widget)
+            if not isinstance(child, (KeyBar, Masthead))
+        ]
 
     @property
     def drawing(self) -> bool:

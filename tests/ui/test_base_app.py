@@ -156,6 +156,17 @@ async def test_a_screen_opened_over_another_draws_its_body_in_the_next_frame(app
         assert app.focused is not None and app.focused.id == "password"
 
 
+async def test_a_screen_opened_on_a_terminal_hides_its_body_and_not_textuals_own_parts(app):
+    # On a terminal a screen also holds Textual's tooltip and notifications: no part of its
+    # body, they are left to Textual while the body waits for its frame.
+    async with app.run_test(size=SIZE, notifications=True, tooltips=True) as pilot:
+        await settle(pilot)
+        await app.open("login", email=EMAIL)
+        shown, hidden = drawn_parts(app.screen)
+        assert "body" in hidden
+        assert "textual-tooltip" in shown  # its visibility is Textual's to set
+
+
 async def test_a_report_that_comes_back_once_the_screens_are_closed_is_let_go(app, services):
     # A sync round or a kept draft can report while the app shuts down, after Textual has
     # closed every screen: there is no one left to tell, and nothing to raise.
