@@ -36,10 +36,9 @@ from kiosk.runtime.groundwork import (
     log_somewhere,
     log_to_file,
     logged_problem,
-    neutralise_textual_environment,
     problem_of,
+    ready_for_textual,
     services_for,
-    switch_threads_promptly,
 )
 from kiosk.runtime.launcher import launched
 
@@ -244,8 +243,7 @@ def _console(args: argparse.Namespace) -> int:
             return 2
         console = open_console(services, args.store)
         try:
-            neutralise_textual_environment()
-            switch_threads_promptly()
+            ready_for_textual()
             from screens.console.app import build_console
 
             app = build_console(console, services.config.language)

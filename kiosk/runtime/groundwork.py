@@ -102,16 +102,6 @@ def problem_of(error: Exception) -> str | None:
     return None
 
 
-def neutralise_textual_environment() -> None:
-    """Drop the variables that change Textual's behaviour (driver, signals, devtools…).
-
-    Textual reads them when it is imported: a public kiosk, or the staff console, runs as
-    shipped, whatever the environment it was started from.
-    """
-    for name in [n for n in os.environ if n.startswith("TEXTUAL")]:
-        del os.environ[name]
-
-
 # A Textual app's threads share one interpreter lock: its event loop, the thread that writes
 # its frames to the terminal, and its workers (documents, sync, the store). By default a
 # thread waits 5 ms before it asks a busy one for the lock: the kiosk's first frame reached
@@ -120,8 +110,14 @@ def neutralise_textual_environment() -> None:
 THREAD_SWITCH_INTERVAL = 0.001
 
 
-def switch_threads_promptly() -> None:
-    """Let the app's threads take the interpreter lock in turn every millisecond."""
+def ready_for_textual() -> None:
+    """What a process does before it imports Textual to show an app (the public kiosk, the
+    staff console): drop the variables that change Textual's behaviour (driver, signals,
+    devtools…), which it reads when imported, so that the app runs as shipped whatever
+    the environment it was started from; and let the app's threads take the interpreter
+    lock in turn every millisecond."""
+    for name in [n for n in os.environ if n.startswith("TEXTUAL")]:
+        del os.environ[name]
     sys.setswitchinterval(THREAD_SWITCH_INTERVAL)
 
 

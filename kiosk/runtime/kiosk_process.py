@@ -22,9 +22,8 @@ from kiosk.runtime.config import load_config
 from kiosk.runtime.groundwork import (
     log_to_file,
     logged_problem,
-    neutralise_textual_environment,
+    ready_for_textual,
     services_for,
-    switch_threads_promptly,
 )
 
 # Seconds after the start when the kiosk reads the documents' fonts, in a thread: the
@@ -62,8 +61,7 @@ def _run(config_file: str | Path | None, overrides: Mapping[str, Any]) -> int:
     gc.disable()
     # Started ahead by the launcher: the code first (Textual reads its variables when it
     # is imported), then, once the launcher has checked the session and the store, the rest.
-    neutralise_textual_environment()
-    switch_threads_promptly()
+    ready_for_textual()
     from kiosk.runtime.launcher import wait_for_go, without_postgresql
 
     without_postgresql()
