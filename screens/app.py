@@ -76,7 +76,6 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
         self.candidate: Account | None = None
         self.title = self.t("app.title")
         self._sync_report: SyncReport | None = None  # the last round's, once there is one
-        self.sync_text = self._sync_status()
         self.register_theme(HIGH_CONTRAST)
         self.theme = DEFAULT_THEME
 
@@ -113,7 +112,6 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
     def _speak(self, language: str) -> None:
         self.messages = Messages(language)
         self.title = self.t("app.title")
-        self.sync_text = self._sync_status()
         translate_keys(self, self.t)
         welcome = self.screen_stack[0]
         translate_keys(welcome, self.t)
@@ -228,13 +226,14 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
 
     def on_kiosk_app_sync_reported(self, message: SyncReported) -> None:
         self._sync_report = message.report
-        self.sync_text = text = self._sync_status()
         screen = self.front
         if screen is not None:
+            text = self.sync_text
             for masthead in screen.query(Masthead):
                 masthead.show_status(text)
 
-    def _sync_status(self) -> str:
+    @property
+    def sync_text(self) -> str:
         """What the kiosk says of its sync, in the language of the moment, from the last
         round's report; before the first: alone, or offline until the rectorat answers."""
         report = self._sync_report
