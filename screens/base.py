@@ -173,7 +173,11 @@ class KioskScreen(Screen, inherit_bindings=False):
     def set_focus(
         self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
     ) -> None:
-        if widget is not None and self._waiting_to_draw:
+        if widget is None:
+            # No focus now: nor the one asked for while an earlier part was drawn (a tab
+            # left at once would otherwise take it back once its successor is drawn).
+            self._focus_when_drawn = None
+        elif self._waiting_to_draw:
             self._focus_when_drawn = (widget, scroll_visible)  # see _draw
             return
         super().set_focus(widget, scroll_visible, from_app_focus)
