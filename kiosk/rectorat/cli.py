@@ -40,6 +40,11 @@ DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # What the extra ``rectorat`` (pyproject.toml) installs, by module: a kiosk has none of it.
 SERVICE_MODULES = ("starlette", "uvicorn", "httptools", "psycopg", "orjson")
+# Seconds an idle kiosk connection is kept open: longer than a kiosk uses one again
+# (kiosk.sync.client.KEEPALIVE_EXPIRY, 5 s). At uvicorn's 5 s, both ends' clocks ran out
+# together: a kiosk could send on a connection the service was closing, and the call
+# failed (« Server disconnected without sending a response »).
+KEEP_ALIVE = 15
 
 
 def require_service(find_spec=importlib.util.find_spec) -> None:
@@ -270,6 +275,7 @@ def _serve_api(args: argparse.Namespace, url: str) -> int:
         "port": args.port,
         "log_level": args.log_level,
         "proxy_headers": False,
+        "timeout_keep_alive": KEEP_ALIVE,
         **tls,
     }
     if args.workers > 1:

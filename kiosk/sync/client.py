@@ -40,6 +40,10 @@ ACK_CHUNK = 500  # outbox rows marked delivered by one statement
 PULL_LIMIT = 500
 # A candidate waits on the sign-up screen: past this, the kiosk signs up on its own.
 SIGN_UP_TIMEOUT = 3.0
+# How long an idle connection to the rectorat is used again; the rectorat keeps one open
+# longer (kiosk.rectorat.cli.KEEP_ALIVE), so that a kiosk never sends on a connection the
+# server is closing at that very moment.
+KEEPALIVE_EXPIRY = 5.0
 FIRST_BACKOFF = timedelta(seconds=5)
 LONGEST_BACKOFF = timedelta(minutes=5)
 DELIVERED = ("applied", "stale", "conflict")
@@ -121,13 +125,26 @@ class SyncClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=config.timeout,
             verify=config.ca_file or True,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, replayable: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``replayable``: the rectorat answers the call alike when it comes twice (a read,
+        or a push, whose replay is answered « stale »). Such a call is sent once more at
+        once on a new connection when its connection was dropped before the answer (a
+        proxy between closed it idle): the kiosk need not wait for its next round."""
         import httpx
 
         try:
-            response = self._http.request(method, path, **kwargs)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as dropped:
+                if not replayable:
+                    raise
+                log.info("sync: %s %s: %s; sent again", method, path, type(dropped).__name__)
+                response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise SyncUnavailable(f"{type(error).__name__}: {error}") from error
         return self._answer(path, response)
@@ -158,17 +175,20 @@ class SyncClient:
             raise SyncUnavailable(f"the rectorat's answer is not JSON: {error}") from error
 
     def health(self) -> dict[str, Any]:
-        return self._call("GET", "/v1/health")
+        return self._call("GET", "/v1/health", replayable=True)
 
     def push(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._call("POST", "/v1/push", json={"items": items})["results"]
+        return self._call("POST", "/v1/push", replayable=True, json={"items": items})["results"]
 
     def push_body(self, body: bytes) -> list[dict[str, Any]]:
         """:meth:`push` of a body made by :func:`encode_push`."""
-        return self._call("POST", "/v1/push", content=body, headers=_JSON)["results"]
+        answer = self._call("POST", "/v1/push", replayable=True, content=body, headers=_JSON)
+        return answer["results"]
 
     def changes(self, after: int, limit: int = PULL_LIMIT) -> dict[str, Any]:
-        return self._call("GET", "/v1/changes", params={"after": after, "limit": limit})
+        return self._call(
+            "GET", "/v1/changes", replayable=True, params={"after": after, "limit": limit}
+        )
 
     def login(self, email_key: str, password: str) -> dict[str, Any]:
         """The account and its registrations, or ``{"error": login | pending | locked, …}``."""
