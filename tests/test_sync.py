@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
+from kiosk.delivery.mail_queue import enqueue
 from kiosk.sync.client import (
     FIRST_BACKOFF,
     LONGEST_BACKOFF,
@@ -685,3 +686,36 @@ def test_two_registrations_of_one_account_at_two_kiosks_do_not_stop_the_pull(rec
     rectorat.service.set_paper_status(at_a.id, "received")
     assert kiosk_b.sync().online  # the pull goes on past it
     assert kiosk_a.sync().online and kiosk_a.registration(at_a.id).paper_status == "received"
+
+
+def test_a_row_made_under_the_rowid_of_a_row_deleted_during_a_push_waits_for_its_turn(
+    rectorat, kiosks
+):
+    """A sign-up that gives way deletes its account's row, which may be the last one and
+    on its way in a push; SQLite gives its rowid to the next row, the mail that tells the
+    candidate. The push's acknowledgement leaves that mail to be sent."""
+    rectorat.start()
+    kiosk = kiosks("borne-a")
+    s = kiosk.services
+    account, _ = kiosk.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    accounts, outbox = s.store.Account, s.store.OutboxRow
+    # A change of the account, its row the last one (the triggers write it as its version rises).
+    accounts.update(version=accounts.version + 1).where(accounts.id == account.id).execute()
+    last = s.store.db.execute_sql("SELECT rowid, kind FROM outbox ORDER BY rowid DESC").fetchone()
+    assert last[1] == "sync"
+    answered = s.sync.client.push_body
+    queued = []
+
+    def answered_then_given_way(body: bytes) -> list:
+        results = answered(body)
+        with s.store.atomic():
+            s.store.db.execute_sql("DELETE FROM outbox WHERE rowid = ?", (last[0],))
+            queued.append(enqueue(s.store, "mail", {"to": "jean.dupont@exemple.fr"}, s.clock.now()))
+        return results
+
+    s.sync.client.push_body = answered_then_given_way
+    s.sync.push_waiting()
+    (mail,) = queued
+    rowid = s.store.db.execute_sql("SELECT rowid FROM outbox WHERE id = ?", (str(mail.id),))
+    assert rowid.fetchone()[0] == last[0]  # the freed rowid, as SQLite gives it
+    assert outbox.get_by_id(mail.id).delivered_at is None

@@ -280,7 +280,8 @@ _MODELS = {
 # those of the records it refers to (an account before its registration) even when the
 # clock gave them the same instant, or stepped back. Ids are random: no order.
 _WAITING = """
-SELECT o.rowid, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.id'), o.payload,
+SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.id'),
+  o.payload,
   CASE json_extract(o.payload, '$.entity')
   WHEN 'account' THEN (
     SELECT json_object('entity', 'account', 'id', a.id, 'version', a.version,
@@ -357,29 +358,36 @@ def _chunks(values: list, size: int = 500) -> list[list]:
     return [values[at : at + size] for at in range(0, len(values), size)]
 
 
+OutboxKey = tuple[int, str]
+"""An outbox row as a batch read it: its rowid, to find it at once, and its id. A rowid
+alone is not enough: once the last row is deleted (a sign-up that gives way), SQLite
+gives its rowid to the next row, a mail perhaps, while the deleted row's push is on its
+way."""
+
+
 @dataclass
 class WaitingBatch:
     """Waiting sync rows read together: ``items`` (JSON texts) in order, under ``keys``
-    ``(entity, id)``, and the body that pushes them; the outbox rows (rowids) of each key;
-    the rows with nothing to send; the rowid of the last row read."""
+    ``(entity, id)``, and the body that pushes them; the outbox rows of each key; the
+    rows with nothing to send; the rowid of the last row read."""
 
     rows: int = 0
     last: int = 0
     body: bytes = b""
     keys: list[tuple[str, str]] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
-    rows_of: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    gone: list[int] = field(default_factory=list)
+    rows_of: dict[tuple[str, str], list[OutboxKey]] = field(default_factory=dict)
+    gone: list[OutboxKey] = field(default_factory=list)
 
 
 @dataclass
 class Settled:
-    """Outbox rows a push settled: ``delivered`` (rowids), and ``refused`` for good
-    (rowid, the rectorat's reason as JSON); the accounts whose address the rectorat
-    found taken by another account (``taken``: ids)."""
+    """Outbox rows a push settled: ``delivered``, and ``refused`` for good (with the
+    rectorat's reason as JSON); the accounts whose address the rectorat found taken by
+    another account (``taken``: ids)."""
 
-    delivered: list[int] = field(default_factory=list)
-    refused: list[tuple[int, str]] = field(default_factory=list)
+    delivered: list[OutboxKey] = field(default_factory=list)
+    refused: list[tuple[OutboxKey, str]] = field(default_factory=list)
     taken: list[str] = field(default_factory=list)
 
 
@@ -548,7 +556,7 @@ class SyncService:
                     {"reason": result.get("reason", ""), "detail": result.get("detail", "")},
                     ensure_ascii=False,
                 )
-                settled.refused.extend((rowid, why) for rowid in batch.rows_of[key])
+                settled.refused.extend((row, why) for row in batch.rows_of[key])
             elif result.get("result") in DELIVERED:
                 settled.delivered.extend(batch.rows_of[key])
                 if result["result"] == "conflict":
@@ -561,14 +569,15 @@ class SyncService:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
         insertion) and the items to send for them, read now."""
         batch = WaitingBatch()
-        for rowid, entity, record_id, payload, item in self.store.db.execute_sql(
+        for rowid, row_id, entity, record_id, payload, item in self.store.db.execute_sql(
             _WAITING, (after, limit)
         ):
             batch.rows += 1
             batch.last = rowid
+            row = (rowid, row_id)
             key = (entity, record_id)
             if key in batch.rows_of:
-                batch.rows_of[key].append(rowid)
+                batch.rows_of[key].append(row)
                 continue
             if item is None and entity == "account_deletion":
                 data = json.loads(payload).get("data", {})
@@ -581,20 +590,21 @@ class SyncService:
                 # one sync knows: nothing to send, and nothing to wait for.
                 if entity not in _MODELS:
                     log.error("sync: unknown entity %r in the outbox", entity)
-                batch.gone.append(rowid)
+                batch.gone.append(row)
                 continue
             batch.keys.append(key)
             batch.items.append(item)
-            batch.rows_of[key] = [rowid]
+            batch.rows_of[key] = [row]
         batch.body = encode_push(batch.items)
         return batch
 
     def _acknowledge(self, settled: Settled) -> None:
-        """Mark the settled outbox rows (rowids: no lookup through the id's index)
-        delivered, or failed with the rectorat's reason: one statement a few hundred
-        rows, one transaction."""
-        rowids = settled.delivered
-        if not rowids and not settled.refused and not settled.taken:
+        """Mark the settled outbox rows delivered, or failed with the rectorat's reason:
+        one statement a few hundred rows, one transaction. Each row is found by its
+        rowid (no lookup through the id's index), and taken only if its id is the one
+        read: a row made since under a freed rowid is left as it is."""
+        rows = settled.delivered
+        if not rows and not settled.refused and not settled.taken:
             return
         stamp = self.store.OutboxRow.delivered_at.db_value(self.clock.now())
         with self.store.atomic():
@@ -604,18 +614,24 @@ class SyncService:
                 accounts.update(taken_elsewhere_at=self.clock.now()).where(
                     accounts.id == account_id
                 ).execute()
-            for rowid, why in settled.refused:
+            for (rowid, row_id), why in settled.refused:
                 self.store.db.execute_sql(
                     "UPDATE outbox SET failed_at = ?, updated_at = ?, last_error = ?,"
-                    " attempts = attempts + 1 WHERE rowid = ?",
-                    (stamp, stamp, why, rowid),
+                    " attempts = attempts + 1 WHERE rowid = ? AND id = ?",
+                    (stamp, stamp, why, rowid, row_id),
                 )
-            for at in range(0, len(rowids), ACK_CHUNK):
-                chunk = rowids[at : at + ACK_CHUNK]
+            for at in range(0, len(rows), ACK_CHUNK):
+                chunk = rows[at : at + ACK_CHUNK]
+                marks = ", ".join("?" * len(chunk))
                 self.store.db.execute_sql(
                     "UPDATE outbox SET delivered_at = ?, updated_at = ?, attempts = attempts + 1"
-                    f" WHERE rowid IN ({', '.join('?' * len(chunk))})",
-                    (stamp, stamp, *chunk),
+                    f" WHERE rowid IN ({marks}) AND id IN ({marks})",
+                    (
+                        stamp,
+                        stamp,
+                        *(rowid for rowid, _ in chunk),
+                        *(row_id for _, row_id in chunk),
+                    ),
                 )
 
     # -- pull ---------------------------------------------------------------------------
