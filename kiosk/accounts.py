@@ -34,6 +34,7 @@ from kiosk.clock import Clock
 from kiosk.codes import (
     CODE_MARK,
     LINK_MARK,
+    code_problem,
     typed_code,
 )
 from kiosk.delivery.mail_queue import enqueue, enqueue_mail
@@ -310,6 +311,8 @@ class AccountService:
         wrong, spent or expired code, an unknown address and an active account."""
         now = self.clock.now()
         self._check_kiosk_cap(now)
+        if incomplete := code_problem(code):
+            raise Refused.one("code", incomplete)
         key = email_key(normalise_email(email))
         account = self._own_account(key, now)
         if account is None and self.elsewhere is not None:
@@ -489,6 +492,8 @@ class AccountService:
         """
         now = self.clock.now()
         self._check_kiosk_cap(now)
+        if incomplete := code_problem(code):
+            raise Refused.one("code", incomplete)
         problem = check_password(password)
         if problem:
             raise Refused({"password": problem})

@@ -95,5 +95,12 @@ def typed_code(text: str) -> str:
     return "".join(c for c in text.upper() if c.isalnum())
 
 
+def code_problem(typed: str) -> str | None:
+    """Why ``typed`` cannot be a code (a catalogue key), or ``None``. Asked before any
+    account is looked at: a field left empty or half typed costs none of the code's
+    tries, and is answered alike for every address."""
+    return None if len(typed_code(typed)) == CODE_LENGTH else "code.incomplete"
+
+
 def show_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"

@@ -270,6 +270,28 @@ def test_five_wrong_codes_spend_the_code(accounts, signed_up):
     assert accounts.store.Account.get_by_id(account.id).status == "pending"
 
 
+@pytest.mark.parametrize("typed", ["", "   ", "ABCD-234", "ABCD-23456"])
+def test_a_code_left_empty_or_half_typed_costs_no_try_whatever_the_address(
+    accounts, signed_up, typed
+):
+    account, code = signed_up
+    OneTimeCode = accounts.store.OneTimeCode
+    for email in (account.email, "inconnu@exemple.fr"):
+        for _ in range(6):
+            with pytest.raises(Refused) as refused:
+                accounts.activate(email, typed)
+            assert problem_key(refused, "code") == "code.incomplete"
+    assert OneTimeCode.get(OneTimeCode.account == account.id).tries_left == 5
+    assert accounts.activate(account.email, code).status == "active"
+    accounts.request_reset(account.email)
+    for _ in range(6):
+        with pytest.raises(Refused) as refused:
+            accounts.reset_password(account.email, typed, NEW_PASSWORD, NEW_PASSWORD)
+        assert problem_key(refused, "code") == "code.incomplete"
+    reset = reset_code(accounts, account.email)
+    assert accounts.reset_password(account.email, reset, NEW_PASSWORD, NEW_PASSWORD)
+
+
 def test_a_code_works_once(accounts, signed_up):
     Account = accounts.store.Account
     account, code = signed_up
