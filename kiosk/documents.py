@@ -110,7 +110,11 @@ class DocumentService:
                 # A withdrawn or set-aside registration has no confirmation left to send,
                 # not even its last version.
                 superseded=row.kind == "confirmation"
-                and (not printable or row.superseded_at is not None),
+                and (
+                    not printable
+                    or row.superseded_at is not None
+                    or row.registration_version != registration.version
+                ),
                 size=row.size,
                 kind=row.kind,
                 title=row.title,
@@ -170,8 +174,12 @@ class DocumentService:
         refusal = self._printable(registration)
         if refusal is not None:
             raise Refused.one("", refusal)
-        if document.superseded_at is not None:
-            # The rectorat must receive only the current version of a live registration.
+        if (
+            document.superseded_at is not None
+            or document.registration_version != registration.version
+        ):
+            # The rectorat must receive only the current version of a live registration;
+            # a later version may have come from the rectorat before its confirmation is made.
             raise Refused.one("", "documents.not_current")
         return document, registration
 

@@ -66,6 +66,22 @@ def test_a_new_version_supersedes_the_old_document(documents, registrations, can
     assert (old.registration_version, old.superseded) == (1, True)
 
 
+def test_a_confirmation_of_a_version_saved_since_is_neither_printed_nor_mailed(
+    documents, registrations, candidate, session
+):
+    """The screen lists version 1; version 2 is saved (here, or pulled from the rectorat)
+    before its confirmation is made: version 1 is no longer the one to send."""
+    registrations.save(candidate, valid_values(session))
+    [listed] = documents.documents(candidate)
+    registrations.save(candidate, valid_values(session, phone="05 49 00 00 00"))
+    for act in (documents.print, documents.email):
+        with pytest.raises(Refused) as refused:
+            act(candidate, listed.id)
+        assert refused.value.problems[""].key == "documents.not_current"
+    current, old = documents.documents(candidate)
+    assert (current.registration_version, old.id, old.superseded) == (2, listed.id, True)
+
+
 def test_a_lost_file_is_made_again(documents, registrations, candidate, session):
     registrations.save(candidate, valid_values(session))
     [view] = documents.documents(candidate)
