@@ -314,12 +314,15 @@ class AccountService:
         if incomplete := code_problem(code):
             raise Refused.one("code", incomplete)
         key = email_key(normalise_email(email))
+        # As for a login: while the rectorat is away, every refusal says it may be why,
+        # for every address alike.
+        wrong = "code.wrong_or_away" if self._rectorat_away() else "code.wrong_or_expired"
         account = self._own_account(key, now)
         if account is None and self.elsewhere is not None:
-            return self._activate_elsewhere(key, code, now)
+            return self._activate_elsewhere(key, code, now, wrong)
         if account is not None and account.status != "pending":
             account = None
-        right_code = self._check_code(account, "activation", code, now)
+        right_code = self._check_code(account, "activation", code, now, wrong)
         assert account is not None  # a right code has its account
         with self.store.atomic():
             self._spend(right_code, now)
@@ -329,7 +332,7 @@ class AccountService:
             account.save()
         return account
 
-    def _activate_elsewhere(self, key: str, code: str, now: datetime) -> Account:
+    def _activate_elsewhere(self, key: str, code: str, now: datetime, wrong: str) -> Account:
         """An address with no account here: its account may have been made at another
         kiosk, and the rectorat checks the code (the same argon2 work as here)."""
         assert self.elsewhere is not None
@@ -340,7 +343,7 @@ class AccountService:
             raise Refused.one("code", "code.wrong_or_away") from None
         if account is None:
             self._record_attempt(now)
-            raise Refused.one("code", "code.wrong_or_expired")
+            raise Refused.one("code", wrong)
         return account
 
     def resend_activation(self, email: str) -> None:
@@ -503,12 +506,13 @@ class AccountService:
             key: str | None = email_key(normalise_email(email))
         except Refused:
             key = None
+        wrong = "code.reset_wrong_or_away" if self._rectorat_away() else "code.wrong_or_expired"
         account = self._own_account(key, now)
         if account is None and key and self.elsewhere is not None:
-            return self._reset_elsewhere(key, code, password, now)
+            return self._reset_elsewhere(key, code, password, now, wrong)
         if account is not None and account.status != "active":
             account = None
-        right_code = self._check_code(account, "reset", code, now)
+        right_code = self._check_code(account, "reset", code, now, wrong)
         assert account is not None  # a right code has its account
         problem = check_password(
             password, names=(account.family_name, account.given_names), email=account.email
@@ -525,7 +529,9 @@ class AccountService:
             account.save()
         return account
 
-    def _reset_elsewhere(self, key: str, code: str, password: str, now: datetime) -> Account:
+    def _reset_elsewhere(
+        self, key: str, code: str, password: str, now: datetime, wrong: str
+    ) -> Account:
         """An address with no account here: its account may have been made at another
         kiosk, and the rectorat checks the code, then the password against the names."""
         assert self.elsewhere is not None
@@ -533,10 +539,10 @@ class AccountService:
             account = self.elsewhere.reset(key, typed_code(code), password)
         except Unreachable:
             self.hasher.waste_time(code)
-            raise Refused.one("code", "code.wrong_or_away") from None
+            raise Refused.one("code", "code.reset_wrong_or_away") from None
         if account is None:
             self._record_attempt(now)
-            raise Refused.one("code", "code.wrong_or_expired")
+            raise Refused.one("code", wrong)
         return account
 
     # -- codes --------------------------------------------------------------------------
@@ -625,7 +631,7 @@ class AccountService:
             self._mail(account, "account_pending", now, until=self.activation_deadline(account))
 
     def _check_code(
-        self, account: Account | None, purpose: str, typed: str, now: datetime
+        self, account: Account | None, purpose: str, typed: str, now: datetime, wrong: str
     ) -> OneTimeCode:
         """The account's current code if ``typed`` is it; a wrong try costs one of five,
         and counts in the kiosk's cap. One argon2 check on every path.
@@ -656,7 +662,7 @@ class AccountService:
                     code.spent_at = now
                 code.touch(now)
                 code.save()
-        raise Refused.one("code", "code.wrong_or_expired")
+        raise Refused.one("code", wrong)
 
     @staticmethod
     def _spend(code: OneTimeCode, now: datetime) -> None:

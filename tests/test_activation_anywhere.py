@@ -258,6 +258,30 @@ def test_a_reset_at_kiosk_b_with_the_rectorat_away_says_so(rectorat, two_kiosks)
     assert accounts_b.request_reset(EMAIL) is False
     assert (
         _refusal(lambda: accounts_b.reset_password(EMAIL, "AAAA-AAAA", NEW_PASSWORD, NEW_PASSWORD))
-        == "code.wrong_or_away"
+        == "code.reset_wrong_or_away"
     )
     assert kiosk_b.services.store.LoginFailure.select().count() == 1  # the request, as always
+
+
+def test_with_the_rectorat_away_an_address_of_this_kiosk_and_an_unknown_one_are_refused_alike(
+    rectorat, two_kiosks
+):
+    """Kiosk A holds the address; another is unknown here, and may have an account at a
+    kiosk the rectorat cannot be asked about now: both are told so, in the same words."""
+    kiosk_a, _ = two_kiosks
+    _signed_up_at_a(kiosk_a)
+    rectorat.stop()
+    assert not kiosk_a.sync().online
+    accounts_a = kiosk_a.services.accounts
+    here = _refusal(lambda: accounts_a.activate(EMAIL, "AAAA-AAAA"))
+    unknown = _refusal(lambda: accounts_a.activate("personne@exemple.fr", "AAAA-AAAA"))
+    assert here == unknown == "code.wrong_or_away"
+    accounts_a.activate(EMAIL, mailed_code(kiosk_a.services.store, EMAIL))
+    accounts_a.request_reset(EMAIL)
+    for email in (EMAIL, "personne@exemple.fr"):
+        refused = _refusal(
+            lambda email=email: accounts_a.reset_password(
+                email, "AAAA-AAAA", NEW_PASSWORD, NEW_PASSWORD
+            )
+        )
+        assert refused == "code.reset_wrong_or_away"
