@@ -261,10 +261,21 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="purge", exclusive=True)
     def purge(self) -> None:
+        # Only on the welcome screen: a login elsewhere under way elsewhere in the stack may
+        # have borrowed an account that is not the session's yet.
+        at_rest = self.candidate is None and len(self.screen_stack) == 1
         with self.services.store.db.connection_context():
             deleted = self.services.accounts.purge_unactivated()
+            # Borrowed records that waited to be sent, or mailed, when their candidate left.
+            forgotten = (
+                self.services.sync.forget_idle_borrowed(self.services.config.data_dir / "documents")
+                if at_rest
+                else 0
+            )
         if deleted:
             log.info("purged %d account(s) not activated within 48 h", deleted)
+        if forgotten:
+            log.info("forgot %d borrowed account(s) once nothing of theirs waited", forgotten)
 
     def failure_message(self, worker: Worker[Any]) -> str | None:
         if worker.group == "service":  # a screen's call: the candidate pressed a button

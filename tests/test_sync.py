@@ -562,7 +562,10 @@ def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_wai
     assert kiosk_b.sync().pending == 0
     at_rectorat = rectorat.store.Registration.get_by_id(registration.id)
     assert at_rectorat.account_id == account.id
-    assert kiosk_b.services.sync.forget_borrowed(str(account.id)) is True
+    # Its mail, with the confirmation attached, has not left yet: the file must stay.
+    assert sync_b.forget_borrowed(str(account.id)) is False
+    assert kiosk_b.services.mail.deliver_due().sent == 1
+    assert sync_b.forget_borrowed(str(account.id)) is True
     assert kiosk_b.account(account.id) is None and kiosk_b.registration(registration.id) is None
 
     # Kiosk A holds the account: the registration made at B comes to it.
@@ -573,6 +576,30 @@ def test_an_account_borrowed_for_a_login_elsewhere_is_forgotten_once_nothing_wai
         at_rectorat.number,
         at_rectorat.answers,
     )
+
+
+def test_a_borrowed_account_stays_while_a_mail_attaches_its_confirmation_then_goes(
+    rectorat, kiosks
+):
+    """The candidate mails their confirmation at kiosk B and leaves before the mail does:
+    the file stays until it has left; the next sweep, the candidate gone, forgets them."""
+    rectorat.start()
+    kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
+    account, _ = kiosk_a.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    assert kiosk_a.sync().pending == 0
+    b = kiosk_b.services
+    here = b.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
+    assert b.mail.deliver_due().failed == 0
+    (confirmation,) = b.documents.documents(here)
+    b.documents.email(here, confirmation.id)
+    folder = b.config.data_dir / "documents"
+    path = b.documents.path(b.store.Document.get_by_id(confirmation.id))
+
+    assert b.sync.forget_borrowed(str(account.id), folder) is False
+    assert b.sync.forget_idle_borrowed(folder) == 0 and path.exists()
+    assert b.mail.deliver_due().sent == 1
+    assert b.sync.forget_idle_borrowed(folder) == 1
+    assert kiosk_b.account(account.id) is None and not path.exists()
 
 
 # -- 9. a purge reaches the rectorat ----------------------------------------------------------

@@ -1041,6 +1041,13 @@ class SyncService:
                     updated_at=now,
                 )
 
+    def forget_idle_borrowed(self, folder=None) -> int:
+        """:meth:`forget_borrowed` for every borrowed account, while no candidate is at the
+        kiosk: those whose records waited when their candidate left; returns how many went."""
+        accounts = self.store.Account
+        borrowed = list(accounts.select(accounts.id).where(accounts.origin == "rectorat"))
+        return sum(self.forget_borrowed(str(account.id), folder) for account in borrowed)
+
     def forget_borrowed(self, account_id: str, folder=None) -> bool:
         """Delete a borrowed account's records once nothing of theirs waits to be sent."""
         s = self.store
@@ -1076,6 +1083,22 @@ class SyncService:
             .join(s.Registration)
             .where(s.Registration.account == account.id)
         ]
+        # A mail to them not sent yet may attach one of their documents: deleted, the
+        # mail could never leave.
+        mails = s.OutboxRow.select().where(
+            s.OutboxRow.kind == "mail",
+            s.OutboxRow.delivered_at.is_null(),
+            s.OutboxRow.failed_at.is_null(),
+        )
+        if any(
+            row.payload.get("to") == account.email
+            or any(
+                Path(str(attached.get("path", ""))).name in files
+                for attached in row.payload.get("attachments") or []
+            )
+            for row in mails
+        ):
+            return False
         with self.store.atomic():
             self._guarded(account.delete_instance)
         if folder is not None:

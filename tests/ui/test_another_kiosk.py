@@ -8,7 +8,7 @@ from screens.app import build_app
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from screens.widgets import Plain
-from tests.factories import mailed_code
+from tests.factories import mailed_code, valid_values
 from tests.support.pilot import EMAIL, FAMILY, GIVEN, PASSWORD, SIZE, settle, value_of
 
 AWAY = (
@@ -65,3 +65,42 @@ async def test_the_code_mailed_at_kiosk_a_activates_the_account_on_kiosk_b_scree
         await pilot.press(*PASSWORD, "enter")
         await settle(pilot)
         assert type(pilot.app.screen) is HomeScreen
+
+
+async def test_a_borrowed_account_kept_for_its_mail_is_forgotten_by_a_later_sweep(rectorat, kiosks):
+    """The candidate mails their confirmation and leaves before the mail does: their
+    records stay for it, and the purge's sweep forgets them once it has left, never while
+    a candidate is at the kiosk."""
+    rectorat.start()
+    kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
+    accounts_a = kiosk_a.services.accounts
+    account = accounts_a.sign_up(SignUp(EMAIL, FAMILY, GIVEN, PASSWORD, PASSWORD))
+    account = accounts_a.activate(EMAIL, mailed_code(kiosk_a.services.store, EMAIL))
+    session = kiosk_a.services.session
+    values = valid_values(session, family_name=FAMILY, given_names=GIVEN)
+    kiosk_a.services.registrations.save(account, values)
+    assert kiosk_a.sync().pending == 0
+    b = kiosk_b.services
+    app = build_app(b)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s", *EMAIL, "enter", *PASSWORD, "enter")
+        await settle(pilot)
+        assert type(pilot.app.screen) is HomeScreen
+        b.mail.deliver_due()
+        candidate = pilot.app.candidate
+        (confirmation,) = b.documents.documents(candidate)
+        b.documents.email(candidate, confirmation.id)
+        b.mail.deliver_due()  # sent: nothing of theirs waits now
+        pilot.app.purge()
+        await pilot.app.workers.wait_for_complete()
+        assert kiosk_b.account(account.id) is not None  # they are at the kiosk
+
+        b.documents.email(candidate, confirmation.id)
+        pilot.app.end_session()
+        await settle(pilot)
+        await pilot.app.workers.wait_for_complete()
+        assert kiosk_b.account(account.id) is not None  # their mail waits
+        assert b.mail.deliver_due().sent == 1
+        pilot.app.purge()
+        await pilot.app.workers.wait_for_complete()
+        assert kiosk_b.account(account.id) is None
