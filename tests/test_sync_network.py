@@ -341,8 +341,9 @@ def test_a_kiosk_told_to_wait_waits_as_long_as_it_is_told(rectorat, kiosks, cloc
     assert kiosk.sync().online and kiosk.pending() == 0
 
 
+@pytest.mark.parametrize("answer_lost", [False, True])
 def test_an_offline_sign_up_found_taken_is_told_at_the_next_login_and_loses_nothing(
-    rectorat, kiosks
+    rectorat, kiosks, answer_lost
 ):
     rectorat.start()
     kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
@@ -366,6 +367,9 @@ def test_an_offline_sign_up_found_taken_is_told_at_the_next_login_and_loses_noth
     kiosk_b.services.registrations.save(here, {**values, "town": "Niort"})
 
     rectorat.start()
+    if answer_lost:  # the push is taken, its answer lost: the round sends it all again
+        sync_b = kiosk_b.services.sync
+        assert "conflict" in {r["result"] for r in sync_b.client.push_body(sync_b.waiting().body)}
     assert kiosk_b.sync(force=True).online
     assert rectorat.count("rc_account") == 1  # one live account: A's
     assert rectorat.count("rc_conflict", "kind = %s", "email_key") == 1

@@ -85,6 +85,16 @@ class ConflictRow(NamedTuple):
     id: str
     version: int
     resolved_at: str | None
+    kind: str
+
+
+def _holding(conflicts: list[ConflictRow], version: int) -> dict | None:
+    """The answer to a replay of what a conflict holds: that conflict's own, so that a
+    kiosk whose first answer was lost still learns it (an address taken, above all)."""
+    held = [conflict for conflict in conflicts if conflict.version >= version]
+    if not held:
+        return None
+    return {"result": "conflict", "conflict": held[-1].id, "kind": held[-1].kind}
 
 
 class SessionRegistration(NamedTuple):
@@ -135,7 +145,7 @@ class PushRules:
             "same_session": "SELECT id, identity_key, account_id FROM rc_registration"
             f" WHERE session_id = {p} AND id <> {p} AND (identity_key = {p} OR account_id = {p})",
             "tombstone": f"SELECT 1 FROM rc_tombstone WHERE entity_id = {p}",
-            "conflicts": "SELECT id, version, resolved_at FROM rc_conflict"
+            "conflicts": "SELECT id, version, resolved_at, kind FROM rc_conflict"
             f" WHERE entity_id = {p} ORDER BY created_at",
             "holds": f"SELECT 1 FROM rc_account WHERE id = {p} AND origin_kiosk_id = {p}"
             f" UNION ALL SELECT 1 FROM rc_interest WHERE account_id = {p} AND kiosk_id = {p}",
@@ -252,8 +262,8 @@ class PushRules:
             if version <= existing_version:
                 return {"result": "stale"}
         conflicts = self._conflicts(key)
-        if any(conflict.version >= version for conflict in conflicts):
-            return {"result": "stale"}  # a replay of what a conflict holds
+        if replayed := _holding(conflicts, version):
+            return replayed
         owner = self._one("email_owner", fields["email_key"])
         if owner is not None and owner[0] != key:
             return self._conflict(
@@ -298,8 +308,8 @@ class PushRules:
         elif self._one("tombstone", key) is not None:
             return {"result": "stale"}
         conflicts = self._conflicts(key)
-        if any(conflict.version >= version for conflict in conflicts):
-            return {"result": "stale"}
+        if replayed := _holding(conflicts, version):
+            return replayed
         session = self.session(session_id)
         if session is None:
             return {"result": "refused", "reason": "session"}
