@@ -283,6 +283,44 @@ def test_every_literal_key_of_the_code_exists():
     assert missing == {}
 
 
+def _audit_actions() -> dict[str, str]:
+    """Every action the staff's audit trail records, with where: the second argument of
+    each ``_record(officer, "action", …)`` call, and each ``action=`` of a row created,
+    its module's constant resolved."""
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "kiosk").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            if not isinstance(node.func, ast.Attribute):
+                continue
+            values = node.args[1:2] if node.func.attr == "_record" else []
+            if node.func.attr in ("create", "insert"):  # an audit row written as it is
+                values += [k.value for k in node.keywords if k.arg == "action"]
+            for value in values:
+                if isinstance(value, ast.Name):
+                    value = ast.Constant(constants.get(value.id))
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found[value.value] = f"{path.relative_to(ROOT)}:{node.lineno}"
+    return found
+
+
+def test_every_action_of_the_audit_trail_has_its_label_in_both_languages():
+    actions = _audit_actions()
+    assert {"login", "login_refused", "kiosk_exit_refused", "publish"} <= set(actions)
+    for language in (FR, EN):
+        missing = {a: at for a, at in actions.items() if f"console.action.{a}" not in language}
+        assert missing == {}
+
+
 def _dynamic_keys() -> set[str]:
     keys: set[str] = set()
     for f in FIELDS:
