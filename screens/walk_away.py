@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -56,3 +56,9 @@ class WalkAwayWarning(ModalScreen[bool], inherit_bindings=False):
     @on(Button.Pressed, "#stay")
     def action_stay(self) -> None:
         self.dismiss(True)
+
+    def on_key(self, event: events.Key) -> None:
+        # Any key answers: the one pressed keeps the session and does nothing else.
+        event.stop()
+        event.prevent_default()
+        self.action_stay()

@@ -467,6 +467,29 @@ async def test_the_warning_comes_after_the_idle_time_and_staying_keeps_everythin
         still_serving(app)
 
 
+@pytest.mark.parametrize("key", ["x", "down", "f1", "enter", "escape"])
+async def test_any_key_at_the_warning_keeps_the_session_and_does_nothing_else(
+    app, services, unregistered, key
+):
+    config = services.config
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, unregistered)
+        form = await open_identification(pilot)
+        await type_in(pilot, "birth_town", BIRTH_TOWN)
+        services.clock.advance(timedelta(seconds=config.idle_timeout))
+        await until(pilot, lambda: isinstance(app.screen, WalkAwayWarning), "walk-away warning")
+        await settle(pilot)
+        await pilot.press(key)
+        await settle(pilot)
+        assert app.screen is form
+        assert app.candidate is not None and app.candidate.id == unregistered.id
+        assert form.query_one("#birth_town", Input).value == BIRTH_TOWN
+        services.clock.advance(timedelta(seconds=config.idle_warning))
+        await a_tick(pilot)
+        assert app.screen is form  # the countdown is over with the warning
+        still_serving(app)
+
+
 async def test_walking_away_leaves_nothing_of_the_candidate(app, services, unregistered):
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, unregistered)
