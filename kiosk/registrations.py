@@ -87,6 +87,13 @@ class RegistrationService:
             values.update({name: registration.answers.get(name, "") for name in LOCKED_FIELDS})
         return values
 
+    def address_on_file(self, account: Account) -> Values:
+        """The address the registration holds, as saved: what a change of address starts
+        from, and the « ancienne adresse » of its notice (never a draft's)."""
+        registration = self.registration(account)
+        answers = {} if registration is None else registration.answers
+        return {name: answers.get(name, "") for name in ADDRESS_FIELDS}
+
     def locked_fields(self, account: Account) -> tuple[str, ...]:
         """The fields the candidate may no longer change (only the exam office corrects them)."""
         return LOCKED_FIELDS if self.registration(account) is not None else ()
@@ -256,7 +263,14 @@ class RegistrationService:
         state = candidate_actions.state_of(registration.status, registration.paper_status)
         cell = candidate_actions.cell(state, self.session.window_state(now))
         if Action.CHANGE in cell.actions:
-            return self.save(account, merged)
+            # Changes of the form not saved yet stay a draft, with the new address.
+            draft = self.draft(account)
+            try:
+                return self.save(account, merged)
+            finally:
+                if draft is not None:
+                    new_address = {name: values.get(name, "") for name in ADDRESS_FIELDS}
+                    self.save_draft(account, {**draft.values, **new_address})
         address = {name: checked.answers.get(name, "") for name in ADDRESS_FIELDS}
         now = self.clock.now()
         with self.store.atomic():

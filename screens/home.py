@@ -177,7 +177,8 @@ class HomeScreen(KioskScreen):
     @on(Button.Pressed, "#address")
     def action_address(self) -> None:
         if self._offers("address"):
-            self.call("open_address", self.services.registrations.form_values, self.app.candidate)
+            registrations = self.services.registrations
+            self.call("open_address", registrations.address_on_file, self.app.candidate)
 
     def on_done_open_address(self, values: dict) -> None:
         self.app.open("address", values)

@@ -523,6 +523,30 @@ def test_an_address_abroad_needs_no_french_postal_code(service, active, register
     assert (changed.version, changed.answers["country"]) == (2, "Belgique")
 
 
+def test_an_address_change_keeps_the_changes_of_the_form_not_saved_yet(
+    service, active, registered, session
+):
+    """A draft (the language changed, not saved) and another street typed in it: the new
+    version carries the address reported, and the draft stays, with that address."""
+    service.save_draft(active, valid_values(session, language="espagnol", address_line1="9 rue X"))
+    assert service.address_on_file(active)["address_line1"] == registered.answers["address_line1"]
+    changed = service.report_address_change(active, NEW_ADDRESS)
+    assert (changed.version, changed.answers["address_line1"]) == (2, "3 quai Duperré")
+    assert changed.answers["language"] == registered.answers["language"]
+    draft = service.draft(active)
+    assert draft is not None
+    assert (draft.values["language"], draft.values["address_line1"]) == (
+        "espagnol",
+        "3 quai Duperré",
+    )
+    assert service.address_on_file(active) == {name: NEW_ADDRESS[name] for name in NEW_ADDRESS}
+    # The same address again changes nothing, and the draft stays all the same.
+    with pytest.raises(Refused) as refused:
+        service.report_address_change(active, NEW_ADDRESS)
+    assert key(refused) == "registration.unchanged"
+    assert service.draft(active).values["language"] == "espagnol"
+
+
 def test_an_address_change_without_registration_is_refused(service, active, rectorat_email):
     with pytest.raises(Refused) as refused:
         service.report_address_change(active, NEW_ADDRESS)

@@ -205,3 +205,19 @@ async def test_after_the_close_a_registration_reads_validated_and_keeps_its_docu
         )
         assert shown(pilot) == ["documents", "address", "log-out"]
         assert pilot.app.screen.query_one("#todo").display  # the paper file is still to post
+
+
+async def test_a_change_of_address_starts_from_the_address_on_file_not_a_draft(services):
+    """The notice's « ancienne adresse » is what the screen opened with: the saved one."""
+    account = candidate(services)
+    registration = register(services, account)
+    services.registrations.save_draft(
+        account, {**registration.answers, "address_line1": "99 avenue jamais enregistrée"}
+    )
+    app = build_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        await pilot.press(KEYS["address"])
+        await settle(pilot)
+        street = pilot.app.screen.query_one("#address_line1").value
+        assert street == registration.answers["address_line1"]
