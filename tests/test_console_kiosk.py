@@ -10,11 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from kiosk import formatting
 from kiosk.clock import Clock, parse_instant
 from kiosk.console import open_console, rights
 from kiosk.console.base import _cell
 from kiosk.console.views import Officer, bars
 from kiosk.errors import Refused
+from kiosk.registration_form import LOCKED_FIELDS
 from kiosk.runtime.config import load_config
 from kiosk.runtime.services import build_services
 from tests.factories import CANDIDATE, fast_hasher, mailed_code, valid_values
@@ -247,6 +249,24 @@ def test_the_exam_office_corrects_a_locked_identity_as_a_new_version_sent_on(con
     assert ("dec", "correct_identity", str(account.id), "family_name, birth_town") in audit_lines(
         console.store
     )
+
+
+def test_the_identity_form_sent_back_as_shown_changes_nothing(console, registered):
+    """The form shows the birth date as 05/03/2002 (numeric_date); sent back untouched,
+    every field is what is stored: no new version, no line in the trail."""
+    account, registration = registered
+    shown = {name: str(registration.answers.get(name, "")) for name in LOCKED_FIELDS}
+    shown["birth_date"] = formatting.numeric_date(shown["birth_date"])
+    assert shown["birth_date"] != registration.answers["birth_date"]
+    with pytest.raises(Refused) as caught:
+        console.correct_identity(EXAM_OFFICE, str(account.id), shown)
+    assert key(caught) == "console.nothing_changed"
+    corrected = console.correct_identity(
+        EXAM_OFFICE, str(account.id), {**shown, "birth_town": "Niort"}
+    )
+    assert corrected.version == registration.version + 1
+    assert corrected.answers["birth_date"] == registration.answers["birth_date"]
+    assert ("dec", "correct_identity", str(account.id), "birth_town") in audit_lines(console.store)
 
 
 def test_a_wrong_correction_is_refused_at_its_field_and_changes_nothing(console, registered):

@@ -188,13 +188,16 @@ class ConsoleService:
             if current.candidate.registration_id is None:
                 raise Refused.one("", "console.no_registration")
             answers = dict(current.answers)
+            typed = {name: values[name] for name in LOCKED_FIELDS if name in values}
+            checked = check({**answers, **typed}, self.session)
+            # Compared as the store keeps them: a date shown as 15/03/2002 and left so is
+            # the stored 2002-03-15, unchanged.
             changed = [
                 name
-                for name in LOCKED_FIELDS
-                if name in values and values[name] != answers.get(name, "")
+                for name, value in typed.items()
+                if (value if name in checked.problems else checked.answers.get(name, value))
+                != answers.get(name, "")
             ]
-            answers.update({name: values[name] for name in changed})
-            checked = check(answers, self.session)
             # Only what is being corrected is checked: a kiosk's older record is not refused
             # for the rest.
             problems = {
@@ -205,7 +208,8 @@ class ConsoleService:
             if not changed:
                 raise Refused.one("", "console.nothing_changed")
             identity = {
-                name: checked.answers.get(name, answers.get(name, "")) for name in LOCKED_FIELDS
+                name: checked.answers.get(name, "") if name in changed else answers.get(name, "")
+                for name in LOCKED_FIELDS
             }
             self._correct_identity(current, identity)
             self._record(officer, "correct_identity", account_id, ", ".join(changed))
