@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import Clock
 from kiosk.console import rights
@@ -38,6 +38,9 @@ from kiosk.pieces import required_pieces
 from kiosk.registration_form import LOCKED_FIELDS, check, plain
 from kiosk.staff import StaffService, staff_name
 from kiosk.store.models import reference_of
+
+if TYPE_CHECKING:
+    from kiosk.delivery.printing import PrintJob
 
 CHART_DAYS = 14
 SEARCH_LIMIT = 50
@@ -168,7 +171,7 @@ class ConsoleService:
             self._lift_delay(account_id)
             self._record(officer, "lift_delay", account_id)
 
-    def reprint(self, officer: Officer, account_id: str) -> str:
+    def reprint(self, officer: Officer, account_id: str) -> PrintJob:
         """Print the candidate's current confirmation again; returns the printer's job."""
         self._allow(officer, "reprint")
         job = self._reprint(account_id)
@@ -462,7 +465,7 @@ class ConsoleService:
     def _lift_delay(self, account_id: str) -> None:
         raise NotImplementedError
 
-    def _reprint(self, account_id: str) -> str:
+    def _reprint(self, account_id: str) -> PrintJob:
         raise NotImplementedError
 
     def _correct_identity(self, current: CandidateFile, identity: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ from kiosk import formatting
 from kiosk.accounts import RESEND_INTERVAL
 from kiosk.console.base import ConsoleService
 from kiosk.console.views import AuditLine, Candidate, CandidateFile, Officer, RefusedItem
+from kiosk.delivery.printing import PrintJob
 from kiosk.errors import Refused
 from kiosk.store.models import Account, Registration, id_bits, reference_bits
 from kiosk.sync.client import refusal_reason
@@ -179,13 +180,13 @@ class KioskConsole(ConsoleService):
             accounts.id == account.id
         ).execute()
 
-    def _reprint(self, account_id: str) -> str:
+    def _reprint(self, account_id: str) -> PrintJob:
         account = self._account(account_id)
         documents = self.services.documents.documents(account)
         current = next((d for d in documents if not d.superseded), None)
         if current is None:
             raise Refused.one("", "console.nothing_to_print")
-        return str(self.services.documents.print(account, current.id))
+        return self.services.documents.print(account, current.id)
 
     # -- the exam office ----------------------------------------------------------------
 

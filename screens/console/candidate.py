@@ -9,6 +9,7 @@ from textual.containers import Grid
 
 from kiosk import formatting
 from kiosk.console.views import CandidateFile
+from kiosk.delivery.printing import PrintJob
 from screens.console.base import ConsoleScreen
 from screens.dialogs import Confirm
 from screens.widgets import Body, Button, Plain, Problem
@@ -158,8 +159,12 @@ class CandidateScreen(ConsoleScreen):
             "task", getattr(self.service, ACTIONS[button_id]), self.officer, self.account_id, *args
         )
 
-    def on_done_task(self, _) -> None:
-        self.say(self.t(f"console.done.{self.current_task}"))
+    def on_done_task(self, outcome: object) -> None:
+        if isinstance(outcome, PrintJob) and outcome.path is not None:
+            # No printer on this kiosk: the copy lies in its print folder.
+            self.say(self.t("console.done.reprint_saved", path=str(outcome.path)))
+        else:
+            self.say(self.t(f"console.done.{self.current_task}"))
         self.reload()
 
     @on(Button.Pressed, "#resend_code, #lift_delay, #reprint")
