@@ -5,6 +5,9 @@ candidates. On the rectorat's store (SQLite file and PostgreSQL), and refused on
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 
@@ -15,7 +18,7 @@ from kiosk.clock import Clock, parse_instant
 from kiosk.console import open_console
 from kiosk.console.on_rectorat import RectoratConsole
 from kiosk.console.views import Officer, address_lines
-from kiosk.delivery.mail_transport import MaildirTransport
+from kiosk.delivery.mail_transport import MaildirTransport, transport_from_config
 from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
 from kiosk.pdf_check import MAX_PDF_BYTES
@@ -34,6 +37,7 @@ from tests.factories import (
     registration_item,
     results,
 )
+from tests.support.rectorat_process import ROOT, environment
 
 RECEPTION = Officer("accueil", "reception")
 EXAM_OFFICE = Officer("dec", "exam_office")
@@ -243,7 +247,7 @@ def test_a_pdf_is_published_for_the_file_s_candidate_who_is_told_by_mail(
     published = console.publish(EXAM_OFFICE, reference.lower(), "  Convocation   E2 ", f" {path} ")
     assert (published.title, published.size) == ("Convocation E2", len(content))
     assert (published.family_name, published.reference) == ("Dupont", reference)
-    assert published.mailed
+    assert published.told == "mailed"
     document = store.Document.get()
     assert (document.title, document.published_by) == ("Convocation E2", "dec")
     assert str(document.account_id) == account_id
@@ -262,8 +266,59 @@ def test_without_the_rectorat_s_mail_the_document_is_published_and_the_officer_i
     path.write_bytes(a_pdf("Relevé de notes"))
     number = registration(store, pushed[1]).number
     published = console.publish(EXAM_OFFICE, number, "Relevé de notes", str(path))
-    assert not published.mailed
+    assert published.told == "not_mailed"
     assert store.Document.get().title == "Relevé de notes"
+
+
+def test_a_mail_that_cannot_leave_is_said_and_the_document_stays_published(
+    store, clock, tmp_path, pushed
+):
+    """The rectorat's SMTP relay refuses connections: the candidate is not told, and the
+    officer learns it, not « prévenu par courriel »."""
+    with socket.socket() as closed:  # a port of this machine where nothing listens
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = MailConfig(transport="smtp", smtp_host="127.0.0.1", smtp_port=port,
+                        smtp_security="none", smtp_timeout=5)  # fmt: skip
+    session = load_session("bacpro-poitiers-2020", clock)
+    mail = RectoratMail(
+        lambda: transport_from_config(config, tmp_path / "maildir"), config.sender, session
+    )
+    console = RectoratConsole(store, clock, session, tmp_path / "exports", mail=mail)
+    path = tmp_path / "convocation.pdf"
+    path.write_bytes(a_pdf())
+    number = registration(store, pushed[1]).number
+    published = console.publish(EXAM_OFFICE, number, "Convocation", str(path))
+    assert published.told == "mail_failed"
+    assert store.Document.get().title == "Convocation"
+
+
+@pytest.mark.parametrize("relay", ["maildir", "unreachable"])
+def test_the_publish_command_says_whether_the_candidate_was_mailed(
+    store, store_url, tmp_path, pushed, relay
+):
+    number = registration(store, pushed[1]).number
+    path = tmp_path / "convocation.pdf"
+    path.write_bytes(a_pdf())
+    mail = {"KIOSK_MAIL_TRANSPORT": "maildir"}
+    if relay == "unreachable":
+        with socket.socket() as closed:  # a port of this machine where nothing listens
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        mail = {"KIOSK_MAIL_TRANSPORT": "smtp", "KIOSK_MAIL_SMTP_HOST": "127.0.0.1",
+                "KIOSK_MAIL_SMTP_PORT": str(port), "KIOSK_MAIL_SMTP_SECURITY": "none"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "kiosk.py", "rectorat", "--db", store_url, "--data-dir", str(tmp_path),
+         "publish", "--title", "Convocation", "--file", number, str(path)],
+        cwd=ROOT, env=environment(**mail), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "« Convocation » publié" in done.stdout
+    if relay == "maildir":
+        assert "Le candidat en est prévenu par courriel." in done.stdout
+    else:
+        assert "prévenu" not in done.stdout
+        assert "Le courriel au candidat n'a pas pu partir : prévenez-le vous-même." in done.stderr
 
 
 @pytest.mark.parametrize(

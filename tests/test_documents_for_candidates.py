@@ -90,7 +90,7 @@ def test_only_a_whole_pdf_within_the_limit_passes_the_check():
 def test_a_published_document_reaches_mes_documents_checked_and_kept_by_its_hash(rectorat, world):
     kiosk, account, registration = world
     pdf = a_pdf()
-    published = rectorat.service.publish(registration.reference, pdf, "Convocation", "bureau")
+    published, _ = rectorat.service.publish(registration.reference, pdf, "Convocation", "bureau")
     assert (published.size, published.sha256) == (len(pdf), hashlib.sha256(pdf).hexdigest())
 
     assert kiosk.sync().online
@@ -133,7 +133,9 @@ def test_a_kiosk_that_borrows_the_account_later_gets_the_document_too(rectorat, 
 
 def test_a_document_whose_bytes_do_not_match_is_never_listed(rectorat, world, caplog):
     kiosk, account, registration = world
-    published = rectorat.service.publish(registration.reference, a_pdf(), "Attestation", "bureau")
+    published, _ = rectorat.service.publish(
+        registration.reference, a_pdf(), "Attestation", "bureau"
+    )
     # The stored bytes are swapped behind the record: the kiosk checks the hash.
     rectorat.store.db.execute_sql(
         "UPDATE rc_document_content SET content = %s WHERE sha256 = %s",
@@ -149,7 +151,7 @@ def test_a_kiosk_that_does_not_hold_the_account_cannot_fetch_the_document(rector
     import httpx
 
     _, _, registration = world
-    published = rectorat.service.publish(registration.reference, a_pdf(), "Convocation", "x")
+    published, _ = rectorat.service.publish(registration.reference, a_pdf(), "Convocation", "x")
     other = rectorat.credential("borne-c")
     answer = httpx.get(
         f"{rectorat.base}/v1/documents/{published.sha256}",
@@ -300,7 +302,7 @@ def test_the_notice_pdf_names_both_addresses(world, clock):
 
 def test_a_document_not_fetched_yet_is_fetched_at_a_round_with_nothing_new(rectorat, world):
     kiosk, account, registration = world
-    published = rectorat.service.publish(registration.reference, a_pdf(), "Convocation", "x")
+    published, _ = rectorat.service.publish(registration.reference, a_pdf(), "Convocation", "x")
     assert kiosk.sync().online
     documents = kiosk.services.store.Document
     # As if the fetch had failed last round (the rectorat away just then): listed once here.

@@ -363,7 +363,7 @@ class RectoratConsole(ConsoleService):
         if problems:
             raise Refused(problems)
         try:
-            document = self.service.publish(code, content, title, by=officer.name)
+            document, told = self.service.publish(code, content, title, by=officer.name)
         except NotPublished as refused:
             raise _not_published(refused.reason) from None
         registration = self.store.Registration.get_by_id(document.registration_id)
@@ -377,7 +377,7 @@ class RectoratConsole(ConsoleService):
             given_names=candidate.given_names,
             reference=candidate.reference or "",
             number=candidate.number,
-            mailed=self.service.mail is not None,
+            told=told,
         )
         return published, candidate.account_id, Path(path.strip()).name
 

@@ -116,7 +116,7 @@ class Published:
     given_names: str
     reference: str
     number: str | None
-    mailed: bool  # the candidate is told by mail (the rectorat's mail is configured)
+    told: str  # how the candidate was told: mailed, mail_failed, not_mailed (no mail here)
 
 
 @dataclass(frozen=True)

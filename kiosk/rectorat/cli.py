@@ -227,7 +227,7 @@ def _publish(args: argparse.Namespace) -> int:
         for file in files:
             reference = args.reference or file.stem
             try:
-                document = service.publish(reference, file.read_bytes(), args.title, by)
+                document, told = service.publish(reference, file.read_bytes(), args.title, by)
             except NotPublished as problem:
                 refused += 1
                 warn(french(f"cli.rectorat.publish_{problem.reason}", file=str(file)))
@@ -240,6 +240,10 @@ def _publish(args: argparse.Namespace) -> int:
                 continue
             print(french("cli.rectorat.published", file=str(file), reference=reference,
                          title=document.title, size=document.size))  # fmt: skip
+            if told == "mailed":
+                print(french("cli.rectorat.publish_mailed"))
+            else:
+                warn(french(f"cli.rectorat.publish_{told}"))
     return 1 if refused else 0
 
 

@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from kiosk.clock import Clock
 from kiosk.exam_sessions import ExamSession, load_session
@@ -34,7 +34,7 @@ from kiosk.rectorat.mail import RectoratMail
 from kiosk.rectorat.rules import PushRules
 from kiosk.rectorat.store import AddressChange, Conflict, Document, RectoratStore, Registration
 
-__all__ = ["MAX_BATCH", "RectoratService"]
+__all__ = ["MAX_BATCH", "Publication", "RectoratService"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,14 @@ MAX_BATCH = 2000
 PER_ITEM_RUNS = 20
 """After this many items sent down the per-item path, a batch's other items all go that
 way: a batch that is mostly updates gains nothing from the set-based path."""
+
+
+class Publication(NamedTuple):
+    """A document published, and how its candidate was told: ``mailed``; ``mail_failed``
+    (the mail could not leave, logged); ``not_mailed`` (no mail configured)."""
+
+    document: Document
+    told: str
 
 
 class RectoratService:
@@ -251,7 +259,7 @@ class RectoratService:
 
     def publish(
         self, code: str, content: bytes, title: str, by: str, now: datetime | None = None
-    ) -> Document:
+    ) -> Publication:
         """Put a PDF at a candidate's disposal (raises
         :class:`~kiosk.rectorat.exam_office.NotPublished`), then tell them by mail, in
         their language, that it waits in « Mes documents » at any kiosk."""
@@ -260,10 +268,10 @@ class RectoratService:
         account = m.Account.get_by_id(document.account_id)
         if self.mail is None:
             log.error("no mail configured: %s is not told of document %s", account.id, document.id)
-        else:
-            session = self._latest_session(account.id)
-            self.mail.document_published(account, document.title, self.clock.now(), session)
-        return document
+            return Publication(document, "not_mailed")
+        session = self._latest_session(account.id)
+        sent = self.mail.document_published(account, document.title, self.clock.now(), session)
+        return Publication(document, "mailed" if sent else "mail_failed")
 
     def document_content(self, kiosk: KioskIdentity, sha256: str) -> bytes | None:
         """A published PDF, for a kiosk that holds an account it was published for."""

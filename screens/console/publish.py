@@ -73,9 +73,7 @@ class PublishScreen(ConsoleForm):
             reference=published.reference,
             size=max(1, round(published.size / 1024)),
         )
-        told = self.t(
-            "console.publish_desk.mailed" if published.mailed else "console.publish_desk.not_mailed"
-        )
+        told = self.t(f"console.publish_desk.{published.told}")
         self.say(f"{said}\n{told}")
         for name in ("code", "path"):
             self.query_one(f"#{name}", Input).value = ""
