@@ -279,7 +279,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
 
     def failure_message(self, worker: Worker[Any]) -> str | None:
         if worker.group == "service":  # a screen's call: the candidate pressed a button
-            return "app.failure"
+            return self.CALL_FAILED
         if worker.group == "draft" and self.candidate is not None:
             return "app.draft_failed"  # told to the one who typed it, not to the next person
         return None

@@ -272,7 +272,7 @@ class KioskScreen(Screen, inherit_bindings=False):
         if message.refused is not None:
             self.show_problems(message.refused)
         elif message.failed:
-            self.show_form_problem(self.t("app.failure"))
+            self.show_form_problem(self.t(self.app.CALL_FAILED))
         else:
             handler = getattr(self, f"on_done_{message.action}", None)
             if handler is not None:

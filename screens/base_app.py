@@ -93,6 +93,8 @@ class LockedDownApp(App, inherit_bindings=False):
     ROUTES: ClassVar[Mapping[str, str]] = {}
     # Copied text is kept inside the app, for pasting there (True), or not kept at all.
     CLIPBOARD_IN_APP: ClassVar[bool] = True
+    # What a screen's call that failed tells the person waiting for it (a catalogue key).
+    CALL_FAILED: ClassVar[str] = "app.failure"
 
     def __init__(self, language: str, clock: Clock) -> None:
         super().__init__()

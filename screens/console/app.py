@@ -29,6 +29,7 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
     REFUSED_LOG_LEVEL = logging.DEBUG
     ROUTES = routes.CONSOLE
     CLIPBOARD_IN_APP = False  # candidates' data stays in the console, even for pasting
+    CALL_FAILED = "console.failure"  # said to staff, who have the log
     BINDINGS = [Binding("ctrl+q", "quit", show=False)]
 
     def __init__(
@@ -83,7 +84,7 @@ class ConsoleApp(LockedDownApp, inherit_bindings=False):
 
     def failure_message(self, worker: Worker[Any]) -> str | None:
         # A screen's call: the officer waits for it. The audit of a log-out has no one.
-        return "console.failure" if worker.group == "service" else None
+        return self.CALL_FAILED if worker.group == "service" else None
 
 
 def build_console(

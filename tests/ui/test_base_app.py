@@ -273,6 +273,29 @@ async def test_a_background_round_that_fails_is_logged_and_shown_to_no_one(
     assert failures(caplog) and "in sync" in caplog.text
 
 
+async def test_a_task_that_fails_at_the_console_tells_the_officer_in_the_console_s_words(
+    services, caplog
+):
+    """The export folder is a file: the task fails in its call, and the officer reads the
+    console's message (the log has the detail), not the candidates' « accueil » one."""
+    services.staff.hasher = Hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    services.staff.add("bureau", "exam_office", STAFF_PASSWORD)
+    services.config.exports_dir.parent.mkdir(parents=True, exist_ok=True)
+    services.config.exports_dir.write_text("pas un dossier")
+    app = build_console(open_console(services))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#name", "bureau")
+        await pilot.press("enter", *STAFF_PASSWORD, "enter")
+        await settle(pilot)
+        assert app.showing("home")
+        await pilot.press("f5")
+        await settle(pilot)
+        said = str(app.screen.query_one("#form-problem").render())
+        assert said == french("console.failure")
+    assert "service call export failed" in caplog.text
+
+
 async def test_a_call_that_fails_at_the_console_is_logged_and_the_officer_told(
     services, caplog, monkeypatch
 ):
