@@ -90,6 +90,16 @@ def tighten(folder: Path) -> None:
                 log.warning("cannot make %s private: %s", path, error.strerror or error)
 
 
+def private_if_present(path: Path) -> None:
+    """``path`` readable by its owner alone when it exists (changed only when too open)."""
+    try:
+        _tighten_one(path, path.lstat())
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # another account's file: said, not fatal
+        log.warning("cannot make %s private: %s", path, error.strerror or error)
+
+
 def _tighten_one(path: Path, status: os.stat_result) -> None:
     if stat.S_ISLNK(status.st_mode):
         return

@@ -149,3 +149,29 @@ def test_commands_that_read_leave_the_callers_umask_alone(command, tmp_path):
         assert os.umask(0o022) == 0o022
     finally:
         os.umask(previous)
+
+
+def test_the_rectorat_s_data_dir_left_open_is_tightened_by_its_commands(tmp_path):
+    data_dir = tmp_path / "rectorat"
+    run("kiosk.py", "rectorat", "--data-dir", str(data_dir), "kiosk", "add", "borne-a",
+        data_dir=data_dir)  # fmt: skip
+    # Left open by hand, or by an older version.
+    data_dir.chmod(0o755)
+    (data_dir / "rectorat.sqlite3").chmod(0o644)
+    run("kiosk.py", "rectorat", "--data-dir", str(data_dir), "kiosk", "list", data_dir=data_dir)
+    assert too_open(data_dir) == []
+
+
+def test_a_rectorat_store_given_by_its_url_is_made_private_not_its_folder(tmp_path):
+    from kiosk.rectorat.store import open_store, sqlite_url
+
+    shared = tmp_path / "partage"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    path = shared / "rectorat.sqlite3"
+    open_store(sqlite_url(path)).close()
+    path.chmod(0o644)
+    store = open_store(sqlite_url(path))
+    store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # the operator's folder

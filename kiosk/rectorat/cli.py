@@ -112,6 +112,11 @@ def database_url(args: argparse.Namespace, environ=os.environ) -> str:
     if url:
         return url
     from kiosk.rectorat.store import default_url
+
+    return default_url(_data_dir(args, environ))
+
+
+def _data_dir(args: argparse.Namespace, environ=os.environ) -> Path:
     from kiosk.runtime.config import default_data_dir
 
     data_dir = (
@@ -120,7 +125,19 @@ def database_url(args: argparse.Namespace, environ=os.environ) -> str:
         or (Path(environ["KIOSK_DATA_DIR"]) if environ.get("KIOSK_DATA_DIR") else None)
         or default_data_dir()
     )
-    return default_url(Path(data_dir).expanduser())
+    return Path(data_dir).expanduser()
+
+
+def private_store_url(args: argparse.Namespace, environ=os.environ) -> str:
+    """:func:`database_url`; a store in the rectorat's data dir makes that folder private
+    first, as a kiosk's (0700, its files 0600): it holds password hashes, codes' hashes
+    and the candidates' documents. A store given by URL is the operator's to place."""
+    url = database_url(args, environ)
+    if not (getattr(args, "rectorat_db", None) or environ.get(DB_ENVIRONMENT)):
+        from kiosk.private import tighten
+
+        tighten(_data_dir(args, environ))
+    return url
 
 
 @contextmanager
@@ -145,7 +162,7 @@ def _service(args: argparse.Namespace) -> Iterator[RectoratService]:
     from kiosk.rectorat.store import open_store
 
     with _refusals():
-        store = open_store(database_url(args))
+        store = open_store(private_store_url(args))
         try:
             yield RectoratService(store, Clock.from_setting(os.environ.get("KIOSK_NOW")))
         finally:
@@ -252,7 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         return refuse(french("cli.rectorat.tls_pair"))
     with _refusals():
-        return _serve_api(args, database_url(args))
+        return _serve_api(args, private_store_url(args))
 
 
 def _serve_api(args: argparse.Namespace, url: str) -> int:

@@ -744,6 +744,13 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
     try:
         with db.connection_context():
             store.migrate()
+        if scheme.startswith("sqlite"):
+            from kiosk.private import private_if_present
+
+            # Password hashes, codes' hashes, documents: for the service's account alone
+            # (SQLite gives its journal files the store's own mode).
+            for suffix in ("", "-wal", "-shm"):
+                private_if_present(Path(f"{path}{suffix}"))
     except StoreError:
         store.close()
         raise
