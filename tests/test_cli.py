@@ -255,6 +255,24 @@ def test_the_listing_of_sessions_needs_no_session():
     assert "bacpro-poitiers-2020" in ran.stdout.split()
 
 
+def test_serve_refuses_tls_files_it_cannot_use_in_french_before_starting(capsys, tmp_path):
+    data = ["--data-dir", str(tmp_path / "rectorat")]
+    missing = tmp_path / "absent.pem"
+    code, out, err = main(capsys, "rectorat", *data, "serve", "--tls-cert", str(missing),
+                          "--tls-key", str(missing))  # fmt: skip
+    assert code == 2 and f"{missing} : fichier ou dossier introuvable" in err
+    garbage = tmp_path / "pas-un-certificat.pem"
+    garbage.write_text("ceci n'est pas un certificat")
+    code, out, err = main(capsys, "rectorat", *data, "serve", "--tls-cert", str(garbage),
+                          "--tls-key", str(garbage))  # fmt: skip
+    assert code == 2
+    assert err.strip() == french(
+        "cli.error",
+        message=french("cli.rectorat.tls_unusable", cert_file=str(garbage), key_file=str(garbage)),
+    )
+    assert not (tmp_path / "rectorat").exists()  # refused before anything was made
+
+
 def test_serve_refuses_half_a_tls_pair_in_french(capsys):
     code, out, err = main(capsys, "rectorat", "serve", "--tls-cert", "cert.pem")
     refused(code, err)

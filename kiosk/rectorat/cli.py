@@ -268,6 +268,26 @@ def _serve(args: argparse.Namespace) -> int:
     require_service()
     if (args.tls_cert is None) != (args.tls_key is None):
         return refuse(french("cli.rectorat.tls_pair"))
+    if args.tls_cert is not None:
+        import ssl
+
+        # Read before anything starts: a file that cannot be read is said by the command
+        # (an OSError with its name: ssl's has none), one that is no certificate or key here.
+        for path in (args.tls_cert, args.tls_key):
+            with open(path, "rb"):
+                pass
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                args.tls_cert, args.tls_key
+            )
+        except ssl.SSLError:
+            return refuse(
+                french(
+                    "cli.rectorat.tls_unusable",
+                    cert_file=str(args.tls_cert),
+                    key_file=str(args.tls_key),
+                )
+            )
     with _refusals():
         return _serve_api(args, private_store_url(args))
 
