@@ -273,6 +273,30 @@ def test_serve_refuses_tls_files_it_cannot_use_in_french_before_starting(capsys,
     assert not (tmp_path / "rectorat").exists()  # refused before anything was made
 
 
+def test_what_the_rectorat_s_commands_refuse_is_said_in_french(capsys, tmp_path):
+    data = ["--data-dir", str(tmp_path / "rectorat")]
+    said = {
+        ("kiosk", "add", "pas un nom!"): french("cli.rectorat.kiosk_name"),
+        ("kiosk", "revoke", "inconnue"): french("cli.rectorat.no_kiosk", name="inconnue"),
+    }
+    assert main(capsys, "rectorat", *data, "kiosk", "add", "hall-1")[0] == 0
+    said[("kiosk", "add", "hall-1")] = french("cli.rectorat.kiosk_has_credential", name="hall-1")
+    for command, message in said.items():
+        code, out, err = main(capsys, "rectorat", *data, *command)
+        refused(code, err)
+        assert err.strip() == french("cli.error", message=message)
+    for url, key in (
+        ("foo://x", "cli.rectorat.store_scheme"),
+        ("postgresql://u:p@[::1", "cli.rectorat.store_bad_url"),
+        ("postgresql://u:p@localhost:port/x", "cli.rectorat.store_bad_url"),
+        ("sqlite://", "cli.rectorat.store_needs_file"),
+    ):
+        code, out, err = main(capsys, "rectorat", "--db", url, "kiosk", "list")
+        refused(code, err)
+        lead = french(key, scheme="foo", detail="").split(":")[0].strip()
+        assert lead in err, (url, err)
+
+
 def test_serve_refuses_half_a_tls_pair_in_french(capsys):
     code, out, err = main(capsys, "rectorat", "serve", "--tls-cert", "cert.pem")
     refused(code, err)

@@ -1046,7 +1046,7 @@ def test_credentials_are_issued_checked_and_revoked(service, store):
     assert store.Kiosk.get().token_sha256 != token and len(store.Kiosk.get().token_sha256) == 64
     assert service.authenticate("borne-1", token + "x") is None
     assert service.authenticate("borne-2", token) is None
-    with pytest.raises(ValueError, match="already"):
+    with pytest.raises(ValueError, match="déjà un identifiant"):
         service.issue_credential("borne-1")
     with pytest.raises(ValueError):
         service.issue_credential("borne:1")
@@ -1238,7 +1238,7 @@ def test_cli_adds_lists_and_revokes_kiosk_credentials(cli_store, store_url, cloc
     name, _, token = added.stdout.strip().partition(":")
     assert name == "borne-1" and len(token) >= 43 and token not in added.stderr
     again = _kiosk_command("rectorat", "kiosk", "add", "borne-1", *options, env=env)
-    assert again.returncode == 2 and "already" in again.stderr
+    assert again.returncode == 2 and "a déjà un identifiant" in again.stderr
 
     store = open_store(store_url)
     try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kiosk.clock import Clock
+from kiosk.i18n import french
 from kiosk.rectorat.store import RectoratStore
 
 KIOSK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -48,9 +49,7 @@ class Credentials:
         """A new kiosk's token (shown once; only its SHA-256 is kept). A revoked kiosk
         may be issued a new one under its name: it keeps its candidates."""
         if not KIOSK_NAME.fullmatch(name or ""):
-            raise CredentialError(
-                "a kiosk name is 1 to 64 letters, digits, dots, dashes or underscores"
-            )
+            raise CredentialError(french("cli.rectorat.kiosk_name"))
         now = now or self.clock.now()
         token = secrets.token_urlsafe(32)
         Kiosk = self.store.Kiosk
@@ -59,7 +58,7 @@ class Credentials:
             if kiosk is None:
                 Kiosk.create(name=name, token_sha256=token_digest(token), created_at=now)
             elif kiosk.revoked_at is None:
-                raise CredentialError(f"kiosk {name} already has a credential: revoke it first")
+                raise CredentialError(french("cli.rectorat.kiosk_has_credential", name=name))
             else:
                 kiosk.token_sha256 = token_digest(token)
                 kiosk.revoked_at = None
@@ -72,7 +71,7 @@ class Credentials:
         with self.store.write():
             kiosk = Kiosk.get_or_none(Kiosk.name == name)
             if kiosk is None:
-                raise CredentialError(f"no kiosk named {name}")
+                raise CredentialError(french("cli.rectorat.no_kiosk", name=name))
             if kiosk.revoked_at is None:
                 kiosk.revoked_at = now
                 kiosk.save()

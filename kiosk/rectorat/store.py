@@ -38,6 +38,7 @@ from peewee import (
 )
 
 from kiosk.errors import StoreError
+from kiosk.i18n import french
 from kiosk.store.models import InstantField, UUIDTextField
 
 SCHEMA_VERSION = 9
@@ -715,13 +716,17 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
     """
     from playhouse.db_url import connect
 
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        parsed.port  # noqa: B018  a port that is no number is found here, not by the driver
+    except ValueError as error:
+        raise StoreError(french("cli.rectorat.store_bad_url", detail=error)) from error
     scheme = parsed.scheme
     kwargs: dict[str, object] = {}
     if scheme.startswith("sqlite"):
         path = parsed.path[1:]
         if not path or path == ":memory:":
-            raise StoreError("the rectorat store needs a file: sqlite:///PATH")
+            raise StoreError(french("cli.rectorat.store_needs_file"))
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Every transaction here writes: take the write lock at BEGIN, never upgrade.
         kwargs = {"pragmas": SQLITE_PRAGMAS, "lock_type": "IMMEDIATE"}
@@ -733,13 +738,11 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
             url = url.replace(f"{scheme}://", f"{scheme}+pool://", 1)
             kwargs |= {"max_connections": max_connections, "stale_timeout": 300, "timeout": 30}
     elif not scheme.startswith(("postgres", "postgresql")):
-        raise StoreError(
-            f"unsupported database URL scheme {scheme!r}: use postgresql:// or sqlite:///"
-        )
+        raise StoreError(french("cli.rectorat.store_scheme", scheme=scheme))
     try:
         db = connect(url, **kwargs)
     except (RuntimeError, ValueError) as error:
-        raise StoreError(f"cannot use the database URL: {error}") from error
+        raise StoreError(french("cli.rectorat.store_bad_url", detail=error)) from error
     store = RectoratStore(db, url)
     try:
         with db.connection_context():
@@ -757,7 +760,10 @@ def open_store(url: str, *, pool: bool = False, max_connections: int = 32) -> Re
     except Exception as error:
         store.close()
         raise StoreError(
-            f"cannot open the rectorat store: {type(error).__name__}: {_first_line(error)}"
+            french(
+                "cli.rectorat.store_unreachable",
+                detail=f"{type(error).__name__}: {_first_line(error)}",
+            )
         ) from error
     return store
 
