@@ -226,15 +226,25 @@ class KioskScreen(Screen, inherit_bindings=False):
     busy = False
     """Whether a call runs: the screen's buttons do nothing until it is done."""
 
+    _focused_before_busy: Widget | None = None
+
     def set_busy(self, busy: bool) -> None:
         # The rows of buttons carry the mark, not the screen: a class on the screen would
         # restyle every widget of a form, which held the registration form's save for
         # a tenth of a second.
         self.busy = busy
+        if busy:
+            self._focused_before_busy = self.focused
         for row in self.query(".buttons"):
             row.set_class(busy, "-busy")
         for button in self.query(Button):
             button.disabled = busy
+        if not busy:
+            # A button pressed lost the focus as it was disabled: it takes it back, unless
+            # something else has it now (a field with a problem takes it after this).
+            before, self._focused_before_busy = self._focused_before_busy, None
+            if self.focused is None and before is not None and before.is_attached:
+                self.set_focus(before)
 
     @work(thread=True, exit_on_error=False, group="service")
     def _run(self, action: str, function: Callable[..., Any], args: tuple[Any, ...]) -> None:

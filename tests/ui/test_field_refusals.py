@@ -94,3 +94,27 @@ async def test_the_refusal_is_said_in_the_candidate_s_language(app):
         await sign_up_field(pilot)
         await paste(pilot, "Du\x07pont")
         assert problem(pilot).startswith("Pasted text refused")
+
+
+async def test_a_button_pressed_keeps_the_focus_after_a_refusal_and_the_next_key_is_answered(
+    app, services
+):
+    """« Me connecter » pressed from the keyboard, the password wrong: the answer comes,
+    and the button still has the focus, so Tab and Entrée go on working."""
+    from tests.support.pilot import EMAIL, candidate
+
+    candidate(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")  # the login screen
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#email", Input).value = EMAIL
+        screen.query_one("#password", Input).value = "pas le bon mot de passe"
+        screen.query_one("#submit").focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "incorrect" in text_of(pilot, "#form-problem")
+        assert pilot.app.focused is screen.query_one("#submit")
+        await pilot.press("shift+tab")
+        assert pilot.app.focused is not None and pilot.app.focused.id != "submit"
