@@ -141,10 +141,23 @@ class DocumentsScreen(KioskScreen):
             self.say(self.t("documents.printed"))
 
     def show_problems(self, refused: Refused, *, focus: bool = True) -> None:
+        self._progress_over()
         super().show_problems(refused, focus=focus)
         if any(problem.key.startswith("print.") for problem in refused.problems.values()):
             self.say(self.t("documents.other_ways"))
             self.query_one("#email").focus()
+
+    def show_form_problem(self, text: str) -> None:
+        self._progress_over()
+        super().show_form_problem(text)
+
+    def _progress_over(self) -> None:
+        """A call refused or failed: what was said while it ran (« Impression en cours… »,
+        « Préparation de vos documents… ») no longer holds."""
+        self.say("")
+        status = self.query_one("#status", Plain)
+        if str(status.render()) == self.t("documents.making"):
+            status.display = False
 
     @on(Button.Pressed, "#email")
     def action_email(self) -> None:

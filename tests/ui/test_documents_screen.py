@@ -219,3 +219,16 @@ async def test_withdrawn_before_any_document_there_is_nothing_to_print(app, serv
             services.config.print_dir.glob("*.pdf")
         )
         assert pilot.app.is_running and pilot.app.return_code is None
+
+
+async def test_documents_that_cannot_be_read_leave_no_preparing_line(app, services):
+    account = candidate(services)
+    register(services, account)
+    folder = services.config.data_dir / "documents"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("pas un dossier")  # the PDFs cannot be made
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        screen = await open_documents(pilot)
+        assert text_of(pilot, "#form-problem")
+        assert not screen.query_one("#status").display  # no « Préparation de vos documents… »
