@@ -115,14 +115,16 @@ class HomeScreen(KioskScreen):
             else ""
         )
         self.query_one("#window", Plain).show(self._window_text())
-        self.query_one("#standing", Plain).show(
-            self.t(
-                f"standing.{standing.state}",
-                version=standing.version,
-                saved_at=saved_at,
-                missing=", ".join(self.t(f"pieces.{piece}.title") for piece in standing.missing),
-            )
+        said = self.t(
+            f"standing.{standing.state}",
+            version=standing.version,
+            saved_at=saved_at,
+            missing=", ".join(self.t(f"pieces.{piece}.title") for piece in standing.missing),
         )
+        if standing.version and standing.has_draft and Action.CHANGE in standing.actions:
+            # Changes left on the form without « Enregistrer »: the saved version holds.
+            said += " " + self.t("standing.unsaved_changes", version=standing.version)
+        self.query_one("#standing", Plain).show(said)
         todo = ""
         if standing.to_do and standing.pieces:
             todo = (

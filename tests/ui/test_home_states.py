@@ -221,3 +221,19 @@ async def test_a_change_of_address_starts_from_the_address_on_file_not_a_draft(s
         await settle(pilot)
         street = pilot.app.screen.query_one("#address_line1").value
         assert street == registration.answers["address_line1"]
+
+
+async def test_a_registered_candidate_with_changes_not_saved_is_told_so(services):
+    account = candidate(services)
+    registration = register(services, account)
+    app = build_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        assert "non enregistrées" not in text_of(pilot, "#standing")
+    services.registrations.save_draft(account, {**registration.answers, "town": "Niort"})
+    app = build_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        said = text_of(pilot, "#standing")
+        assert said.startswith("Vous êtes inscrit(e) : version 1")
+        assert "modifications non enregistrées" in said and "la version 1 reste" in said
