@@ -10,8 +10,10 @@ from kiosk.console.on_rectorat import RectoratConsole
 from kiosk.console.views import Officer
 from kiosk.errors import Refused
 from kiosk.exam_sessions import load_session
+from kiosk.rectorat.feed import LoginRefused
 from kiosk.staff import StaffService
 from kiosk.store.models import reference_of
+from tests.factories import PASSWORD as CANDIDATE_PASSWORD
 from tests.factories import (
     account_item,
     answers,
@@ -162,6 +164,24 @@ def test_the_reception_lifts_a_delay_of_login_elsewhere(store, service, console,
     with pytest.raises(Refused) as caught:
         console.lift_delay(RECEPTION, account_id)
     assert key(caught) == "console.not_locked"
+
+
+def test_a_delay_lifted_at_the_console_is_lifted_for_the_service_s_own_process(
+    service, console, pushed
+):
+    """``kiosk rectorat serve`` keeps the delays of logins elsewhere in its memory; the
+    console is another process, with another service over the same store."""
+    account_id, _ = pushed
+    kiosk_b = new_kiosk(service, "borne-b")[0]
+    email = "jean.dupont@exemple.fr"
+    for _ in range(6):
+        with pytest.raises(LoginRefused):
+            service.feed.login(kiosk_b, email, "pas le bon mot de passe")
+    with pytest.raises(LoginRefused) as caught:
+        service.feed.login(kiosk_b, email, CANDIDATE_PASSWORD)
+    assert caught.value.reason == "locked"
+    console.lift_delay(RECEPTION, account_id)
+    assert service.feed.login(kiosk_b, email, CANDIDATE_PASSWORD)["account"]["id"] == account_id
 
 
 def test_the_export_lists_the_session_s_registrations_by_number(console, pushed):

@@ -175,13 +175,18 @@ class Feed:
             raise LoginRefused("login")
         readable = 0 < len(email_key) <= EMAIL_MAX and "\x00" not in email_key
         key = normalise_email_key(email_key.strip()) if readable else None
-        # The delay is this kiosk's for this address, account or not: checked first,
-        # before any hash; the same answer whether the address has an account or not.
+        # The delay is this kiosk's for this address, account or not: checked before any
+        # hash; the same answer whether the address has an account or not.
         counted = key or email_key[:EMAIL_MAX]
+        account = m.Account.get_or_none(m.Account.email_key == key) if key else None
+        if account is not None and account.failed_logins == 0:
+            # Every failure here also counts in the store: none there means the delay was
+            # lifted since (by the exam office's console, another process) or the owner
+            # logged in. This process's count for the address at this kiosk is over.
+            self.failures.succeeded(kiosk.id, counted)
         wait = self.failures.wait(kiosk.id, counted, now)
         if wait:
             raise LoginRefused("locked", retry_after=wait)
-        account = m.Account.get_or_none(m.Account.email_key == key) if key else None
         if account is None:
             self.hasher.waste_time(password)
             self.failures.failed(kiosk.id, counted, now)
