@@ -291,6 +291,20 @@ def test_the_export_is_one_line_per_registration_readable_by_its_owner_only(cons
     assert audit_lines(console.store)[-1][1] == "export"
 
 
+def test_two_exports_in_one_second_are_two_files_and_a_planted_link_is_not_followed(
+    console, registered, tmp_path
+):
+    first = console.export_csv(EXAM_OFFICE)
+    target = tmp_path / "autre-fichier.txt"
+    target.write_text("à garder")
+    planted = first.with_name(first.stem + "-2.csv")
+    planted.symlink_to(target)  # a share: someone else may write there
+    second = console.export_csv(EXAM_OFFICE)  # the same second, on the frozen clock
+    assert second not in (first, planted) and second.name == first.stem + "-3.csv"
+    assert target.read_text() == "à garder"
+    assert first.read_text(encoding="utf-8-sig") == second.read_text(encoding="utf-8-sig")
+
+
 @pytest.mark.parametrize("text", ["=1+1", "+33 5 49", "-2", "@SUM(A1)"])
 def test_a_cell_a_spreadsheet_would_run_is_kept_as_text(text):
     assert _cell(text) == "'" + text

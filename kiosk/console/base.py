@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
 import unicodedata
 from collections import Counter
@@ -324,12 +325,11 @@ class ConsoleService:
         self._allow(officer, "export")
         now = self.clock.now()
         self.exports_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = (
-            self.exports_dir
-            / f"inscriptions-{self.session.id}-{self.session.local(now):%Y%m%d-%H%M%S}.csv"
-        )
         rows = self._export_rows()
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        path, descriptor = _new_file(
+            self.exports_dir,
+            f"inscriptions-{self.session.id}-{self.session.local(now):%Y%m%d-%H%M%S}",
+        )
         with open(descriptor, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle, delimiter=";")
             writer.writerow(CSV_COLUMNS)
@@ -521,3 +521,17 @@ def _clean(character: str) -> str:
     if category == "Cs":
         return "\ufffd"
     return character
+
+
+def _new_file(folder: Path, stem: str) -> tuple[Path, int]:
+    """A file made now in ``folder`` (0600), never one that was there: two exports in
+    the same second get two files, and a link planted under the name (the exports may
+    be a share) is neither followed nor overwritten."""
+    for n in range(1, 100):
+        path = folder / (f"{stem}.csv" if n == 1 else f"{stem}-{n}.csv")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            return path, os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "too many exports in one second", str(folder / stem))
