@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fpdf import FPDF
@@ -319,6 +320,29 @@ def test_the_publish_command_says_whether_the_candidate_was_mailed(
     else:
         assert "prévenu" not in done.stdout
         assert "Le courriel au candidat n'a pas pu partir : prévenez-le vous-même." in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("what", "said"),
+    [
+        ("fifo", "ce n'est pas un fichier ordinaire"),
+        ("/dev/zero", "ce n'est pas un fichier ordinaire"),
+        ("absent.pdf", "fichier introuvable"),
+    ],
+)
+def test_the_publish_command_neither_waits_on_a_pipe_nor_reads_a_device_whole(
+    store_url, tmp_path, what, said
+):
+    path = Path(what) if what.startswith("/") else tmp_path / what
+    if what == "fifo":
+        os.mkfifo(path)
+    done = subprocess.run(
+        [sys.executable, "kiosk.py", "rectorat", "--db", store_url, "--data-dir", str(tmp_path),
+         "publish", "--title", "Convocation", "--file", "2020-PO-000001", str(path)],
+        cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"kiosk : {path} : lecture impossible ({said}), non publié."
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -33,7 +32,7 @@ from kiosk.console.views import (
 )
 from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession
-from kiosk.pdf_check import MAX_PDF_BYTES, pdf_problem
+from kiosk.pdf_check import MAX_PDF_BYTES, NotReadable, pdf_problem, read_document
 from kiosk.rectorat.exam_office import ConflictNotApplied, NotPublished
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import RectoratStore
@@ -400,31 +399,10 @@ def _read_pdf(typed: str) -> bytes:
         raise Refused.one("path", "console.publish_refused.no_path")
     path = os.path.abspath(os.path.expanduser(typed))
     try:
-        # Not blocking: a named pipe or a device is refused below, not waited for.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except (FileNotFoundError, NotADirectoryError):
-        raise Refused.one("path", "console.publish_refused.no_file", path=path) from None
-    except PermissionError:
-        raise Refused.one("path", "console.publish_refused.not_allowed", path=path) from None
-    except OSError as error:
+        return read_document(path)
+    except NotReadable as refused:
+        if refused.reason == "too_large":
+            raise _not_published("too_large") from None
         raise Refused.one(
-            "path", "console.publish_refused.unreadable", path=path, error=error.strerror or error
+            "path", f"console.publish_refused.{refused.reason}", path=path, error=refused.detail
         ) from None
-    kind = os.fstat(descriptor)
-    if not stat.S_ISREG(kind.st_mode):
-        os.close(descriptor)
-        folder = stat.S_ISDIR(kind.st_mode)
-        key = "console.publish_refused.folder" if folder else "console.publish_refused.not_a_file"
-        raise Refused.one("path", key, path=path)
-    with open(descriptor, "rb") as handle:
-        if kind.st_size > MAX_PDF_BYTES:
-            raise _not_published("too_large")
-        try:
-            return handle.read(MAX_PDF_BYTES + 1)
-        except OSError as error:
-            raise Refused.one(
-                "path",
-                "console.publish_refused.unreadable",
-                path=path,
-                error=error.strerror or error,
-            ) from None

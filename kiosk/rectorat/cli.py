@@ -225,6 +225,7 @@ def _publish(args: argparse.Namespace) -> int:
     named by its file reference: published for its candidate, who is mailed."""
     import getpass
 
+    from kiosk.pdf_check import NotReadable, read_document
     from kiosk.rectorat.exam_office import NotPublished
     from kiosk.rectorat.mail import mail_from_config
 
@@ -244,16 +245,20 @@ def _publish(args: argparse.Namespace) -> int:
         for file in files:
             reference = args.reference or file.stem
             try:
-                document, told = service.publish(reference, file.read_bytes(), args.title, by)
+                document, told = service.publish(
+                    reference, read_document(str(file)), args.title, by
+                )
             except NotPublished as problem:
                 refused += 1
                 warn(french(f"cli.rectorat.publish_{problem.reason}", file=str(file)))
                 continue
-            except OSError as error:
+            except NotReadable as problem:
                 refused += 1
-                warn(
-                    french("cli.rectorat.publish_unreadable", file=str(file), error=error.strerror)
-                )
+                if problem.reason == "too_large":
+                    warn(french("cli.rectorat.publish_too_large", file=str(file)))
+                else:
+                    why = french(f"cli.rectorat.unreadable_{problem.reason}", error=problem.detail)
+                    warn(french("cli.rectorat.publish_unreadable", file=str(file), error=why))
                 continue
             print(french("cli.rectorat.published", file=str(file), reference=reference,
                          title=document.title, size=document.size))  # fmt: skip
