@@ -602,6 +602,23 @@ def test_a_borrowed_account_stays_while_a_mail_attaches_its_confirmation_then_go
     assert kiosk_b.account(account.id) is None and not path.exists()
 
 
+def test_a_borrowed_account_stays_until_a_code_mailed_here_has_reached_the_rectorat(
+    rectorat, kiosks
+):
+    rectorat.start()
+    kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
+    account, _ = kiosk_a.candidate("jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002")
+    assert kiosk_a.sync().pending == 0
+    b = kiosk_b.services
+    b.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
+    b.mail.deliver_due()
+    b.accounts.request_reset("jean.dupont@exemple.fr")
+    assert b.mail.deliver_due().sent == 1  # the code made as its mail left: its hashes wait
+    assert b.sync.forget_borrowed(str(account.id)) is False
+    assert kiosk_b.sync().pending == 0
+    assert b.sync.forget_borrowed(str(account.id)) is True
+
+
 # -- 9. a purge reaches the rectorat ----------------------------------------------------------
 
 

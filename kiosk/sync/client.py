@@ -1065,6 +1065,15 @@ class SyncService:
             s.AddressChange.registration.in_(registration_ids)
         )
         change_ids = [str(c.id) for c in changes]
+        # And a code mailed here (a reset): its hashes must reach the rectorat for the
+        # code to work at any kiosk.
+        code_ids = [
+            str(c.id)
+            for c in s.OneTimeCode.select(s.OneTimeCode.id).where(
+                s.OneTimeCode.account == account.id
+            )
+        ]
+        theirs = {str(account.id), *registration_ids, *change_ids, *code_ids}
         waiting = [
             row
             for row in s.OutboxRow.select().where(
@@ -1072,7 +1081,7 @@ class SyncService:
                 s.OutboxRow.delivered_at.is_null(),
                 s.OutboxRow.failed_at.is_null(),
             )
-            if row.payload.get("id") in {str(account.id), *registration_ids, *change_ids}
+            if row.payload.get("id") in theirs
         ]
         has_draft = s.Draft.select().where(s.Draft.account == account.id).exists()
         if waiting or has_draft:
