@@ -278,7 +278,7 @@ class KioskApp(LockedDownApp, inherit_bindings=False):
             log.info("forgot %d borrowed account(s) once nothing of theirs waited", forgotten)
 
     def failure_message(self, worker: Worker[Any]) -> str | None:
-        if worker.group == "service":  # a screen's call: the candidate pressed a button
+        if worker.group in ("service", "standing"):  # a screen's call, or the home's read
             return self.CALL_FAILED
         if worker.group == "draft" and self.candidate is not None:
             return "app.draft_failed"  # told to the one who typed it, not to the next person

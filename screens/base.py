@@ -272,7 +272,8 @@ class KioskScreen(Screen, inherit_bindings=False):
         """A call that failed outside ``_run``'s own handling (the store's connection, say):
         the screen is free again, and the app logs it and tells the person."""
         if event.state is WorkerState.ERROR:
-            self.set_busy(False)
+            if event.worker.group == "service":  # a read beside it leaves the call busy
+                self.set_busy(False)
             self.app.worker_failed(event.worker)
 
     @on(Done)

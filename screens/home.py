@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
+from textual.worker import Worker, WorkerState
 
 from kiosk import formatting
 from kiosk.candidate_actions import Action
 from kiosk.exam_sessions import WindowState
 from kiosk.registrations import Standing
+from kiosk.store.models import Account
 from screens.base import KioskScreen
 from screens.dialogs import Confirm
 from screens.widgets import Body, Button, Plain, Problem
@@ -101,11 +104,37 @@ class HomeScreen(KioskScreen):
     def draft_kept(self) -> None:
         self.refresh_standing()
 
+    class StandingRead(Message):
+        """The candidate's standing, read beside whatever the screen's buttons started."""
+
+        def __init__(self, standing: Standing) -> None:
+            super().__init__()
+            self.standing = standing
+
+    reads = 0
+    """Reads of the standing under way: each ends with its message, or its failure."""
+
     def refresh_standing(self) -> None:
         if self.app.candidate is not None:  # not while the session is ending under it
-            self.call("standing", self.services.registrations.standing, self.app.candidate)
+            self.reads += 1
+            self._read_standing(self.app.candidate)
 
-    def on_done_standing(self, standing: Standing) -> None:
+    @work(thread=True, exit_on_error=False, group="standing")
+    def _read_standing(self, candidate: Account) -> None:
+        # Not a call: a read that leaves the buttons as they are, so that a key pressed
+        # meanwhile (F3, Échap) is answered rather than dropped as during a call.
+        with self.services.store.db.connection_context():
+            standing = self.services.registrations.standing(candidate)
+        self.post_message(self.StandingRead(standing))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Textual calls KioskScreen's handler too (it logs, and tells the candidate).
+        if event.worker.group == "standing" and event.state is WorkerState.ERROR:
+            self.reads -= 1
+
+    def on_home_screen_standing_read(self, message: StandingRead) -> None:
+        self.reads -= 1
+        standing = message.standing
         self.standing = standing
         session = self.services.session
         messages = self.app.messages

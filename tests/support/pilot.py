@@ -48,8 +48,13 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause()
         busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
         # A screen still drawing a tab has not given its cursor yet: a key would be lost.
+        # The home still reading the standing offers none of its buttons yet.
         screen = app.screen
-        waiting = getattr(screen, "busy", False) or getattr(screen, "drawing", False)
+        waiting = (
+            getattr(screen, "busy", False)
+            or getattr(screen, "drawing", False)
+            or getattr(screen, "reads", 0) > 0
+        )
         if not busy and not waiting:
             return
     raise AssertionError("the app never settled")

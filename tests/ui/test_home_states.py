@@ -4,12 +4,15 @@ saved."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from textual.widgets import Button
 
 from kiosk.candidate_actions import TABLE, Action, State
 from kiosk.clock import parse_instant
 from kiosk.exam_sessions import WindowState
+from kiosk.i18n import french
 from screens.app import build_app
 from screens.documents import DocumentsScreen
 from screens.home import HomeScreen
@@ -237,3 +240,50 @@ async def test_a_registered_candidate_with_changes_not_saved_is_told_so(services
         said = text_of(pilot, "#standing")
         assert said.startswith("Vous êtes inscrit(e) : version 1")
         assert "modifications non enregistrées" in said and "la version 1 reste" in said
+
+
+async def test_a_key_pressed_while_the_home_reads_the_standing_is_answered(services):
+    """The standing is read again as the home comes back; a key pressed meanwhile opens
+    its screen. The store is slowed by a delay around the real read (no other way to
+    make a SQLite read take 300 ms here)."""
+    account = candidate(services)
+    register(services, account)
+    read = services.registrations.standing
+    app = build_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, account)
+        home = pilot.app.screen
+        assert isinstance(home, HomeScreen)
+
+        def slow_standing(who):
+            time.sleep(0.3)
+            return read(who)
+
+        services.registrations.standing = slow_standing  # type: ignore[method-assign]
+        home.refresh_standing()
+        await pilot.pause(0.05)  # the read under way
+        await pilot.press(KEYS["address"])
+        await settle(pilot)
+        assert pilot.app.screen is not home  # the address screen, not a dropped key
+
+
+async def test_a_standing_that_cannot_be_read_is_said_not_left_blank(services, caplog):
+    account = candidate(services)
+    register(services, account)
+    app = build_app(services)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await log_in(pilot, account)
+        home = pilot.app.screen
+
+        def unreadable(_who):
+            raise RuntimeError("the store is on fire")
+
+        services.registrations.standing = unreadable  # type: ignore[method-assign]
+        home.refresh_standing()
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if home.query("Toast") or pilot.app.screen.query("Toast"):
+                break
+        said = [toast.render().plain for toast in pilot.app.screen.query("Toast")]
+        assert said == [french("app.failure")]
+    assert "the store is on fire" in caplog.text
