@@ -81,7 +81,11 @@ class DocumentsScreen(KioskScreen):
             return self.current is not None
         return True
 
+    shelf_read = False
+    """Whether the documents were read: until then the status says they are being made."""
+
     def on_done_load(self, shelf: tuple[list[DocumentView], str | None]) -> None:
+        self.shelf_read = True
         documents, status = shelf
         lines: list[Plain] = []
         for document in documents:
@@ -155,9 +159,8 @@ class DocumentsScreen(KioskScreen):
         """A call refused or failed: what was said while it ran (« Impression en cours… »,
         « Préparation de vos documents… ») no longer holds."""
         self.say("")
-        status = self.query_one("#status", Plain)
-        if str(status.render()) == self.t("documents.making"):
-            status.display = False
+        if not self.shelf_read:
+            self.query_one("#status", Plain).display = False
 
     @on(Button.Pressed, "#email")
     def action_email(self) -> None:

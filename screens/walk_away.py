@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 
@@ -28,8 +27,6 @@ class WalkAwayWarning(ModalScreen[bool], inherit_bindings=False):
     }
     WalkAwayWarning Button { margin-top: 1; }
     """
-    BINDINGS = [Binding("escape", "stay", show=False)]
-
     app: LockedDownApp
 
     def __init__(self, deadline: datetime) -> None:
