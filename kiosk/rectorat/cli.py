@@ -107,37 +107,26 @@ def _kiosk_name(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def database_url(args: argparse.Namespace, environ=os.environ) -> str:
+def private_store_url(args: argparse.Namespace, environ=os.environ) -> str:
+    """The store's URL: ``--db`` (or ``KIOSK_RECTORAT_DB``), the operator's to place; else
+    the SQLite file of the rectorat's data dir, made private first as a kiosk's is (0700,
+    its files 0600): it holds password hashes, codes' hashes and the candidates'
+    documents."""
     url = getattr(args, "rectorat_db", None) or environ.get(DB_ENVIRONMENT)
     if url:
         return url
+    from kiosk.private import tighten
     from kiosk.rectorat.store import default_url
-
-    return default_url(_data_dir(args, environ))
-
-
-def _data_dir(args: argparse.Namespace, environ=os.environ) -> Path:
     from kiosk.runtime.config import default_data_dir
 
-    data_dir = (
+    data_dir = Path(
         getattr(args, "rectorat_data_dir", None)
         or getattr(args, "data_dir", None)
         or (Path(environ["KIOSK_DATA_DIR"]) if environ.get("KIOSK_DATA_DIR") else None)
         or default_data_dir()
-    )
-    return Path(data_dir).expanduser()
-
-
-def private_store_url(args: argparse.Namespace, environ=os.environ) -> str:
-    """:func:`database_url`; a store in the rectorat's data dir makes that folder private
-    first, as a kiosk's (0700, its files 0600): it holds password hashes, codes' hashes
-    and the candidates' documents. A store given by URL is the operator's to place."""
-    url = database_url(args, environ)
-    if not (getattr(args, "rectorat_db", None) or environ.get(DB_ENVIRONMENT)):
-        from kiosk.private import tighten
-
-        tighten(_data_dir(args, environ))
-    return url
+    ).expanduser()
+    tighten(data_dir)
+    return default_url(data_dir)
 
 
 @contextmanager
