@@ -419,6 +419,131 @@ def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(
         service.resolve_conflict(conflict.id, "keep_existing")
 
 
+# -- a registration changed at a kiosk and by the exam office -----------------------------
+
+CORRECTED = {"family_name": "Dupont", "given_names": "Jean", "birth_town": "Poitiers"}
+
+
+def _changed_here(item: dict, base: int, version: int, specialty: str = "y") -> dict:
+    """The kiosk's change of a registration it knew at version ``base``."""
+    data = {**item["data"], "answers": {**item["data"]["answers"], "specialty": specialty}}
+    return {**item, "version": version, "base": base, "data": data}
+
+
+def _feed_ids(service, kiosk, after: int) -> tuple[list[str], int]:
+    page = service.changes(kiosk, after)
+    return [change["id"] for change in page["changes"]], page["last"]
+
+
+def test_a_change_made_from_a_version_the_exam_office_changed_since_is_kept_aside(
+    service, store, kiosk_a
+):
+    account = account_item()
+    first = registration_item(account["id"])
+    assert results(service.push(kiosk_a, [account, first])) == ["applied", "applied"]
+    # The exam office corrects the identity (version 2) while the kiosk, offline, saves
+    # a change of its own made from version 1: its version 2 too.
+    service.correct_identity(first["id"], CORRECTED)
+    _, cursor = _feed_ids(service, kiosk_a, 0)  # the kiosk has pulled the correction's change
+    mine = _changed_here(first, base=1, version=2)
+
+    answer = service.push(kiosk_a, [mine])
+    assert results(answer) == ["conflict"] and answer[0]["kind"] == "version"
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["birth_town"], stored.answers["specialty"]) == (
+        2,
+        "Poitiers",
+        "x",
+    )
+    (conflict,) = service.conflicts()
+    assert (conflict.kind, conflict.existing_id, conflict.version) == ("version", first["id"], 2)
+    assert conflict.incoming["answers"]["specialty"] == "y"
+    # The rectorat's copy goes back to the kiosk, though its cursor is past the correction.
+    pulled, cursor = _feed_ids(service, kiosk_a, cursor)
+    assert pulled == [first["id"]]
+
+    # Sent again (its answer lost): the same conflict, and nothing more in the feed.
+    again = service.push(kiosk_a, [mine])
+    assert (again[0]["result"], again[0]["conflict"]) == ("conflict", answer[0]["conflict"])
+    assert _feed_ids(service, kiosk_a, cursor)[0] == [] and len(service.conflicts()) == 1
+
+    # The exam office applies the kiosk's change: on top of its correction, a version 3.
+    assert service.resolve_conflict(conflict.id, "apply_incoming") == {"result": "applied"}
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["specialty"]) == (3, "y")
+    assert service.conflicts() == []
+
+
+def test_a_change_from_the_rectorats_own_version_is_applied_and_ends_the_conflict(
+    service, store, kiosk_a
+):
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    service.correct_identity(first["id"], CORRECTED)
+    assert results(service.push(kiosk_a, [_changed_here(first, base=1, version=2)])) == ["conflict"]
+    # The kiosk took the rectorat's copy (its own version 3, the rectorat's 2), then the
+    # candidate changed it again.
+    corrected = {**first["data"]["answers"], **CORRECTED}
+    on_top = {**first, "version": 4, "base": 2, "data": {**first["data"], "answers": {
+        **corrected, "specialty": "z"}}}  # fmt: skip
+    assert results(service.push(kiosk_a, [on_top])) == ["applied"]
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["birth_town"], stored.answers["specialty"]) == (
+        4,
+        "Poitiers",
+        "z",
+    )
+    (conflict,) = service.conflicts(open_only=False)
+    assert conflict.resolution == "superseded"
+
+
+def test_a_change_sent_again_after_it_was_taken_is_stale_and_without_a_base_as_before(
+    service, store, kiosk_a
+):
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    mine = _changed_here(first, base=1, version=2)
+    assert results(service.push(kiosk_a, [mine])) == ["applied"]
+    assert results(service.push(kiosk_a, [mine])) == ["stale"]  # its own, sent again
+    # A kiosk of an earlier version sends no base: an older version is stale, as it was.
+    service.correct_identity(first["id"], CORRECTED)
+    older = {key: value for key, value in _changed_here(first, 1, 3, "w").items() if key != "base"}
+    assert results(service.push(kiosk_a, [older])) == ["stale"]
+    assert service.conflicts() == []
+
+
+def test_a_batch_holding_a_change_made_from_an_older_version_keeps_it_aside(
+    service, store, kiosk_a
+):
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    service.correct_identity(first["id"], CORRECTED)
+    others = [account_item(email=f"p{n}@exemple.fr", family=f"Nom{n}") for n in range(3)]
+    batch = [
+        item
+        for n, other in enumerate(others)
+        for item in (other, registration_item(other["id"], who=answers(f"Nom{n}")))
+    ]
+    # New records, and the change: the batch's path leaves it to the rules of one item,
+    # and so it does when the whole batch is sent again.
+    answer = service.push(kiosk_a, [*batch, _changed_here(first, base=1, version=2)])
+    assert results(answer) == ["applied"] * 6 + ["conflict"]
+    replayed = service.push(kiosk_a, [*batch, _changed_here(first, base=1, version=2)])
+    assert results(replayed) == ["stale"] * 6 + ["conflict"]
+
+
+@pytest.mark.parametrize("base", [-1, "1", 1.0, True, 2**63])
+def test_a_base_that_is_not_a_version_is_refused(service, kiosk_a, base):
+    account = account_item()
+    first = registration_item(account["id"])
+    answer = service.push(kiosk_a, [account, {**first, "base": base}])
+    assert results(answer) == ["applied", "refused"]
+    assert answer[1]["detail"] == "base is an integer from 0 to 9223372036854775807"
+
+
 def test_applying_a_conflict_still_blocked_changes_nothing(service, store, kiosk_a, kiosk_b):
     assert results(service.push(kiosk_a, [account_item()])) == ["applied"]
     answer = service.push(kiosk_b, [account_item()])

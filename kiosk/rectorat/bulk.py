@@ -45,6 +45,7 @@ from kiosk.rectorat.items import (
     read_instant,
     read_uuid,
     registration_fields,
+    valid_base,
 )
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.rules import CANNOT_HOLD, FUTURE_TOLERANCE, PushRules
@@ -102,6 +103,7 @@ class PlainItem(NamedTuple):
     key: str
     version: int
     data: Mapping[str, Any]
+    base: int
 
 
 class NewAccount(NamedTuple):
@@ -122,6 +124,7 @@ class NewRegistration(NamedTuple):
     fields: dict
     identity: str | None  # its identity key, when the answers alone give it
     needs_names: bool  # the answers hold no names: the key is made with the account's
+    base: int  # the version the kiosk changed (Envelope.base)
 
 
 class Answered(NamedTuple):
@@ -359,17 +362,19 @@ def _plain(item: object) -> PlainItem | None:
     else, which :func:`read_envelope` reads (and refuses, or not)."""
     if type(item) is not dict:
         return None
-    entity, raw_id, version, data = (
+    entity, raw_id, version, data, base = (
         item.get("entity"),
         item.get("id"),
         item.get("version"),
         item.get("data"),
+        item.get("base", 0),
     )
     if (
         entity in _BULK and type(raw_id) is str and _CANONICAL_UUID.fullmatch(raw_id) is not None
         and type(version) is int and 1 <= version <= MAX_VERSION and type(data) is dict
+        and valid_base(base)
     ):  # fmt: skip
-        return PlainItem(entity, raw_id, version, data)
+        return PlainItem(entity, raw_id, version, data, base)
     return None
 
 
@@ -675,7 +680,7 @@ class BatchPath:
                 if read.entity not in _BULK:
                     parsed.append(PerItem(index))
                     break
-                plain = PlainItem(read.entity, shown_id, read.version, read.data)
+                plain = PlainItem(read.entity, shown_id, read.version, read.data, read.base)
             else:
                 try:
                     check_depth(plain.data)  # read_envelope's, for the items it did not read
@@ -694,7 +699,13 @@ class BatchPath:
                     identity = None if needs_names else identity_key(answers)
                     parsed.append(
                         NewRegistration(
-                            index, plain.key, plain.version, fields, identity, needs_names
+                            index,
+                            plain.key,
+                            plain.version,
+                            fields,
+                            identity,
+                            needs_names,
+                            plain.base,
                         )
                     )
             except Invalid as problem:
@@ -850,6 +861,7 @@ class BatchPath:
                 stored = view.registration_versions.get(key)
                 if (
                     stored is not None and entry.version <= stored
+                    and not 0 < entry.base < stored  # sent again, or the exam office's: looked at
                     and view.account_of.get(key) == account_id
                     and account_id in view.holds
                     and view.session_of.get(key) == session_id

@@ -269,7 +269,8 @@ class ExamOffice:
         """Settle a conflict: ``keep_existing`` (the incoming item stays in the conflict,
         unapplied) or ``apply_incoming``. Applying a registration held for the same
         person sets the existing one aside first; an account held for its e-mail is
-        applied only once that e-mail is free. Returns the push result of the apply."""
+        applied only once that e-mail is free; a registration changed on both sides takes
+        the kiosk's change as its newest version. Returns the push result of the apply."""
         m = self.store
         if resolution not in RESOLUTIONS:
             raise ValueError(f"a resolution is one of {', '.join(RESOLUTIONS)}")
@@ -293,13 +294,25 @@ class ExamOffice:
                 self._set_aside_for(read_uuid(conflict.existing_id), now)
             kiosk_row = m.Kiosk.get_by_id(conflict.kiosk_id)
             kiosk = KioskIdentity(kiosk_row.id, kiosk_row.name)
-            version = conflict.version
+            version = applied_as = conflict.version
+            base = 0
+            here = m.Registration.get_or_none(m.Registration.id == conflict.entity_id)
+            if conflict.kind == "version" and here is not None:
+                # The kiosk's change goes on top of the version here, as a newer one.
+                base = here.version
+                applied_as = max(version, base + 1)
             # Set the conflict apart while its item is applied as if the kiosk pushed it
             # again (same checks, same rights); any failure below undoes all of this.
             conflict.version = 0
             conflict.save()
             outcome = self.rules.apply(
-                kiosk, conflict.entity, conflict.entity_id, version, conflict.incoming, now
+                kiosk,
+                conflict.entity,
+                conflict.entity_id,
+                applied_as,
+                conflict.incoming,
+                now,
+                base=base,
             )
             if outcome["result"] != "applied":
                 raise ConflictNotApplied(f"conflict {key} cannot be applied yet: {outcome}")

@@ -1,9 +1,10 @@
 """Reading and checking the items a kiosk pushes, before anything looks at the store.
 
-Every item carries an envelope (``entity``, ``id``, ``version``, ``data``), read by
-:func:`read_envelope`; its ``data`` is read by the entity's reader
-(:func:`account_fields`, :func:`registration_fields`, :func:`address_change_fields`),
-which checks each field's type and bounds. A reader raises :class:`Invalid` with what
+Every item carries an envelope (``entity``, ``id``, ``version``, ``data``, and for a
+change made at a kiosk its optional ``base``), read by :func:`read_envelope`; its
+``data`` is read by the entity's reader (:func:`account_fields`,
+:func:`registration_fields`, :func:`address_change_fields`), which checks each field's
+type and bounds. A reader raises :class:`Invalid` with what
 is wrong; the push answers it ``refused`` (``reason``: ``invalid``) with that text as
 its ``detail``.
 
@@ -60,6 +61,9 @@ class Envelope:
     record_id: uuid.UUID
     version: int
     data: Mapping[str, Any]
+    base: int = 0
+    """The version of the record that the kiosk changed, as it last knew the rectorat's
+    (0: it knew none, or is of an earlier version and does not say)."""
 
 
 def read_envelope(item: object) -> tuple[str, Envelope | dict]:
@@ -77,18 +81,26 @@ def read_envelope(item: object) -> tuple[str, Envelope | dict]:
         version = item.get("version", 1 if entity == "account_deletion" else None)
         if not valid_version(version):
             raise Invalid(f"version is an integer from 1 to {MAX_VERSION}")
+        base = item.get("base", 0)
+        if not valid_base(base):
+            raise Invalid(f"base is an integer from 0 to {MAX_VERSION}")
         data = item.get("data") or {}
         if not isinstance(data, Mapping):
             raise Invalid("data is an object")
         check_depth(data)
     except Invalid as problem:
         return shown_id, {"result": "refused", "reason": "invalid", "detail": str(problem)}
-    return shown_id, Envelope(entity, record_id, version, data)
+    return shown_id, Envelope(entity, record_id, version, data, base)
 
 
 def valid_version(version: object) -> bool:
     """A version the store can hold: an integer from 1 to :data:`MAX_VERSION`."""
     return type(version) is int and 1 <= version <= MAX_VERSION
+
+
+def valid_base(base: object) -> bool:
+    """A base the store can compare: 0 (none known) or a version."""
+    return type(base) is int and 0 <= base <= MAX_VERSION
 
 
 def check_depth(value: object, limit: int = MAX_DEPTH) -> None:

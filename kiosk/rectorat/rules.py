@@ -4,7 +4,9 @@ The contract is docs/sync-protocol.md. In short, each pushed item comes back as:
 
 - ``applied``: inserted, or updated because its version is higher;
 - ``stale``: the rectorat already has this version or a newer one (or deleted it);
-- ``conflict``: kept in ``rc_conflict`` for the exam office, never an overwrite;
+- ``conflict``: kept in ``rc_conflict`` for the exam office, never an overwrite; among
+  them a registration changed at a kiosk from an older version than the rectorat's
+  (its ``base``), when the exam office changed it meanwhile;
 - ``refused``: never to be taken (``reason``: ``closed``, ``future``, ``session``,
   ``forbidden``, ``active``, ``invalid``, ``entity``).
 
@@ -41,7 +43,14 @@ from kiosk.rectorat.items import (
 )
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.numbers import Numbering
-from kiosk.rectorat.store import Account, AddressChange, Conflict, RectoratStore, Registration
+from kiosk.rectorat.store import (
+    Account,
+    AddressChange,
+    Conflict,
+    RectoratStore,
+    Registration,
+    json_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +83,24 @@ class RegistrationRow(NamedTuple):
     account_id: str
     session_id: str
     status: str
+    answers: str  # as the store writes them (json_text)
+    saved_at: str
+    withdrawn_at: str | None
+
+    def holds(self, fields: Mapping[str, Any], status: str) -> bool:
+        """Whether this row holds what a kiosk pushes (``fields`` read by
+        :func:`registration_fields`): a change of its own, sent again. The status
+        ``set_aside`` is the rectorat's, and a kiosk sends it as ``registered``."""
+        return (
+            _as_kiosk_sends(self.status) == _as_kiosk_sends(status)
+            and self.answers == json_text(fields["answers"])
+            and self.saved_at == instant_text(fields["saved_at"])
+            and self.withdrawn_at == instant_text(fields["withdrawn_at"])
+        )
+
+
+def _as_kiosk_sends(status: str) -> str:
+    return "registered" if status == "set_aside" else status
 
 
 class AddressChangeRow(NamedTuple):
@@ -125,7 +152,6 @@ class PushRules:
         self._sessions_lock = threading.Lock()
         self._handlers: dict[str, Handler] = {
             "account": self._push_account,
-            "registration": self._push_registration,
             "address_change": self._push_address_change,
             "account_deletion": self._push_account_deletion,
             "code": self._push_code,
@@ -138,8 +164,8 @@ class PushRules:
             "account_names": f"SELECT family_name, given_names FROM rc_account WHERE id = {p}"
             + (" FOR KEY SHARE" if store.postgresql else ""),
             "email_owner": f"SELECT id FROM rc_account WHERE email_key = {p}",
-            "registration_row": "SELECT version, account_id, session_id, status"
-            f" FROM rc_registration WHERE id = {p}",
+            "registration_row": "SELECT version, account_id, session_id, status, answers,"
+            f" saved_at, withdrawn_at FROM rc_registration WHERE id = {p}",
             "address_change_row": "SELECT version, registration_id"
             f" FROM rc_address_change WHERE id = {p}",
             "same_session": "SELECT id, identity_key, account_id FROM rc_registration"
@@ -189,7 +215,13 @@ class PushRules:
                 try:
                     with self.db.atomic():
                         result = self.apply(
-                            kiosk, read.entity, read.record_id, read.version, read.data, now
+                            kiosk,
+                            read.entity,
+                            read.record_id,
+                            read.version,
+                            read.data,
+                            now,
+                            base=read.base,
                         )
                     break
                 except IntegrityError:
@@ -233,9 +265,15 @@ class PushRules:
         version: int,
         data: Mapping[str, Any],
         now: datetime,
+        *,
+        base: int = 0,
     ) -> dict:
         """The rules of ``entity`` for this item, in the caller's transaction: the result
-        without the id. Raises :class:`Invalid` for data that cannot be read."""
+        without the id. Raises :class:`Invalid` for data that cannot be read. ``base`` is
+        the item's (:class:`~kiosk.rectorat.items.Envelope`): only a registration, which
+        both a kiosk and the exam office change, looks at it."""
+        if entity == "registration":
+            return self._push_registration(kiosk, record_id, version, data, now, base)
         return self._handlers[entity](kiosk, record_id, version, data, now)
 
     # -- the rules of each entity ---------------------------------------------------------
@@ -287,6 +325,7 @@ class PushRules:
         version: int,
         data: Mapping[str, Any],
         now: datetime,
+        base: int = 0,
     ) -> dict:
         m = self.store
         fields, status = registration_fields(data)
@@ -298,12 +337,19 @@ class PushRules:
         key, account_key = str(record_id), str(account_id)
         row = self._one("registration_row", key)
         existing = None if row is None else RegistrationRow(*row)
+        # Changed at the kiosk from a version older than the one here: the exam office
+        # changed it meanwhile (or another kiosk did), and neither overwrites the other.
+        behind = False
         if existing is not None:
             if not self._holds(kiosk, existing.account_id):
                 return {"result": "refused", "reason": "forbidden"}
             if existing.account_id != account_key or existing.session_id != session_id:
                 raise Invalid("a registration keeps its account and session")
-            if version <= existing.version:
+            if 0 < base < existing.version:
+                if existing.holds(fields, status):  # its own change, sent again
+                    return {"result": "stale"}
+                behind = True
+            elif version <= existing.version:
                 return {"result": "stale"}
         elif self._one("tombstone", key) is not None:
             return {"result": "stale"}
@@ -319,6 +365,14 @@ class PushRules:
             return {"result": "refused", "reason": "closed"}
         if acted_at > now + FUTURE_TOLERANCE:
             return {"result": "refused", "reason": "future"}
+        if behind:
+            result = self._conflict(
+                kiosk, "version", "registration", record_id, version, data, key, now
+            )
+            # The rectorat's copy goes back to the kiosk, which then shows it; the kiosk's
+            # change waits here for the exam office.
+            self.changed("registration", key, account_key, now)
+            return result
         names = self._one("account_names", account_key)
         if names is None:
             blocking = self._open_conflict_id(account_key)

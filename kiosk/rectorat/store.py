@@ -218,7 +218,7 @@ class Conflict(_Template):
     id = UUIDTextField(primary_key=True, default=uuid.uuid4)
     kind = CharField(
         max_length=32
-    )  # email_key | identity | account_session | account | registration
+    )  # email_key | identity | account_session | account | registration | version
     entity = CharField(max_length=32)
     entity_id = UUIDTextField(index=True)
     version = BigIntegerField()

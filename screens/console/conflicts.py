@@ -1,4 +1,5 @@
-"""Sync conflicts: two kiosks recorded the same person or e-mail; the exam office decides."""
+"""Sync conflicts: two kiosks recorded the same person or e-mail, or a kiosk and the rectorat
+changed the same registration; the exam office decides."""
 
 from __future__ import annotations
 
