@@ -76,6 +76,54 @@ def test_a_store_from_a_newer_program_is_refused(tmp_path):
         open_store(path)
 
 
+def test_schema_11_knows_the_base_of_each_registration_nothing_changed_here_waits_for(
+    tmp_path, clock
+):
+    """Registrations the rectorat has as they are here: their version is its own. One
+    whose change waits, or was refused: none known, and it is sent without a base."""
+    path = tmp_path / "kiosk.sqlite3"
+    store = open_store(path)
+    now = clock.now()
+    registrations = []
+    for n in range(3):
+        account = make_account(store, clock, email=f"p{n}@exemple.fr")
+        registration = store.Registration.create(
+            account=account.id, session_id="bacpro-poitiers-2020", answers={"n": n},
+            saved_at=now, created_at=now, updated_at=now, version=n + 2,
+        )  # fmt: skip
+        registrations.append(str(registration.id))
+    delivered, refused = now, now
+    for registration_id, delivered_at, failed_at in (
+        (registrations[0], delivered, None),  # taken by the rectorat
+        (registrations[2], None, refused),  # refused for good
+    ):
+        store.db.execute_sql(
+            "UPDATE outbox SET delivered_at = ?, failed_at = ?"
+            " WHERE json_extract(payload, '$.id') = ?",
+            (store.OutboxRow.delivered_at.db_value(delivered_at),
+             store.OutboxRow.failed_at.db_value(failed_at), registration_id),
+        )  # fmt: skip
+    store.db.execute_sql(
+        "UPDATE outbox SET delivered_at = ? WHERE json_extract(payload, '$.entity') = 'account'",
+        (store.OutboxRow.delivered_at.db_value(now),),
+    )
+    store.close()
+    with sqlite3.connect(path) as raw:  # back to schema 10
+        raw.execute("ALTER TABLE registration DROP COLUMN synced_version")
+        raw.execute("PRAGMA user_version = 10")
+    store = open_store(path)
+    try:
+        bases = {
+            str(r.id): r.synced_version
+            for r in store.Registration.select(
+                store.Registration.id, store.Registration.synced_version
+            )
+        }
+        assert [bases[key] for key in registrations] == [2, 0, 0]
+    finally:
+        store.close()
+
+
 def test_the_migrated_schema_matches_the_models(kiosk_store):
     db = kiosk_store.db
     for model in (*MODELS, *kiosk_store.models):

@@ -732,6 +732,96 @@ def test_two_registrations_of_one_account_at_two_kiosks_do_not_stop_the_pull(rec
     assert kiosk_a.sync().online and kiosk_a.registration(at_a.id).paper_status == "received"
 
 
+def test_a_change_made_offline_while_the_exam_office_corrected_the_file_overwrites_neither(
+    rectorat, kiosks, clock
+):
+    """The candidate changes their file at a kiosk cut off from the rectorat while the
+    exam office corrects its identity: both are version 2. The rectorat keeps its
+    correction and holds the kiosk's change for the exam office; the kiosk shows the
+    correction, and the candidate's next save goes on top of it."""
+    rectorat.start()
+    kiosk = kiosks("borne-a")
+    account, registration = kiosk.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
+    assert kiosk.sync().pending == 0 and kiosk.registration(registration.id).synced_version == 1
+    rectorat.stop()
+    values = valid_values(
+        kiosk.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002"
+    )
+    changed = kiosk.services.registrations.save(
+        kiosk.account(account.id), dict(values, phone="05 49 00 00 00")
+    )
+    assert changed.version == 2
+    rectorat.service.correct_identity(
+        registration.id, {"family_name": "Dupont", "given_names": "Jean", "birth_town": "Niort"}
+    )
+    rectorat.start()
+    clock.advance(FIRST_BACKOFF)
+    report = kiosk.sync()
+    assert report.online and report.pending == 0
+
+    at_rectorat = rectorat.store.Registration.get_by_id(registration.id)
+    assert (at_rectorat.version, at_rectorat.answers["birth_town"]) == (2, "Niort")
+    assert at_rectorat.answers["phone"] == "06 12 34 56 78"
+    (conflict,) = rectorat.service.conflicts()
+    assert (conflict.kind, conflict.entity_id) == ("version", registration.id)
+    assert conflict.incoming["answers"]["phone"] == "05 49 00 00 00"
+    here = kiosk.registration(registration.id)
+    assert here.answers == at_rectorat.answers  # the correction, shown at the kiosk
+    # A version the kiosk never had: what it printed for its version 2 is out of date.
+    assert (here.version, here.synced_version) == (3, 2)
+
+    again = kiosk.services.registrations.save(
+        kiosk.account(account.id), dict(values, phone="05 49 11 11 11")
+    )
+    assert kiosk.sync().pending == 0
+    at_rectorat = rectorat.store.Registration.get_by_id(registration.id)
+    assert (at_rectorat.version, at_rectorat.answers["birth_town"]) == (again.version, "Niort")
+    assert at_rectorat.answers["phone"] == "05 49 11 11 11"
+    assert rectorat.service.conflicts() == []  # superseded by the candidate's newer change
+    assert kiosk.registration(registration.id).synced_version == again.version
+
+
+def test_a_change_waiting_at_the_kiosk_is_not_overwritten_by_a_newer_one_pulled(
+    rectorat, kiosks, clock
+):
+    """A pull that meets a registration changed here and not yet answered leaves it as the
+    candidate saved it (the rectorat's numbers and paper status still arrive); the push
+    that follows settles it."""
+    rectorat.start()
+    kiosk_a, kiosk_b = kiosks("borne-a"), kiosks("borne-b")
+    account, registration = kiosk_a.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
+    assert kiosk_a.sync().pending == 0
+    values = valid_values(
+        kiosk_a.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002"
+    )
+    # The candidate changes the file at kiosk B (taken by the rectorat: version 2), then at
+    # kiosk A, which has not pulled B's change: its version 2 waits there.
+    here_b = kiosk_b.services.accounts.log_in("jean.dupont@exemple.fr", PASSWORD)
+    kiosk_b.services.registrations.save(here_b, dict(values, phone="05 49 22 22 22"))
+    assert kiosk_b.sync().pending == 0
+    at_a = kiosk_a.services.registrations.save(
+        kiosk_a.account(account.id), dict(values, phone="05 49 33 33 33")
+    )
+    rectorat.service.set_paper_status(registration.id, "received")
+    kiosk_a.services.sync.pull()
+    here = kiosk_a.registration(registration.id)
+    assert (here.answers["phone"], here.version, here.paper_status) == (
+        "05 49 33 33 33",
+        at_a.version,
+        "received",
+    )
+    assert kiosk_a.pending() == 1 and here.synced_version == 1
+
+    assert kiosk_a.sync().pending == 0  # B's change and A's: one kept aside for the exam office
+    (conflict,) = rectorat.service.conflicts()
+    assert (conflict.kind, conflict.incoming["answers"]["phone"]) == ("version", "05 49 33 33 33")
+    assert kiosk_a.registration(registration.id).answers["phone"] == "05 49 22 22 22"
+
+
 def test_a_row_made_under_the_rowid_of_a_row_deleted_during_a_push_waits_for_its_turn(
     rectorat, kiosks
 ):

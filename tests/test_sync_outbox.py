@@ -177,7 +177,7 @@ def test_a_push_sends_each_records_latest_state_once(
     assert [item for item in items if item["entity"] != "code"] == [
         {"entity": "account", "id": str(account.id), "version": account.version,
          "data": account_data(account)},
-        {"entity": "registration", "id": str(registration.id), "version": 2,
+        {"entity": "registration", "id": str(registration.id), "version": 2, "base": 0,
          "data": registration_data(registration)},
         {"entity": "address_change", "id": str(change.id), "version": 1, "data": {
             "created_at": change.created_at.isoformat(timespec="microseconds"),

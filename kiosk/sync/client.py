@@ -281,7 +281,7 @@ _MODELS = {
 # clock gave them the same instant, or stepped back. Ids are random: no order.
 _WAITING = """
 SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payload, '$.id'),
-  o.payload,
+  o.payload, r.version,
   CASE json_extract(o.payload, '$.entity')
   WHEN 'account' THEN (
     SELECT json_object('entity', 'account', 'id', a.id, 'version', a.version,
@@ -291,14 +291,14 @@ SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payloa
       'password_hash', a.password_hash,
       'status', a.status, 'activated_at', a.activated_at, 'language', a.language))
     FROM account a WHERE a.id = json_extract(o.payload, '$.id'))
-  WHEN 'registration' THEN (
-    SELECT json_object('entity', 'registration', 'id', r.id, 'version', r.version,
+  WHEN 'registration' THEN CASE WHEN r.id IS NOT NULL THEN
+    json_object('entity', 'registration', 'id', r.id, 'version', r.version,
+      'base', r.synced_version,
       'data', json_object(
       'created_at', r.created_at, 'updated_at', r.updated_at, 'account_id', r.account_id,
       'session_id', r.session_id, 'answers', json(r.answers),
       'status', CASE r.status WHEN 'set_aside' THEN 'registered' ELSE r.status END,
-      'saved_at', r.saved_at, 'withdrawn_at', r.withdrawn_at))
-    FROM registration r WHERE r.id = json_extract(o.payload, '$.id'))
+      'saved_at', r.saved_at, 'withdrawn_at', r.withdrawn_at)) END
   WHEN 'address_change' THEN (
     SELECT json_object('entity', 'address_change', 'id', c.id, 'version', c.version,
       'data', json_object(
@@ -313,9 +313,18 @@ SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payloa
     FROM one_time_code t WHERE t.id = json_extract(o.payload, '$.id'))
   END
 FROM outbox o
+LEFT JOIN registration r
+  ON json_extract(o.payload, '$.entity') = 'registration' AND r.id = json_extract(o.payload, '$.id')
 WHERE o.kind = 'sync' AND o.delivered_at IS NULL AND o.failed_at IS NULL AND o.rowid > ?
 ORDER BY o.rowid
 LIMIT ?
+"""
+
+
+_CHANGED_HERE = """
+SELECT json_extract(payload, '$.id') FROM outbox
+WHERE kind = 'sync' AND delivered_at IS NULL AND failed_at IS NULL
+  AND json_extract(payload, '$.entity') = 'registration'
 """
 
 
@@ -343,6 +352,12 @@ class _Known:
             self.registrations.update(
                 (str(r.id), r) for r in registrations.select().where(registrations.id.in_(chunk))
             )
+        # Registrations changed here whose change the rectorat has not answered yet.
+        self.changed_here: set[str] = (
+            {record_id for (record_id,) in store.db.execute_sql(_CHANGED_HERE)}
+            if registration_ids
+            else set()
+        )
 
     def account(self, key: str) -> Account | None:
         if key not in self.accounts:
@@ -352,6 +367,11 @@ class _Known:
 
     def registration(self, key: str) -> Registration | None:
         return self.registrations.get(key)
+
+
+def _as_kiosk_sends(status: str) -> str:
+    """A registration's status as a kiosk pushes it: ``set_aside`` is the rectorat's."""
+    return "registered" if status == "set_aside" else status
 
 
 def _chunks(values: list, size: int = 500) -> list[list]:
@@ -369,7 +389,8 @@ way."""
 class WaitingBatch:
     """Waiting sync rows read together: ``items`` (JSON texts) in order, under ``keys``
     ``(entity, id)``, and the body that pushes them; the outbox rows of each key; the
-    rows with nothing to send; the rowid of the last row read."""
+    rows with nothing to send; the rowid of the last row read; the version sent of each
+    registration."""
 
     rows: int = 0
     last: int = 0
@@ -378,17 +399,20 @@ class WaitingBatch:
     items: list[str] = field(default_factory=list)
     rows_of: dict[tuple[str, str], list[OutboxKey]] = field(default_factory=dict)
     gone: list[OutboxKey] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class Settled:
     """Outbox rows a push settled: ``delivered``, and ``refused`` for good (with the
     rectorat's reason as JSON); the accounts whose address the rectorat found taken by
-    another account (``taken``: ids)."""
+    another account (``taken``: ids); the registrations the rectorat holds as pushed, or
+    newer (``synced``: id and the version pushed)."""
 
     delivered: list[OutboxKey] = field(default_factory=list)
     refused: list[tuple[OutboxKey, str]] = field(default_factory=list)
     taken: list[str] = field(default_factory=list)
+    synced: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _refuse_wait(answer: dict[str, Any], field_name: str, key: str) -> None:
@@ -559,6 +583,8 @@ class SyncService:
                 settled.refused.extend((row, why) for row in batch.rows_of[key])
             elif result.get("result") in DELIVERED:
                 settled.delivered.extend(batch.rows_of[key])
+                if key[1] in batch.versions and result["result"] != "conflict":
+                    settled.synced.append((key[1], batch.versions[key[1]]))
                 if result["result"] == "conflict":
                     log.warning("sync: %s %s conflict: %s", key[0], key[1], result)
                     if key[0] == "account" and result.get("kind") == "email_key":
@@ -569,9 +595,8 @@ class SyncService:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
         insertion) and the items to send for them, read now."""
         batch = WaitingBatch()
-        for rowid, row_id, entity, record_id, payload, item in self.store.db.execute_sql(
-            _WAITING, (after, limit)
-        ):
+        rows = self.store.db.execute_sql(_WAITING, (after, limit))
+        for rowid, row_id, entity, record_id, payload, version, item in rows:
             batch.rows += 1
             batch.last = rowid
             row = (rowid, row_id)
@@ -595,6 +620,8 @@ class SyncService:
             batch.keys.append(key)
             batch.items.append(item)
             batch.rows_of[key] = [row]
+            if version is not None:  # a registration's
+                batch.versions[record_id] = version
         batch.body = encode_push(batch.items)
         return batch
 
@@ -606,6 +633,7 @@ class SyncService:
         rows = settled.delivered
         if not rows and not settled.refused and not settled.taken:
             return
+        synced = [(version, key, version) for key, version in settled.synced]
         stamp = self.store.OutboxRow.delivered_at.db_value(self.clock.now())
         with self.store.atomic():
             accounts = self.store.Account
@@ -614,6 +642,11 @@ class SyncService:
                 accounts.update(taken_elsewhere_at=self.clock.now()).where(
                     accounts.id == account_id
                 ).execute()
+            # The base of the next change made here (a column no trigger looks at).
+            self.store.db.cursor().executemany(
+                "UPDATE registration SET synced_version = ? WHERE id = ? AND synced_version < ?",
+                synced,
+            )
             for (rowid, row_id), why in settled.refused:
                 self.store.db.execute_sql(
                     "UPDATE outbox SET failed_at = ?, updated_at = ?, last_error = ?,"
@@ -786,6 +819,7 @@ class SyncService:
             created = registrations.create(
                 id=key,
                 version=int(data.get("version", 1)),
+                synced_version=int(data.get("version", 1)),
                 account=data["account_id"],
                 session_id=data["session_id"],
                 answers=data["answers"],
@@ -802,16 +836,31 @@ class SyncService:
         changes: dict[str, Any] = dict(rectorat_fields)
         if status == "set_aside" or registration.status == "set_aside":
             changes["status"] = status
-        if int(data.get("version", 0)) > registration.version:
-            # Changed at another kiosk: its answers are the latest.
-            changes.update(
-                version=int(data["version"]),
-                answers=data["answers"],
-                status=status,
-                saved_at=instant_from_text(data["saved_at"]),
-                withdrawn_at=instant_from_text(data.get("withdrawn_at")),
-                updated_at=instant_from_text(data["updated_at"]),
+        version = int(data.get("version", 0))
+        if key not in known.changed_here:
+            # Nothing changed here waits: the rectorat's copy is the file, changed at
+            # another kiosk or by the exam office (which may have kept a change made here
+            # aside, at the same version or under it).
+            content = {
+                "answers": data["answers"],
+                "status": status,
+                "saved_at": instant_from_text(data["saved_at"]),
+                "withdrawn_at": instant_from_text(data.get("withdrawn_at")),
+            }
+            differs = (
+                content["answers"] != registration.answers
+                # set_aside is the rectorat's, and follows it without a version (above).
+                or _as_kiosk_sends(status) != _as_kiosk_sends(registration.status)
+                or content["saved_at"] != registration.saved_at
+                or content["withdrawn_at"] != registration.withdrawn_at
             )
+            if version > registration.version or differs:
+                changes.update(content, updated_at=instant_from_text(data["updated_at"]))
+                # Never a version this kiosk has had: a document made for it is out of date.
+                changes["version"] = max(version, registration.version + 1)
+            changes["synced_version"] = version
+        # Otherwise the change made here goes first: the rectorat takes it, or keeps it
+        # aside and sends its own copy again.
         changes = {
             name: value for name, value in changes.items() if getattr(registration, name) != value
         }

@@ -1,0 +1,13 @@
+-- The version of each registration that this kiosk last knew the rectorat to hold. It goes
+-- with the kiosk's next change as its « base »: a change made here from an older version
+-- than the rectorat's (the exam office corrected the file meanwhile) is then kept aside
+-- there for the exam office, never written over the correction. 0: none known (made here
+-- and not taken yet, or waiting since before this column: sent without a base, as before).
+ALTER TABLE registration ADD COLUMN synced_version INTEGER NOT NULL DEFAULT 0;
+UPDATE registration SET synced_version = version
+WHERE NOT EXISTS (
+    SELECT 1 FROM outbox o
+    WHERE o.kind = 'sync' AND o.delivered_at IS NULL
+      AND json_extract(o.payload, '$.entity') = 'registration'
+      AND json_extract(o.payload, '$.id') = registration.id
+);
