@@ -514,6 +514,25 @@ def test_a_change_sent_again_after_it_was_taken_is_stale_and_without_a_base_as_b
     assert service.conflicts() == []
 
 
+def test_a_change_from_a_version_the_rectorat_does_not_have_is_kept_aside_too(
+    service, store, kiosk_a
+):
+    """A base above the rectorat's version (its store restored from a backup, say): the
+    kiosk's change goes in the conflict already held, never over what the rectorat has."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    service.correct_identity(first["id"], CORRECTED)
+    held = service.push(kiosk_a, [_changed_here(first, base=1, version=2)])
+    following = service.push(kiosk_a, [_changed_here(first, base=3, version=4, specialty="w")])
+    assert results(following) == ["conflict"]
+    assert following[0]["conflict"] == held[0]["conflict"]
+    (conflict,) = service.conflicts()
+    assert (conflict.version, conflict.incoming["answers"]["specialty"]) == (4, "w")
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["specialty"]) == (2, "x")
+
+
 def test_a_batch_holding_a_change_made_from_an_older_version_keeps_it_aside(
     service, store, kiosk_a
 ):

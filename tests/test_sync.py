@@ -783,6 +783,43 @@ def test_a_change_made_offline_while_the_exam_office_corrected_the_file_overwrit
     assert kiosk.registration(registration.id).synced_version == again.version
 
 
+def test_a_change_saved_while_the_batch_before_is_on_its_way_waits_for_the_next_round(
+    rectorat, kiosks, clock
+):
+    """A long outbox goes in batches, the next read while the rectorat answers the one
+    before. A registration in that one, saved again meanwhile, waits for the next round,
+    which sends it from the version the rectorat took: no conflict is made of the
+    candidate's own two saves."""
+    rectorat.start()
+    kiosk = kiosks("borne-a")
+    account, registration = kiosk.candidate(
+        "jean.dupont@exemple.fr", "Dupont", "Jean", "05/03/2002"
+    )
+    assert kiosk.sync().pending == 0
+    values = valid_values(
+        kiosk.services.session, family_name="Dupont", given_names="Jean", birth_date="05/03/2002"
+    )
+    save = kiosk.services.registrations.save
+    save(kiosk.account(account.id), dict(values, phone="05 49 00 00 02"))  # in the first batch
+    _outbox_of(kiosk, 200, clock)
+    sync, read = kiosk.services.sync, kiosk.services.sync.waiting
+
+    def saved_again_before_the_next_batch(limit, after=0, on_its_way=None):
+        if after and not saved:
+            saved.append(save(kiosk.account(account.id), dict(values, phone="05 49 00 00 03")))
+        return read(limit, after, on_its_way)
+
+    saved: list = []
+    sync.waiting = saved_again_before_the_next_batch
+    assert kiosk.sync().pending == 1
+    assert rectorat.store.Registration.get_by_id(registration.id).version == 2
+    assert kiosk.sync().pending == 0
+    at_rectorat = rectorat.store.Registration.get_by_id(registration.id)
+    assert (at_rectorat.version, at_rectorat.answers["phone"]) == (3, "05 49 00 00 03")
+    assert rectorat.service.conflicts() == []
+    assert kiosk.registration(registration.id).synced_version == 3
+
+
 def test_a_change_waiting_at_the_kiosk_is_not_overwritten_by_a_newer_one_pulled(
     rectorat, kiosks, clock
 ):

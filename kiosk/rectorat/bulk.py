@@ -861,7 +861,7 @@ class BatchPath:
                 stored = view.registration_versions.get(key)
                 if (
                     stored is not None and entry.version <= stored
-                    and not 0 < entry.base < stored  # sent again, or the exam office's: looked at
+                    and entry.base in (0, stored)  # else the per-item rules compare contents
                     and view.account_of.get(key) == account_id
                     and account_id in view.holds
                     and view.session_of.get(key) == session_id

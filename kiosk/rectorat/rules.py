@@ -5,8 +5,8 @@ The contract is docs/sync-protocol.md. In short, each pushed item comes back as:
 - ``applied``: inserted, or updated because its version is higher;
 - ``stale``: the rectorat already has this version or a newer one (or deleted it);
 - ``conflict``: kept in ``rc_conflict`` for the exam office, never an overwrite; among
-  them a registration changed at a kiosk from an older version than the rectorat's
-  (its ``base``), when the exam office changed it meanwhile;
+  them a registration changed at a kiosk from a version other than the rectorat's (its
+  ``base``), when the exam office changed it meanwhile;
 - ``refused``: never to be taken (``reason``: ``closed``, ``future``, ``session``,
   ``forbidden``, ``active``, ``invalid``, ``entity``).
 
@@ -337,7 +337,7 @@ class PushRules:
         key, account_key = str(record_id), str(account_id)
         row = self._one("registration_row", key)
         existing = None if row is None else RegistrationRow(*row)
-        # Changed at the kiosk from a version older than the one here: the exam office
+        # Changed at the kiosk from a version other than the one here: the exam office
         # changed it meanwhile (or another kiosk did), and neither overwrites the other.
         behind = False
         if existing is not None:
@@ -345,7 +345,7 @@ class PushRules:
                 return {"result": "refused", "reason": "forbidden"}
             if existing.account_id != account_key or existing.session_id != session_id:
                 raise Invalid("a registration keeps its account and session")
-            if 0 < base < existing.version:
+            if base and base != existing.version:
                 if existing.holds(fields, status):  # its own change, sent again
                     return {"result": "stale"}
                 behind = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -552,7 +552,9 @@ class SyncService:
                 if answered:
                     self._acknowledge(self._settled(*answered))
                 following = (
-                    self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
+                    self.waiting(BATCH, after=batch.last, on_its_way=batch.versions)
+                    if batch.rows == limit
+                    else WaitingBatch()
                 )
                 limit = BATCH
                 answered = batch, answer.result() if answer else []
@@ -591,9 +593,15 @@ class SyncService:
                         settled.taken.append(key[1])
         return settled
 
-    def waiting(self, limit: int = BATCH, after: int = 0) -> WaitingBatch:
+    def waiting(
+        self, limit: int = BATCH, after: int = 0, on_its_way: Mapping[str, int] | None = None
+    ) -> WaitingBatch:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
-        insertion) and the items to send for them, read now."""
+        insertion) and the items to send for them, read now.
+
+        ``on_its_way``: the registrations of the batch the rectorat is answering. Their
+        rows here wait for the next round: a change saved since goes from the version
+        the rectorat then holds, which this kiosk knows once that batch is answered."""
         batch = WaitingBatch()
         rows = self.store.db.execute_sql(_WAITING, (after, limit))
         for rowid, row_id, entity, record_id, payload, version, item in rows:
@@ -617,11 +625,13 @@ class SyncService:
                     log.error("sync: unknown entity %r in the outbox", entity)
                 batch.gone.append(row)
                 continue
+            if version is not None:  # a registration's
+                if on_its_way and record_id in on_its_way:
+                    continue
+                batch.versions[record_id] = version
             batch.keys.append(key)
             batch.items.append(item)
             batch.rows_of[key] = [row]
-            if version is not None:  # a registration's
-                batch.versions[record_id] = version
         batch.body = encode_push(batch.items)
         return batch
 
