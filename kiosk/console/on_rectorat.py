@@ -27,6 +27,7 @@ from kiosk.console.views import (
     Candidate,
     CandidateFile,
     ConflictView,
+    Difference,
     Officer,
     Published,
 )
@@ -35,8 +36,8 @@ from kiosk.exam_sessions import ExamSession
 from kiosk.pdf_check import MAX_PDF_BYTES, NotReadable, pdf_problem, read_document
 from kiosk.rectorat.exam_office import ConflictNotApplied, NotPublished
 from kiosk.rectorat.service import RectoratService
-from kiosk.rectorat.store import RectoratStore
-from kiosk.registration_form import plain
+from kiosk.rectorat.store import Conflict, RectoratStore
+from kiosk.registration_form import FIELDS, plain
 from kiosk.registrations import ADDRESS_FIELDS
 from kiosk.staff import StaffService
 
@@ -224,9 +225,27 @@ class RectoratConsole(ConsoleService):
                     created_at=conflict.created_at,
                     incoming=self._describe(incoming),
                     existing=self._describe_existing(conflict.existing_id),
+                    differences=self._differences(conflict) if conflict.kind == "version" else (),
                 )
             )
         return views
+
+    def _differences(self, conflict: Conflict) -> tuple[Difference, ...]:
+        """What the kiosk's change holds that the rectorat's registration does not."""
+        m = self.store
+        here = m.Registration.get_or_none(m.Registration.id == conflict.entity_id)
+        if here is None:
+            return ()
+        theirs, ours = conflict.incoming.get("answers") or {}, here.answers or {}
+        found = [
+            Difference(f.name, theirs.get(f.name), ours.get(f.name))
+            for f in FIELDS
+            if theirs.get(f.name) != ours.get(f.name)
+        ]
+        status = conflict.incoming.get("status")
+        if status != here.status and not (here.status == "set_aside" and status == "registered"):
+            found.append(Difference("status", status, here.status))
+        return tuple(found)
 
     def _describe(self, data: dict) -> str:
         answers = data.get("answers") or data

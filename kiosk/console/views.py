@@ -78,8 +78,19 @@ class RefusedItem:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One answer of a registration changed at a kiosk and at the rectorat: the kiosk's,
+    then the rectorat's. ``name`` is a form field's, or ``status``."""
+
+    name: str
+    incoming: Any
+    existing: Any
+
+
+@dataclass(frozen=True)
 class ConflictView:
-    """A pushed item the rectorat kept aside, and what it collides with."""
+    """A pushed item the rectorat kept aside, and what it collides with; for a
+    registration changed on both sides, what differs."""
 
     id: str
     kind: str
@@ -88,6 +99,7 @@ class ConflictView:
     created_at: datetime
     incoming: str
     existing: str
+    differences: tuple[Difference, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 
 from kiosk import formatting
-from kiosk.console.views import ConflictView
+from kiosk.console.views import ConflictView, Difference
+from kiosk.registration_form import FIELDS, shown_answer
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
 from screens.widgets import Body, Button, Plain, Problem
@@ -62,8 +63,8 @@ class ConflictsScreen(ConsoleScreen):
                         self.t(f"console.kind.{c.kind}"),
                         c.kiosk,
                         formatting.instant(c.created_at, zone, messages),
-                        c.incoming,
-                        c.existing,
+                        self._shown(c.differences, "incoming") if c.differences else c.incoming,
+                        self._shown(c.differences, "existing") if c.differences else c.existing,
                     ],
                 )
                 for c in conflicts
@@ -77,6 +78,23 @@ class ConflictsScreen(ConsoleScreen):
         table.display = bool(conflicts)
         if conflicts:
             table.focus()
+
+    def _shown(self, differences: tuple[Difference, ...], side: str) -> str:
+        """One side of a registration changed on both: its answers that differ, labelled."""
+        session, messages = self.service.session, self.app.messages
+        fields = {f.name: f for f in FIELDS}
+        shown = []
+        for difference in differences:
+            value = getattr(difference, side)
+            if difference.name in fields:
+                field = fields[difference.name]
+                label = self.t(f"form.{field.name}.label")
+                answer = shown_answer(field, {field.name: value}, session, messages)
+            else:
+                label = self.t("console.col.status")
+                answer = self.t(f"console.status.{value}") if value else "—"
+            shown.append(f"{label} : {answer}")
+        return " · ".join(shown)
 
     def _selected(self) -> str | None:
         table = self.query_one("#conflicts", PlainTable)

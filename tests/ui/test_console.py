@@ -13,6 +13,7 @@ from textual.widgets import Button
 from kiosk.console import open_console
 from kiosk.console.on_rectorat import RectoratConsole
 from kiosk.passwords import Hasher
+from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import open_store, sqlite_url
 from kiosk.staff import StaffService
@@ -369,6 +370,38 @@ async def test_the_exam_office_settles_a_conflict_exports_and_reads_the_trail(re
             "consultation des conflits",
         ]
     assert list(rectorat_console.exports_dir.glob("*.csv"))
+
+
+async def test_a_registration_changed_on_both_sides_shows_what_differs(rectorat_console):
+    """The kiosk's change and the exam office's correction, side by side: the answers that
+    differ, in the form's words, the kiosk's text never read as markup."""
+    store, service = rectorat_console.store, rectorat_console.service
+    registration, row = store.Registration.get(), store.Kiosk.get()
+    service.correct_identity(
+        registration.id,
+        {"family_name": "[b]Durand[/b]", "given_names": "Jean", "birth_town": "Poitiers"},
+    )
+    changed = registration_item(
+        registration.account_id, registration.id, version=2,
+        who={**answers("[b]Durand[/b]"), "phone": "[red]05 49 00 00 00[/red]"},
+    )  # fmt: skip
+    answer = service.push(KioskIdentity(row.id, row.name), [{**changed, "base": 1}])
+    assert results(answer) == ["conflict"]
+    app = build_console(rectorat_console)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "dec")
+        await pilot.press("f4")
+        await settle(pilot)
+        cells = [str(cell) for cell in app.screen.query_one("#conflicts").get_row_at(0)]
+        assert cells[0] == "modifiée des deux côtés"
+        assert cells[3:] == [
+            "Commune de naissance : Niort · Téléphone : [red]05 49 00 00 00[/red]",
+            "Commune de naissance : Poitiers · Téléphone : —",
+        ]
+        await click(pilot, "#apply")
+        await settle(pilot)
+    stored = store.Registration.get()
+    assert (stored.version, stored.answers["phone"]) == (3, "[red]05 49 00 00 00[/red]")
 
 
 def test_snapshot_login(kiosk_console, snap_compare):
