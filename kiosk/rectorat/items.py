@@ -4,9 +4,8 @@ Every item carries an envelope (``entity``, ``id``, ``version``, ``data``, and f
 change made at a kiosk its optional ``base``), read by :func:`read_envelope`; its
 ``data`` is read by the entity's reader (:func:`account_fields`,
 :func:`registration_fields`, :func:`address_change_fields`), which checks each field's
-type and bounds. A reader raises :class:`Invalid` with what
-is wrong; the push answers it ``refused`` (``reason``: ``invalid``) with that text as
-its ``detail``.
+type and bounds. A reader raises :class:`Invalid` with what is wrong; the push answers
+it ``refused`` (``reason``: ``invalid``) with that text as its ``detail``.
 
 The bounds are those of the store, checked here, where the values enter, so that the
 store never meets a value it cannot hold: a version within 63 bits

@@ -1,5 +1,5 @@
 -- The version of each registration that this kiosk last knew the rectorat to hold. It goes
--- with the kiosk's next change as its « base »: a change made here from an older version
+-- with the kiosk's next change as its « base »: a change made here from a version other
 -- than the rectorat's (the exam office corrected the file meanwhile) is then kept aside
 -- there for the exam office, never written over the correction. 0: none known (made here
 -- and not taken yet, or waiting since before this column: sent without a base, as before).
