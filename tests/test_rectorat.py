@@ -70,7 +70,7 @@ def kiosk_b(service) -> KioskIdentity:
 
 
 def test_the_schema_is_created_once_with_its_version(store, store_url):
-    assert store.schema_version() == SCHEMA_VERSION == 9
+    assert store.schema_version() == SCHEMA_VERSION == 10
     again = open_store(store_url)
     try:
         assert again.schema_version() == SCHEMA_VERSION
@@ -83,7 +83,8 @@ def test_the_schema_is_created_once_with_its_version(store, store_url):
 
 def _back_to_schema_2(store) -> None:
     """Give a store schema 2's shape, its rows kept: the pushing kiosks' holds as rc_interest
-    rows, no rc_account.origin_kiosk_id, the feed's indexes over every rc_change row."""
+    rows, no rc_account.origin_kiosk_id, the feed's indexes over every rc_change row, no
+    rc_registration.written_by."""
     db = store.db
     if not store.postgresql:
         db.execute_sql("PRAGMA foreign_keys = OFF")  # while rc_account is rebuilt
@@ -122,6 +123,7 @@ def _back_to_schema_2(store) -> None:
             db.execute_sql("ALTER TABLE rc_account_2 RENAME TO rc_account")
             for index in indexes:
                 db.execute_sql(index)
+        db.execute_sql("ALTER TABLE rc_registration DROP COLUMN written_by")  # schema 10's
         db.execute_sql("DROP INDEX change_seq")
         db.execute_sql("DROP INDEX change_account_id_seq")
         db.execute_sql("CREATE UNIQUE INDEX change_seq ON rc_change (seq)")
@@ -154,7 +156,11 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
 
     store = open_store(store_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 9
+        assert store.schema_version() == SCHEMA_VERSION == 10
+        # Who wrote the registrations received before is not known.
+        assert store.db.execute_sql("SELECT written_by FROM rc_registration").fetchall() == [
+            (None,)
+        ]
         service = RectoratService(store, clock, hasher=fast_hasher())
         assert store.db.execute_sql("SELECT origin_kiosk_id FROM rc_account").fetchall() == [
             (None,)
@@ -498,6 +504,23 @@ def test_a_change_from_the_rectorats_own_version_is_applied_and_ends_the_conflic
     assert conflict.resolution == "superseded"
 
 
+def test_a_change_on_top_of_the_kiosks_own_unanswered_one_is_applied(service, store, kiosk_a):
+    """The kiosk's change was taken but its answer lost (a crash, a cut): the kiosk still
+    knows version 1, and the candidate's next change goes from the kiosk's own version 2."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    assert results(service.push(kiosk_a, [_changed_here(first, base=1, version=2)])) == ["applied"]
+    answer = service.push(kiosk_a, [_changed_here(first, base=1, version=3, specialty="z")])
+    assert results(answer) == ["applied"] and service.conflicts() == []
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["specialty"], stored.written_by) == (3, "z", kiosk_a.id)
+    service.correct_identity(first["id"], CORRECTED)  # the exam office's: the kiosk's no more
+    assert store.Registration.get_by_id(uuid.UUID(first["id"])).written_by is None
+    late = service.push(kiosk_a, [_changed_here(first, base=3, version=4, specialty="w")])
+    assert results(late) == ["conflict"]
+
+
 def test_a_change_sent_again_after_it_was_taken_is_stale_and_without_a_base_as_before(
     service, store, kiosk_a
 ):
@@ -550,6 +573,9 @@ def test_a_batch_holding_a_change_made_from_an_older_version_keeps_it_aside(
     # and so it does when the whole batch is sent again.
     answer = service.push(kiosk_a, [*batch, _changed_here(first, base=1, version=2)])
     assert results(answer) == ["applied"] * 6 + ["conflict"]
+    written = {str(r.id): r.written_by for r in store.Registration.select()}
+    assert written.pop(first["id"]) is None  # the exam office's version
+    assert set(written.values()) == {kiosk_a.id}  # the batch's, written together
     replayed = service.push(kiosk_a, [*batch, _changed_here(first, base=1, version=2)])
     assert results(replayed) == ["stale"] * 6 + ["conflict"]
 

@@ -223,7 +223,7 @@ def test_schema_9_drops_the_registrations_foreign_key(fresh_postgres_url, clock)
 
     store = open_store(fresh_postgres_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 9
+        assert store.schema_version() == SCHEMA_VERSION == 10
         constraints = store.db.execute_sql(
             "SELECT conname FROM pg_constraint WHERE conrelid = 'rc_registration'::regclass"
             " AND contype = 'f'"

@@ -86,7 +86,7 @@ ACCOUNT_COLUMNS = (
 REGISTRATION_COLUMNS = (
     "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers", "status",
     "saved_at", "withdrawn_at", "identity_key", "number", "paper_status", "missing_pieces",
-    "received_at",
+    "received_at", "written_by",
 )  # fmt: skip
 CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "origin_kiosk_id", "created_at")
 # A run's write that fails with these is decided again by the per-item path, item by item.
@@ -1067,6 +1067,7 @@ class BatchPath:
                 f["session_id"], escaped(f.get(ANSWERS_TEXT) or json_text(f["answers"])),
                 f["status"], f["saved_at"],
                 f["withdrawn_at"] or null, f["identity_key"] or null, number, null, null, stamp,
+                origin,
             )  # fmt: skip
 
         def accounts() -> list[tuple]:

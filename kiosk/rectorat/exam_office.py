@@ -107,7 +107,12 @@ class ExamOffice:
             if registration is None:
                 raise LookupError(f"no registration {key}")
             answers = {**registration.answers, **identity}
-            fields = {"answers": answers, "version": registration.version + 1, "updated_at": now}
+            fields = {
+                "answers": answers,
+                "version": registration.version + 1,
+                "updated_at": now,
+                "written_by": None,  # the exam office's
+            }
             if registration.status != "set_aside":
                 fields["identity_key"] = identity_key(answers)
             m.Registration.update(**fields).where(m.Registration.id == key).execute()
@@ -167,7 +172,7 @@ class ExamOffice:
                 **{name: str(address.get(name) or "") for name in ADDRESS_FIELDS},
             }
             m.Registration.update(
-                answers=answers, version=registration.version + 1, updated_at=now
+                answers=answers, version=registration.version + 1, updated_at=now, written_by=None
             ).where(m.Registration.id == registration.id).execute()
             m.AddressChange.update(
                 applied_at=now, applied_by=by, version=change.version + 1, updated_at=now

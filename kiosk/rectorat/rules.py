@@ -86,6 +86,7 @@ class RegistrationRow(NamedTuple):
     answers: str  # as the store writes them (json_text)
     saved_at: str
     withdrawn_at: str | None
+    written_by: int | None  # the kiosk whose change this version is
 
     def holds(self, fields: Mapping[str, Any], status: str) -> bool:
         """Whether this row holds what a kiosk pushes (``fields`` read by
@@ -165,7 +166,7 @@ class PushRules:
             + (" FOR KEY SHARE" if store.postgresql else ""),
             "email_owner": f"SELECT id FROM rc_account WHERE email_key = {p}",
             "registration_row": "SELECT version, account_id, session_id, status, answers,"
-            f" saved_at, withdrawn_at FROM rc_registration WHERE id = {p}",
+            f" saved_at, withdrawn_at, written_by FROM rc_registration WHERE id = {p}",
             "address_change_row": "SELECT version, registration_id"
             f" FROM rc_address_change WHERE id = {p}",
             "same_session": "SELECT id, identity_key, account_id FROM rc_registration"
@@ -337,15 +338,16 @@ class PushRules:
         key, account_key = str(record_id), str(account_id)
         row = self._one("registration_row", key)
         existing = None if row is None else RegistrationRow(*row)
-        # Changed at the kiosk from a version other than the one here: the exam office
-        # changed it meanwhile (or another kiosk did), and neither overwrites the other.
+        # Changed at the kiosk from a version other than the one here, which is not the
+        # kiosk's own (its answer lost on the way): the exam office changed it meanwhile, or
+        # another kiosk did, and neither overwrites the other.
         behind = False
         if existing is not None:
             if not self._holds(kiosk, existing.account_id):
                 return {"result": "refused", "reason": "forbidden"}
             if existing.account_id != account_key or existing.session_id != session_id:
                 raise Invalid("a registration keeps its account and session")
-            if base and base != existing.version:
+            if base and base != existing.version and existing.written_by != kiosk.id:
                 if existing.holds(fields, status):  # its own change, sent again
                     return {"result": "stale"}
                 behind = True
@@ -422,9 +424,16 @@ class PushRules:
         if existing is None:
             number = self.numbering.next(session)
             m.Registration.insert(
-                id=record_id, version=version, received_at=now, number=number, **fields
+                id=record_id,
+                version=version,
+                received_at=now,
+                number=number,
+                written_by=kiosk.id,
+                **fields,
             ).execute()
-        elif not self._update_if_newer(m.Registration, record_id, version, fields):
+        elif not self._update_if_newer(
+            m.Registration, record_id, version, {**fields, "written_by": kiosk.id}
+        ):
             return {"result": "stale"}
         self.changed("registration", key, account_key, now)
         self._supersede(conflicts, now)

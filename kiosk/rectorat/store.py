@@ -41,7 +41,7 @@ from kiosk.errors import StoreError
 from kiosk.i18n import french
 from kiosk.store.models import InstantField, UUIDTextField
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 DEFAULT_FILE = "rectorat.sqlite3"
 
 SQLITE_PRAGMAS = {
@@ -157,6 +157,9 @@ class Registration(_Template):
     )  # received | complete | incomplete | validated
     missing_pieces = JSONText(null=True)
     received_at = InstantField()
+    # The kiosk whose change this version is (NULL: the exam office's, or from before
+    # schema 10): a change it makes next goes on from it, whatever base it knew.
+    written_by = IntegerField(null=True)
 
     class Meta:
         table_name = "rc_registration"
@@ -518,6 +521,7 @@ class RectoratStore:
             schema.Migration(7, "one-time codes", lambda: self.Code.create_table(safe=True)),
             schema.Migration(8, "address changes applied, published documents", self._migrate_to_8),
             schema.Migration(9, "registrations' account without a foreign key", self._migrate_to_9),
+            schema.Migration(10, "the kiosk that wrote a registration", self._migrate_to_10),
         ]
         return schema.migrate(
             versioning,
@@ -595,6 +599,12 @@ class RectoratStore:
                 "ALTER TABLE rc_registration"
                 " DROP CONSTRAINT IF EXISTS rc_registration_account_id_fkey"
             )
+
+    def _migrate_to_10(self) -> None:
+        """Schema 10: ``rc_registration.written_by``, the kiosk whose change each version
+        is; unknown (NULL) for the registrations received before."""
+        if "written_by" not in [column.name for column in self.db.get_columns("rc_registration")]:
+            self.db.execute_sql("ALTER TABLE rc_registration ADD COLUMN written_by INTEGER")
 
     # -- the sequencer -------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -552,9 +552,7 @@ class SyncService:
                 if answered:
                     self._acknowledge(self._settled(*answered))
                 following = (
-                    self.waiting(BATCH, after=batch.last, on_its_way=batch.versions)
-                    if batch.rows == limit
-                    else WaitingBatch()
+                    self.waiting(BATCH, after=batch.last) if batch.rows == limit else WaitingBatch()
                 )
                 limit = BATCH
                 answered = batch, answer.result() if answer else []
@@ -593,15 +591,9 @@ class SyncService:
                         settled.taken.append(key[1])
         return settled
 
-    def waiting(
-        self, limit: int = BATCH, after: int = 0, on_its_way: Mapping[str, int] | None = None
-    ) -> WaitingBatch:
+    def waiting(self, limit: int = BATCH, after: int = 0) -> WaitingBatch:
         """The oldest ``limit`` waiting sync rows (after the outbox row ``after``, by
-        insertion) and the items to send for them, read now.
-
-        ``on_its_way``: the registrations of the batch the rectorat is answering. Their
-        rows here wait for the next round: a change saved since goes from the version
-        the rectorat then holds, which this kiosk knows once that batch is answered."""
+        insertion) and the items to send for them, read now."""
         batch = WaitingBatch()
         rows = self.store.db.execute_sql(_WAITING, (after, limit))
         for rowid, row_id, entity, record_id, payload, version, item in rows:
@@ -626,8 +618,6 @@ class SyncService:
                 batch.gone.append(row)
                 continue
             if version is not None:  # a registration's
-                if on_its_way and record_id in on_its_way:
-                    continue
                 batch.versions[record_id] = version
             batch.keys.append(key)
             batch.items.append(item)
