@@ -194,9 +194,9 @@ def back_to_schema_1(store: RectoratStore) -> None:
 
 
 def test_a_new_rectorat_store_is_made_at_once_at_the_latest_version(store):
-    assert schema_rows(store) == [SCHEMA_VERSION] == [9]
+    assert schema_rows(store) == [SCHEMA_VERSION] == [10]
     assert store.migrate() == SCHEMA_VERSION
-    assert schema_rows(store) == [9]
+    assert schema_rows(store) == [10]
 
 
 def test_a_schema_4_rectorat_store_gets_its_table_of_codes(store_url):
@@ -210,7 +210,7 @@ def test_a_schema_4_rectorat_store_gets_its_table_of_codes(store_url):
     store = open_rectorat(store_url)
     try:
         rows = schema_rows(store)
-        assert (rows[0], rows[-1]) == (4, 9) and store.db.table_exists("rc_code")
+        assert (rows[0], rows[-1]) == (4, 10) and store.db.table_exists("rc_code")
     finally:
         store.close()
 
@@ -242,10 +242,10 @@ def test_a_failing_rectorat_step_leaves_the_version_before_it(store_url, monkeyp
 
 
 def test_a_rectorat_store_newer_than_the_program_is_refused_untouched(store):
-    store.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (10, 'x')")
-    with pytest.raises(StoreError, match=r"rectorat store is at schema version 10, newer than"):
+    store.db.execute_sql("INSERT INTO rc_schema (version, migrated_at) VALUES (11, 'x')")
+    with pytest.raises(StoreError, match=r"rectorat store is at schema version 11, newer than"):
         store.migrate()
-    assert schema_rows(store) == [9, 10]
+    assert schema_rows(store) == [10, 11]
 
 
 def _connect(url: str):
@@ -267,7 +267,7 @@ def test_a_schema_7_rectorat_store_gets_applied_changes_and_documents(store_url)
         store.close()
     store = open_rectorat(store_url)
     try:
-        assert schema_rows(store) == [7, 8, 9]
+        assert schema_rows(store) == [7, 8, 9, 10]
         assert store.db.table_exists("rc_document") and store.db.table_exists("rc_document_content")
         columns = {c.name for c in store.db.get_columns("rc_address_change")}
         assert {"applied_at", "applied_by"} <= columns
