@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.delivery.mail_queue import enqueue
+from kiosk.sync import client
 from kiosk.sync.client import (
     FIRST_BACKOFF,
     LONGEST_BACKOFF,
@@ -291,20 +292,24 @@ def _outbox_of(kiosk: Kiosk, people: int, clock) -> None:
 
 
 def test_a_long_outbox_goes_in_batches_each_sent_once_the_one_before_is_answered(
-    rectorat, kiosks, clock
+    rectorat, kiosks, clock, monkeypatch
 ):
+    monkeypatch.setattr(client, "ACK_CHUNK", 100)  # the acknowledgements in several statements
     recorder = RecordPushes()
     rectorat.start(recorder.wrap)
     kiosk = kiosks("borne-a")
     _outbox_of(kiosk, 300, clock)
     assert kiosk.pending() == 600
-    report = kiosk.sync()
-    assert (report.online, report.pushed, report.pending) == (True, 600, 0)
+    assert kiosk.services.sync.push_waiting() == 600 and kiosk.pending() == 0
     # A small batch first, read at once; then the rest, read while the first was at work.
     assert [push["items"] for push in recorder.pushes] == [250, 350]
     first, second = recorder.pushes
     assert second["came"] > first["went"]  # an account is applied before its registration
     assert rectorat.count("rc_account") == 300 and rectorat.count("rc_registration") == 300
+    # Each registration's next change goes from the version the rectorat took, as the
+    # answers said (no pull yet).
+    registrations = kiosk.services.store.Registration
+    assert {r.synced_version for r in registrations.select()} == {1}
 
 
 def test_an_answer_that_is_not_its_batchs_leaves_every_row_waiting_then_all_goes(

@@ -633,7 +633,6 @@ class SyncService:
         rows = settled.delivered
         if not rows and not settled.refused and not settled.taken:
             return
-        synced = [(version, key, version) for key, version in settled.synced]
         stamp = self.store.OutboxRow.delivered_at.db_value(self.clock.now())
         with self.store.atomic():
             accounts = self.store.Account
@@ -643,10 +642,15 @@ class SyncService:
                     accounts.id == account_id
                 ).execute()
             # The base of the next change made here (a column no trigger looks at).
-            self.store.db.cursor().executemany(
-                "UPDATE registration SET synced_version = ? WHERE id = ? AND synced_version < ?",
-                synced,
-            )
+            for at in range(0, len(settled.synced), ACK_CHUNK):
+                taken = settled.synced[at : at + ACK_CHUNK]
+                self.store.db.execute_sql(
+                    "UPDATE registration SET synced_version = taken.column2"
+                    f" FROM (VALUES {', '.join(['(?, ?)'] * len(taken))}) AS taken"
+                    " WHERE registration.id = taken.column1"
+                    " AND registration.synced_version < taken.column2",
+                    [value for pair in taken for value in pair],
+                )
             for (rowid, row_id), why in settled.refused:
                 self.store.db.execute_sql(
                     "UPDATE outbox SET failed_at = ?, updated_at = ?, last_error = ?,"
