@@ -84,7 +84,7 @@ def test_the_schema_is_created_once_with_its_version(store, store_url):
 def _back_to_schema_2(store) -> None:
     """Give a store schema 2's shape, its rows kept: the pushing kiosks' holds as rc_interest
     rows, no rc_account.origin_kiosk_id, the feed's indexes over every rc_change row, no
-    rc_registration.written_by."""
+    rc_registration.kiosk_versions."""
     db = store.db
     if not store.postgresql:
         db.execute_sql("PRAGMA foreign_keys = OFF")  # while rc_account is rebuilt
@@ -123,7 +123,7 @@ def _back_to_schema_2(store) -> None:
             db.execute_sql("ALTER TABLE rc_account_2 RENAME TO rc_account")
             for index in indexes:
                 db.execute_sql(index)
-        db.execute_sql("ALTER TABLE rc_registration DROP COLUMN written_by")  # schema 10's
+        db.execute_sql("ALTER TABLE rc_registration DROP COLUMN kiosk_versions")  # schema 10's
         db.execute_sql("DROP INDEX change_seq")
         db.execute_sql("DROP INDEX change_account_id_seq")
         db.execute_sql("CREATE UNIQUE INDEX change_seq ON rc_change (seq)")
@@ -158,7 +158,7 @@ def test_a_schema_2_store_is_migrated_and_its_kiosks_keep_their_candidates(store
     try:
         assert store.schema_version() == SCHEMA_VERSION == 10
         # Who wrote the registrations received before is not known.
-        assert store.db.execute_sql("SELECT written_by FROM rc_registration").fetchall() == [
+        assert store.db.execute_sql("SELECT kiosk_versions FROM rc_registration").fetchall() == [
             (None,)
         ]
         service = RectoratService(store, clock, hasher=fast_hasher())
@@ -514,9 +514,9 @@ def test_a_change_on_top_of_the_kiosks_own_unanswered_one_is_applied(service, st
     answer = service.push(kiosk_a, [_changed_here(first, base=1, version=3, specialty="z")])
     assert results(answer) == ["applied"] and service.conflicts() == []
     stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
-    assert (stored.version, stored.answers["specialty"], stored.written_by) == (3, "z", kiosk_a.id)
-    service.correct_identity(first["id"], CORRECTED)  # the exam office's: the kiosk's no more
-    assert store.Registration.get_by_id(uuid.UUID(first["id"])).written_by is None
+    assert (stored.version, stored.answers["specialty"]) == (3, "z")
+    assert stored.kiosk_versions == {str(kiosk_a.id): 3}
+    service.correct_identity(first["id"], CORRECTED)  # the exam office's version 4
     late = service.push(kiosk_a, [_changed_here(first, base=3, version=4, specialty="w")])
     assert results(late) == ["conflict"]
 
@@ -573,9 +573,9 @@ def test_a_batch_holding_a_change_made_from_an_older_version_keeps_it_aside(
     # and so it does when the whole batch is sent again.
     answer = service.push(kiosk_a, [*batch, _changed_here(first, base=1, version=2)])
     assert results(answer) == ["applied"] * 6 + ["conflict"]
-    written = {str(r.id): r.written_by for r in store.Registration.select()}
-    assert written.pop(first["id"]) is None  # the exam office's version
-    assert set(written.values()) == {kiosk_a.id}  # the batch's, written together
+    written = {str(r.id): (r.version, r.kiosk_versions) for r in store.Registration.select()}
+    assert written.pop(first["id"]) == (2, {str(kiosk_a.id): 1})  # 2 is the exam office's
+    assert set(map(str, written.values())) == {str((1, {str(kiosk_a.id): 1}))}  # the batch's
     replayed = service.push(kiosk_a, [*batch, _changed_here(first, base=1, version=2)])
     assert results(replayed) == ["stale"] * 6 + ["conflict"]
 
@@ -586,7 +586,90 @@ def test_a_base_that_is_not_a_version_is_refused(service, kiosk_a, base):
     first = registration_item(account["id"])
     answer = service.push(kiosk_a, [account, {**first, "base": base}])
     assert results(answer) == ["applied", "refused"]
-    assert answer[1]["detail"] == "base is an integer from 0 to 9223372036854775807"
+    assert answer[1]["detail"] == "base is null or an integer from 0 to 9223372036854775807"
+
+
+def test_a_kiosks_own_change_sent_again_is_stale_whatever_came_on_top_of_it(
+    service, store, kiosk_a, kiosk_b
+):
+    """Its answer lost (or the kiosk stopped before noting it), a change comes again after
+    the exam office, or the candidate at another kiosk, changed the file on top of it."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    mine = _changed_here(first, base=1, version=2)
+    assert results(service.push(kiosk_a, [mine])) == ["applied"]
+    service.correct_identity(first["id"], CORRECTED)  # version 3, on top of the kiosk's 2
+    service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)
+    at_b = {**_changed_here(first, base=3, version=4, specialty="b")}
+    at_b["data"] = {**at_b["data"], "answers": {**at_b["data"]["answers"], **CORRECTED}}
+    assert results(service.push(kiosk_b, [at_b])) == ["applied"]
+    assert results(service.push(kiosk_a, [mine])) == ["stale"]
+    assert service.conflicts() == []
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_change_of_a_registration_whose_first_push_went_unanswered_is_kept_aside(
+    service, store, kiosk_a, version
+):
+    """The kiosk never learnt that the rectorat took its new registration (base 0); the
+    exam office corrected it since. The candidate's change is neither lost nor written
+    over the correction."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])  # its answer lost
+    service.correct_identity(first["id"], CORRECTED)
+    answer = service.push(kiosk_a, [_changed_here(first, base=0, version=version)])
+    assert results(answer) == ["conflict"]
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["birth_town"]) == (2, "Poitiers")
+
+
+def test_each_kiosks_change_of_one_file_is_its_own_item(service, store, kiosk_a, kiosk_b):
+    """A's change kept aside neither swallows B's change nor is replaced by it: B's, made
+    from the rectorat's version, is applied; and when B's too is behind, each kiosk's
+    change waits in its own conflict, also once the other's is settled."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)  # B knows version 1
+    service.correct_identity(first["id"], CORRECTED)
+    held = service.push(kiosk_a, [_changed_here(first, base=1, version=6, specialty="a")])
+    assert results(held) == ["conflict"]
+    late_b = service.push(kiosk_b, [_changed_here(first, base=1, version=2, specialty="b")])
+    assert results(late_b) == ["conflict"] and late_b[0]["conflict"] != held[0]["conflict"]
+    assert sorted(c.incoming["answers"]["specialty"] for c in service.conflicts()) == ["a", "b"]
+    service.resolve_conflict(held[0]["conflict"], "keep_existing")
+    # B, having pulled the rectorat's copy, changes it: applied, past A's settled conflict.
+    on_top = _changed_here(first, base=2, version=3, specialty="c")
+    on_top["data"] = {**on_top["data"], "answers": {**on_top["data"]["answers"], **CORRECTED}}
+    assert results(service.push(kiosk_b, [on_top])) == ["applied"]
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["specialty"]) == (3, "c")
+    # B's own conflict is over (its newer change went in); A's stays settled as it was.
+    assert service.conflicts() == []
+    assert {c.resolution for c in service.conflicts(open_only=False)} == {
+        "keep_existing",
+        "superseded",
+    }
+
+
+def test_a_change_made_from_the_copy_the_exam_office_applied_over_is_kept_aside(
+    service, store, kiosk_a
+):
+    """The exam office applies the kiosk's change kept aside: that version is the exam
+    office's decision. A change the kiosk makes meanwhile from its copy before it is kept
+    aside in turn, not written over the decision."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    service.correct_identity(first["id"], CORRECTED)  # version 2
+    held = service.push(kiosk_a, [_changed_here(first, base=1, version=2, specialty="y")])
+    assert service.resolve_conflict(held[0]["conflict"], "apply_incoming") == {"result": "applied"}
+    from_the_copy = _changed_here(first, base=2, version=4, specialty="z")  # it took version 2
+    assert results(service.push(kiosk_a, [from_the_copy])) == ["conflict"]
+    stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
+    assert (stored.version, stored.answers["specialty"]) == (3, "y")
 
 
 def test_applying_a_conflict_still_blocked_changes_nothing(service, store, kiosk_a, kiosk_b):

@@ -86,7 +86,7 @@ ACCOUNT_COLUMNS = (
 REGISTRATION_COLUMNS = (
     "id", "version", "created_at", "updated_at", "account_id", "session_id", "answers", "status",
     "saved_at", "withdrawn_at", "identity_key", "number", "paper_status", "missing_pieces",
-    "received_at", "written_by",
+    "received_at", "kiosk_versions",
 )  # fmt: skip
 CHANGE_COLUMNS = ("entity", "entity_id", "account_id", "origin_kiosk_id", "created_at")
 # A run's write that fails with these is decided again by the per-item path, item by item.
@@ -103,7 +103,7 @@ class PlainItem(NamedTuple):
     key: str
     version: int
     data: Mapping[str, Any]
-    base: int
+    base: int | None
 
 
 class NewAccount(NamedTuple):
@@ -124,7 +124,7 @@ class NewRegistration(NamedTuple):
     fields: dict
     identity: str | None  # its identity key, when the answers alone give it
     needs_names: bool  # the answers hold no names: the key is made with the account's
-    base: int  # the version the kiosk changed (Envelope.base)
+    base: int | None  # the version the kiosk changed (Envelope.base)
 
 
 class Answered(NamedTuple):
@@ -367,7 +367,7 @@ def _plain(item: object) -> PlainItem | None:
         item.get("id"),
         item.get("version"),
         item.get("data"),
-        item.get("base", 0),
+        item.get("base"),
     )
     if (
         entity in _BULK and type(raw_id) is str and _CANONICAL_UUID.fullmatch(raw_id) is not None
@@ -861,7 +861,7 @@ class BatchPath:
                 stored = view.registration_versions.get(key)
                 if (
                     stored is not None and entry.version <= stored
-                    and entry.base in (0, stored)  # else the per-item rules compare contents
+                    and entry.base in (None, stored)  # else the per-item rules look closer
                     and view.account_of.get(key) == account_id
                     and account_id in view.holds
                     and view.session_of.get(key) == session_id
@@ -1067,7 +1067,7 @@ class BatchPath:
                 f["session_id"], escaped(f.get(ANSWERS_TEXT) or json_text(f["answers"])),
                 f["status"], f["saved_at"],
                 f["withdrawn_at"] or null, f["identity_key"] or null, number, null, null, stamp,
-                origin,
+                f'{{"{origin}":{taken.version}}}',  # what json_text writes
             )  # fmt: skip
 
         def accounts() -> list[tuple]:

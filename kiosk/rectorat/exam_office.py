@@ -107,12 +107,7 @@ class ExamOffice:
             if registration is None:
                 raise LookupError(f"no registration {key}")
             answers = {**registration.answers, **identity}
-            fields = {
-                "answers": answers,
-                "version": registration.version + 1,
-                "updated_at": now,
-                "written_by": None,  # the exam office's
-            }
+            fields = {"answers": answers, "version": registration.version + 1, "updated_at": now}
             if registration.status != "set_aside":
                 fields["identity_key"] = identity_key(answers)
             m.Registration.update(**fields).where(m.Registration.id == key).execute()
@@ -172,7 +167,7 @@ class ExamOffice:
                 **{name: str(address.get(name) or "") for name in ADDRESS_FIELDS},
             }
             m.Registration.update(
-                answers=answers, version=registration.version + 1, updated_at=now, written_by=None
+                answers=answers, version=registration.version + 1, updated_at=now
             ).where(m.Registration.id == registration.id).execute()
             m.AddressChange.update(
                 applied_at=now, applied_by=by, version=change.version + 1, updated_at=now
@@ -300,7 +295,7 @@ class ExamOffice:
             kiosk_row = m.Kiosk.get_by_id(conflict.kiosk_id)
             kiosk = KioskIdentity(kiosk_row.id, kiosk_row.name)
             version = applied_as = conflict.version
-            base = 0
+            base = None
             here = m.Registration.get_or_none(m.Registration.id == conflict.entity_id)
             if conflict.kind == "version" and here is not None:
                 # The kiosk's change goes on top of the version here, as a newer one.
@@ -321,6 +316,12 @@ class ExamOffice:
             )
             if outcome["result"] != "applied":
                 raise ConflictNotApplied(f"conflict {key} cannot be applied yet: {outcome}")
+            if base is not None and here is not None:
+                # The exam office's version, not the kiosk's: a change the kiosk makes from
+                # its own copy meanwhile is kept aside in turn.
+                m.Registration.update(kiosk_versions=here.kiosk_versions).where(
+                    m.Registration.id == here.id
+                ).execute()
             conflict = m.Conflict.get_by_id(key)
             conflict.version = version
             self.rules.close_conflict(conflict, resolution, who, now)

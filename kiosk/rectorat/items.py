@@ -60,9 +60,10 @@ class Envelope:
     record_id: uuid.UUID
     version: int
     data: Mapping[str, Any]
-    base: int = 0
+    base: int | None = None
     """The version of the record that the kiosk changed, as it last knew the rectorat's
-    (0: it knew none, or is of an earlier version and does not say)."""
+    (0: none, the kiosk made the record; ``None``: the kiosk does not know, or is of an
+    earlier version and does not say)."""
 
 
 def read_envelope(item: object) -> tuple[str, Envelope | dict]:
@@ -80,9 +81,9 @@ def read_envelope(item: object) -> tuple[str, Envelope | dict]:
         version = item.get("version", 1 if entity == "account_deletion" else None)
         if not valid_version(version):
             raise Invalid(f"version is an integer from 1 to {MAX_VERSION}")
-        base = item.get("base", 0)
+        base = item.get("base")
         if not valid_base(base):
-            raise Invalid(f"base is an integer from 0 to {MAX_VERSION}")
+            raise Invalid(f"base is null or an integer from 0 to {MAX_VERSION}")
         data = item.get("data") or {}
         if not isinstance(data, Mapping):
             raise Invalid("data is an object")
@@ -98,8 +99,8 @@ def valid_version(version: object) -> bool:
 
 
 def valid_base(base: object) -> bool:
-    """A base the store can compare: 0 (none known) or a version."""
-    return type(base) is int and 0 <= base <= MAX_VERSION
+    """A base the store can compare: none said, 0 (no version before) or a version."""
+    return base is None or (type(base) is int and 0 <= base <= MAX_VERSION)
 
 
 def check_depth(value: object, limit: int = MAX_DEPTH) -> None:

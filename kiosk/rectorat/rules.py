@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+import orjson
 from peewee import DataError, IntegrityError
 
 from kiosk.clock import Clock, instant_text
@@ -86,7 +87,17 @@ class RegistrationRow(NamedTuple):
     answers: str  # as the store writes them (json_text)
     saved_at: str
     withdrawn_at: str | None
-    written_by: int | None  # the kiosk whose change this version is
+    kiosk_versions: str | None  # {"kiosk id": the highest version it wrote}, as JSON
+
+    def written_by(self, kiosk: KioskIdentity) -> int:
+        """The highest version of this registration that ``kiosk`` wrote (0: none)."""
+        written = orjson.loads(self.kiosk_versions) if self.kiosk_versions else {}
+        return int(written.get(str(kiosk.id), 0))
+
+    def with_version_of(self, kiosk: KioskIdentity, version: int) -> dict:
+        """``kiosk_versions`` once ``kiosk`` has written ``version``."""
+        written = orjson.loads(self.kiosk_versions) if self.kiosk_versions else {}
+        return {**written, str(kiosk.id): version}
 
     def holds(self, fields: Mapping[str, Any], status: str) -> bool:
         """Whether this row holds what a kiosk pushes (``fields`` read by
@@ -114,12 +125,14 @@ class ConflictRow(NamedTuple):
     version: int
     resolved_at: str | None
     kind: str
+    kiosk_id: int
 
 
-def _holding(conflicts: list[ConflictRow], version: int) -> dict | None:
+def _holding(conflicts: list[ConflictRow], kiosk: KioskIdentity, version: int) -> dict | None:
     """The answer to a replay of what a conflict holds: that conflict's own, so that a
-    kiosk whose first answer was lost still learns it (an address taken, above all)."""
-    held = [conflict for conflict in conflicts if conflict.version >= version]
+    kiosk whose first answer was lost still learns it (an address taken, above all). Only
+    the kiosk's own conflicts: another kiosk's change of the record is its own item."""
+    held = [c for c in conflicts if c.kiosk_id == kiosk.id and c.version >= version]
     if not held:
         return None
     return {"result": "conflict", "conflict": held[-1].id, "kind": held[-1].kind}
@@ -166,13 +179,13 @@ class PushRules:
             + (" FOR KEY SHARE" if store.postgresql else ""),
             "email_owner": f"SELECT id FROM rc_account WHERE email_key = {p}",
             "registration_row": "SELECT version, account_id, session_id, status, answers,"
-            f" saved_at, withdrawn_at, written_by FROM rc_registration WHERE id = {p}",
+            f" saved_at, withdrawn_at, kiosk_versions FROM rc_registration WHERE id = {p}",
             "address_change_row": "SELECT version, registration_id"
             f" FROM rc_address_change WHERE id = {p}",
             "same_session": "SELECT id, identity_key, account_id FROM rc_registration"
             f" WHERE session_id = {p} AND id <> {p} AND (identity_key = {p} OR account_id = {p})",
             "tombstone": f"SELECT 1 FROM rc_tombstone WHERE entity_id = {p}",
-            "conflicts": "SELECT id, version, resolved_at, kind FROM rc_conflict"
+            "conflicts": "SELECT id, version, resolved_at, kind, kiosk_id FROM rc_conflict"
             f" WHERE entity_id = {p} ORDER BY created_at",
             "holds": f"SELECT 1 FROM rc_account WHERE id = {p} AND origin_kiosk_id = {p}"
             f" UNION ALL SELECT 1 FROM rc_interest WHERE account_id = {p} AND kiosk_id = {p}",
@@ -267,7 +280,7 @@ class PushRules:
         data: Mapping[str, Any],
         now: datetime,
         *,
-        base: int = 0,
+        base: int | None = None,
     ) -> dict:
         """The rules of ``entity`` for this item, in the caller's transaction: the result
         without the id. Raises :class:`Invalid` for data that cannot be read. ``base`` is
@@ -301,7 +314,7 @@ class PushRules:
             if version <= existing_version:
                 return {"result": "stale"}
         conflicts = self._conflicts(key)
-        if replayed := _holding(conflicts, version):
+        if replayed := _holding(conflicts, kiosk, version):
             return replayed
         owner = self._one("email_owner", fields["email_key"])
         if owner is not None and owner[0] != key:
@@ -316,7 +329,7 @@ class PushRules:
         elif not self._update_if_newer(m.Account, record_id, version, fields):
             return {"result": "stale"}
         self.changed("account", key, key, now)
-        self._supersede(conflicts, now)
+        self._supersede(conflicts, kiosk, now)
         return {"result": "applied"}
 
     def _push_registration(
@@ -326,7 +339,7 @@ class PushRules:
         version: int,
         data: Mapping[str, Any],
         now: datetime,
-        base: int = 0,
+        base: int | None = None,
     ) -> dict:
         m = self.store
         fields, status = registration_fields(data)
@@ -347,8 +360,11 @@ class PushRules:
                 return {"result": "refused", "reason": "forbidden"}
             if existing.account_id != account_key or existing.session_id != session_id:
                 raise Invalid("a registration keeps its account and session")
-            if base and base != existing.version and existing.written_by != kiosk.id:
-                if existing.holds(fields, status):  # its own change, sent again
+            mine = existing.written_by(kiosk)
+            if version <= mine:  # its own change, sent again: taken, and perhaps changed since
+                return {"result": "stale"}
+            if base is not None and base != existing.version and mine != existing.version:
+                if existing.holds(fields, status):  # what is here already
                     return {"result": "stale"}
                 behind = True
             elif version <= existing.version:
@@ -356,7 +372,7 @@ class PushRules:
         elif self._one("tombstone", key) is not None:
             return {"result": "stale"}
         conflicts = self._conflicts(key)
-        if replayed := _holding(conflicts, version):
+        if replayed := _holding(conflicts, kiosk, version):
             return replayed
         session = self.session(session_id)
         if session is None:
@@ -428,15 +444,18 @@ class PushRules:
                 version=version,
                 received_at=now,
                 number=number,
-                written_by=kiosk.id,
+                kiosk_versions={str(kiosk.id): version},
                 **fields,
             ).execute()
         elif not self._update_if_newer(
-            m.Registration, record_id, version, {**fields, "written_by": kiosk.id}
+            m.Registration,
+            record_id,
+            version,
+            {**fields, "kiosk_versions": existing.with_version_of(kiosk, version)},
         ):
             return {"result": "stale"}
         self.changed("registration", key, account_key, now)
-        self._supersede(conflicts, now)
+        self._supersede(conflicts, kiosk, now)
         return {"result": "applied"}
 
     def _push_address_change(
@@ -487,7 +506,7 @@ class PushRules:
         elif not self._update_if_newer(m.AddressChange, record_id, version, fields):
             return {"result": "stale"}
         self.changed("address_change", key, registration.account_id, now)
-        self._supersede(conflicts, now)
+        self._supersede(conflicts, kiosk, now)
         return {"result": "applied"}
 
     def _push_account_deletion(
@@ -627,11 +646,16 @@ class PushRules:
         existing_id: object,
         now: datetime,
     ) -> dict:
-        """Keep the item aside: one open conflict per record, holding its latest version."""
+        """Keep the item aside: one open conflict per record and kiosk, holding its latest
+        version."""
         m = self.store
         conflict = (
             m.Conflict.select()
-            .where((m.Conflict.entity_id == entity_id) & m.Conflict.resolved_at.is_null())
+            .where(
+                (m.Conflict.entity_id == entity_id)
+                & (m.Conflict.kiosk_id == kiosk.id)
+                & m.Conflict.resolved_at.is_null()
+            )
             .order_by(m.Conflict.created_at.desc())
             .first()
         )
@@ -660,10 +684,11 @@ class PushRules:
         )
         return {"result": "conflict", "conflict": str(conflict.id), "kind": kind}
 
-    def _supersede(self, conflicts: list[ConflictRow], now: datetime) -> None:
-        """A newer version applied: the conflicts that held an older one are over."""
+    def _supersede(self, conflicts: list[ConflictRow], kiosk: KioskIdentity, now: datetime) -> None:
+        """A newer version applied: the kiosk's conflicts that held an older one are over
+        (another kiosk's change stays for the exam office)."""
         m = self.store
-        open_ids = [conflict.id for conflict in conflicts if conflict.resolved_at is None]
+        open_ids = [c.id for c in conflicts if c.resolved_at is None and c.kiosk_id == kiosk.id]
         if open_ids:
             m.Conflict.update(resolved_at=now, resolution="superseded", resolved_by="sync").where(
                 m.Conflict.id.in_(open_ids)

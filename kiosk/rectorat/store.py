@@ -157,9 +157,10 @@ class Registration(_Template):
     )  # received | complete | incomplete | validated
     missing_pieces = JSONText(null=True)
     received_at = InstantField()
-    # The kiosk whose change this version is (NULL: the exam office's, or from before
-    # schema 10): a change it makes next goes on from it, whatever base it knew.
-    written_by = IntegerField(null=True)
+    # The highest version each kiosk wrote, ``{"kiosk id": version}`` (NULL: none since
+    # schema 10): a kiosk's change sent again is known for its own, and one made on top
+    # of the kiosk's own version goes on from it, whatever base the kiosk knew.
+    kiosk_versions = JSONText(null=True)
 
     class Meta:
         table_name = "rc_registration"
@@ -521,7 +522,7 @@ class RectoratStore:
             schema.Migration(7, "one-time codes", lambda: self.Code.create_table(safe=True)),
             schema.Migration(8, "address changes applied, published documents", self._migrate_to_8),
             schema.Migration(9, "registrations' account without a foreign key", self._migrate_to_9),
-            schema.Migration(10, "the kiosk that wrote a registration", self._migrate_to_10),
+            schema.Migration(10, "the versions each kiosk wrote", self._migrate_to_10),
         ]
         return schema.migrate(
             versioning,
@@ -601,10 +602,11 @@ class RectoratStore:
             )
 
     def _migrate_to_10(self) -> None:
-        """Schema 10: ``rc_registration.written_by``, the kiosk whose change each version
-        is; unknown (NULL) for the registrations received before."""
-        if "written_by" not in [column.name for column in self.db.get_columns("rc_registration")]:
-            self.db.execute_sql("ALTER TABLE rc_registration ADD COLUMN written_by INTEGER")
+        """Schema 10: ``rc_registration.kiosk_versions``, the highest version each kiosk
+        wrote; unknown (NULL) for the registrations received before."""
+        columns = [column.name for column in self.db.get_columns("rc_registration")]
+        if "kiosk_versions" not in columns:
+            self.db.execute_sql("ALTER TABLE rc_registration ADD COLUMN kiosk_versions TEXT")
 
     # -- the sequencer -------------------------------------------------------------------
 
