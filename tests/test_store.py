@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from peewee import IntegrityError
 from kiosk.errors import StoreError
 from kiosk.store.database import migrations, open_store, schema_version
 from kiosk.store.models import MODELS, Account, Record
+from kiosk.sync.client import SyncService
 
 
 def pragma(db, name):
@@ -80,7 +82,7 @@ def test_schema_11_knows_the_base_of_each_registration_nothing_changed_here_wait
     tmp_path, clock
 ):
     """Registrations the rectorat has as they are here: their version is its own. One
-    whose change waits, or was refused: none known, and it is sent without a base."""
+    whose change waits, or was refused: not known (-1), and it is sent without a base."""
     path = tmp_path / "kiosk.sqlite3"
     store = open_store(path)
     now = clock.now()
@@ -119,7 +121,10 @@ def test_schema_11_knows_the_base_of_each_registration_nothing_changed_here_wait
                 store.Registration.id, store.Registration.synced_version
             )
         }
-        assert [bases[key] for key in registrations] == [2, 0, 0]
+        assert [bases[key] for key in registrations] == [2, -1, -1]
+        # The change waiting goes without a base: the rectorat takes it as before.
+        (item,) = [json.loads(item) for item in SyncService(store, clock, None).waiting().items]
+        assert (item["id"], item["base"]) == (registrations[1], None)
     finally:
         store.close()
 

@@ -160,7 +160,8 @@ class Registration(Record):
     paper_status = CharField(null=True)  # received | complete | incomplete | validated
     missing_pieces = JSONField(null=True)
     origin = CharField(default="kiosk")
-    # The version the rectorat was last known to hold (0: none): the base of the next change.
+    # The version the rectorat was last known to hold, the base of the next change (0: it
+    # has none yet; -1: not known, from a store of before it was kept).
     synced_version = IntegerField(default=0)
 
     class Meta:

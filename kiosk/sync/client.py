@@ -293,7 +293,7 @@ SELECT o.rowid, o.id, json_extract(o.payload, '$.entity'), json_extract(o.payloa
     FROM account a WHERE a.id = json_extract(o.payload, '$.id'))
   WHEN 'registration' THEN CASE WHEN r.id IS NOT NULL THEN
     json_object('entity', 'registration', 'id', r.id, 'version', r.version,
-      'base', r.synced_version,
+      'base', CASE WHEN r.synced_version >= 0 THEN r.synced_version END,
       'data', json_object(
       'created_at', r.created_at, 'updated_at', r.updated_at, 'account_id', r.account_id,
       'session_id', r.session_id, 'answers', json(r.answers),

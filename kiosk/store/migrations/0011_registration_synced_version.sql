@@ -1,13 +1,16 @@
 -- The version of each registration that this kiosk last knew the rectorat to hold. It goes
 -- with the kiosk's next change as its « base »: a change made here from a version other
 -- than the rectorat's (the exam office corrected the file meanwhile) is then kept aside
--- there for the exam office, never written over the correction. 0: none known (made here
--- and not taken yet, or waiting since before this column: sent without a base, as before).
+-- there for the exam office, never written over the correction. 0: the rectorat has none
+-- (made here, not taken yet). -1: not known (a change waited, or was refused, when this
+-- column came): sent without a base, as before, until the next pull says.
 ALTER TABLE registration ADD COLUMN synced_version INTEGER NOT NULL DEFAULT 0;
-UPDATE registration SET synced_version = version
-WHERE NOT EXISTS (
-    SELECT 1 FROM outbox o
-    WHERE o.kind = 'sync' AND o.delivered_at IS NULL
-      AND json_extract(o.payload, '$.entity') = 'registration'
-      AND json_extract(o.payload, '$.id') = registration.id
-);
+UPDATE registration SET synced_version = CASE
+    WHEN EXISTS (
+        SELECT 1 FROM outbox o
+        WHERE o.kind = 'sync' AND o.delivered_at IS NULL
+          AND json_extract(o.payload, '$.entity') = 'registration'
+          AND json_extract(o.payload, '$.id') = registration.id
+    ) THEN -1
+    ELSE version
+END;
