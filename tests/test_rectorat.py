@@ -604,7 +604,32 @@ def test_a_kiosks_own_change_sent_again_is_stale_whatever_came_on_top_of_it(
     at_b = {**_changed_here(first, base=3, version=4, specialty="b")}
     at_b["data"] = {**at_b["data"], "answers": {**at_b["data"]["answers"], **CORRECTED}}
     assert results(service.push(kiosk_b, [at_b])) == ["applied"]
+    _, cursor = _feed_ids(service, kiosk_a, 0)
     assert results(service.push(kiosk_a, [mine])) == ["stale"]
+    assert service.conflicts() == []
+    # The kiosk, whose base is now its version 2, gets the rectorat's version 4 back.
+    assert _feed_ids(service, kiosk_a, cursor)[0] == [first["id"]]
+    assert results(service.push(kiosk_a, [mine])) == ["stale"]  # sent once more: the same
+
+
+def test_a_change_behind_that_holds_what_is_there_is_stale_and_the_version_comes_back(
+    service, store, kiosk_a, kiosk_b
+):
+    """The candidate made the same change at two kiosks: B's went in (version 2); A's,
+    two saves from version 1 (its version 3), holds the same. A's base is to be the
+    rectorat's version 2, not its own 3: its next change then goes in."""
+    account = account_item()
+    first = registration_item(account["id"])
+    service.push(kiosk_a, [account, first])
+    service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)
+    at_b = _changed_here(first, base=1, version=2, specialty="b")
+    assert results(service.push(kiosk_b, [at_b])) == ["applied"]
+    _, cursor = _feed_ids(service, kiosk_a, 0)  # A's pull passed it while its change waited
+    same = _changed_here(first, base=1, version=3, specialty="b")
+    assert results(service.push(kiosk_a, [same])) == ["stale"]
+    assert _feed_ids(service, kiosk_a, cursor)[0] == [first["id"]]
+    next_change = _changed_here(first, base=2, version=4, specialty="c")
+    assert results(service.push(kiosk_a, [next_change])) == ["applied"]
     assert service.conflicts() == []
 
 

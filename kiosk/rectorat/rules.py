@@ -362,9 +362,13 @@ class PushRules:
                 raise Invalid("a registration keeps its account and session")
             mine = existing.written_by(kiosk)
             if version <= mine:  # its own change, sent again: taken, and perhaps changed since
+                if version != existing.version:
+                    self.changed("registration", key, account_key, now)  # its base to come
                 return {"result": "stale"}
             if base is not None and base != existing.version and mine != existing.version:
                 if existing.holds(fields, status):  # what is here already
+                    # The kiosk learns, from its next pull, which version it holds.
+                    self.changed("registration", key, account_key, now)
                     return {"result": "stale"}
                 behind = True
             elif version <= existing.version:
