@@ -82,7 +82,8 @@ def test_schema_11_knows_the_base_of_each_registration_nothing_changed_here_wait
     tmp_path, clock
 ):
     """Registrations the rectorat has as they are here: their version is its own. One
-    whose change waits, or was refused: not known (-1), and it is sent without a base."""
+    whose change waits, or was refused: not known (-1), and it is sent without a base. The
+    pull starts again from the feed's beginning."""
     path = tmp_path / "kiosk.sqlite3"
     store = open_store(path)
     now = clock.now()
@@ -109,6 +110,7 @@ def test_schema_11_knows_the_base_of_each_registration_nothing_changed_here_wait
         "UPDATE outbox SET delivered_at = ? WHERE json_extract(payload, '$.entity') = 'account'",
         (store.OutboxRow.delivered_at.db_value(now),),
     )
+    store.SyncState.create(name="cursor", value="41", created_at=now, updated_at=now)
     store.close()
     with sqlite3.connect(path) as raw:  # back to schema 10
         raw.execute("ALTER TABLE registration DROP COLUMN synced_version")
@@ -122,6 +124,8 @@ def test_schema_11_knows_the_base_of_each_registration_nothing_changed_here_wait
             )
         }
         assert [bases[key] for key in registrations] == [2, -1, -1]
+        # The next pull reads every record again: a copy that drifted before is healed.
+        assert store.SyncState.get(store.SyncState.name == "cursor").value == "0"
         # The change waiting goes without a base: the rectorat takes it as before.
         (item,) = [json.loads(item) for item in SyncService(store, clock, None).waiting().items]
         assert (item["id"], item["base"]) == (registrations[1], None)

@@ -14,3 +14,7 @@ UPDATE registration SET synced_version = CASE
     ) THEN -1
     ELSE version
 END;
+-- A copy that an earlier kiosk let drift from the rectorat's (a change answered « stale »
+-- while the exam office corrected the file) is healed by the next pull, which reads every
+-- record this kiosk holds again and takes the rectorat's where nothing of its own waits.
+UPDATE sync_state SET value = '0' WHERE name = 'cursor';
