@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 
 from kiosk import formatting
 from kiosk.console.views import ConflictView, Difference
-from kiosk.registration_form import FIELDS, shown_answer
+from kiosk.registration_form import FIELDS_BY_NAME, shown_answer
 from screens.console.base import ConsoleScreen
 from screens.console.tables import PlainTable
 from screens.widgets import Body, Button, Plain, Problem
@@ -82,17 +82,16 @@ class ConflictsScreen(ConsoleScreen):
     def _shown(self, differences: tuple[Difference, ...], side: str) -> str:
         """One side of a registration changed on both: its answers that differ, labelled."""
         session, messages = self.service.session, self.app.messages
-        fields = {f.name: f for f in FIELDS}
         shown = []
         for difference in differences:
             value = getattr(difference, side)
-            if difference.name in fields:
-                field = fields[difference.name]
+            field = FIELDS_BY_NAME.get(difference.name)
+            if field is not None:
                 label = self.t(f"form.{field.name}.label")
                 answer = shown_answer(field, {field.name: value}, session, messages)
             else:
                 label = self.t("console.col.status")
-                answer = self.t(f"console.status.{value}") if value else "—"
+                answer = self.t(f"console.status.{value}") if value else self.t("form.empty")
             shown.append(f"{label} : {answer}")
         return " · ".join(shown)
 
