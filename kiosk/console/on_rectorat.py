@@ -35,6 +35,7 @@ from kiosk.errors import Problem, Refused
 from kiosk.exam_sessions import ExamSession
 from kiosk.pdf_check import MAX_PDF_BYTES, NotReadable, pdf_problem, read_document
 from kiosk.rectorat.exam_office import ConflictNotApplied, NotPublished
+from kiosk.rectorat.items import pushed_status
 from kiosk.rectorat.service import RectoratService
 from kiosk.rectorat.store import Conflict, RectoratStore
 from kiosk.registration_form import FIELDS, plain
@@ -243,7 +244,7 @@ class RectoratConsole(ConsoleService):
             if theirs.get(f.name) != ours.get(f.name)
         ]
         status = conflict.incoming.get("status")
-        if status != here.status and not (here.status == "set_aside" and status == "registered"):
+        if status != pushed_status(here.status):
             found.append(Difference("status", status, here.status))
         return tuple(found)
 

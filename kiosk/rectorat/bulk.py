@@ -1067,7 +1067,7 @@ class BatchPath:
                 f["session_id"], escaped(f.get(ANSWERS_TEXT) or json_text(f["answers"])),
                 f["status"], f["saved_at"],
                 f["withdrawn_at"] or null, f["identity_key"] or null, number, null, null, stamp,
-                f'{{"{origin}":{taken.version}}}',  # what json_text writes
+                json_text({origin: taken.version}),
             )  # fmt: skip
 
         def accounts() -> list[tuple]:

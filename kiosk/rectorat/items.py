@@ -48,6 +48,12 @@ ACCOUNT_STATUSES = ("pending", "active")
 REGISTRATION_STATUSES = ("registered", "withdrawn", "set_aside")
 
 
+def pushed_status(status: str) -> str:
+    """A registration's status as a kiosk pushes it: ``set_aside`` is the rectorat's, and
+    a kiosk sends it as ``registered``."""
+    return "registered" if status == "set_aside" else status
+
+
 class Invalid(ValueError):
     """A pushed item that cannot be read."""
 

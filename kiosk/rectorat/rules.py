@@ -38,6 +38,7 @@ from kiosk.rectorat.items import (
     Invalid,
     account_fields,
     address_change_fields,
+    pushed_status,
     read_envelope,
     read_uuid,
     registration_fields,
@@ -89,30 +90,23 @@ class RegistrationRow(NamedTuple):
     withdrawn_at: str | None
     kiosk_versions: str | None  # {"kiosk id": the highest version it wrote}, as JSON
 
+    def written(self) -> dict[str, int]:
+        """The highest version of this registration that each kiosk wrote, by kiosk id."""
+        return orjson.loads(self.kiosk_versions) if self.kiosk_versions else {}
+
     def written_by(self, kiosk: KioskIdentity) -> int:
         """The highest version of this registration that ``kiosk`` wrote (0: none)."""
-        written = orjson.loads(self.kiosk_versions) if self.kiosk_versions else {}
-        return int(written.get(str(kiosk.id), 0))
-
-    def with_version_of(self, kiosk: KioskIdentity, version: int) -> dict:
-        """``kiosk_versions`` once ``kiosk`` has written ``version``."""
-        written = orjson.loads(self.kiosk_versions) if self.kiosk_versions else {}
-        return {**written, str(kiosk.id): version}
+        return int(self.written().get(str(kiosk.id), 0))
 
     def holds(self, fields: Mapping[str, Any], status: str) -> bool:
         """Whether this row holds what a kiosk pushes (``fields`` read by
-        :func:`registration_fields`): a change of its own, sent again. The status
-        ``set_aside`` is the rectorat's, and a kiosk sends it as ``registered``."""
+        :func:`registration_fields`): a change of its own, sent again."""
         return (
-            _as_kiosk_sends(self.status) == _as_kiosk_sends(status)
+            pushed_status(self.status) == pushed_status(status)
             and self.answers == json_text(fields["answers"])
             and self.saved_at == instant_text(fields["saved_at"])
             and self.withdrawn_at == instant_text(fields["withdrawn_at"])
         )
-
-
-def _as_kiosk_sends(status: str) -> str:
-    return "registered" if status == "set_aside" else status
 
 
 class AddressChangeRow(NamedTuple):
@@ -455,7 +449,7 @@ class PushRules:
             m.Registration,
             record_id,
             version,
-            {**fields, "kiosk_versions": existing.with_version_of(kiosk, version)},
+            {**fields, "kiosk_versions": {**existing.written(), str(kiosk.id): version}},
         ):
             return {"result": "stale"}
         self.changed("registration", key, account_key, now)

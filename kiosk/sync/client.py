@@ -85,7 +85,7 @@ def registration_data(registration: Registration) -> dict[str, Any]:
         "account_id": str(registration.account_id),
         "session_id": registration.session_id,
         "answers": registration.answers,
-        "status": registration.status if registration.status != "set_aside" else "registered",
+        "status": _pushed_status(registration.status),
         "saved_at": instant_text(registration.saved_at),
         "withdrawn_at": instant_text(registration.withdrawn_at),
     }
@@ -369,7 +369,7 @@ class _Known:
         return self.registrations.get(key)
 
 
-def _as_kiosk_sends(status: str) -> str:
+def _pushed_status(status: str) -> str:
     """A registration's status as a kiosk pushes it: ``set_aside`` is the rectorat's."""
     return "registered" if status == "set_aside" else status
 
@@ -854,7 +854,7 @@ class SyncService:
             differs = (
                 content["answers"] != registration.answers
                 # set_aside is the rectorat's, and follows it without a version (above).
-                or _as_kiosk_sends(status) != _as_kiosk_sends(registration.status)
+                or _pushed_status(status) != _pushed_status(registration.status)
                 or content["saved_at"] != registration.saved_at
                 or content["withdrawn_at"] != registration.withdrawn_at
             )
