@@ -430,10 +430,21 @@ def test_one_person_registered_at_two_kiosks_is_a_conflict_for_the_exam_office(
 CORRECTED = {"family_name": "Dupont", "given_names": "Jean", "birth_town": "Poitiers"}
 
 
-def _changed_here(item: dict, base: int, version: int, specialty: str = "y") -> dict:
-    """The kiosk's change of a registration it knew at version ``base``."""
-    data = {**item["data"], "answers": {**item["data"]["answers"], "specialty": specialty}}
-    return {**item, "version": version, "base": base, "data": data}
+def _registered(service, kiosk) -> dict:
+    """A registration pushed by ``kiosk`` with its account: version 1 at the rectorat."""
+    account = account_item()
+    first = registration_item(account["id"])
+    assert results(service.push(kiosk, [account, first])) == ["applied", "applied"]
+    return first
+
+
+def _changed_here(
+    item: dict, base: int, version: int, specialty: str = "y", **answers: str
+) -> dict:
+    """The kiosk's change of a registration it knew at version ``base``: its specialty,
+    and any other ``answers``."""
+    changed = {**item["data"]["answers"], "specialty": specialty, **answers}
+    return {**item, "version": version, "base": base, "data": {**item["data"], "answers": changed}}
 
 
 def _feed_ids(service, kiosk, after: int) -> tuple[list[str], int]:
@@ -444,9 +455,7 @@ def _feed_ids(service, kiosk, after: int) -> tuple[list[str], int]:
 def test_a_change_made_from_a_version_the_exam_office_changed_since_is_kept_aside(
     service, store, kiosk_a
 ):
-    account = account_item()
-    first = registration_item(account["id"])
-    assert results(service.push(kiosk_a, [account, first])) == ["applied", "applied"]
+    first = _registered(service, kiosk_a)
     # The exam office corrects the identity (version 2) while the kiosk, offline, saves
     # a change of its own made from version 1: its version 2 too.
     service.correct_identity(first["id"], CORRECTED)
@@ -483,16 +492,12 @@ def test_a_change_made_from_a_version_the_exam_office_changed_since_is_kept_asid
 def test_a_change_from_the_rectorats_own_version_is_applied_and_ends_the_conflict(
     service, store, kiosk_a
 ):
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     service.correct_identity(first["id"], CORRECTED)
     assert results(service.push(kiosk_a, [_changed_here(first, base=1, version=2)])) == ["conflict"]
     # The kiosk took the rectorat's copy (its own version 3, the rectorat's 2), then the
     # candidate changed it again.
-    corrected = {**first["data"]["answers"], **CORRECTED}
-    on_top = {**first, "version": 4, "base": 2, "data": {**first["data"], "answers": {
-        **corrected, "specialty": "z"}}}  # fmt: skip
+    on_top = _changed_here(first, base=2, version=4, specialty="z", **CORRECTED)
     assert results(service.push(kiosk_a, [on_top])) == ["applied"]
     stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
     assert (stored.version, stored.answers["birth_town"], stored.answers["specialty"]) == (
@@ -507,9 +512,7 @@ def test_a_change_from_the_rectorats_own_version_is_applied_and_ends_the_conflic
 def test_a_change_on_top_of_the_kiosks_own_unanswered_one_is_applied(service, store, kiosk_a):
     """The kiosk's change was taken but its answer lost (a crash, a cut): the kiosk still
     knows version 1, and the candidate's next change goes from the kiosk's own version 2."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     assert results(service.push(kiosk_a, [_changed_here(first, base=1, version=2)])) == ["applied"]
     answer = service.push(kiosk_a, [_changed_here(first, base=1, version=3, specialty="z")])
     assert results(answer) == ["applied"] and service.conflicts() == []
@@ -524,9 +527,7 @@ def test_a_change_on_top_of_the_kiosks_own_unanswered_one_is_applied(service, st
 def test_a_change_sent_again_after_it_was_taken_is_stale_and_without_a_base_as_before(
     service, store, kiosk_a
 ):
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     mine = _changed_here(first, base=1, version=2)
     assert results(service.push(kiosk_a, [mine])) == ["applied"]
     assert results(service.push(kiosk_a, [mine])) == ["stale"]  # its own, sent again
@@ -542,9 +543,7 @@ def test_a_change_from_a_version_the_rectorat_does_not_have_is_kept_aside_too(
 ):
     """A base above the rectorat's version (its store restored from a backup, say): the
     kiosk's change goes in the conflict already held, never over what the rectorat has."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     service.correct_identity(first["id"], CORRECTED)
     held = service.push(kiosk_a, [_changed_here(first, base=1, version=2)])
     following = service.push(kiosk_a, [_changed_here(first, base=3, version=4, specialty="w")])
@@ -559,9 +558,7 @@ def test_a_change_from_a_version_the_rectorat_does_not_have_is_kept_aside_too(
 def test_a_batch_holding_a_change_made_from_an_older_version_keeps_it_aside(
     service, store, kiosk_a
 ):
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     service.correct_identity(first["id"], CORRECTED)
     others = [account_item(email=f"p{n}@exemple.fr", family=f"Nom{n}") for n in range(3)]
     batch = [
@@ -594,15 +591,12 @@ def test_a_kiosks_own_change_sent_again_is_stale_whatever_came_on_top_of_it(
 ):
     """Its answer lost (or the kiosk stopped before noting it), a change comes again after
     the exam office, or the candidate at another kiosk, changed the file on top of it."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     mine = _changed_here(first, base=1, version=2)
     assert results(service.push(kiosk_a, [mine])) == ["applied"]
     service.correct_identity(first["id"], CORRECTED)  # version 3, on top of the kiosk's 2
     service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)
-    at_b = {**_changed_here(first, base=3, version=4, specialty="b")}
-    at_b["data"] = {**at_b["data"], "answers": {**at_b["data"]["answers"], **CORRECTED}}
+    at_b = _changed_here(first, base=3, version=4, specialty="b", **CORRECTED)
     assert results(service.push(kiosk_b, [at_b])) == ["applied"]
     _, cursor = _feed_ids(service, kiosk_a, 0)
     assert results(service.push(kiosk_a, [mine])) == ["stale"]
@@ -618,9 +612,7 @@ def test_a_change_behind_that_holds_what_is_there_is_stale_and_the_version_comes
     """The candidate made the same change at two kiosks: B's went in (version 2); A's,
     two saves from version 1 (its version 3), holds the same. A's base is to be the
     rectorat's version 2, not its own 3: its next change then goes in."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)
     at_b = _changed_here(first, base=1, version=2, specialty="b")
     assert results(service.push(kiosk_b, [at_b])) == ["applied"]
@@ -640,9 +632,7 @@ def test_a_change_of_a_registration_whose_first_push_went_unanswered_is_kept_asi
     """The kiosk never learnt that the rectorat took its new registration (base 0); the
     exam office corrected it since. The candidate's change is neither lost nor written
     over the correction."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])  # its answer lost
+    first = _registered(service, kiosk_a)  # its answer lost
     service.correct_identity(first["id"], CORRECTED)
     answer = service.push(kiosk_a, [_changed_here(first, base=0, version=version)])
     assert results(answer) == ["conflict"]
@@ -654,9 +644,7 @@ def test_each_kiosks_change_of_one_file_is_its_own_item(service, store, kiosk_a,
     """A's change kept aside neither swallows B's change nor is replaced by it: B's, made
     from the rectorat's version, is applied; and when B's too is behind, each kiosk's
     change waits in its own conflict, also once the other's is settled."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     service.login(kiosk_b, "jean.dupont@exemple.fr", PASSWORD)  # B knows version 1
     service.correct_identity(first["id"], CORRECTED)
     held = service.push(kiosk_a, [_changed_here(first, base=1, version=6, specialty="a")])
@@ -666,8 +654,7 @@ def test_each_kiosks_change_of_one_file_is_its_own_item(service, store, kiosk_a,
     assert sorted(c.incoming["answers"]["specialty"] for c in service.conflicts()) == ["a", "b"]
     service.resolve_conflict(held[0]["conflict"], "keep_existing")
     # B, having pulled the rectorat's copy, changes it: applied, past A's settled conflict.
-    on_top = _changed_here(first, base=2, version=3, specialty="c")
-    on_top["data"] = {**on_top["data"], "answers": {**on_top["data"]["answers"], **CORRECTED}}
+    on_top = _changed_here(first, base=2, version=3, specialty="c", **CORRECTED)
     assert results(service.push(kiosk_b, [on_top])) == ["applied"]
     stored = store.Registration.get_by_id(uuid.UUID(first["id"]))
     assert (stored.version, stored.answers["specialty"]) == (3, "c")
@@ -685,9 +672,7 @@ def test_a_change_made_from_the_copy_the_exam_office_applied_over_is_kept_aside(
     """The exam office applies the kiosk's change kept aside: that version is the exam
     office's decision. A change the kiosk makes meanwhile from its copy before it is kept
     aside in turn, not written over the decision."""
-    account = account_item()
-    first = registration_item(account["id"])
-    service.push(kiosk_a, [account, first])
+    first = _registered(service, kiosk_a)
     service.correct_identity(first["id"], CORRECTED)  # version 2
     held = service.push(kiosk_a, [_changed_here(first, base=1, version=2, specialty="y")])
     assert service.resolve_conflict(held[0]["conflict"], "apply_incoming") == {"result": "applied"}
