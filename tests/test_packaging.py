@@ -66,7 +66,15 @@ def test_an_installed_wheel_finds_its_assets(tmp_path):
 # -- what each role installs ---------------------------------------------------------------
 
 # The rectorat's server: in the extra ``rectorat``, never in a kiosk's install.
-SERVER_PACKAGES = {"starlette", "uvicorn", "httptools", "psycopg", "psycopg2-binary", "orjson"}
+SERVER_PACKAGES = {
+    "starlette",
+    "uvicorn",
+    "httptools",
+    "psycopg",
+    "psycopg2-binary",
+    "orjson",
+    "msgspec",
+}
 
 
 def _requirements(wheel: Path) -> list[tuple[str, str]]:
@@ -99,7 +107,7 @@ def test_a_kiosk_installs_no_server_and_the_rectorat_extra_holds_it(tmp_path):
     rectorat = {package for package, marker in requirements if "rectorat" in marker}
     assert {"textual", "peewee", "email-validator", "fpdf2", "argon2-cffi"} <= kiosk
     assert not kiosk & SERVER_PACKAGES, kiosk & SERVER_PACKAGES
-    assert rectorat == {"starlette", "uvicorn", "httptools", "psycopg", "orjson"}
+    assert rectorat == {"starlette", "uvicorn", "httptools", "psycopg", "orjson", "msgspec"}
     assert "psycopg2-binary" not in {package for package, _ in requirements}
     # make test installs everything: the test extra pulls the rectorat's (the build
     # writes the self-reference out as the extra's packages).

@@ -782,12 +782,15 @@ class _NoBulk:
         return start
 
 
-def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, list[dict]]]:
+def _random_batches(
+    rng, kiosks: int = 2, rounds: int = 6, *, common: bool = False
+) -> list[tuple[int, list[dict]]]:
     """Batches of two kiosks over a few people, e-mails and records, mixing what the bulk
     path takes (new accounts and registrations, replays of the pushing kiosk's records)
     with all that it leaves to the per-item path: other replays, newer versions,
     duplicates, conflicts, refusals, unreadable items, address changes and deletions, in
-    any order."""
+    any order. ``common``: accounts, registrations and replays only, the entities of a
+    body that is decoded typed."""
     people = [("Dupont", "Jean", "04/05/2001"), ("Curie", "Marie", "07/11/2000"),
               ("Martin", "Léa", "01/02/2002"), ("DUPONT ", "jéan", "2001-05-04"),
               ("Nguyen", "Anh", "12/12/2001")]  # fmt: skip
@@ -805,7 +808,7 @@ def _random_batches(rng, kiosks: int = 2, rounds: int = 6) -> list[tuple[int, li
         for k in range(kiosks):
             batch: list[dict] = []
             for _ in range(rng.randint(1, 12)):
-                roll = rng.random()
+                roll = rng.random() * (0.75 if common else 1)
                 if roll < 0.3 or not accounts:
                     family, given, _ = rng.choice(people)
                     item = account_item(
@@ -934,11 +937,113 @@ def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
         assert fast(base) == full(base) and _checked_instants(base, keys, set())
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, seed):
+def test_a_body_of_the_common_shape_is_read_typed_as_the_full_readers_read_it():
+    """A body that msgspec decodes typed (:mod:`kiosk.rectorat.wire`) gives the bulk path
+    the fields the full readers give, or refuses what they refuse; any other body is left
+    to them whole."""
+    from kiosk.rectorat.bulk import (
+        BatchPath,
+        NewAccount,
+        NewRegistration,
+        Unreadable,
+        _instant_text,
+        _uuid_text,
+    )  # fmt: skip
+    from kiosk.rectorat.items import Invalid, account_fields, check_depth, registration_fields
+    from kiosk.rectorat.wire import common_batch
+
+    def full_account(data):
+        return account_fields(data, _instant_text)
+
+    def full_registration(data):
+        fields, status = registration_fields(data, _instant_text, _uuid_text)
+        return {**fields, "status": status}
+
+    def typed(item):
+        decoded = common_batch(json.dumps({"items": [item]}).encode())
+        return None if decoded is None else BatchPath._parse_typed(decoded, 0)[0]
+
+    account, registration = account_item(), registration_item(uuid.uuid4())
+    deep: dict = {"x": "y"}
+    for _ in range(7):
+        deep = {"x": deep}
+    variants = [
+        {}, {"email_key": "Jean.Dupont@Exemple.FR"}, {"email_key": None}, {"email": "Jean@X.FR"},
+        {"email": "jéan@exemple.fr"}, {"email": "jean@bücher.de"}, {"email": "jean"},
+        {"email": ""}, {"email": "x" * 321}, {"family_name": "Ü" * 1000},
+        {"family_name": "😀" * 1001}, {"given_names": "x" * 1001}, {"password_hash": None},
+        {"status": "set_aside"}, {"status": "pending"}, {"language": "en"}, {"language": "de"},
+        {"created_at": "2019-11-31T10:00:00.000000+00:00"},
+        {"created_at": "2019-11-10T10:00:00+01:00"}, {"created_at": "2019-11-10T10:00:00"},
+        {"updated_at": None}, {"activated_at": None}, {"activated_at": ["x"]},
+        {"saved_at": "2019-11-10T24:00:00.000000+00:00"},
+        {"withdrawn_at": "2019-11-10T10:00:00.000000+00:00"}, {"withdrawn_at": 5},
+        {"account_id": "NOT-A-UUID"}, {"account_id": str(uuid.uuid4()).upper()},
+        {"session_id": "s" * 65}, {"session_id": ""}, {"answers": []},
+        {"answers": {"x": "y" * 9000}}, {"answers": {"deep": deep}},
+        {"answers": {"deep": deep["x"]}}, {"status": "withdrawn"}, {"status": "other"},
+        {"status": None}, {"family_name": "Nul\x00"}, {"unknown": 1},
+    ]  # fmt: skip
+    read_typed = 0
+    for item, full, kind in (
+        (account, full_account, NewAccount),
+        (registration, full_registration, NewRegistration),
+    ):
+        for variant in variants:
+            data = {**item["data"], **variant}
+            try:
+                check_depth(data)  # the envelope's reader checks the depth
+                expected = full(data)
+            except Invalid:
+                expected = None
+            read = typed({**item, "data": data})
+            if read is None:
+                continue
+            read_typed += 1
+            if expected is None:
+                assert isinstance(read, Unreadable), (variant, read)
+            else:
+                assert isinstance(read, kind), (variant, read)
+                got = {k: v for k, v in read.fields.items() if k != "answers_text"}
+                assert got == expected, (variant, got, expected)
+        envelopes = [
+            {"version": 0}, {"version": True}, {"version": 2**63}, {"version": 1.0},
+            {"base": -1}, {"base": "1"}, {"id": item["id"].upper()}, {"entity": "code"},
+            {"other": 1},
+        ]  # fmt: skip
+        for envelope in envelopes:
+            assert typed({**item, **envelope}) is None, envelope
+        assert isinstance(typed({**item, "base": 3}), kind)
+    assert read_typed >= 20  # the comparison is not empty
+    assert common_batch(b'{"items": [], "more": 1}') is None
+    assert common_batch(b'{"items": {}}') is None
+    assert common_batch(b"[" * 100_000) is None
+
+
+@pytest.mark.parametrize(
+    ("seed", "body"), [(seed, False) for seed in range(6)] + [(seed, True) for seed in range(4)]
+)
+def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, seed, body):
     """The set-based path is an optimisation only: random batches give the same results,
-    item by item, and leave the same store as the per-item path alone."""
+    item by item, and leave the same store as the per-item path alone. ``body``: batches of
+    accounts, registrations and replays, pushed as the API reads a body, typed when its
+    shape is the common one."""
     import random
+
+    from kiosk.rectorat.wire import PushedBody, common_batch
+
+    typed_batches = 0
+
+    def pushed(batch):
+        nonlocal typed_batches
+        if not body:
+            return batch
+        encoded = json.dumps({"items": batch}).encode()
+        decoded = common_batch(encoded)
+        if decoded is None:
+            return batch
+        typed_batches += 1
+        return PushedBody(encoded, decoded)
 
     if store_url.startswith("sqlite"):
         reference_url = sqlite_url(tmp_path / "reference.sqlite3")
@@ -956,8 +1061,8 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
             for k in range(2)
         ]
         conflicts_seen = 0
-        for k, batch in _random_batches(random.Random(seed)):
-            got = bulk.push(kiosks[k][0], batch)
+        for k, batch in _random_batches(random.Random(seed), common=body):
+            got = bulk.push(kiosks[k][0], pushed(batch))
             expected = reference.push(kiosks[k][1], batch)
 
             # Conflict ids are random: compare what they hold instead.
@@ -968,6 +1073,7 @@ def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, 
             conflicts_seen += sum(r["result"] == "conflict" for r in got)
         assert _store_state(bulk_store) == _store_state(reference_store)
         assert _store_state(bulk_store)["unique_numbers"]
+        assert typed_batches >= 6 if body else typed_batches == 0
     finally:
         bulk_store.close()
         reference_store.close()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kiosk.accounts import ACTIVATION_DEADLINE, SignUp
 from kiosk.delivery.mail_queue import enqueue
+from kiosk.rectorat.wire import common_batch
 from kiosk.sync import client
 from kiosk.sync.client import (
     FIRST_BACKOFF,
@@ -224,7 +225,8 @@ def test_a_kiosk_killed_before_the_acknowledgement_resends_and_nothing_is_double
 
 class RecordPushes:
     """ASGI wrapper that records each ``POST /v1/push``: when its request came and its
-    answer went, and how many items it held. ``spoil``: the number of answers, from the
+    answer went, how many items it held, and whether it was of the shape the rectorat
+    decodes typed (:mod:`kiosk.rectorat.wire`). ``spoil``: the number of answers, from the
     first, whose results come back in the wrong order."""
 
     def __init__(self, spoil: int = 0) -> None:
@@ -247,6 +249,7 @@ class RecordPushes:
             body.extend(message.get("body", b""))
             if not message.get("more_body"):
                 push["items"] = len(json.loads(body)["items"])
+                push["typed"] = common_batch(bytes(body)) is not None
             return message
 
         async def answered(message):
@@ -303,6 +306,7 @@ def test_a_long_outbox_goes_in_batches_each_sent_once_the_one_before_is_answered
     assert kiosk.services.sync.push_waiting() == 600 and kiosk.pending() == 0
     # A small batch first, read at once; then the rest, read while the first was at work.
     assert [push["items"] for push in recorder.pushes] == [250, 350]
+    assert all(push["typed"] for push in recorder.pushes)  # what a kiosk sends, read typed
     first, second = recorder.pushes
     assert second["came"] > first["went"]  # an account is applied before its registration
     assert rectorat.count("rc_account") == 300 and rectorat.count("rc_registration") == 300

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,6 +40,7 @@ from kiosk.rectorat.mail import RectoratMail
 from kiosk.rectorat.pages import activated_page, confirm_page, not_activated_page
 from kiosk.rectorat.service import MAX_BATCH, RectoratService
 from kiosk.rectorat.store import RectoratStore, open_store
+from kiosk.rectorat.wire import PushedBody, common_batch
 
 log = logging.getLogger(__name__)
 
@@ -189,16 +190,25 @@ def make_app(
     def push_body(kiosk: KioskIdentity, body: bytes) -> JSONResponse:
         """The body, then the batch: one trip to the thread pool and one connection."""
         try:
-            parsed = parse_json(body)
-            items = parsed.get("items") if isinstance(parsed, dict) else None
-            if not isinstance(items, list):
-                raise _BadRequest(400, 'expected {"items": [...]}')
+            items = items_of(body)
             if len(items) > MAX_BATCH:
                 raise _BadRequest(400, f"at most {MAX_BATCH} items a batch")
         except _BadRequest as bad:
             return JSONResponse({"error": bad.message}, status_code=bad.status)
         results = service.push(kiosk, items, clock.now())
         return JSONResponse({"results": results, "now": instant_text(clock.now())})
+
+    def items_of(body: bytes) -> Sequence[Any]:
+        """A push body's items: typed when the body has the common shape (see
+        :mod:`kiosk.rectorat.wire`), else as decoded JSON."""
+        typed = common_batch(body)
+        if typed is not None:
+            return PushedBody(body, typed)
+        parsed = parse_json(body)
+        items = parsed.get("items") if isinstance(parsed, dict) else None
+        if not isinstance(items, list):
+            raise _BadRequest(400, 'expected {"items": [...]}')
+        return items
 
     async def changes(request: Request) -> JSONResponse:
         kiosk = await admitted(request, "pull")

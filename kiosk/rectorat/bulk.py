@@ -1,7 +1,9 @@
 """The set-based path of a push batch at the rectorat (:meth:`RectoratService.push`).
 
 The common items of a batch, a new account and a new registration of an account the kiosk
-holds, are read and checked in Python, decided against a view of the store (one statement;
+holds, are read and checked in Python (from the typed structs of :mod:`kiosk.rectorat.wire`
+when the whole body has the common shape, from decoded JSON otherwise: the same reading
+either way), decided against a view of the store (one statement;
 on PostgreSQL it is sent before the items are read, for the keys they show at a glance,
 and a second reads the keys the reading found besides), and written with one bulk
 statement per table: ``COPY`` on PostgreSQL (the rows are parsed once, not as thousands of
@@ -25,6 +27,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple, TypeGuard, cast
 
+import msgspec
 import peewee
 from peewee import IntegrityError
 
@@ -34,6 +37,7 @@ from kiosk.rectorat.identity import identity_key
 from kiosk.rectorat.items import (
     ANSWERS_MAX,
     EMAIL_MAX,
+    MAX_DEPTH,
     MAX_VERSION,
     REGISTRATION_STATUSES,
     SESSION_ID_MAX,
@@ -50,6 +54,7 @@ from kiosk.rectorat.items import (
 from kiosk.rectorat.kiosks import KioskIdentity
 from kiosk.rectorat.rules import CANNOT_HOLD, FUTURE_TOLERANCE, PushRules
 from kiosk.rectorat.store import json_text
+from kiosk.rectorat.wire import AccountData, AccountItem, CommonItem, PushedBody, RegistrationData
 
 log = logging.getLogger(__name__)
 
@@ -485,18 +490,22 @@ def _checked_instants(data: dict, keys: tuple[str, ...], instants: set[str]) -> 
     a real date; ``instants`` holds the texts checked already (a batch repeats many)."""
     for key in keys:
         value = data.get(key)
-        if value is None:
-            continue
-        if type(value) is not str:
+        if value is not None and (type(value) is not str or not _stored_instant(value, instants)):
             return False
-        if value not in instants:
-            if _STORED_INSTANT.fullmatch(value) is None:
-                return False
-            try:
-                datetime.fromisoformat(value)  # no 31 November, no 24:00
-            except ValueError:
-                return False
-            instants.add(value)
+    return True
+
+
+def _stored_instant(value: str, instants: set[str]) -> bool:
+    """Whether ``value`` is an instant as the store writes it, a real date (see
+    :func:`_checked_instants`)."""
+    if value not in instants:
+        if _STORED_INSTANT.fullmatch(value) is None:
+            return False
+        try:
+            datetime.fromisoformat(value)  # no 31 November, no 24:00
+        except ValueError:
+            return False
+        instants.add(value)
     return True
 
 
@@ -526,6 +535,89 @@ def _read_registration(data: Mapping[str, Any], instants: set[str]) -> dict:
         return fields
     fields, fields[ANSWERS_TEXT] = read[0], read[1]
     return fields
+
+
+def _typed_account(data: AccountData, instants: set[str]) -> dict:
+    """:func:`_read_account` of a typed account (:mod:`kiosk.rectorat.wire`), its types
+    and bounds checked already, and no NUL in its body."""
+    email, created, updated, activated = (
+        data.email,
+        data.created_at,
+        data.updated_at,
+        data.activated_at,
+    )
+    if not (
+        email.isascii() and _PLAIN_EMAIL.fullmatch(email) is not None
+        and _stored_instant(created, instants) and _stored_instant(updated, instants)
+        and (activated is None or _stored_instant(activated, instants))
+    ):  # fmt: skip
+        return account_fields(msgspec.structs.asdict(data), _instant_text)
+    return {
+        "created_at": created, "updated_at": updated, "email": email, "email_key": email.lower(),
+        "family_name": data.family_name, "given_names": data.given_names,
+        "password_hash": data.password_hash, "status": data.status, "activated_at": activated,
+        "language": data.language,
+    }  # fmt: skip
+
+
+def _typed_registration(data: RegistrationData, instants: set[str]) -> dict:
+    """:func:`_read_registration` of a typed registration (see :func:`_typed_account`)."""
+    answers = data.answers
+    check_depth(answers, MAX_DEPTH - 1)  # the answers are the second level of ``data``
+    created, updated, saved, withdrawn = (
+        data.created_at,
+        data.updated_at,
+        data.saved_at,
+        data.withdrawn_at,
+    )
+    if (
+        _stored_instant(created, instants) and _stored_instant(updated, instants)
+        and _stored_instant(saved, instants)
+        and (withdrawn is None or _stored_instant(withdrawn, instants))
+    ):  # fmt: skip
+        answers_text = json_text(answers)
+        if len(answers_text) <= ANSWERS_MAX:
+            return {
+                "created_at": created, "updated_at": updated, "account_id": data.account_id,
+                "session_id": data.session_id, "answers": answers, "saved_at": saved,
+                "withdrawn_at": withdrawn, "status": data.status, ANSWERS_TEXT: answers_text,
+            }  # fmt: skip
+    fields, fields["status"] = registration_fields(
+        msgspec.structs.asdict(data), _instant_text, _uuid_text
+    )
+    return fields
+
+
+def _new_registration(
+    index: int, key: str, version: int, base: int | None, fields: dict
+) -> NewRegistration:
+    """A registration, read: its identity key from the answers alone, or later with the
+    account's names."""
+    answers = fields["answers"]
+    needs_names = not (answers.get("family_name") and answers.get("given_names"))
+    identity = None if needs_names else identity_key(answers)
+    return NewRegistration(index, key, version, fields, identity, needs_names, base)
+
+
+def _typed_keys_at_a_glance(items: Sequence[CommonItem], start: int) -> ViewKeys:
+    """:func:`_keys_at_a_glance` of typed items."""
+    account_ids: set[str] = set()
+    known: set[str] = set()
+    email_keys: set[str] = set()
+    registration_ids: set[str] = set()
+    sessions: set[str] = set()
+    for index in range(start, len(items)):
+        item = items[index]
+        if type(item) is AccountItem:
+            account_ids.add(item.id)
+            email_keys.add(item.data.email.lower())
+            continue
+        data = cast(RegistrationData, item.data)
+        registration_ids.add(item.id)
+        if data.account_id not in account_ids:
+            known.add(data.account_id)
+        sessions.add(data.session_id)
+    return ViewKeys.of_run(account_ids, known, email_keys, registration_ids, sessions)
 
 
 def _keys_at_a_glance(items: Sequence[Any], start: int) -> ViewKeys:
@@ -619,8 +711,9 @@ class BatchPath:
     ) -> int:
         """Decide and write items from ``start`` while they are simple; returns the index
         of the first item that needs the per-item path (or ``len(items)``)."""
+        typed = items.typed if isinstance(items, PushedBody) else None
         with self._asked_early(kiosk, items, start) as early:
-            parsed = self._parse(items, start)
+            parsed = self._parse(items, start) if typed is None else self._parse_typed(typed, start)
         view = self._look_up(kiosk, parsed, early)
         plan = self._decide(kiosk, parsed, view, now, stop=start + len(parsed))
         if plan.late:
@@ -693,23 +786,31 @@ class BatchPath:
                     parsed.append(NewAccount(index, plain.key, plain.version, fields))
                 else:
                     fields = _read_registration(plain.data, instants)
-                    answers = fields["answers"]
-                    # The identity key from the answers alone, or later with the account's names.
-                    needs_names = not (answers.get("family_name") and answers.get("given_names"))
-                    identity = None if needs_names else identity_key(answers)
                     parsed.append(
-                        NewRegistration(
-                            index,
-                            plain.key,
-                            plain.version,
-                            fields,
-                            identity,
-                            needs_names,
-                            plain.base,
-                        )
+                        _new_registration(index, plain.key, plain.version, plain.base, fields)
                     )
             except Invalid as problem:
                 parsed.append(Unreadable(index, plain.key, problem))
+        return parsed
+
+    @staticmethod
+    def _parse_typed(items: Sequence[CommonItem], start: int) -> list[Parsed]:
+        """:meth:`_parse` of typed items (:mod:`kiosk.rectorat.wire`): all of them."""
+        parsed: list[Parsed] = []
+        instants: set[str] = set()
+        for index in range(start, len(items)):
+            item = items[index]
+            try:
+                if type(item) is AccountItem:
+                    fields = _typed_account(item.data, instants)
+                    parsed.append(NewAccount(index, item.id, item.version, fields))
+                else:
+                    fields = _typed_registration(cast(RegistrationData, item.data), instants)
+                    parsed.append(
+                        _new_registration(index, item.id, item.version, item.base, fields)
+                    )
+            except Invalid as problem:
+                parsed.append(Unreadable(index, item.id, problem))
         return parsed
 
     def _look_up(
@@ -771,7 +872,12 @@ class BatchPath:
         """PostgreSQL: the view of the keys the items show at a glance, sent before the
         block reads them (psycopg's pipeline mode): the server reads the store while the
         items are read here. Its rows are there once the block is over."""
-        keys = _keys_at_a_glance(items, start) if self.postgresql else ViewKeys()
+        if not self.postgresql:
+            keys = ViewKeys()
+        elif isinstance(items, PushedBody):
+            keys = _typed_keys_at_a_glance(items.typed, start)
+        else:
+            keys = _keys_at_a_glance(items, start)
         queries = self._queries(kiosk, keys)
         if not queries:  # SQLite, or nothing to look for
             yield None

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 DB_ENVIRONMENT = "KIOSK_RECTORAT_DB"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # What the extra ``rectorat`` (pyproject.toml) installs, by module: a kiosk has none of it.
-SERVICE_MODULES = ("starlette", "uvicorn", "httptools", "psycopg", "orjson")
+SERVICE_MODULES = ("starlette", "uvicorn", "httptools", "psycopg", "orjson", "msgspec")
 # Seconds an idle kiosk connection is kept open: longer than a kiosk uses one again
 # (kiosk.sync.client.KEEPALIVE_EXPIRY, 5 s). At uvicorn's 5 s, both ends' clocks ran out
 # together: a kiosk could send on a connection the service was closing, and the call

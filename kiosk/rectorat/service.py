@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -103,9 +103,10 @@ class RectoratService:
     # -- push -----------------------------------------------------------------------------
 
     def push(
-        self, kiosk: KioskIdentity, items: list[Mapping[str, Any]], now: datetime | None = None
+        self, kiosk: KioskIdentity, items: Sequence[Any], now: datetime | None = None
     ) -> list[dict]:
-        """Apply a batch in one transaction; one result per item, in order.
+        """Apply a batch in one transaction; one result per item, in order. ``items``: the
+        decoded JSON items, or a :class:`~kiosk.rectorat.wire.PushedBody`.
 
         Set-based (:mod:`kiosk.rectorat.bulk`): the common items (a new account, a new
         registration whose account is known and held, a record sent again) are decided
