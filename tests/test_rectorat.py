@@ -1021,6 +1021,38 @@ def test_a_body_of_the_common_shape_is_read_typed_as_the_full_readers_read_it():
 
 
 @pytest.mark.parametrize(
+    "names",
+    [("Tab\there", "a\\b", 'Ligne\nRetour\r « guillemets » "cités"'), ("Éloïse", "Zoé", "Niort")],
+    ids=["escaped", "plain"],
+)
+@pytest.mark.parametrize("typed", [True, False], ids=["typed", "decoded"])
+def test_texts_are_stored_as_pushed_whatever_characters_they_hold(
+    service, store, kiosk_a, names, typed
+):
+    """The bulk path writes texts as they came: a tab, a newline, a backslash or a quote
+    is escaped for PostgreSQL's COPY. A body written without any escape (UTF-8 as is) holds
+    none of these, and its texts go as they are."""
+    from kiosk.rectorat.wire import PushedBody, common_batch
+
+    family, given, town = names
+    account = account_item(family=family, given=given)
+    who = {**answers(family, given), "birth_town": town}
+    registration = registration_item(account["id"], who=who)
+    body = json.dumps({"items": [account, registration]}, ensure_ascii=False).encode()
+    decoded = common_batch(body)
+    assert decoded is not None
+    batch = PushedBody(body, decoded) if typed else [account, registration]
+    if isinstance(batch, PushedBody):
+        assert batch.escapes == (names[0] == "Tab\there")
+    assert results(service.push(kiosk_a, batch)) == ["applied", "applied"]
+    stored = store.db.execute_sql(
+        "SELECT a.family_name, a.given_names, r.answers FROM rc_account a"
+        " JOIN rc_registration r ON r.account_id = a.id"
+    ).fetchall()
+    assert [(f, g, json.loads(a)) for f, g, a in stored] == [(family, given, who)]
+
+
+@pytest.mark.parametrize(
     ("seed", "body"), [(seed, False) for seed in range(6)] + [(seed, True) for seed in range(4)]
 )
 def test_the_bulk_path_decides_as_the_per_item_path(store_url, tmp_path, clock, seed, body):

@@ -730,7 +730,8 @@ class BatchPath:
         if plan.accounts or plan.registrations:
             try:
                 with self.db.atomic():
-                    self._write(kiosk, plan, now)
+                    escapes = not isinstance(items, PushedBody) or items.escapes
+                    self._write(kiosk, plan, now, escapes=escapes)
             except _PER_ITEM_AGAIN:
                 # Another kiosk's transaction committed the same record or key since the
                 # view was read, or a value the store cannot hold slipped through the
@@ -1149,13 +1150,17 @@ class BatchPath:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _write(self, kiosk: KioskIdentity, plan: Plan, now: datetime) -> None:
+    def _write(self, kiosk: KioskIdentity, plan: Plan, now: datetime, *, escapes: bool) -> None:
+        """Write ``plan``; ``escapes``: whether a text of the items may hold a character
+        that COPY's text format escapes (see :attr:`PushedBody.escapes`)."""
         stamp, origin = _stored(now), str(kiosk.id)  # the kiosk that pushes an account holds it
         numbers = self.rules.numbering.take([taken.session for taken in plan.registrations])
         # COPY reads text: NULL is \N, free texts are escaped. The other values (ids,
         # instants, statuses, numbers, identity keys) were checked and cannot hold a
         # character COPY would read otherwise.
-        null, escaped = (_NULL, _copy_escaped) if self.postgresql else (None, _same)
+        null, escaped = (
+            (_NULL, _copy_escaped if escapes else _same) if self.postgresql else (None, _same)
+        )
 
         def account_row(account: NewAccount) -> tuple:  # in ACCOUNT_COLUMNS' order
             f = account.fields
