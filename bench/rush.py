@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench import Figure
+from bench._collector import as_in_the_kiosk_process
 from bench._rectorat import percentiles, postgres, rectorat_server
 
 ORDER = 90
@@ -156,20 +157,21 @@ def run_rush(
             kiosk.store.close()
 
     threads = []
-    t0 = time.perf_counter()
-    for k in range(kiosks):
-        done = threading.Event()
-        threads += [
-            threading.Thread(target=console, args=(k, done), name=f"desk-{k}", daemon=True),
-            threading.Thread(target=worker, args=(k, done), name=f"sync-{k}", daemon=True),
-        ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(1.0, DEADLINE - (time.perf_counter() - t0)))
-        if thread.is_alive():
-            report.errors.append(f"{thread.name} still running after {DEADLINE} s")
-    report.wall_s = time.perf_counter() - t0
+    with as_in_the_kiosk_process():
+        t0 = time.perf_counter()
+        for k in range(kiosks):
+            done = threading.Event()
+            threads += [
+                threading.Thread(target=console, args=(k, done), name=f"desk-{k}", daemon=True),
+                threading.Thread(target=worker, args=(k, done), name=f"sync-{k}", daemon=True),
+            ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(1.0, DEADLINE - (time.perf_counter() - t0)))
+            if thread.is_alive():
+                report.errors.append(f"{thread.name} still running after {DEADLINE} s")
+        report.wall_s = time.perf_counter() - t0
     kiosk_numbers = {}
     for kiosk in simulated:
         try:
