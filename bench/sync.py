@@ -17,7 +17,7 @@ from bench._rectorat import percentiles, postgres, rectorat_server
 
 ORDER = 85
 N = 2_000  # registrations (each with its account) a kiosk store holds in each round
-ROUNDS = 3  # rounds of N, pushed one after the other: the figures are their medians
+ROUNDS = 5  # rounds of N, pushed one after the other: the figures are their medians
 KIOSKS = 200  # simulated kiosks pushing at once
 PER_KIOSK = 5  # registrations (each with its account) a simulated kiosk pushes
 NOW = "2019-11-10T10:00:00"  # inside the window of bacpro-poitiers-2020 (Paris time)
