@@ -884,6 +884,23 @@ def _store_state(store) -> dict:
     }
 
 
+def _full_account(data):
+    """An account's fields as the full reader reads them for the bulk path."""
+    from kiosk.rectorat.bulk import _instant_text
+    from kiosk.rectorat.items import account_fields
+
+    return account_fields(data, _instant_text)
+
+
+def _full_registration(data):
+    """A registration's fields and status as the full reader reads them for the bulk path."""
+    from kiosk.rectorat.bulk import _instant_text, _uuid_text
+    from kiosk.rectorat.items import registration_fields
+
+    fields, status = registration_fields(data, _instant_text, _uuid_text)
+    return {**fields, "status": status}
+
+
 def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
     """Its fast readers take what every kiosk sends and leave anything else to the full
     readers (which refuse with their message, or read it): never a different answer."""
@@ -893,19 +910,8 @@ def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
         _checked_instants,
         _fast_account,
         _fast_registration,
-        _instant_text,
-        _uuid_text,
     )  # fmt: skip
     from kiosk.rectorat.items import Invalid
-    from kiosk.rectorat.items import account_fields as _account_fields
-    from kiosk.rectorat.items import registration_fields as _registration_fields
-
-    def full_account(data):
-        return _account_fields(data, _instant_text)
-
-    def full_registration(data):
-        fields, status = _registration_fields(data, _instant_text, _uuid_text)
-        return {**fields, "status": status}
 
     account, registration = account_item()["data"], registration_item(uuid.uuid4())["data"]
     variants = [
@@ -923,8 +929,8 @@ def test_the_bulk_path_reads_an_item_as_the_full_readers_do():
         {"status": "withdrawn"}, {"status": "set_aside"}, {"status": "other"}, {"status": None},
     ]  # fmt: skip
     for base, keys, fast, full in (
-        (account, _ACCOUNT_INSTANTS, _fast_account, full_account),
-        (registration, _REGISTRATION_INSTANTS, _fast_registration, full_registration),
+        (account, _ACCOUNT_INSTANTS, _fast_account, _full_account),
+        (registration, _REGISTRATION_INSTANTS, _fast_registration, _full_registration),
     ):
         for variant in variants:
             data = {**base, **variant}
@@ -941,23 +947,9 @@ def test_a_body_of_the_common_shape_is_read_typed_as_the_full_readers_read_it():
     """A body that msgspec decodes typed (:mod:`kiosk.rectorat.wire`) gives the bulk path
     the fields the full readers give, or refuses what they refuse; any other body is left
     to them whole."""
-    from kiosk.rectorat.bulk import (
-        BatchPath,
-        NewAccount,
-        NewRegistration,
-        Unreadable,
-        _instant_text,
-        _uuid_text,
-    )  # fmt: skip
-    from kiosk.rectorat.items import Invalid, account_fields, check_depth, registration_fields
+    from kiosk.rectorat.bulk import BatchPath, NewAccount, NewRegistration, Unreadable
+    from kiosk.rectorat.items import Invalid, check_depth
     from kiosk.rectorat.wire import common_batch
-
-    def full_account(data):
-        return account_fields(data, _instant_text)
-
-    def full_registration(data):
-        fields, status = registration_fields(data, _instant_text, _uuid_text)
-        return {**fields, "status": status}
 
     def typed(item):
         decoded = common_batch(json.dumps({"items": [item]}).encode())
@@ -986,8 +978,8 @@ def test_a_body_of_the_common_shape_is_read_typed_as_the_full_readers_read_it():
     ]  # fmt: skip
     read_typed = 0
     for item, full, kind in (
-        (account, full_account, NewAccount),
-        (registration, full_registration, NewRegistration),
+        (account, _full_account, NewAccount),
+        (registration, _full_registration, NewRegistration),
     ):
         for variant in variants:
             data = {**item["data"], **variant}

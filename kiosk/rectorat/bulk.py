@@ -599,25 +599,45 @@ def _new_registration(
     return NewRegistration(index, key, version, fields, identity, needs_names, base)
 
 
+@dataclass
+class _Glance:
+    """The keys of the items seen so far, at a glance (see :func:`_keys_at_a_glance`)."""
+
+    accounts: set[str] = field(default_factory=set)
+    known: set[str] = field(default_factory=set)
+    email_keys: set[str] = field(default_factory=set)
+    registrations: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+
+    def account(self, key: str, email: str | None) -> None:
+        self.accounts.add(key)
+        if email is not None:
+            self.email_keys.add(email.lower())
+
+    def registration(self, key: str, account_id: str | None, session_id: str | None) -> None:
+        self.registrations.add(key)
+        if account_id is not None and account_id not in self.accounts:
+            self.known.add(account_id)
+        if session_id is not None:
+            self.sessions.add(session_id)
+
+    def keys(self) -> ViewKeys:
+        return ViewKeys.of_run(
+            self.accounts, self.known, self.email_keys, self.registrations, self.sessions
+        )
+
+
 def _typed_keys_at_a_glance(items: Sequence[CommonItem], start: int) -> ViewKeys:
     """:func:`_keys_at_a_glance` of typed items."""
-    account_ids: set[str] = set()
-    known: set[str] = set()
-    email_keys: set[str] = set()
-    registration_ids: set[str] = set()
-    sessions: set[str] = set()
+    glance = _Glance()
     for index in range(start, len(items)):
         item = items[index]
         if type(item) is AccountItem:
-            account_ids.add(item.id)
-            email_keys.add(item.data.email.lower())
-            continue
-        data = cast(RegistrationData, item.data)
-        registration_ids.add(item.id)
-        if data.account_id not in account_ids:
-            known.add(data.account_id)
-        sessions.add(data.session_id)
-    return ViewKeys.of_run(account_ids, known, email_keys, registration_ids, sessions)
+            glance.account(item.id, item.data.email)
+        else:
+            data = cast(RegistrationData, item.data)
+            glance.registration(item.id, data.account_id, data.session_id)
+    return glance.keys()
 
 
 def _keys_at_a_glance(items: Sequence[Any], start: int) -> ViewKeys:
@@ -625,11 +645,7 @@ def _keys_at_a_glance(items: Sequence[Any], start: int) -> ViewKeys:
     one that is neither an account nor a registration (where the run ends). The reading may
     find keys besides (an address written otherwise): those are read after it. A text the
     store cannot hold (a NUL) is no key: its item is refused."""
-    account_ids: set[str] = set()
-    known: set[str] = set()
-    email_keys: set[str] = set()
-    registration_ids: set[str] = set()
-    sessions: set[str] = set()
+    glance = _Glance()
     for index in range(start, len(items)):
         item = items[index]
         if type(item) is not dict:
@@ -640,18 +656,18 @@ def _keys_at_a_glance(items: Sequence[Any], start: int) -> ViewKeys:
         if not _storable(key) or type(data) is not dict:
             continue
         if entity == "account":
-            account_ids.add(key)
-            email = data.get("email")
-            if _storable(email):
-                email_keys.add(email.lower())
-            continue
-        registration_ids.add(key)
-        account_id, session_id = data.get("account_id"), data.get("session_id")
-        if _storable(account_id) and account_id not in account_ids:
-            known.add(account_id)
-        if _storable(session_id):
-            sessions.add(session_id)
-    return ViewKeys.of_run(account_ids, known, email_keys, registration_ids, sessions)
+            glance.account(key, _storable_or_none(data.get("email")))
+        else:
+            glance.registration(
+                key,
+                _storable_or_none(data.get("account_id")),
+                _storable_or_none(data.get("session_id")),
+            )
+    return glance.keys()
+
+
+def _storable_or_none(value: object) -> str | None:
+    return value if _storable(value) else None
 
 
 def _storable(value: object) -> TypeGuard[str]:
