@@ -37,7 +37,6 @@ from kiosk.rectorat.identity import identity_key
 from kiosk.rectorat.items import (
     ANSWERS_MAX,
     EMAIL_MAX,
-    MAX_DEPTH,
     MAX_VERSION,
     REGISTRATION_STATUSES,
     SESSION_ID_MAX,
@@ -562,8 +561,7 @@ def _typed_account(data: AccountData, instants: set[str]) -> dict:
 
 def _typed_registration(data: RegistrationData, instants: set[str]) -> dict:
     """:func:`_read_registration` of a typed registration (see :func:`_typed_account`)."""
-    answers = data.answers
-    check_depth(answers, MAX_DEPTH - 1)  # the answers are the second level of ``data``
+    answers = data.answers  # of a bounded depth (AnswerValue)
     created, updated, saved, withdrawn = (
         data.created_at,
         data.updated_at,
@@ -1167,8 +1165,8 @@ class BatchPath:
     # -- writing ---------------------------------------------------------------------------
 
     def _write(self, kiosk: KioskIdentity, plan: Plan, now: datetime, *, escapes: bool) -> None:
-        """Write ``plan``; ``escapes``: whether a text of the items may hold a character
-        that COPY's text format escapes (see :attr:`PushedBody.escapes`)."""
+        """Write ``plan``; ``escapes``: whether a text of the items, as they came, may hold
+        a character that COPY's text format escapes (see :attr:`PushedBody.escapes`)."""
         stamp, origin = _stored(now), str(kiosk.id)  # the kiosk that pushes an account holds it
         numbers = self.rules.numbering.take([taken.session for taken in plan.registrations])
         # COPY reads text: NULL is \N, free texts are escaped. The other values (ids,
@@ -1177,12 +1175,15 @@ class BatchPath:
         null, escaped = (
             (_NULL, _copy_escaped if escapes else _same) if self.postgresql else (None, _same)
         )
+        # The e-mail key is made here, not sent: IDNA's NFKC makes a backslash of « ＼ »
+        # (U+FF3C) in a domain, whatever the body held.
+        derived = _copy_escaped if self.postgresql else _same
 
         def account_row(account: NewAccount) -> tuple:  # in ACCOUNT_COLUMNS' order
             f = account.fields
             return (
                 account.key, str(account.version), f["created_at"], f["updated_at"],
-                escaped(f["email"]), escaped(f["email_key"]), escaped(f["family_name"]),
+                escaped(f["email"]), derived(f["email_key"]), escaped(f["family_name"]),
                 escaped(f["given_names"]), escaped(f["password_hash"]), f["status"],
                 f["activated_at"] or null, "0", null, stamp, origin, f["language"],
             )  # fmt: skip
