@@ -430,6 +430,16 @@ def _fast_account(data: dict) -> dict | None:
         and created is not None and updated is not None
     ):  # fmt: skip
         return None
+    return _plain_account(
+        created, updated, email, family, given, password_hash, status, activated, language
+    )
+
+
+def _plain_account(
+    created: str, updated: str, email: str, family: str, given: str, password_hash: str,
+    status: str, activated: str | None, language: str,
+) -> dict:  # fmt: skip
+    """An account's fields as a fast reader gives them, its values checked already."""
     # The key is the rectorat's (items.derived_email_key): an ASCII address, only lowered.
     return {
         "created_at": created, "updated_at": updated, "email": email, "email_key": email.lower(),
@@ -477,11 +487,23 @@ def _fast_registration_read(data: dict) -> tuple[dict, str] | None:
     answers_text = json_text(answers)  # nesting: checked on the whole data
     if len(answers_text) > ANSWERS_MAX:
         return None
+    fields = _plain_registration(
+        created, updated, account_id, session_id, answers, saved, withdrawn, status
+    )
+    return fields, answers_text
+
+
+def _plain_registration(
+    created: str, updated: str, account_id: str, session_id: str, answers: dict, saved: str,
+    withdrawn: str | None, status: str,
+) -> dict:  # fmt: skip
+    """A registration's fields as a fast reader gives them (its status in ``status``), its
+    values checked already."""
     return {
         "created_at": created, "updated_at": updated, "account_id": account_id,
         "session_id": session_id, "answers": answers, "saved_at": saved,
         "withdrawn_at": withdrawn, "status": status,
-    }, answers_text  # fmt: skip
+    }  # fmt: skip
 
 
 def _checked_instants(data: dict, keys: tuple[str, ...], instants: set[str]) -> bool:
@@ -551,12 +573,10 @@ def _typed_account(data: AccountData, instants: set[str]) -> dict:
         and (activated is None or _stored_instant(activated, instants))
     ):  # fmt: skip
         return account_fields(msgspec.structs.asdict(data), _instant_text)
-    return {
-        "created_at": created, "updated_at": updated, "email": email, "email_key": email.lower(),
-        "family_name": data.family_name, "given_names": data.given_names,
-        "password_hash": data.password_hash, "status": data.status, "activated_at": activated,
-        "language": data.language,
-    }  # fmt: skip
+    return _plain_account(
+        created, updated, email, data.family_name, data.given_names, data.password_hash,
+        data.status, activated, data.language,
+    )  # fmt: skip
 
 
 def _typed_registration(data: RegistrationData, instants: set[str]) -> dict:
@@ -575,11 +595,12 @@ def _typed_registration(data: RegistrationData, instants: set[str]) -> dict:
     ):  # fmt: skip
         answers_text = json_text(answers)
         if len(answers_text) <= ANSWERS_MAX:
-            return {
-                "created_at": created, "updated_at": updated, "account_id": data.account_id,
-                "session_id": data.session_id, "answers": answers, "saved_at": saved,
-                "withdrawn_at": withdrawn, "status": data.status, ANSWERS_TEXT: answers_text,
-            }  # fmt: skip
+            fields = _plain_registration(
+                created, updated, data.account_id, data.session_id, answers, saved, withdrawn,
+                data.status,
+            )  # fmt: skip
+            fields[ANSWERS_TEXT] = answers_text
+            return fields
     fields, fields["status"] = registration_fields(
         msgspec.structs.asdict(data), _instant_text, _uuid_text
     )
